@@ -1,0 +1,23 @@
+"""Connector errors. Each subclass tells the caller what to do next."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Root of every connector error."""
+
+
+class ConnectorNotReady(ConnectorError):
+    """The peer is unreachable or not ready: retry with back-off."""
+
+
+class ConnectorAuthFailed(ConnectorError):
+    """Credentials or certificates were refused: alert a human, do not retry blindly."""
+
+
+class UnknownPoint(ConnectorError):
+    """A configured node or topic does not exist on the peer: fix the site config."""
+
+
+class WriteFailed(ConnectorError):
+    """A write was refused or its read-back did not match."""

@@ -1,0 +1,100 @@
+"""``gridaios approvals list|show|approve|reject``: operator sign-off on the event log."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runtime import approvals
+from runtime.errors import GridaiosError
+from runtime.eventlog import EventLog
+
+DEFAULT_DB = Path("var/gridaios/events.db")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("approvals", help="list, approve or reject dispatches awaiting sign-off")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"event log (default {DEFAULT_DB})")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = actions.add_parser("list", help="dispatches awaiting approval")
+    ls.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="one request in full")
+    show.add_argument("id")
+    for name in ("approve", "reject"):
+        a = actions.add_parser(name, help=f"{name} a dispatch")
+        a.add_argument("id")
+        a.add_argument("--user", default=getpass.getuser(), help="operator name (default: $USER)")
+        a.add_argument("--reason", default="", help="why (required to reject)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.db.exists():
+        print(
+            f"--db {args.db}: no event log there; pass the path the runtime printed",
+            file=sys.stderr,
+        )
+        return 2
+    log = EventLog(args.db)
+    try:
+        return _run(args, log)
+    except GridaiosError as err:
+        print(f"gridaios approvals: {err}", file=sys.stderr)
+        return 1
+    finally:
+        log.close()
+
+
+def _run(args: argparse.Namespace, log: EventLog) -> int:
+    now = datetime.now(UTC)
+    if args.action == "list":
+        items = approvals.pending(log)
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": p.dispatch_id,
+                            "requirement": p.requirement.value,
+                            "approvers": list(p.approvers),
+                            "expires_at": p.expires_at.isoformat(),
+                            **{
+                                k: p.request.get(k)
+                                for k in ("asset", "value", "rationale", "simulation")
+                            },
+                        }
+                        for p in items
+                    ]
+                )
+            )
+            return 0
+        if not items:
+            print("no dispatches awaiting approval")
+        for p in items:
+            print(
+                f"{p.dispatch_id}  {p.request.get('asset')} {p.request.get('value'):g} kW  "
+                f"needs {p.requirement.value} ({len(p.approvers)} so far)  "
+                f"expires {p.expires_at:%H:%M:%S}  {p.request.get('rationale', '')}"
+            )
+        return 0
+    if args.action == "show":
+        p = approvals.find_pending(log, args.id)
+        for event in log.events(dispatch_id=args.id):
+            print(
+                f"{event.seq:>6}  {event.ts:%H:%M:%S}  {event.kind:<20} "
+                f"{json.dumps(dict(event.payload))[:160]}"
+            )
+        print(f"awaiting {p.requirement.value}; approvers so far: {', '.join(p.approvers) or '-'}")
+        return 0
+    if args.action == "approve":
+        approvals.approve(log, args.id, args.user, args.reason, now)
+        print(f"{args.id}: approved by {args.user}")
+        return 0
+    approvals.reject(log, args.id, args.user, args.reason, now)
+    print(f"{args.id}: rejected by {args.user}: {args.reason}")
+    return 0

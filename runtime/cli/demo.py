@@ -1,0 +1,78 @@
+"""``gridaios demo``: the evening-peak scenario in accelerated time, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runtime.demo import default_db_path, load_demo_inputs, run_demo, summary_table
+from runtime.errors import ConfigError
+from simulator import ScenarioError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the evening-peak demo against the virtual field")
+    p.add_argument("--config", default=None, help="site config (default: configs/demo-feeder.yaml)")
+    p.add_argument("--scenario", default="evening-peak", help="scenario name or YAML path")
+    p.add_argument(
+        "--speed", type=float, default=300.0, help="simulated seconds per wall second (default 300)"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="simulated seconds to run (default: the whole scenario)",
+    )
+    p.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="approve requests above the approval threshold automatically",
+    )
+    p.add_argument("--db", type=Path, default=None, help="event log path (default under var/demo)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        print(f"--speed = {args.speed:g}: must be > 0", file=sys.stderr)
+        return 2
+    if args.duration is not None and args.duration <= 0:
+        print(f"--duration = {args.duration:g}: must be > 0 simulated seconds", file=sys.stderr)
+        return 2
+    try:
+        config, scenario = load_demo_inputs(args.config, args.scenario)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except ScenarioError as err:
+        print(err, file=sys.stderr)
+        return 2
+    db = args.db or default_db_path(datetime.now(UTC))
+    if not args.json:
+        wall = (args.duration or scenario.duration_s) / args.speed
+        print(
+            f"gridaios demo: {scenario.name} at {args.speed:g}x (about {wall:.0f} s); "
+            f"event log {db}",
+            flush=True,
+        )
+    result = asyncio.run(
+        run_demo(
+            config=config,
+            scenario=scenario,
+            db_path=db,
+            speed=args.speed,
+            duration_s=args.duration,
+            auto_approve=args.auto_approve,
+        )
+    )
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print(summary_table(result))
+    return 0

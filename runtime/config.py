@@ -1,0 +1,273 @@
+"""Site configuration: YAML -> validated pydantic models, refused with field, value and rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connectors.opcua import OpcUaSourceConfig
+from runtime.errors import ConfigError, ConfigIssue
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PointConfig(_Model):
+    source: str = Field(min_length=1)
+    node: str = Field(min_length=1, description="OPC UA node id, e.g. ns=2;s=bat1.soc_pct")
+    unit: str = ""
+    writable: bool = False
+
+
+class _AssetBase(_Model):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = ""
+    points: dict[str, PointConfig]
+
+    REQUIRED_POINTS: Any = ()
+
+    @model_validator(mode="after")
+    def _has_required_points(self) -> _AssetBase:
+        missing = [role for role in self.REQUIRED_POINTS if role not in self.points]
+        if missing:
+            raise ValueError(f"points {', '.join(missing)} are required for a {self.type_name()}")
+        return self
+
+    @classmethod
+    def type_name(cls) -> str:
+        return str(cls.model_fields["type"].default)
+
+
+class MeterAsset(_AssetBase):
+    type: Literal["meter"] = "meter"
+    REQUIRED_POINTS: Any = ("p_kw",)
+
+
+class BatteryAsset(_AssetBase):
+    type: Literal["battery"] = "battery"
+    capacity_kwh: float = Field(gt=0)
+    max_charge_kw: float = Field(ge=0)
+    max_discharge_kw: float = Field(ge=0)
+    soc_min_pct: float = Field(ge=0, le=100)
+    soc_max_pct: float = Field(ge=0, le=100)
+    efficiency: float = Field(default=0.95, gt=0, le=1)
+    initial_soc_pct: float = Field(default=80.0, ge=0, le=100)
+    REQUIRED_POINTS: Any = ("soc_pct", "p_kw", "p_setpoint_kw", "cmd_key", "cmd_key_applied")
+
+    @model_validator(mode="after")
+    def _soc_window(self) -> BatteryAsset:
+        if self.soc_min_pct >= self.soc_max_pct:
+            raise ValueError(
+                f"soc_min_pct ({self.soc_min_pct:g}) must be below "
+                f"soc_max_pct ({self.soc_max_pct:g})"
+            )
+        return self
+
+
+class PvAsset(_AssetBase):
+    type: Literal["pv"] = "pv"
+    rated_kw: float = Field(gt=0)
+    REQUIRED_POINTS: Any = ("p_kw",)
+
+
+class CurtailableLoadAsset(_AssetBase):
+    type: Literal["curtailable_load"] = "curtailable_load"
+    max_curtail_pct: float = Field(ge=0, le=100)
+    critical: bool = False
+    rebound_pct: float = Field(default=0.0, ge=0, le=100)
+    REQUIRED_POINTS: Any = ("p_kw",)
+
+
+Asset = Annotated[
+    MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset, Field(discriminator="type")
+]
+
+
+class SiteInfo(_Model):
+    id: str = Field(min_length=1)
+    name: str = ""
+
+
+class FeederConfig(_Model):
+    meter: str = Field(description="id of the substation meter asset")
+    transformer_rating_kw: float = Field(gt=0)
+
+
+class PeakShavingConfig(_Model):
+    battery: str
+    threshold_kw: float = Field(gt=0)
+    cadence_s: float = Field(default=300, gt=0)
+    deadband_kw: float = Field(default=10, ge=0)
+    command_duration_s: float = Field(default=900, gt=0)
+
+
+class PolicyConfig(_Model):
+    peak_shaving: PeakShavingConfig
+
+
+class ApprovalsConfig(_Model):
+    auto_approve_max_kw: float = Field(ge=0)
+    two_person_min_kw: float = Field(ge=0)
+    expiry_s: float = Field(default=900, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ApprovalsConfig:
+        if self.two_person_min_kw < self.auto_approve_max_kw:
+            raise ValueError(
+                f"two_person_min_kw ({self.two_person_min_kw:g}) must be >= "
+                f"auto_approve_max_kw ({self.auto_approve_max_kw:g})"
+            )
+        return self
+
+
+class SafetyConfig(_Model):
+    max_age_s: float = Field(default=60, gt=0)
+    policies: dict[str, Literal["clamp", "reject"]] = Field(default_factory=dict)
+
+
+class SiteConfig(_Model):
+    site: SiteInfo
+    feeder: FeederConfig
+    sources: list[OpcUaSourceConfig] = Field(min_length=1)
+    assets: list[Asset] = Field(min_length=1)
+    policy: PolicyConfig
+    approvals: ApprovalsConfig
+    safety: SafetyConfig = SafetyConfig()
+
+    def asset(self, asset_id: str) -> MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset:
+        for asset in self.assets:
+            if asset.id == asset_id:
+                return asset
+        raise KeyError(asset_id)
+
+    def battery(self, asset_id: str) -> BatteryAsset:
+        asset = self.asset(asset_id)
+        if not isinstance(asset, BatteryAsset):
+            raise KeyError(asset_id)
+        return asset
+
+    def source(self, source_id: str) -> OpcUaSourceConfig:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise KeyError(source_id)
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and validate a site config; raise ConfigError naming every bad field."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(
+            file, [ConfigIssue("(file)", "", f"cannot read: {err.strerror}")]
+        ) from err
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: str = "<config>") -> SiteConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(file, [ConfigIssue(where, "", f"YAML syntax error: {problem}")]) from err
+    if not isinstance(raw, dict):
+        raise ConfigError(file, [ConfigIssue("(top level)", "", "must be a mapping of sections")])
+    try:
+        config = SiteConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(file, [_issue(e, raw) for e in err.errors()]) from err
+    issues = _reference_issues(config)
+    if issues:
+        raise ConfigError(file, issues)
+    return config
+
+
+def _issue(error: Any, raw: Any) -> ConfigIssue:
+    path, value, found = _walk(error["loc"], raw)
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return ConfigIssue(path, "", "unknown key; remove it or check its spelling")
+    if kind == "missing":
+        return ConfigIssue(path, "", "required field is missing")
+    rules = {
+        "greater_than_equal": "must be >= {ge}",
+        "greater_than": "must be > {gt}",
+        "less_than_equal": "must be <= {le}",
+        "less_than": "must be < {lt}",
+    }
+    if kind in rules:
+        rule = rules[kind].format(**{k: _fmt(v) for k, v in ctx.items()})
+    else:
+        rule = str(error["msg"]).removeprefix("Value error, ")
+    return ConfigIssue(path, _fmt(value) if found else "", rule)
+
+
+def _walk(loc: tuple[Any, ...], raw: Any) -> tuple[str, Any, bool]:
+    """Render a pydantic location as `a.b[2].c`, skipping union tags, and find the raw value."""
+    parts: list[str] = []
+    node: Any = raw
+    found = True
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            if isinstance(node, list) and 0 <= item < len(node):
+                node = node[item]
+            else:
+                found = False
+            continue
+        if isinstance(node, dict) and item not in node and node.get("type") == item:
+            continue  # discriminated-union tag, not a key the user wrote
+        parts.append(f".{item}" if parts else str(item))
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+        else:
+            found = False
+    return "".join(parts) or "(top level)", node, found
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return "{...}" if isinstance(value, dict) else "[...]"
+    return str(value)
+
+
+def _reference_issues(config: SiteConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    source_ids = {s.id for s in config.sources}
+    seen: set[str] = set()
+    for i, asset in enumerate(config.assets):
+        if asset.id in seen:
+            issues.append(ConfigIssue(f"assets[{i}].id", asset.id, "duplicate asset id"))
+        seen.add(asset.id)
+        for role, point in asset.points.items():
+            if point.source not in source_ids:
+                issues.append(
+                    ConfigIssue(
+                        f"assets[{i}].points.{role}.source",
+                        point.source,
+                        f"unknown source; known: {', '.join(sorted(source_ids))}",
+                    )
+                )
+    kinds = {a.id: a.type for a in config.assets}
+    if kinds.get(config.feeder.meter) != "meter":
+        issues.append(
+            ConfigIssue("feeder.meter", config.feeder.meter, "must name an asset of type meter")
+        )
+    battery = config.policy.peak_shaving.battery
+    if kinds.get(battery) != "battery":
+        issues.append(
+            ConfigIssue(
+                "policy.peak_shaving.battery", battery, "must name an asset of type battery"
+            )
+        )
+    return issues
