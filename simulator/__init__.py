@@ -1,7 +1,19 @@
-"""Grid simulator: scenarios, device models, plan validation, and the virtual field."""
+"""Grid simulator: network model, power flow, scenarios, device models, plan validation,
+and the virtual field."""
 
 from simulator.devices import AppliedCommand, BatterySpec, FieldSpec, MeterSpec, ProfileSpec
 from simulator.field import NAMESPACE_URI, VirtualField
+from simulator.matpower import load_matpower, parse_matpower
+from simulator.network import (
+    BatterySpecNet,
+    FlexLoadSpec,
+    LoadSpec,
+    Network,
+    NetworkError,
+    PvSpec,
+)
+from simulator.netyaml import load_network, load_network_yaml
+from simulator.powerflow import BatchResult, PowerFlowResult, prepare, solve, solve_batch
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 from simulator.validate import (
     TwinBattery,
@@ -15,10 +27,18 @@ from simulator.validate import (
 __all__ = [
     "NAMESPACE_URI",
     "AppliedCommand",
+    "BatchResult",
     "BatterySpec",
+    "BatterySpecNet",
     "FieldSpec",
+    "FlexLoadSpec",
+    "LoadSpec",
     "MeterSpec",
+    "Network",
+    "NetworkError",
+    "PowerFlowResult",
     "ProfileSpec",
+    "PvSpec",
     "Scenario",
     "ScenarioError",
     "TwinBattery",
@@ -27,6 +47,13 @@ __all__ = [
     "ValidationReport",
     "Violation",
     "VirtualField",
+    "load_matpower",
+    "load_network",
+    "load_network_yaml",
     "load_scenario",
+    "parse_matpower",
+    "prepare",
+    "solve",
+    "solve_batch",
     "validate_plan",
 ]

@@ -262,7 +262,6 @@ def _network(
         tap=tap,
         shift_deg=branch[:, 9].copy(),
         in_service=branch[:, 10] > 0,
-        load_profile=("",) * len(ids),
     )
 
 

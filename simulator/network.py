@@ -25,6 +25,18 @@ class NetworkError(ValueError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LoadSpec:
+    """A load that follows a scenario profile: ``p(t) = share * profile(t)`` kW."""
+
+    id: str
+    bus: str
+    profile: str
+    share: float = 1.0
+    power_factor: float = 0.95
+    p_kw: float = 0.0  # the nominal snapshot (what a single power flow solves)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PvSpec:
     """A PV plant: available power follows a profile; the inverter caps apparent power."""
 
@@ -88,7 +100,7 @@ class Network:
     tap: FloatArray  # off-nominal ratio at the from side; 1 for lines
     shift_deg: FloatArray
     in_service: BoolArray
-    load_profile: tuple[str, ...] = ()  # per bus: scenario profile scaling its load ("" = flat)
+    loads: tuple[LoadSpec, ...] = ()  # profile-driven loads, on top of p_load_mw
     pvs: tuple[PvSpec, ...] = ()
     batteries: tuple[BatterySpecNet, ...] = ()
     flex_loads: tuple[FlexLoadSpec, ...] = ()
@@ -132,6 +144,17 @@ class Network:
         status[k] = in_service
         return _replace(self, in_service=status)
 
+    def nominal_loads(self) -> tuple[FloatArray, FloatArray]:
+        """Bus loads (MW, MVAr) of the nominal snapshot: constant loads plus each
+        profile-driven load at its nominal ``p_kw``."""
+        p = self.p_load_mw.copy()
+        q = self.q_load_mvar.copy()
+        for load in self.loads:
+            i = self.bus_index(load.bus)
+            p[i] += load.p_kw / 1000.0
+            q[i] += load.p_kw / 1000.0 * _q_per_p(load.power_factor)
+        return p, q
+
     def with_loads(self, p_load_mw: FloatArray, q_load_mvar: FloatArray) -> Network:
         return _replace(
             self,
@@ -147,6 +170,10 @@ class Network:
         flex_loads: tuple[FlexLoadSpec, ...] = (),
     ) -> Network:
         return _replace(self, pvs=pvs, batteries=batteries, flex_loads=flex_loads)
+
+
+def _q_per_p(power_factor: float) -> float:
+    return float(np.tan(np.arccos(power_factor)))
 
 
 def _replace(net: Network, **changes: object) -> Network:
@@ -184,6 +211,7 @@ def check(net: Network) -> None:
         _check_branch(net, k, f"{where}: branch {bid}")
     _check_connected(net)
     for der_bus, der_id in (
+        *((d.bus, d.id) for d in net.loads),
         *((p.bus, p.id) for p in net.pvs),
         *((b.bus, b.id) for b in net.batteries),
         *((f.bus, f.id) for f in net.flex_loads),

@@ -144,11 +144,18 @@ def solve_batch(
     p_mw: FloatArray | None = None,
     q_mvar: FloatArray | None = None,
 ) -> BatchResult:
-    """Solve every snapshot: ``p_mw`` / ``q_mvar`` are net bus loads, shape (T, n_bus)."""
+    """Solve every snapshot: ``p_mw`` / ``q_mvar`` are net bus loads, shape (T, n_bus).
+
+    Without them the network's nominal snapshot is solved.
+    """
     prep = net if isinstance(net, Prepared) else prepare(net)
     grid = prep.net
-    p = np.atleast_2d(grid.p_load_mw if p_mw is None else p_mw).astype(float)
-    q = np.atleast_2d(grid.q_load_mvar if q_mvar is None else q_mvar).astype(float)
+    if p_mw is None or q_mvar is None:
+        p_nominal, q_nominal = grid.nominal_loads()
+        p_mw = p_nominal if p_mw is None else p_mw
+        q_mvar = q_nominal if q_mvar is None else q_mvar
+    p = np.atleast_2d(p_mw).astype(float)
+    q = np.atleast_2d(q_mvar).astype(float)
     if p.shape != q.shape or p.shape[1] != grid.n_bus:
         raise ValueError(
             f"p_mw {p.shape} and q_mvar {q.shape} must both be (snapshots, {grid.n_bus})"

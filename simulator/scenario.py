@@ -68,6 +68,18 @@ class Scenario(BaseModel):
         clipped: np.ndarray = np.maximum(values, 0.0)
         return clipped
 
+    def sample_kw(self, name: str, start: datetime, step: timedelta, steps: int) -> np.ndarray:
+        """A profile sampled at any time grid (time of day, wrapping at midnight), no noise."""
+        points = self.profiles.get(name)
+        if points is None:
+            return np.zeros(steps)
+        xs = np.array([_minutes(hhmm, name) for hhmm, _ in points], dtype=float)
+        ys = np.array([kw for _, kw in points], dtype=float)
+        t0 = start.hour * 60 + start.minute + start.second / 60
+        t_min = (t0 + np.arange(steps) * step.total_seconds() / 60.0) % 1440.0
+        out: np.ndarray = np.maximum(np.interp(t_min, xs, ys), 0.0)
+        return out
+
     def step_index(self, when: datetime) -> int:
         i = int((when - self.start).total_seconds() // self.step_s)
         return min(max(i, 0), self.n_steps() - 1)

@@ -1,9 +1,15 @@
-"""``gridaios sim field``: serve a site's points from a scenario on a real OPC UA server."""
+"""``gridaios sim ...``: the virtual field and the power flow.
+
+* ``sim field``: serve a site's points from a scenario on a real OPC UA server.
+* ``sim powerflow --case FILE [--json]``: solve a MATPOWER (.m) or gridaios YAML
+  network; with ``--json`` the last line printed is one JSON object.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -12,7 +18,7 @@ from runtime.clock import ScaledClock
 from runtime.config import load_config
 from runtime.demo import SCENARIO_DIR
 from runtime.errors import ConfigError
-from simulator import ScenarioError, VirtualField, load_scenario
+from simulator import NetworkError, ScenarioError, VirtualField, load_network, load_scenario, solve
 
 
 def register(sub: Any) -> None:
@@ -22,7 +28,44 @@ def register(sub: Any) -> None:
     f.add_argument("--config", required=True)
     f.add_argument("--scenario", default="evening-peak")
     f.add_argument("--speed", type=float, default=1.0)
-    p.set_defaults(func=run)
+    f.set_defaults(func=run)
+    pf = actions.add_parser("powerflow", help="solve the power flow of a network case")
+    pf.add_argument("--case", required=True, help="MATPOWER .m (version 2) or gridaios .yaml")
+    pf.add_argument("--json", action="store_true", help="print one JSON object (last line)")
+    pf.set_defaults(func=run_powerflow)
+
+
+def run_powerflow(args: argparse.Namespace) -> int:
+    try:
+        network = load_network(args.case)
+    except NetworkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"converged": False, "error": str(err)}))
+        return 2
+    result = solve(network)
+    if args.json:
+        print(json.dumps({"case": args.case, "network": network.name, **result.as_json()}))
+    else:
+        loading = (
+            f"{result.max_loading_pct:.1f} % ({result.max_loading_branch})"
+            if result.max_loading_pct is not None
+            else "no rated branches"
+        )
+        rows = [
+            ("network", f"{network.name}: {network.n_bus} buses, {network.n_branch} branches"),
+            ("converged", f"{result.converged} ({result.method}, {result.iterations} iterations)"),
+            ("losses", f"{result.losses_kw:.2f} kW"),
+            ("min voltage", f"{result.vmin_pu:.5f} pu at bus {result.vmin_bus}"),
+            ("max voltage", f"{result.vmax_pu:.5f} pu at bus {result.vmax_bus}"),
+            ("max loading", loading),
+            ("substation", f"{result.slack_p_kw:.1f} kW, {result.slack_q_kvar:.1f} kvar"),
+        ]
+        for key, value in rows:
+            print(f"{key:<12} {value}")
+        if not result.converged:
+            print(result.message, file=sys.stderr)
+    return 0 if result.converged else 1
 
 
 def run(args: argparse.Namespace) -> int:

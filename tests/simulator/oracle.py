@@ -17,8 +17,9 @@ def to_ppc(net: Network) -> dict[str, object]:
     bus[:, 0] = np.arange(1, n + 1)
     bus[:, 1] = 1
     bus[net.slack, 1] = 3
-    bus[:, 2] = net.p_load_mw
-    bus[:, 3] = net.q_load_mvar
+    p_mw, q_mvar = net.nominal_loads()
+    bus[:, 2] = p_mw
+    bus[:, 3] = q_mvar
     bus[:, 4] = net.gs_mw
     bus[:, 5] = net.bs_mvar
     bus[:, 6] = 1
