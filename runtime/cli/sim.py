@@ -7,12 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from runtime import site
-from runtime.clock import ScaledClock
-from runtime.config import load_config
-from runtime.demo import SCENARIO_DIR
 from runtime.errors import ConfigError
-from simulator import ScenarioError, VirtualField, load_scenario
 
 
 def register(sub: Any) -> None:
@@ -26,6 +21,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runtime import site
+    from runtime.clock import ScaledClock
+    from runtime.config import load_config
+    from runtime.demo import SCENARIO_DIR
+    from simulator import ScenarioError, VirtualField, load_scenario
+
     try:
         config = load_config(args.config)
         scenario = load_scenario(args.scenario, SCENARIO_DIR)
