@@ -194,7 +194,8 @@ def _issue(error: Any, raw: Any) -> ConfigIssue:
     kind = error["type"]
     ctx = error.get("ctx", {})
     if kind == "extra_forbidden":
-        return ConfigIssue(path, "", "unknown key; remove it or check its spelling")
+        shown = _fmt(value) if found else ""
+        return ConfigIssue(path, shown, "unknown key; remove it or check its spelling")
     if kind == "missing":
         return ConfigIssue(path, "", "required field is missing")
     rules = {

@@ -10,9 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runtime.demo import default_db_path, load_demo_inputs, run_demo, summary_table
 from runtime.errors import ConfigError
-from simulator import ScenarioError
 
 
 def register(sub: Any) -> None:
@@ -39,6 +37,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runtime.demo import default_db_path, load_demo_inputs, run_demo, summary_table
+    from simulator import ScenarioError
+
     if args.speed <= 0:
         print(f"--speed = {args.speed:g}: must be > 0", file=sys.stderr)
         return 2

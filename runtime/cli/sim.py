@@ -13,12 +13,7 @@ import json
 import sys
 from typing import Any
 
-from runtime import site
-from runtime.clock import ScaledClock
-from runtime.config import load_config
-from runtime.demo import SCENARIO_DIR
 from runtime.errors import ConfigError
-from simulator import NetworkError, ScenarioError, VirtualField, load_network, load_scenario, solve
 
 
 def register(sub: Any) -> None:
@@ -36,6 +31,8 @@ def register(sub: Any) -> None:
 
 
 def run_powerflow(args: argparse.Namespace) -> int:
+    from simulator import NetworkError, load_network, solve
+
     try:
         network = load_network(args.case)
     except NetworkError as err:
@@ -69,6 +66,12 @@ def run_powerflow(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runtime import site
+    from runtime.clock import ScaledClock
+    from runtime.config import load_config
+    from runtime.demo import SCENARIO_DIR
+    from simulator import ScenarioError, VirtualField, load_scenario
+
     try:
         config = load_config(args.config)
         scenario = load_scenario(args.scenario, SCENARIO_DIR)
