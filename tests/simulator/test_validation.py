@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from safety import Command, CommandKind, Origin
+from simulator.examples import case33_day
 from simulator.horizon import ForecastError, GridForecast, GridState
-from simulator.matpower import load_matpower
-from simulator.network import BatterySpecNet, Network, NetworkError, PvSpec
+from simulator.network import Network, NetworkError
 from simulator.netyaml import load_network_yaml
 from simulator.report import plot_png
 from simulator.scenario import load_scenario
@@ -164,54 +164,8 @@ def test_a_tripped_line_that_islands_buses_is_named(feeder: Network, evening: Gr
         validate_dispatch(feeder, state, evening, [])
 
 
-def case33_with_ten_ders() -> tuple[Network, GridForecast, GridState, list[Command]]:
-    net = load_matpower(REPO / "configs" / "networks" / "case33bw.m")
-    pv_buses = ["6", "12", "18", "22", "25", "30", "33"]
-    bat_buses = ["14", "24", "31"]
-    net = net.with_ders(
-        pvs=tuple(
-            PvSpec(id=f"pv{b}", bus=b, rated_kw=300, inverter_kva=320, profile="solar")
-            for b in pv_buses
-        ),
-        batteries=tuple(
-            BatterySpecNet(
-                id=f"bat{b}",
-                bus=b,
-                capacity_kwh=1000,
-                max_charge_kw=250,
-                max_discharge_kw=250,
-                efficiency=0.93,
-                soc_min_pct=10,
-                soc_max_pct=95,
-            )
-            for b in bat_buses
-        ),
-    )
-    start = datetime(2026, 7, 15, 0, 0, tzinfo=UTC)
-    hours = np.arange(288) * 5 / 60
-    daily = 0.55 + 0.35 * np.exp(-(((hours - 19) / 2.5) ** 2)) + 0.1 * np.sin(hours / 24 * np.pi)
-    solar = 300 * np.clip(np.sin((hours - 6) / 13 * np.pi), 0, None)
-    forecast = GridForecast(
-        start=start, step=STEP, steps=288, profiles_kw={"solar": solar}, load_scale=daily
-    )
-    plan = [
-        Command(
-            key=f"{b.id}-{k}",
-            asset=b.id,
-            kind=CommandKind.ACTIVE_POWER_KW,
-            value=value,
-            start=start + timedelta(hours=h0),
-            end=start + timedelta(hours=h1),
-            origin=Origin.AGENT,
-        )
-        for b in net.batteries
-        for k, (value, h0, h1) in enumerate([(-120, 10, 14), (200, 18, 21)])
-    ]
-    return net, forecast, GridState(soc_pct={b.id: 40.0 for b in net.batteries}), plan
-
-
 def test_case33_day_ahead_with_ten_ders_and_a_plot() -> None:
-    net, forecast, state, plan = case33_with_ten_ders()
+    net, forecast, state, plan = case33_day()
     report = validate_dispatch(net, state, forecast, plan)
     assert report.converged and report.steps == 288
     assert report.ok, report.summary()
