@@ -4,6 +4,16 @@ The runtime and the tests talk to it over the wire exactly as to a real site.
 Each tick it scans writable nodes (like a PLC scan cycle), advances the SimPy
 environment to the clock's time, and publishes every point with the simulated
 source timestamp.
+
+Between the devices and the OPC UA server (the site gateway) sits the
+scenario's link: telemetry and commands pass through ``CommsLink`` processes
+(latency, jitter, loss; nothing during a ``comms_loss``), so during an outage
+the served values keep their old source timestamps (stale to the runtime) and
+commands written to the gateway never reach the device (its applied key does
+not change, so read-back verification fails). A device that is offline is
+served with its last value and a Bad status; frozen telemetry keeps its value
+while timestamps keep coming. With a ``network`` the substation meter is the
+slack power of a real power flow (losses included) and line trips re-solve it.
 """
 
 from __future__ import annotations
@@ -19,17 +29,34 @@ import simpy
 from asyncua import Server, ua
 
 from simulator.devices import AppliedCommand, Battery, FieldSpec
-from simulator.scenario import Scenario
+from simulator.dynamics import CommsLink, FaultSchedule
+from simulator.fieldgrid import FieldGrid
+from simulator.network import Network, NetworkError
+from simulator.scenario import EventKind, Scenario, ScenarioError, ScenarioEvent
 
 log = logging.getLogger(__name__)
 
 NAMESPACE_URI = "urn:gridaios:virtual-field"
+BAD = ua.StatusCode(ua.StatusCodes.BadNoCommunication)
 
 
 @dataclass(frozen=True, slots=True)
 class MeterRecord:
     ts: datetime
     p_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Telemetry:
+    ts: datetime
+    values: dict[str, float | str]  # node -> value
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    battery: str
+    key: str
+    value_kw: float
 
 
 class VirtualField:
@@ -41,6 +68,7 @@ class VirtualField:
         endpoint: str,
         *,
         tick_s: float = 0.02,
+        network: Network | None = None,
     ) -> None:
         self.spec = spec
         self.scenario = scenario
@@ -48,12 +76,38 @@ class VirtualField:
         self._endpoint = endpoint
         self._tick_s = tick_s
         self._env = simpy.Environment()
-        self.batteries = {b.id: Battery(self._env, b, scenario.step_s) for b in spec.batteries}
+        self.faults = FaultSchedule(self._env, scenario)
+        link_down = lambda: self.faults.active(EventKind.COMMS_LOSS)  # noqa: E731
+        self.uplink: CommsLink[_Telemetry] = CommsLink(
+            self._env, scenario.comms, is_down=link_down, seed=scenario.seed, name="telemetry"
+        )
+        self.downlink: CommsLink[_Write] = CommsLink(
+            self._env, scenario.comms, is_down=link_down, seed=scenario.seed, name="commands"
+        )
+        self.batteries = {
+            b.id: Battery(self._env, b, scenario.step_s, response_delay_s=scenario.response_delay_s)
+            for b in spec.batteries
+        }
+        self.grid = FieldGrid(network) if network is not None else None
+        if self.grid is None and any(e.kind is EventKind.LINE_TRIP for e in scenario.events):
+            raise ScenarioError(
+                f"scenario {scenario.name}: line_trip events need the field's network "
+                "(pass network=..., or --network on the command line)"
+            )
+        self.faults.on_change(self._on_fault)
         self._profiles = {p.id: scenario.profile_kw(p.id) for p in spec.profiles}
         self._base_load = scenario.profile_kw("base_load")
+        self._load_profiles = (
+            {ld.profile: scenario.profile_kw(ld.profile) for ld in network.loads}
+            if network is not None
+            else {}
+        )
         self._curtail_pct: dict[str, float] = {p.id: 0.0 for p in spec.profiles}
         self._server: Server | None = None
         self._nodes: dict[str, ua.NodeId] = {}
+        self._owner: dict[str, str] = {}
+        self._shown: dict[str, float | str] = {}
+        self._frozen: dict[str, float | str] = {}
         self._last_key: dict[str, str] = {}
         self.meter_history: list[MeterRecord] = []
         self.ready = asyncio.Event()
@@ -72,6 +126,17 @@ class VirtualField:
             net = net + sign * self._profiles[p.id]
         return [float(x) for x in net]
 
+    def stats(self) -> dict[str, Any]:
+        """Link counters and the fault log, for tests and for the operator."""
+        return {
+            "telemetry": dict(self.uplink.counts),
+            "commands": dict(self.downlink.counts),
+            "faults": [
+                {"at_s": t, "edge": edge, "kind": e.kind.value, "element": e.element}
+                for t, edge, e in self.faults.log
+            ],
+        }
+
     async def start(self) -> None:
         server = Server()
         await server.init()
@@ -80,7 +145,7 @@ class VirtualField:
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         idx = await server.register_namespace(NAMESPACE_URI)
         objects = server.nodes.objects
-        for role_nodes, writable in self._all_nodes():
+        for owner, role_nodes, writable in self._all_nodes():
             for role, node_str in role_nodes.items():
                 node_id = ua.NodeId.from_string(node_str)
                 if node_id.NamespaceIndex != idx:
@@ -97,6 +162,7 @@ class VirtualField:
                 if role in writable:
                     await var.set_writable()
                 self._nodes[node_str] = node_id
+                self._owner[node_str] = owner
         await server.start()
         self._server = server
         await self._publish(self._clock())
@@ -118,6 +184,7 @@ class VirtualField:
         elapsed = min((now - self.scenario.start).total_seconds(), self.scenario.duration_s)
         if elapsed > self._env.now:
             self._env.run(until=elapsed)
+        self._apply_writes(now)
         await self._publish(now)
 
     async def stop(self) -> None:
@@ -127,13 +194,27 @@ class VirtualField:
 
     # --- internals --------------------------------------------------------
 
-    def _all_nodes(self) -> list[tuple[dict[str, str], set[str]]]:
-        out: list[tuple[dict[str, str], set[str]]] = [(self.spec.meter.nodes, set())]
+    def _all_nodes(self) -> list[tuple[str, dict[str, str], set[str]]]:
+        out: list[tuple[str, dict[str, str], set[str]]] = [
+            (self.spec.meter.id, self.spec.meter.nodes, set())
+        ]
         for b in self.spec.batteries:
-            out.append((b.nodes, {"p_setpoint_kw", "cmd_key"}))
+            out.append((b.id, b.nodes, {"p_setpoint_kw", "cmd_key"}))
         for p in self.spec.profiles:
-            out.append((p.nodes, {"curtail_pct"}))
+            out.append((p.id, p.nodes, {"curtail_pct"}))
         return out
+
+    def _offline(self, element: str) -> bool:
+        if self.faults.active(EventKind.DEVICE_OFFLINE, element):
+            return True
+        return self.grid is not None and not self.grid.energized(element)
+
+    def _on_fault(self, event: ScenarioEvent, on: bool) -> None:
+        log.info("fault %s %s %s", event.kind.value, event.element, "starts" if on else "ends")
+        if event.kind is EventKind.LINE_TRIP and self.grid is not None:
+            self.grid.set_branch(event.element, not on)
+        for battery_id, battery in self.batteries.items():
+            battery.online = not self._offline(battery_id)
 
     def _read(self, node_str: str) -> Any:
         assert self._server is not None
@@ -142,10 +223,15 @@ class VirtualField:
         )
         return dv.Value.Value if dv.Value is not None else None
 
-    async def _write(self, node_str: str, value: object, ts: datetime) -> None:
+    async def _write(self, node_str: str, value: object, ts: datetime, *, bad: bool) -> None:
         assert self._server is not None
         vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
-        dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=ts, ServerTimestamp=ts)
+        dv = ua.DataValue(
+            ua.Variant(value, vtype),
+            StatusCode_=BAD if bad else ua.StatusCode(ua.StatusCodes.Good),
+            SourceTimestamp=ts,
+            ServerTimestamp=ts,
+        )
         await self._server.iserver.aspace.write_attribute_value(
             self._nodes[node_str], ua.AttributeIds.Value, dv
         )
@@ -157,29 +243,69 @@ class VirtualField:
             key = str(self._read(spec.nodes["cmd_key"]) or "")
             if key and key != self._last_key.get(spec.id):
                 self._last_key[spec.id] = key
-                value = self._read(spec.nodes["p_setpoint_kw"])
-                self.batteries[spec.id].offer_command(key, float(value or 0.0), now)
+                value = float(self._read(spec.nodes["p_setpoint_kw"]) or 0.0)
+                self.downlink.send(_Write(battery=spec.id, key=key, value_kw=value))
+        self._apply_writes(now)
+        if self.faults.active(EventKind.COMMS_LOSS):
+            return  # the gateway cannot reach the devices: curtailment changes are not seen
         for p in self.spec.profiles:
             node = p.nodes.get("curtail_pct")
-            if node is not None and p.curtailable:
+            if node is not None and p.curtailable and not self._offline(p.id):
                 self._curtail_pct[p.id] = min(max(float(self._read(node) or 0.0), 0.0), 100.0)
+
+    def _apply_writes(self, now: datetime) -> None:
+        for delivered in self.downlink.receive():
+            write = delivered.item
+            self.batteries[write.battery].offer_command(write.key, write.value_kw, now)
+
+    def _truth(self, i: int) -> tuple[dict[str, float | str], float]:
+        """What every device reads at step ``i`` (before the link), and the meter."""
+        values: dict[str, float | str] = {}
+        device_kw: dict[str, float] = {}
+        net_kw = float(self._base_load[i])
+        for p in self.spec.profiles:
+            p_kw = float(self._profiles[p.id][i]) * (1.0 - self._curtail_pct[p.id] / 100.0)
+            if self._offline(p.id):
+                p_kw = 0.0
+            device_kw[p.id] = p_kw
+            net_kw += -p_kw if p.kind == "pv" else p_kw
+            values[p.nodes["p_kw"]] = p_kw
+        for spec in self.spec.batteries:
+            battery = self.batteries[spec.id]
+            device_kw[spec.id] = battery.p_kw
+            net_kw -= battery.p_kw
+            values[spec.nodes["p_kw"]] = battery.p_kw
+            values[spec.nodes["soc_pct"]] = battery.soc_pct
+            values[spec.nodes["cmd_key_applied"]] = battery.applied_key
+        if self.grid is not None:
+            loads = {name: float(arr[i]) for name, arr in self._load_profiles.items()}
+            try:
+                net_kw = self.grid.meter_kw(loads, device_kw)
+            except NetworkError as err:
+                log.error("virtual field: %s", err)
+        values[self.spec.meter.nodes["p_kw"]] = net_kw
+        return values, net_kw
 
     async def _publish(self, now: datetime) -> None:
         if self._server is None:
             return
         i = self.scenario.step_index(now)
         ts = self.scenario.start + timedelta(seconds=self._env.now)
-        net_kw = float(self._base_load[i])
-        for p in self.spec.profiles:
-            p_kw = float(self._profiles[p.id][i]) * (1.0 - self._curtail_pct[p.id] / 100.0)
-            net_kw += -p_kw if p.kind == "pv" else p_kw
-            await self._write(p.nodes["p_kw"], p_kw, ts)
-        for spec in self.spec.batteries:
-            battery = self.batteries[spec.id]
-            net_kw -= battery.p_kw
-            await self._write(spec.nodes["p_kw"], battery.p_kw, ts)
-            await self._write(spec.nodes["soc_pct"], battery.soc_pct, ts)
-            await self._write(spec.nodes["cmd_key_applied"], battery.applied_key, ts)
-        await self._write(self.spec.meter.nodes["p_kw"], net_kw, ts)
+        values, net_kw = self._truth(i)
         if not self.meter_history or self.meter_history[-1].ts != ts:
             self.meter_history.append(MeterRecord(ts=ts, p_kw=net_kw))
+        self.uplink.send(_Telemetry(ts=ts, values=values))
+        for delivered in self.uplink.receive():
+            telemetry = delivered.item
+            for node, value in telemetry.values.items():
+                owner = self._owner[node]
+                shown = value
+                bad = self._offline(owner)
+                if bad:
+                    shown = self._shown.get(node, value)
+                elif self.faults.active(EventKind.FROZEN_TELEMETRY, owner):
+                    shown = self._frozen.setdefault(node, self._shown.get(node, value))
+                else:
+                    self._frozen.pop(node, None)
+                self._shown[node] = shown
+                await self._write(node, shown, telemetry.ts, bad=bad)

@@ -162,6 +162,57 @@ class Network:
             q_load_mvar=np.asarray(q_load_mvar, dtype=float),
         )
 
+    def with_branch_status_energized(
+        self, branch_id: str, in_service: bool
+    ) -> tuple[Network, tuple[str, ...]]:
+        """Switch a branch and keep what is still fed from the slack: a trip that
+        islands part of a radial feeder de-energizes it (its loads go unserved)."""
+        try:
+            k = self.branch_ids.index(branch_id)
+        except ValueError:
+            raise NetworkError(f"network {self.name}: unknown branch {branch_id!r}") from None
+        status = self.in_service.copy()
+        status[k] = in_service
+        alive = reachable(self, status)
+        dead = tuple(self.bus_ids[i] for i in np.flatnonzero(~alive))
+        if not dead:
+            return _replace(self, in_service=status), ()
+        keep = np.flatnonzero(alive)
+        renumber = np.full(self.n_bus, -1, dtype=np.int64)
+        renumber[keep] = np.arange(keep.size)
+        branches = np.flatnonzero(alive[self.f_bus] & alive[self.t_bus])
+        ids = set(self.bus_ids[i] for i in keep)
+        sub = _replace(
+            self,
+            bus_ids=tuple(self.bus_ids[i] for i in keep),
+            slack=int(renumber[self.slack]),
+            **{
+                name: getattr(self, name)[keep]
+                for name in (
+                    "base_kv",
+                    "p_load_mw",
+                    "q_load_mvar",
+                    "gs_mw",
+                    "bs_mvar",
+                    "vmin_pu",
+                    "vmax_pu",
+                )
+            },
+            branch_ids=tuple(self.branch_ids[k] for k in branches),
+            f_bus=renumber[self.f_bus[branches]],
+            t_bus=renumber[self.t_bus[branches]],
+            **{
+                name: getattr(self, name)[branches]
+                for name in ("r_pu", "x_pu", "b_pu", "rating_mva", "tap", "shift_deg")
+            },
+            in_service=status[branches],
+            loads=tuple(x for x in self.loads if x.bus in ids),
+            pvs=tuple(x for x in self.pvs if x.bus in ids),
+            batteries=tuple(x for x in self.batteries if x.bus in ids),
+            flex_loads=tuple(x for x in self.flex_loads if x.bus in ids),
+        )
+        return sub, dead
+
     def with_ders(
         self,
         *,
@@ -247,9 +298,11 @@ def _check_branch(net: Network, k: int, what: str) -> None:
         raise NetworkError(f"{what} {ends}: rating {net.rating_mva[k]:g} MVA must be >= 0")
 
 
-def _check_connected(net: Network) -> None:
+def reachable(net: Network, in_service: BoolArray | None = None) -> BoolArray:
+    """Buses connected to the slack through in-service branches (or ``in_service``)."""
     adjacency: list[list[int]] = [[] for _ in range(net.n_bus)]
-    for k in np.flatnonzero(net.in_service):
+    live = net.in_service if in_service is None else in_service
+    for k in np.flatnonzero(live):
         f, t = int(net.f_bus[k]), int(net.t_bus[k])
         adjacency[f].append(t)
         adjacency[t].append(f)
@@ -261,7 +314,11 @@ def _check_connected(net: Network) -> None:
             if not seen[nb]:
                 seen[nb] = True
                 queue.append(nb)
-    lost = np.flatnonzero(~seen)
+    return seen
+
+
+def _check_connected(net: Network) -> None:
+    lost = np.flatnonzero(~reachable(net))
     if lost.size:
         names = ", ".join(net.bus_ids[i] for i in lost[:8])
         more = f" (+{lost.size - 8} more)" if lost.size > 8 else ""

@@ -23,6 +23,12 @@ def register(sub: Any) -> None:
     f.add_argument("--config", required=True)
     f.add_argument("--scenario", default="evening-peak")
     f.add_argument("--speed", type=float, default=1.0)
+    f.add_argument(
+        "--network",
+        default=None,
+        help="feeder network (.m or .yaml): the meter comes from a power flow; "
+        "needed by scenarios with line trips",
+    )
     f.set_defaults(func=run)
     pf = actions.add_parser("powerflow", help="solve the power flow of a network case")
     pf.add_argument("--case", required=True, help="MATPOWER .m (version 2) or gridaios .yaml")
@@ -70,17 +76,18 @@ def run(args: argparse.Namespace) -> int:
     from runtime.clock import ScaledClock
     from runtime.config import load_config
     from runtime.demo import SCENARIO_DIR
-    from simulator import ScenarioError, VirtualField, load_scenario
+    from simulator import NetworkError, ScenarioError, VirtualField, load_network, load_scenario
 
     try:
         config = load_config(args.config)
         scenario = load_scenario(args.scenario, SCENARIO_DIR)
-    except (ConfigError, ScenarioError) as err:
+        network = load_network(args.network) if args.network else None
+        endpoint = config.sources[0].endpoint
+        clock = ScaledClock(scenario.start, args.speed)
+        field_ = VirtualField(site.field_spec(config), scenario, clock, endpoint, network=network)
+    except (ConfigError, ScenarioError, NetworkError) as err:
         print(err, file=sys.stderr)
         return 2
-    endpoint = config.sources[0].endpoint
-    clock = ScaledClock(scenario.start, args.speed)
-    field_ = VirtualField(site.field_spec(config), scenario, clock, endpoint)
 
     async def serve() -> None:
         await field_.start()
