@@ -95,6 +95,9 @@ class Battery:
             self.setpoint_kw = value_kw
         return True
 
+    def has_seen(self, key: str) -> bool:
+        return key in self._applied_keys
+
     def _respond_later(self, value_kw: float) -> Generator[Any, Any, None]:
         yield self._env.timeout(self._response_delay_s)
         self.setpoint_kw = value_kw

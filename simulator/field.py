@@ -52,11 +52,19 @@ class _Telemetry:
     values: dict[str, float | str]  # node -> value
 
 
+# (status, value the device holds, reason) -> publish an ack; status as in the wire format
+Reply = Callable[[str, float, str], None]
+# (source timestamp, [(device, role, value, bad)]) for every delivered telemetry batch
+TelemetryListener = Callable[[datetime, list[tuple[str, str, float | str, bool]]], None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Write:
-    battery: str
+    asset: str
+    role: str  # p_setpoint_kw | curtail_pct
     key: str
-    value_kw: float
+    value: float
+    reply: Reply | None = None
 
 
 class VirtualField:
@@ -106,6 +114,10 @@ class VirtualField:
         self._server: Server | None = None
         self._nodes: dict[str, ua.NodeId] = {}
         self._owner: dict[str, str] = {}
+        self._role: dict[str, str] = {}
+        self._listeners: list[TelemetryListener] = []
+        self._curtail_keys: set[str] = set()
+        self._curtail_node: dict[str, float] = {}
         self._shown: dict[str, float | str] = {}
         self._frozen: dict[str, float | str] = {}
         self._last_key: dict[str, str] = {}
@@ -137,6 +149,19 @@ class VirtualField:
             ],
         }
 
+    def add_telemetry_listener(self, listener: TelemetryListener) -> None:
+        """Called with every telemetry batch the link delivers (e.g. the MQTT side)."""
+        self._listeners.append(listener)
+
+    def submit_write(
+        self, asset: str, role: str, key: str, value: float, reply: Reply | None = None
+    ) -> None:
+        """A command from another protocol (MQTT): it takes the same link as OPC UA writes."""
+        self.downlink.send(_Write(asset=asset, role=role, key=key, value=value, reply=reply))
+
+    def now(self) -> datetime:
+        return self._clock()
+
     async def start(self) -> None:
         server = Server()
         await server.init()
@@ -163,6 +188,7 @@ class VirtualField:
                     await var.set_writable()
                 self._nodes[node_str] = node_id
                 self._owner[node_str] = owner
+                self._role[node_str] = role
         await server.start()
         self._server = server
         await self._publish(self._clock())
@@ -244,19 +270,45 @@ class VirtualField:
             if key and key != self._last_key.get(spec.id):
                 self._last_key[spec.id] = key
                 value = float(self._read(spec.nodes["p_setpoint_kw"]) or 0.0)
-                self.downlink.send(_Write(battery=spec.id, key=key, value_kw=value))
+                self.downlink.send(
+                    _Write(asset=spec.id, role="p_setpoint_kw", key=key, value=value)
+                )
         self._apply_writes(now)
         if self.faults.active(EventKind.COMMS_LOSS):
             return  # the gateway cannot reach the devices: curtailment changes are not seen
         for p in self.spec.profiles:
             node = p.nodes.get("curtail_pct")
-            if node is not None and p.curtailable and not self._offline(p.id):
-                self._curtail_pct[p.id] = min(max(float(self._read(node) or 0.0), 0.0), 100.0)
+            if node is None or not p.curtailable or self._offline(p.id):
+                continue
+            value = min(max(float(self._read(node) or 0.0), 0.0), 100.0)
+            if value != self._curtail_node.get(p.id, 0.0):  # edge-triggered: MQTT may also set it
+                self._curtail_node[p.id] = value
+                self._curtail_pct[p.id] = value
 
     def _apply_writes(self, now: datetime) -> None:
         for delivered in self.downlink.receive():
             write = delivered.item
-            self.batteries[write.battery].offer_command(write.key, write.value_kw, now)
+            status, held, reason = self._apply(write, now)
+            if write.reply is not None:
+                write.reply(status, held, reason)
+
+    def _apply(self, write: _Write, now: datetime) -> tuple[str, float, str]:
+        if write.role == "p_setpoint_kw" and write.asset in self.batteries:
+            battery = self.batteries[write.asset]
+            if battery.offer_command(write.key, write.value, now):
+                return "applied", write.value, ""
+            if battery.has_seen(write.key):
+                return "duplicate", battery.setpoint_kw, "key seen before; not re-applied"
+            return "rejected", battery.setpoint_kw, f"{write.asset} is offline"
+        if write.role == "curtail_pct" and write.asset in self._curtail_pct:
+            if write.key in self._curtail_keys:
+                return "duplicate", self._curtail_pct[write.asset], "key seen before"
+            if self._offline(write.asset):
+                return "rejected", self._curtail_pct[write.asset], f"{write.asset} is offline"
+            self._curtail_keys.add(write.key)
+            self._curtail_pct[write.asset] = min(max(write.value, 0.0), 100.0)
+            return "applied", self._curtail_pct[write.asset], ""
+        return "rejected", float("nan"), f"{write.asset}.{write.role} is not writable"
 
     def _truth(self, i: int) -> tuple[dict[str, float | str], float]:
         """What every device reads at step ``i`` (before the link), and the meter."""
@@ -297,6 +349,7 @@ class VirtualField:
         self.uplink.send(_Telemetry(ts=ts, values=values))
         for delivered in self.uplink.receive():
             telemetry = delivered.item
+            batch: list[tuple[str, str, float | str, bool]] = []
             for node, value in telemetry.values.items():
                 owner = self._owner[node]
                 shown = value
@@ -308,4 +361,7 @@ class VirtualField:
                 else:
                     self._frozen.pop(node, None)
                 self._shown[node] = shown
+                batch.append((owner, self._role[node], shown, bad))
                 await self._write(node, shown, telemetry.ts, bad=bad)
+            for listener in self._listeners:
+                listener(telemetry.ts, batch)

@@ -276,3 +276,18 @@ def forecast_from_scenario(
             name: tuple(scenario.sample_kw(name, start, step, steps)) for name in scenario.profiles
         },
     )
+
+
+def persistence_forecast(
+    start: datetime, horizon: timedelta, step: timedelta, profiles_kw: dict[str, float]
+) -> GridForecast:
+    """Each profile held at its current measured value over the horizon: the
+    fallback forecast when no model is available (e.g. from the runtime's latest
+    state: base_load = meter + battery output + PV - flexible loads)."""
+    steps = max(1, int(horizon // step))
+    return GridForecast(
+        start=start,
+        step=step,
+        steps=steps,
+        profiles_kw={name: (float(kw),) * steps for name, kw in profiles_kw.items()},
+    )

@@ -29,6 +29,12 @@ def register(sub: Any) -> None:
         help="feeder network (.m or .yaml): the meter comes from a power flow; "
         "needed by scenarios with line trips",
     )
+    f.add_argument(
+        "--mqtt",
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve every device over MQTT (JSON wire format v1) on this broker",
+    )
     f.set_defaults(func=run)
     pf = actions.add_parser("powerflow", help="solve the power flow of a network case")
     pf.add_argument("--case", required=True, help="MATPOWER .m (version 2) or gridaios .yaml")
@@ -90,11 +96,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     async def serve() -> None:
+        from simulator.mqttfield import MqttField
+
         await field_.start()
-        print(f"virtual field: {scenario.name} at {args.speed:g}x on {endpoint}", flush=True)
+        mqtt_side = None
+        if args.mqtt:
+            host, _, port = args.mqtt.rpartition(":")
+            mqtt_side = MqttField(field_, config.site.id, host or "127.0.0.1", int(port))
+            await mqtt_side.start()
+        where = endpoint + (f" and mqtt://{args.mqtt}" if args.mqtt else "")
+        print(f"virtual field: {scenario.name} at {args.speed:g}x on {where}", flush=True)
         try:
             await field_.run()
         finally:
+            if mqtt_side is not None:
+                await mqtt_side.stop()
             await field_.stop()
 
     try:
