@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 NAMESPACE_URI = "urn:gridaios:virtual-field"
 BAD = ua.StatusCode(ua.StatusCodes.BadNoCommunication)
+WAITING = ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,13 @@ class VirtualField:
                 self._role[node_str] = role
         await server.start()
         self._server = server
+        # Until the first telemetry arrives (a link may delay it), every point says so,
+        # stamped with the scenario start: never a wall-clock stamp newer than the data.
+        for node_str in self._nodes:
+            is_key = self._role[node_str].startswith("cmd_key")
+            await self._write(
+                node_str, "" if is_key else 0.0, self.scenario.start, bad=True, status=WAITING
+            )
         await self._publish(self._clock())
         self.ready.set()
         log.info("virtual field serving %d points on %s", len(self._nodes), self._endpoint)
@@ -249,12 +257,20 @@ class VirtualField:
         )
         return dv.Value.Value if dv.Value is not None else None
 
-    async def _write(self, node_str: str, value: object, ts: datetime, *, bad: bool) -> None:
+    async def _write(
+        self,
+        node_str: str,
+        value: object,
+        ts: datetime,
+        *,
+        bad: bool,
+        status: ua.StatusCode = BAD,
+    ) -> None:
         assert self._server is not None
         vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
         dv = ua.DataValue(
             ua.Variant(value, vtype),
-            StatusCode_=BAD if bad else ua.StatusCode(ua.StatusCodes.Good),
+            StatusCode_=status if bad else ua.StatusCode(ua.StatusCodes.Good),
             SourceTimestamp=ts,
             ServerTimestamp=ts,
         )

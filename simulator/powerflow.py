@@ -55,6 +55,7 @@ class BatchResult:
 
     net: Network
     method: Method
+    newton: NDArray[np.bool_]  # snapshots the sweep left to the Newton fallback
     converged: NDArray[np.bool_]
     iterations: NDArray[np.int64]
     mismatch_pu: FloatArray
@@ -186,6 +187,8 @@ def _solve(prep: Prepared, s_inj: ComplexArray) -> BatchResult:
     v, iters, ok = _fixed_point(prep, s_inj)
     mismatch, worst = _mismatch(prep, v, s_inj)
     todo = np.flatnonzero(~ok | (mismatch > 1e3 * TOL_PU))
+    newton = np.zeros(ok.size, dtype=bool)
+    newton[todo] = True
     for i in todo:
         v_i, n_i, ok_i = _newton(prep, s_inj[:, i], v[:, i] if ok[i] else None)
         v[:, i] = v_i
@@ -201,6 +204,7 @@ def _solve(prep: Prepared, s_inj: ComplexArray) -> BatchResult:
     return BatchResult(
         net=grid,
         method=prep.method,
+        newton=newton,
         converged=ok,
         iterations=iters,
         mismatch_pu=mismatch,
@@ -353,7 +357,7 @@ def solve(
     return PowerFlowResult(
         converged=ok,
         iterations=int(res.iterations[0]),
-        method=res.method,
+        method="newton" if res.newton[0] else res.method,
         message="converged" if ok else res.failure(0),
         losses_kw=float(res.losses_kw[0]),
         vmin_pu=float(vm[lo]),

@@ -67,6 +67,7 @@ def _split(res: BatchResult, a: int, b: int) -> BatchResult:
     return BatchResult(
         net=res.net,
         method=res.method,
+        newton=res.newton[a:b],
         converged=res.converged[a:b],
         iterations=res.iterations[a:b],
         mismatch_pu=res.mismatch_pu[a:b],
