@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.matpower import load_matpower, parse_matpower
 from simulator.network import Network, NetworkError
@@ -197,3 +199,48 @@ def test_non_numeric_cell_is_named() -> None:
     text = edit_row(CASE33.read_text(), "\t6\t7\t", "\t6\tseven\t")
     with pytest.raises(NetworkError, match=r"mpc.branch row 6: 'seven' is not a number"):
         parse_matpower(text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    factors=st.lists(st.floats(0.0, 2.0), min_size=33, max_size=33),
+    closed=st.sets(st.sampled_from(["33", "34", "35", "36", "37"]), max_size=3),
+)
+def test_power_balance_holds_for_any_loading(factors: list[float], closed: set[str]) -> None:
+    """Whatever the loads and ties: the substation supplies loads plus losses, losses are
+    non-negative, and with loads only no voltage rises above the source."""
+    net = with_ties(load_matpower(CASE33), *sorted(closed))
+    f = np.array(factors)
+    result = solve(net, net.p_load_mw * f, net.q_load_mvar * f)
+    assert result.converged
+    assert result.losses_kw >= -1e-9
+    load_kw = float((net.p_load_mw * f).sum() * 1000)
+    assert result.slack_p_kw == pytest.approx(load_kw + result.losses_kw, abs=1e-4)
+    assert result.vmax_pu <= net.slack_vm_pu + 1e-9
+
+
+def test_cli_reports_non_convergence_naming_a_bus(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    lines = CASE33.read_text().splitlines()
+    start = lines.index("mpc.bus = [") + 1
+    for k in range(start, start + 33):  # every load x12: beyond voltage collapse
+        cols = lines[k].split("\t")
+        cols[3], cols[4] = str(float(cols[3]) * 12), str(float(cols[4]) * 12)
+        lines[k] = "\t".join(cols)
+    case = tmp_path / "collapse.m"
+    case.write_text("\n".join(lines))
+    gridaios = str(Path(sys.executable).parent / "gridaios")
+    out = subprocess.run(
+        [gridaios, "sim", "powerflow", "--case", str(case), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 1
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["converged"] is False
+    assert "did not converge" in result["message"] and "at bus " in result["message"]
