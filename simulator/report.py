@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -60,6 +60,7 @@ class Series:
     times: tuple[datetime, ...]
     import_kw: tuple[float, ...]
     vmin_pu: tuple[float, ...]
+    max_loading_pct: tuple[float, ...]  # the most loaded rated branch; NaN if none is rated
     soc_pct: dict[str, tuple[float, ...]]
 
 
@@ -146,8 +147,8 @@ def plot_png(report: GridReport) -> bytes:
         raise RuntimeError(
             "plots need matplotlib: pip install 'gridaios[plots]'; the report itself is complete"
         ) from err
-    fig = Figure(figsize=(9, 7), dpi=80)
-    axes = fig.subplots(3, 1, sharex=True)
+    fig = Figure(figsize=(9, 9), dpi=80)
+    axes = fig.subplots(4, 1, sharex=True)
     t = report.plan_series.times
     axes[0].plot(t, report.baseline_series.import_kw, label="no action", color="0.5")
     axes[0].plot(t, report.plan_series.import_kw, label="plan", color="tab:blue")
@@ -157,14 +158,19 @@ def plot_png(report: GridReport) -> bytes:
     axes[1].plot(t, report.plan_series.vmin_pu, color="tab:blue")
     axes[1].axhline(report.vmin_limit_pu, color="tab:red", linestyle="--", linewidth=1)
     axes[1].set_ylabel("min voltage pu")
+    axes[2].plot(t, report.baseline_series.max_loading_pct, color="0.5")
+    axes[2].plot(t, report.plan_series.max_loading_pct, color="tab:blue")
+    axes[2].axhline(100.0, color="tab:red", linestyle="--", linewidth=1)
+    axes[2].set_ylabel("max loading %")
     for battery, soc in report.plan_series.soc_pct.items():
-        axes[2].plot(t, soc, label=battery)
+        axes[3].plot(t, soc, label=battery)
     if report.plan_series.soc_pct:
-        axes[2].legend(loc="upper left")
-    axes[2].set_ylabel("SoC %")
+        axes[3].legend(loc="upper left")
+    axes[3].set_ylabel("SoC %")
+    step = timedelta(seconds=report.step_s)
     for v in report.violations:
         for ax in axes:
-            ax.axvspan(v.start, v.end, color="tab:red", alpha=0.12)
+            ax.axvspan(v.start, v.end + step, color="tab:red", alpha=0.15)
     verdict = "OK" if report.ok else f"{len(report.violations)} violation(s)"
     fig.suptitle(f"{report.network}: plan validation ({verdict})")
     fig.autofmt_xdate()

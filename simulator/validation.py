@@ -211,7 +211,7 @@ def _message(
     what = {
         "voltage_low": f"voltage at bus {element} down to {worst:.4f} pu, below {limit:g} pu",
         "voltage_high": f"voltage at bus {element} up to {worst:.4f} pu, above {limit:g} pu",
-        "thermal": f"branch {element} loaded to {worst:.0f} %, above its rating",
+        "thermal": f"branch {element} loaded to {worst:.1f} %, above its rating",
         "soc_low": f"{element} SoC down to {worst:.1f} %, below {limit:g} %",
         "soc_high": f"{element} SoC up to {worst:.1f} %, above {limit:g} %",
         "limit": f"{element} setpoint {worst:g} {unit} outside its limit {limit:g} {unit}",
@@ -255,10 +255,14 @@ def _kpis(
 
 def _series(net: Network, pf: BatchResult, horizon: Horizon, times: list[datetime]) -> Series:
     vm = np.delete(pf.vm_pu, net.slack, axis=1)
+    loading = pf.loading_pct
+    rated = np.isfinite(loading).any(axis=0)
+    worst = loading[:, rated].max(axis=1) if rated.any() else np.full(len(times), np.nan)
     return Series(
         times=tuple(times),
         import_kw=tuple(float(x) for x in pf.s_slack_mva.real * 1000.0),
         vmin_pu=tuple(float(x) for x in vm.min(axis=1)),
+        max_loading_pct=tuple(float(x) for x in worst),
         soc_pct={b: tuple(float(x) for x in s) for b, s in horizon.soc_pct.items()},
     )
 

@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from runtime.errors import ConfigError
@@ -40,6 +42,22 @@ def register(sub: Any) -> None:
     pf.add_argument("--case", required=True, help="MATPOWER .m (version 2) or gridaios .yaml")
     pf.add_argument("--json", action="store_true", help="print one JSON object (last line)")
     pf.set_defaults(func=run_powerflow)
+    v = actions.add_parser(
+        "validate", help="run a plan on the network twin over a scenario, with the baseline"
+    )
+    v.add_argument("--network", required=True, help="MATPOWER .m or gridaios .yaml network")
+    v.add_argument("--scenario", default="evening-peak", help="scenario name or YAML path")
+    v.add_argument(
+        "--plan",
+        default=None,
+        help="JSON file: a list of {asset, kind, value, start, end[, key]} (default: empty)",
+    )
+    v.add_argument("--soc", action="append", default=[], metavar="BATTERY=PCT", help="initial SoC")
+    v.add_argument("--step-s", type=float, default=300.0, help="time step (default 300 s)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--png", type=Path, default=None, help="write the report plot here")
+    v.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    v.set_defaults(func=run_validate)
 
 
 def run_powerflow(args: argparse.Namespace) -> int:
@@ -75,6 +93,76 @@ def run_powerflow(args: argparse.Namespace) -> int:
         if not result.converged:
             print(result.message, file=sys.stderr)
     return 0 if result.converged else 1
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from runtime.demo import SCENARIO_DIR
+    from safety import Command, CommandKind, Origin
+    from simulator import (
+        ForecastError,
+        GridState,
+        NetworkError,
+        ScenarioError,
+        forecast_from_scenario,
+        load_network,
+        load_scenario,
+        plot_png,
+        validate_dispatch,
+    )
+
+    try:
+        network = load_network(args.network)
+        scenario = load_scenario(args.scenario, SCENARIO_DIR)
+        soc = {b.id: 50.0 for b in network.batteries}
+        for item in args.soc:
+            battery, _, pct = item.partition("=")
+            soc[battery] = float(pct)
+        raw = json.loads(Path(args.plan).read_text(encoding="utf-8")) if args.plan else []
+        plan = [
+            Command(
+                key=str(c.get("key", f"plan-{i}")),
+                asset=str(c["asset"]),
+                kind=CommandKind(c.get("kind", "active_power_kw")),
+                value=float(c["value"]),
+                start=datetime.fromisoformat(c["start"]),
+                end=datetime.fromisoformat(c["end"]),
+                origin=Origin.OPERATOR,
+            )
+            for i, c in enumerate(raw)
+        ]
+        forecast = forecast_from_scenario(
+            scenario,
+            scenario.start,
+            timedelta(seconds=scenario.duration_s),
+            timedelta(seconds=args.step_s),
+        )
+        report = validate_dispatch(network, GridState(soc_pct=soc), forecast, plan, seed=args.seed)
+    except (NetworkError, ScenarioError, ForecastError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (KeyError, ValueError, TypeError) as err:
+        print(
+            f"error: {args.plan}: each command needs asset, value, start, end: {err}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.png is not None:
+        args.png.write_bytes(plot_png(report))
+    if args.json:
+        print(json.dumps(report.as_json()))
+    else:
+        print(report.summary())
+        for v in report.violations:
+            print(f"  {v.kind:<13} {v.element:<8} {v.message}")
+        for name, k in (("plan", report.plan), ("no action", report.baseline)):
+            print(
+                f"{name:>9}: peak {k.peak_import_kw:,.0f} kW at {k.peak_at:%H:%M}, "
+                f"losses {k.losses_kwh:,.1f} kWh, vmin {k.vmin_pu:.4f} pu ({k.vmin_bus}), "
+                f"shifted {k.energy_shifted_kwh:,.0f} kWh"
+            )
+    return 0 if report.ok else 1
 
 
 def run(args: argparse.Namespace) -> int:

@@ -125,3 +125,42 @@ def test_disconnected_yaml_bus(tmp_path: Path) -> None:
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NetworkError, match=r"unknown network format '\.json'"):
         load_network(tmp_path / "x.json")
+
+
+def test_cli_validate_heat_wave_names_the_overload_and_writes_a_plot(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            [
+                {
+                    "asset": "bat1",
+                    "value": 200,
+                    "start": "2026-07-22T18:00:00+00:00",
+                    "end": "2026-07-22T19:30:00+00:00",
+                }
+            ]
+        )
+    )
+    png = tmp_path / "report.png"
+    out = gridaios(
+        "sim", "validate", "--network", str(NETWORKS / "demo-feeder.yaml"),
+        "--scenario", "heat-wave", "--plan", str(plan), "--soc", "bat1=90",
+        "--png", str(png), "--json",
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr  # not ok: the transformer is still overloaded
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["ok"] is False and report["converged"] is True
+    assert {(v["kind"], v["element"]) for v in report["violations"]} == {("thermal", "T1")}
+    kpis = report["kpis"]
+    assert kpis["plan"]["peak_import_kw"] < kpis["baseline"]["peak_import_kw"]
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_validate_bad_plan_is_refused(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"asset": "bat1", "value": 1}]))
+    out = gridaios(
+        "sim", "validate", "--network", str(NETWORKS / "demo-feeder.yaml"), "--plan", str(plan)
+    )
+    assert out.returncode == 2
+    assert "each command needs asset, value, start, end" in out.stderr
