@@ -15,7 +15,9 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GridViolation:
-    kind: str  # voltage_low | voltage_high | thermal | soc_low | soc_high | limit | powerflow
+    # voltage_low | voltage_high | thermal | soc_low | soc_high | limit | powerflow
+    # | unknown_asset | unsupported | deenergized
+    kind: str
     element: str  # bus, branch or device id
     start: datetime
     end: datetime  # start of the last violating step
@@ -81,6 +83,7 @@ class GridReport:
     baseline_series: Series
     vmin_limit_pu: float
     vmax_limit_pu: float
+    deenergized_buses: tuple[str, ...] = ()  # islanded by out-of-service branches
 
     @property
     def ok(self) -> bool:
@@ -101,14 +104,17 @@ class GridReport:
         if not self.converged:
             first = next((v for v in self.violations if v.kind == "powerflow"), None)
             return "NOT SAFE: " + (first.message if first else "power flow did not converge")
+        dark = (
+            f"; de-energized: {', '.join(self.deenergized_buses)}" if self.deenergized_buses else ""
+        )
         if self.ok:
             return (
                 f"no violations over {self.steps} steps; peak {self.plan.peak_import_kw:.0f} kW "
                 f"(baseline {self.baseline.peak_import_kw:.0f} kW), vmin "
-                f"{self.plan.vmin_pu:.3f} pu at {self.plan.vmin_bus}"
+                f"{self.plan.vmin_pu:.3f} pu at {self.plan.vmin_bus}{dark}"
             )
         more = f" (+{len(self.violations) - 3} more)" if len(self.violations) > 3 else ""
-        return "; ".join(v.message for v in self.violations[:3]) + more
+        return "; ".join(v.message for v in self.violations[:3]) + more + dark
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +127,7 @@ class GridReport:
             "steps": self.steps,
             "seed": self.seed,
             "plan_keys": list(self.plan_keys),
+            "deenergized_buses": list(self.deenergized_buses),
             "violations": [v.as_json() for v in self.violations],
             "worsened": [v.as_json() for v in self.worsened()],
             "baseline_violations": [v.as_json() for v in self.baseline_violations],

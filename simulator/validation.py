@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from safety import Command
+from safety import Command, CommandKind
 from simulator.horizon import Breach, GridForecast, GridState, Horizon, build_horizon
 from simulator.network import BoolArray, FloatArray, Network
 from simulator.powerflow import BatchResult, prepare, solve_batch
@@ -30,9 +30,10 @@ def validate_dispatch(
     *,
     seed: int = 0,
 ) -> GridReport:
-    net = network
-    for branch in state.out_of_service:
-        net = net.with_branch_status(branch, False)
+    net, dead = network, tuple[str, ...]()
+    for branch in state.out_of_service:  # what a trip islands is dark, not an error
+        net, more = net.with_branch_status_energized(branch, False)
+        dead = (*dead, *more)
     with_plan = build_horizon(net, state, forecast, plan, seed=seed)
     without = build_horizon(net, state, forecast, (), seed=seed)
     t = forecast.steps
@@ -52,7 +53,13 @@ def validate_dispatch(
         seed=seed,
         plan_keys=tuple(c.key for c in plan),
         converged=bool(both.converged.all()),
-        violations=_violations(net, plan_pf, with_plan, times, forecast.step, live),
+        violations=tuple(
+            sorted(
+                _violations(net, plan_pf, with_plan, times, forecast.step, live)
+                + _unreachable(network, net, plan, forecast),
+                key=lambda v: (v.start, v.kind, v.element),
+            )
+        ),
         baseline_violations=_violations(net, base_pf, without, times, forecast.step, live),
         plan=_kpis(net, plan_pf, with_plan, times, forecast.step),
         baseline=_kpis(net, base_pf, without, times, forecast.step),
@@ -60,7 +67,47 @@ def validate_dispatch(
         baseline_series=_series(net, base_pf, without, times),
         vmin_limit_pu=float(np.max(np.delete(net.vmin_pu, net.slack))),
         vmax_limit_pu=float(np.min(np.delete(net.vmax_pu, net.slack))),
+        deenergized_buses=dead,
     )
+
+
+def _unreachable(
+    full: Network, live: Network, plan: Sequence[Command], forecast: GridForecast
+) -> tuple[GridViolation, ...]:
+    """Commands the twin cannot carry out are violations, never silently dropped."""
+    kinds = {b.id: CommandKind.ACTIVE_POWER_KW for b in full.batteries}
+    kinds.update({d.id: CommandKind.CURTAIL_PCT for d in full.pvs})
+    kinds.update({d.id: CommandKind.CURTAIL_PCT for d in full.flex_loads})
+    alive = {b.id for b in live.batteries} | {d.id for d in live.pvs}
+    alive |= {d.id for d in live.flex_loads}
+    end = forecast.start + forecast.steps * forecast.step
+    out = []
+    for c in plan:
+        if c.asset not in kinds:
+            kind, why = "unknown_asset", f"{c.asset} is not a device of network {full.name}"
+        elif c.kind is not kinds[c.asset]:
+            kind, why = "unsupported", f"{c.asset} does not take {c.kind.value} commands"
+        elif c.asset not in alive:
+            kind, why = "deenergized", f"{c.asset} sits on a de-energized bus"
+        else:
+            continue
+        if c.end <= forecast.start or c.start >= end:
+            continue  # outside the horizon: not this report's business
+        at = max(c.start, forecast.start)
+        out.append(
+            GridViolation(
+                kind=kind,
+                element=c.asset,
+                start=at,
+                end=at,
+                steps=1,
+                worst=c.value,
+                limit=0.0,
+                unit="",
+                message=f"command {c.key}: {why}",
+            )
+        )
+    return tuple(out)
 
 
 def _split(res: BatchResult, a: int, b: int) -> BatchResult:

@@ -9,7 +9,7 @@ import pytest
 from safety import Command, CommandKind, Origin
 from simulator.examples import case33_day
 from simulator.horizon import ForecastError, GridForecast, GridState
-from simulator.network import Network, NetworkError
+from simulator.network import Network
 from simulator.netyaml import load_network_yaml
 from simulator.report import plot_png
 from simulator.scenario import load_scenario
@@ -158,10 +158,39 @@ def test_missing_profile_is_named(feeder: Network, evening: GridForecast) -> Non
         validate_dispatch(feeder, GridState(soc_pct={"bat1": 50}), partial, [])
 
 
-def test_a_tripped_line_that_islands_buses_is_named(feeder: Network, evening: GridForecast) -> None:
+def test_a_tripped_line_darkens_the_lateral_and_commands_there_are_violations(
+    feeder: Network, evening: GridForecast
+) -> None:
     state = GridState(soc_pct={"bat1": 50}, out_of_service=("L5",))
-    with pytest.raises(NetworkError, match="bus n5, n6 not connected"):
-        validate_dispatch(feeder, state, evening, [])
+    report = validate_dispatch(
+        feeder, state, evening, [cmd("pv1", 50, 0.5, 1.0, CommandKind.CURTAIL_PCT)]
+    )
+    assert report.converged
+    assert report.deenergized_buses == ("n5", "n6")
+    assert "de-energized: n5, n6" in report.summary()
+    (v,) = report.violations
+    assert (v.kind, v.element) == ("deenergized", "pv1")
+    intact = validate_dispatch(feeder, GridState(soc_pct={"bat1": 50}), evening, [])
+    # the dark lateral's homes (30 % of base load) are not served, nor is its PV there
+    assert report.baseline.peak_import_kw < intact.baseline.peak_import_kw - 200
+
+
+@pytest.mark.parametrize(
+    ("asset", "kind", "violation"),
+    [
+        ("bat9", CommandKind.ACTIVE_POWER_KW, "unknown_asset"),
+        ("bat1", CommandKind.CURTAIL_PCT, "unsupported"),
+        ("load1", CommandKind.ACTIVE_POWER_KW, "unsupported"),
+    ],
+)
+def test_commands_the_twin_cannot_carry_out_are_never_silently_ok(
+    feeder: Network, evening: GridForecast, asset: str, kind: CommandKind, violation: str
+) -> None:
+    report = validate_dispatch(
+        feeder, GridState(soc_pct={"bat1": 50}), evening, [cmd(asset, 10, 1.0, 2.0, kind)]
+    )
+    assert not report.ok
+    assert [(v.kind, v.element) for v in report.violations] == [(violation, asset)]
 
 
 def test_case33_day_ahead_with_ten_ders_and_a_plot() -> None:
