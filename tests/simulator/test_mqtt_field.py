@@ -189,3 +189,49 @@ async def test_comms_loss_swallows_commands_and_offline_status_is_retained(
         )
         telemetry = listener.on("telemetry", "bat1")[-1]
         assert telemetry["samples"][0]["quality"] == "bad"
+
+
+def test_sim_field_cli_serves_mqtt_and_opcua(mosquitto: Broker, tmp_path: Path) -> None:
+    """`gridaios sim field --mqtt` as an integrator runs it, on a copy of the demo config."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    text = (REPO / "configs" / "demo-feeder.yaml").read_text()
+    config = tmp_path / "site.yaml"
+    config.write_text(text.replace("127.0.0.1:48400", f"127.0.0.1:{port}"))
+    listener = Listener(mosquitto)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gridaios"),
+            "sim",
+            "field",
+            "--config",
+            str(config),
+            "--scenario",
+            "line-trip",
+            "--network",
+            str(REPO / "configs" / "networks" / "demo-feeder.yaml"),
+            "--speed",
+            "60",
+            "--mqtt",
+            f"{mosquitto.host}:{mosquitto.port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (listener.on("telemetry", "substation") and listener.on("telemetry", "bat1")):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no telemetry from the CLI field"
+            time.sleep(0.05)
+        meter = listener.on("telemetry", "substation")[-1]["samples"][0]
+        assert meter["point"] == "substation.p_kw" and meter["value"] > 500
+        assert {b["state"] for b in listener.on("status", "pv1")} == {"online"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        listener.close()
