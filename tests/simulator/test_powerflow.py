@@ -81,6 +81,26 @@ def modified_case(mutate: str) -> Network:
     return parse_matpower(head + "mpc.branch = [\n" + "\n".join(lines) + "\n" + "];" + rest)
 
 
+def test_radial_sweep_with_line_charging_and_bus_shunts_agrees_with_pandapower() -> None:
+    lines = CASE33.read_text().splitlines()
+    bus0 = lines.index("mpc.bus = [") + 1
+    for k in (bus0 + 17, bus0 + 32):  # capacitor banks at buses 18 and 33: Bs = 0.3 MVAr
+        cols = lines[k].split("\t")
+        cols[6] = "0.3"
+        lines[k] = "\t".join(cols)
+    br0 = lines.index("mpc.branch = [") + 1
+    for k in range(br0, br0 + 32):  # cable charging on every in-service line
+        cols = lines[k].split("\t")
+        cols[5] = "0.004"
+        lines[k] = "\t".join(cols)
+    net = parse_matpower("\n".join(lines))
+    assert net.topology() == "radial"
+    result = solve(net)
+    assert result.method == "bfs"
+    assert result.vmin_pu > 0.9131  # the capacitors lift the far end
+    assert np.max(np.abs(vm_of(net) - pandapower_vm(net))) < 1e-4
+
+
 @pytest.mark.parametrize("mutate", ["parallel", "transformer", "shifter"])
 def test_parallel_branches_and_transformers_agree_with_pandapower(mutate: str) -> None:
     net = modified_case(mutate)
