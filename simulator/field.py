@@ -103,6 +103,13 @@ class VirtualField:
                 f"scenario {scenario.name}: line_trip events need the field's network "
                 "(pass network=..., or --network on the command line)"
             )
+        if network is not None:
+            missing = sorted({ld.profile for ld in network.loads} - set(scenario.profiles))
+            if missing:
+                raise ScenarioError(
+                    f"scenario {scenario.name}: network {network.name} has loads following "
+                    f"profile(s) {', '.join(missing)} that the scenario does not define"
+                )
         self.faults.on_change(self._on_fault)
         self._profiles = {p.id: scenario.profile_kw(p.id) for p in spec.profiles}
         self._base_load = scenario.profile_kw("base_load")
