@@ -110,6 +110,14 @@ class VirtualField:
                     f"scenario {scenario.name}: network {network.name} has loads following "
                     f"profile(s) {', '.join(missing)} that the scenario does not define"
                 )
+            placed = {d.id for d in network.batteries} | {d.id for d in network.pvs}
+            placed |= {d.id for d in network.flex_loads}
+            unplaced = sorted({d.id for d in (*spec.batteries, *spec.profiles)} - placed)
+            if unplaced:
+                raise NetworkError(
+                    f"network {network.name}: site device(s) {', '.join(unplaced)} have no bus; "
+                    "add them under batteries / pv / flex_loads"
+                )
         self.faults.on_change(self._on_fault)
         self._profiles = {p.id: scenario.profile_kw(p.id) for p in spec.profiles}
         self._base_load = scenario.profile_kw("base_load")
