@@ -112,7 +112,8 @@ class VirtualField:
                 )
             placed = {d.id for d in network.batteries} | {d.id for d in network.pvs}
             placed |= {d.id for d in network.flex_loads}
-            unplaced = sorted({d.id for d in (*spec.batteries, *spec.profiles)} - placed)
+            devices = {b.id for b in spec.batteries} | {p.id for p in spec.profiles}
+            unplaced = sorted(devices - placed)
             if unplaced:
                 raise NetworkError(
                     f"network {network.name}: site device(s) {', '.join(unplaced)} have no bus; "
