@@ -349,8 +349,11 @@ class VirtualField:
         net_kw = float(self._base_load[i])
         for p in self.spec.profiles:
             p_kw = float(self._profiles[p.id][i]) * (1.0 - self._curtail_pct[p.id] / 100.0)
-            if self._offline(p.id):
-                p_kw = 0.0
+            dark = self.grid is not None and not self.grid.energized(p.id)
+            if dark or (p.kind == "pv" and self._offline(p.id)):
+                p_kw = 0.0  # unserved, or a PV inverter that tripped
+            elif self._offline(p.id):  # a load whose DR controller is offline: back to full
+                p_kw = float(self._profiles[p.id][i])
             device_kw[p.id] = p_kw
             net_kw += -p_kw if p.kind == "pv" else p_kw
             values[p.nodes["p_kw"]] = p_kw
