@@ -8,5 +8,5 @@ from gridaios_bridge.bridge import Bridge
 from gridaios_bridge.config import BridgeConfig, ConfigError, load_config
 from gridaios_bridge.emulator import EmulatedInverter
 
-__all__ = ["BridgeConfig", "Bridge", "ConfigError", "EmulatedInverter", "load_config"]
+__all__ = ["Bridge", "BridgeConfig", "ConfigError", "EmulatedInverter", "load_config"]
 __version__ = "0.1.0"

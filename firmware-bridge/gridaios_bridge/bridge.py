@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from gridaios_bridge import core
 from gridaios_bridge import registers as r
@@ -24,6 +25,7 @@ from gridaios_bridge.ledger import Ledger, LedgerEntry
 from gridaios_bridge.modbus import ModbusClient, ModbusError
 from gridaios_bridge.protocol import (
     Ack,
+    DeviceState,
     ProtocolError,
     Sample,
     Topics,
@@ -79,14 +81,16 @@ class Bridge:
 
     def _make_client(self) -> mqtt.Client:
         client_id = self.cfg.mqtt.client_id or f"gridaios-bridge-{self.cfg.site}-{self.cfg.device}"
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         client.will_set(
             self.topics.status,
             encode_status("offline", self.clock.now_utc(), "bridge connection lost"),
             qos=1,
             retain=True,
         )
-        client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(self.cfg.mqtt.reconnect_max_s)))
+        client.reconnect_delay_set(
+            min_delay=1, max_delay=max(1, int(self.cfg.mqtt.reconnect_max_s))
+        )
         client.max_queued_messages_set(1000)  # acks/status queued during an outage, bounded
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -107,7 +111,9 @@ class Bridge:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         received_s = self.clock.monotonic()
         self.events.put(
-            _Event("message", msg.topic, bytes(msg.payload), bool(msg.retain), received_s=received_s)
+            _Event(
+                "message", msg.topic, bytes(msg.payload), bool(msg.retain), received_s=received_s
+            )
         )
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
@@ -231,7 +237,9 @@ class Bridge:
             self.dead.add(now_utc, event.topic, str(err), event.payload)
             if err.key is not None:
                 held = self.state.written.setpoint_kw if self.state.written else None
-                self._ack(Ack(key=err.key, status="rejected", value=held, reason=str(err), ts=now_utc))
+                self._ack(
+                    Ack(key=err.key, status="rejected", value=held, reason=str(err), ts=now_utc)
+                )
             return
         self._check_failsafe()
         was_failsafe = self.state.mode == "failsafe"
@@ -278,7 +286,7 @@ class Bridge:
         self.client.publish(self.topics.ack, encode_ack(ack), qos=1)
 
     def _publish_status(self, reason: str = "", heartbeat_age_s: float | None = None) -> None:
-        state = "failsafe" if self.state.mode == "failsafe" else "online"
+        state: DeviceState = "failsafe" if self.state.mode == "failsafe" else "online"
         payload = encode_status(state, self.clock.now_utc(), reason, heartbeat_age_s)
         self.client.publish(self.topics.status, payload, qos=1, retain=True)
 
@@ -343,15 +351,23 @@ class Bridge:
         self._pump()
         if self.ledger.should_compact():
             dropped = self.ledger.compact(self.clock.now_utc())
-            log.info("ledger compacted: %d expired keys dropped, %d kept", dropped, len(self.ledger))
+            log.info(
+                "ledger compacted: %d expired keys dropped, %d kept", dropped, len(self.ledger)
+            )
 
     def _samples(self) -> list[Sample]:
         ts, dev = self.clock.now_utc(), self.cfg.device
+        failsafe = float(self.state.mode == "failsafe")
         samples = [
-            Sample(point=f"{dev}.bridge_failsafe", value=float(self.state.mode == "failsafe"), unit="", ts=ts),
+            Sample(point=f"{dev}.bridge_failsafe", value=failsafe, unit="", ts=ts),
             Sample(point=f"{dev}.bridge_device_ok", value=float(self.device_ok), unit="", ts=ts),
-            Sample(point=f"{dev}.bridge_spool_dropped", value=float(self.spool.dropped_total), unit="count", ts=ts),
-        ]  # fmt: skip
+            Sample(
+                point=f"{dev}.bridge_spool_dropped",
+                value=float(self.spool.dropped_total),
+                unit="count",
+                ts=ts,
+            ),
+        ]
         if self.reading is not None:  # never a stale value with a fresh timestamp
             rd = self.reading
             samples += [

@@ -129,7 +129,9 @@ def decide_command(
     if already_applied:
         return refuse("duplicate", "key already applied; not re-applied")
     if cmd.point != setpoint_point:
-        return refuse("rejected", f"unknown point {cmd.point!r}; this bridge takes {setpoint_point}")
+        return refuse(
+            "rejected", f"unknown point {cmd.point!r}; this bridge takes {setpoint_point}"
+        )
     if cmd.valid_until <= now_utc:
         late_s = (now_utc - cmd.valid_until).total_seconds()
         return refuse("expired", f"valid_until passed {late_s:.3f} s ago; never applied")

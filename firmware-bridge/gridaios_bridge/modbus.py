@@ -6,6 +6,7 @@ are 16-bit big-endian. The framing functions are pure and covered by test vector
 
 from __future__ import annotations
 
+import logging
 import socket
 import socketserver
 import struct
@@ -28,6 +29,7 @@ ILLEGAL_FUNCTION = 1
 ILLEGAL_ADDRESS = 2
 ILLEGAL_VALUE = 3
 _MBAP = struct.Struct(">HHHB")
+log = logging.getLogger(__name__)
 
 
 class ModbusError(Exception):
@@ -176,6 +178,15 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
+        with self.server.conns_lock:
+            self.server.conns.add(sock)
+        try:
+            self._serve(sock)
+        finally:
+            with self.server.conns_lock:
+                self.server.conns.discard(sock)
+
+    def _serve(self, sock: socket.socket) -> None:
         while True:
             try:
                 frame = _read_frame(sock)
@@ -192,6 +203,8 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, address: tuple[str, int], bank: RegisterBank) -> None:
         self.bank = bank
+        self.conns: set[socket.socket] = set()
+        self.conns_lock = threading.Lock()
         super().__init__(address, _Handler)
 
 
@@ -209,6 +222,13 @@ class ModbusServer:
         return self
 
     def stop(self) -> None:
+        """Stop listening and drop open connections (like a device powering off)."""
         self._server.shutdown()
         self._server.server_close()
+        with self._server.conns_lock:
+            for conn in list(self._server.conns):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    log.debug("connection already closed")
         self._thread.join(timeout=5)

@@ -12,6 +12,7 @@ __all__ = [
     "Ack",
     "AckStatus",
     "Command",
+    "DeviceState",
     "Heartbeat",
     "ProtocolError",
     "Sample",

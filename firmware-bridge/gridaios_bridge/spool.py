@@ -42,7 +42,9 @@ class Spool:
         except FileNotFoundError:
             return 0, 0
         except (ValueError, KeyError, TypeError) as err:
-            log.warning("%s unreadable (%s); seq restarts after the spooled messages", self.dir, err)
+            log.warning(
+                "%s unreadable (%s); seq restarts after the spooled messages", self.dir, err
+            )
             return 0, 0
 
     def _path(self, seq: int) -> Path:
@@ -71,7 +73,11 @@ class Spool:
             self._path(oldest).unlink(missing_ok=True)
             self.dropped_total += 1
             if self.dropped_total == 1 or self.dropped_total % 1000 == 0:
-                log.warning("telemetry spool full (%d): dropped %d so far", self.max_messages, self.dropped_total)
+                log.warning(
+                    "telemetry spool full (%d): dropped %d so far",
+                    self.max_messages,
+                    self.dropped_total,
+                )
         state = {"last_seq": self.last_seq, "dropped_total": self.dropped_total}
         self._write_atomic(self._state_path, json.dumps(state).encode())
         return seq

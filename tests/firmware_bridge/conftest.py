@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from gridaios_bridge import EmulatedInverter
 from gridaios_bridge.config import EmulatorConfig
+
 from tests.firmware_bridge.harness import BridgeProcess, Runtime, write_config
 from tests.support.mosquitto import Broker
 

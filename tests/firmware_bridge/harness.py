@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-
 from gridaios_bridge import EmulatedInverter
 from gridaios_bridge.protocol import Topics, format_ts
 
@@ -202,7 +201,11 @@ class Runtime:
             self._hb_thread.join(timeout=5)
 
     def command(
-        self, key: str, value_kw: float, valid_for_s: float = 600.0, point: str = f"{DEVICE}.p_setpoint_kw"
+        self,
+        key: str,
+        value_kw: float,
+        valid_for_s: float = 600.0,
+        point: str = f"{DEVICE}.p_setpoint_kw",
     ) -> None:
         body = {
             "v": 1,
