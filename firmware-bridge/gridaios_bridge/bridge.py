@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -21,6 +21,7 @@ from gridaios_bridge import registers as r
 from gridaios_bridge.clock import Clock, SystemClock
 from gridaios_bridge.config import BridgeConfig
 from gridaios_bridge.deadletter import DeadLetters
+from gridaios_bridge.forwarder import Forwarder
 from gridaios_bridge.ledger import Ledger, LedgerEntry
 from gridaios_bridge.modbus import ModbusClient, ModbusError
 from gridaios_bridge.protocol import (
@@ -69,10 +70,14 @@ class Bridge:
         )
         self.device_ok = False
         self.reading: r.DeviceReading | None = None
-        self.connected = False
-        self.inflight: tuple[int, int] | None = None  # (seq, mid) of the telemetry in flight
+        self.failsafe_unconfirmed = False  # in fail-safe, safe default not yet written
         self.retained_heartbeats_ignored = 0
         self.client = self._make_client()
+        self.forwarder = Forwarder(
+            self.spool,
+            lambda payload: self.client.publish(self.topics.telemetry, payload, qos=1),
+            self.clock.monotonic,
+        )
         self.state = core.initial_state(self.clock.monotonic(), self._read_held(), cfg.failsafe)
         if self.state.mode == "failsafe":
             log.warning("device found in safe-default mode at start: staying in fail-safe")
@@ -167,7 +172,7 @@ class Bridge:
             qos=1,
             retain=True,
         )
-        if self.connected:
+        if self.forwarder.connected:
             try:
                 info.wait_for_publish(timeout=2)
             except (RuntimeError, ValueError):
@@ -179,20 +184,17 @@ class Bridge:
 
     def _handle(self, event: _Event) -> None:
         if event.kind == "connected":
-            if not self.connected:
+            if not self.forwarder.connected:
                 log.info("connected to the broker")
-            self.connected = True
+            self.forwarder.connected = True
             self._publish_status()
-            self._pump()
+            self.forwarder.pump()
         elif event.kind == "disconnected":
-            if self.connected:
+            if self.forwarder.connected:
                 log.warning("broker connection lost (%s); spooling telemetry", event.payload)
-            self.connected = False
+            self.forwarder.connected = False
         elif event.kind == "puback":
-            if self.inflight is not None and self.inflight[1] == event.mid:
-                self.spool.remove(self.inflight[0])
-                self.inflight = None
-                self._pump()
+            self.forwarder.on_puback(event.mid)
         elif event.topic == self.topics.heartbeat:
             self._on_heartbeat(event)
         elif event.topic == self.topics.cmd:
@@ -220,6 +222,7 @@ class Bridge:
             return
         self.state = core.enter_failsafe(self.state, now_s, self.cfg.failsafe)
         written = self._drive_device()
+        self.failsafe_unconfirmed = not written
         age_s = self.clock.monotonic() - self.state.last_heartbeat_s
         reason = (
             f"no heartbeat for {age_s:.3f} s (timeout {self.cfg.failsafe.heartbeat_timeout_s} s); "
@@ -266,7 +269,11 @@ class Bridge:
                 )
             )
             self.state = new_state
-            self._drive_device()
+            if not self._drive_device():
+                pending = "first device write failed; retried every cycle"
+                decision = replace(
+                    decision, reason=f"{decision.reason}; {pending}" if decision.reason else pending
+                )
             if was_failsafe:
                 log.info("left fail-safe on a fresh heartbeat and command %s", cmd.key)
                 self._publish_status()
@@ -341,14 +348,21 @@ class Bridge:
 
     def _cycle(self) -> None:
         reading = self._read_device()
-        if reading is not None and self.state.written is None:
+        # Unknown so far, or in fail-safe (where a device that left safe mode by itself
+        # is put back): take the read-back as what the device holds.
+        if reading is not None and (self.state.written is None or self.state.mode == "failsafe"):
             self.state = core.mark_written(
                 self.state,
                 core.DeviceOutput(setpoint_kw=reading.setpoint_kw, safe_mode=reading.safe_mode),
             )
-        self._drive_device()
+        written = self._drive_device()
+        if written and self.failsafe_unconfirmed and self.state.mode == "failsafe":
+            self.failsafe_unconfirmed = False
+            reason = "safe default written late: the device was unreachable at fail-safe entry"
+            log.warning("fail-safe: %s", reason)
+            self._publish_status(reason)
         self.spool.append(lambda seq: encode_telemetry(self.cfg.device, seq, self._samples()))
-        self._pump()
+        self.forwarder.pump()
         if self.ledger.should_compact():
             dropped = self.ledger.compact(self.clock.now_utc())
             log.info(
@@ -377,14 +391,3 @@ class Bridge:
                 Sample(point=f"{dev}.safe_mode", value=float(rd.safe_mode), unit="", ts=ts),
             ]
         return samples
-
-    def _pump(self) -> None:
-        """Send the oldest spooled message if none is in flight (window 1: strict order)."""
-        if not self.connected or self.inflight is not None:
-            return
-        item = self.spool.oldest()
-        if item is None:
-            return
-        seq, payload = item
-        info = self.client.publish(self.topics.telemetry, payload, qos=1)
-        self.inflight = (seq, info.mid)

@@ -53,6 +53,18 @@ class Ledger:
         self._file = path.open("a", encoding="utf-8")
 
     def _load(self) -> None:
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            # A torn last line after a crash mid-append: that append never completed its
+            # fsync, so its device write never happened either. Cut it off so the next
+            # append starts on a line of its own.
+            keep = data.rfind(b"\n") + 1
+            log.warning("%s: torn last line (%d bytes) cut off", self.path, len(data) - keep)
+            with self.path.open("r+b") as fh:
+                fh.truncate(keep)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.skipped_lines += 1
         with self.path.open(encoding="utf-8", errors="replace") as fh:
             for number, line in enumerate(fh, start=1):
                 self._lines_in_file += 1
@@ -65,8 +77,6 @@ class Ledger:
                         applied_at=parse_ts(raw["applied_at"], "applied_at"),
                     )
                 except (ValueError, KeyError, TypeError, ProtocolError) as err:
-                    # A torn last line after a crash mid-append: that append never
-                    # completed its fsync, so its device write never happened either.
                     self.skipped_lines += 1
                     log.warning("%s:%d: unreadable ledger line skipped: %s", self.path, number, err)
                     continue
