@@ -30,3 +30,6 @@ def test_command_applied_and_telemetry_flows(runtime, bridge_config, bridges, de
     rss_kb = bridge.rss_kb()
     print(f"bridge RSS: {rss_kb} kB")
     assert rss_kb < 64 * 1024, rss_kb
+    bridge.stop()  # SIGTERM: a clean stop says so on the retained status topic
+    wait_until(lambda: runtime.statuses()[-1]["state"] == "offline", 10, "offline status")
+    assert runtime.statuses()[-1]["reason"] == "bridge stopped"
