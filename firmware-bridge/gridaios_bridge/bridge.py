@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,12 +54,19 @@ class _Event:
     received_s: float = 0.0  # monotonic time the paho thread received it
 
 
+def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """Small acks must not wait for Nagle + delayed ACK (about 40 ms per message)."""
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Bridge:
     def __init__(self, cfg: BridgeConfig, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.topics = Topics(site=cfg.site, device=cfg.device)
-        self.events: queue.Queue[_Event] = queue.Queue()
+        # SimpleQueue.put is reentrant: safe from the SIGTERM handler (stop()).
+        self.events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger(cfg.state_dir / "ledger.jsonl", fsync=cfg.fsync)
         self.spool = Spool(
@@ -97,6 +105,7 @@ class Bridge:
             min_delay=1, max_delay=max(1, int(self.cfg.mqtt.reconnect_max_s))
         )
         client.max_queued_messages_set(1000)  # acks/status queued during an outage, bounded
+        client.on_socket_open = _no_delay
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
