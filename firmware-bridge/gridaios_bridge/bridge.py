@@ -244,6 +244,9 @@ class Bridge:
     def _on_command(self, event: _Event) -> None:
         now_utc = self.clock.now_utc()
         try:
+            if event.retain:
+                key = decode_command(event.payload).key
+                raise ProtocolError("retained command refused: commands must not be retained", key)
             cmd = decode_command(event.payload)
         except ProtocolError as err:
             self.dead.add(now_utc, event.topic, str(err), event.payload)

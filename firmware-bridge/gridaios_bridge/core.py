@@ -78,11 +78,16 @@ def initial_state(now_s: float, held: DeviceOutput | None, fs: FailsafeConfig) -
     )
 
 
-def on_heartbeat(state: CoreState, now_s: float) -> CoreState:
+def on_heartbeat(state: CoreState, received_s: float) -> CoreState:
+    """A heartbeat received at ``received_s``; one received before fail-safe began (but
+    handled after) does not count as the fresh heartbeat needed to leave it."""
+    fresh = state.mode == "failsafe" and (
+        state.failsafe_since_s is None or received_s >= state.failsafe_since_s
+    )
     return replace(
         state,
-        last_heartbeat_s=now_s,
-        heartbeat_since_failsafe=state.mode == "failsafe" or state.heartbeat_since_failsafe,
+        last_heartbeat_s=max(state.last_heartbeat_s, received_s),
+        heartbeat_since_failsafe=state.heartbeat_since_failsafe or fresh,
     )
 
 

@@ -132,3 +132,20 @@ def test_emulate_device_cli_serves_the_register_map(tmp_path):
     assert proc.returncode == 0
     with pytest.raises(OSError):  # stopped on SIGTERM: nothing listens any more
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+
+
+def test_retained_command_is_refused(runtime, bridge_config, bridges, device):
+    body = {
+        "v": 1,
+        "key": "retained-1",
+        "point": "bat1.p_setpoint_kw",
+        "value": 70.0,
+        "valid_until": "2099-01-01T00:00:00Z",
+    }
+    # Left on the broker before the bridge subscribes: delivered to it flagged retained.
+    runtime.client.publish(TOPICS.cmd, json.dumps(body), qos=1, retain=True).wait_for_publish(5)
+    runtime.start_heartbeats(0.2)
+    bridges(bridge_config(heartbeat_timeout_s=5.0))
+    nack = runtime.wait_ack("retained-1")[0]
+    assert nack["status"] == "rejected" and "must not be retained" in nack["reason"], nack
+    assert setpoint_writes(device) == []

@@ -194,3 +194,12 @@ def test_applied_setpoint_ramps_to_the_safe_default_after_valid_until():
     )
     assert out.setpoint_kw == 40.0  # heading to 0 at 10 kW/s
     assert state.active_valid_until is None and state.target_kw == 0.0
+
+
+def test_a_heartbeat_received_before_failsafe_began_does_not_count_as_fresh():
+    fs = FailsafeConfig(heartbeat_timeout_s=5.0)
+    state = core.enter_failsafe(core.initial_state(0.0, None, fs), 5.0, fs)
+    late_handled = core.on_heartbeat(state, 4.99)  # received before, handled after entry
+    assert not late_handled.heartbeat_since_failsafe
+    assert late_handled.last_heartbeat_s == 4.99
+    assert core.on_heartbeat(state, 5.01).heartbeat_since_failsafe
