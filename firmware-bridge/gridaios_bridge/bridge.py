@@ -143,9 +143,15 @@ class Bridge:
         cfg = self.cfg
         log.info(
             "bridge %s/%s: mqtt %s:%d, device %s:%d, T=%.3f s, cycle %.3f s",
-            cfg.site, cfg.device, cfg.mqtt.host, cfg.mqtt.port,
-            cfg.modbus.host, cfg.modbus.port, cfg.failsafe.heartbeat_timeout_s, cfg.cycle_s,
-        )  # fmt: skip
+            cfg.site,
+            cfg.device,
+            cfg.mqtt.host,
+            cfg.mqtt.port,
+            cfg.modbus.host,
+            cfg.modbus.port,
+            cfg.failsafe.heartbeat_timeout_s,
+            cfg.cycle_s,
+        )
         self.client.connect_async(cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s)
         self.client.loop_start()
         next_cycle_s = self.clock.monotonic()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gridaios_bridge.config import BridgeConfig, ConfigError, load_config
@@ -17,6 +19,7 @@ def _parser(prog: str, what: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=what)
     p.add_argument("--config", required=True, type=Path, help="bridge config (YAML subset or JSON)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     return p
 
 
@@ -35,8 +38,26 @@ def main(argv: list[str] | None = None) -> int:
     return _bridge(p.parse_args(args_in))
 
 
-def _setup(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        body = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            body["exc"] = self.formatException(record.exc_info)
+        return json.dumps(body)
+
+
+def _setup(args: argparse.Namespace) -> None:
+    handler = logging.StreamHandler()
+    if args.log_json:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level, handlers=[handler])
 
 
 def _load(path: Path) -> BridgeConfig | None:
@@ -50,7 +71,7 @@ def _load(path: Path) -> BridgeConfig | None:
 def _emulate(args: argparse.Namespace) -> int:
     from gridaios_bridge.emulator import serve_forever
 
-    _setup(args.log_level)
+    _setup(args)
     cfg = _load(args.config)
     if cfg is None:
         return 2
@@ -62,7 +83,7 @@ def _emulate(args: argparse.Namespace) -> int:
 def _bridge(args: argparse.Namespace) -> int:
     from gridaios_bridge.bridge import Bridge
 
-    _setup(args.log_level)
+    _setup(args)
     cfg = _load(args.config)
     if cfg is None:
         return 2

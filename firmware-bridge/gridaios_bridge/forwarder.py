@@ -50,8 +50,11 @@ class Forwarder:
         if self.inflight is not None:
             if self._monotonic() - self.inflight[2] < INFLIGHT_RESEND_S:
                 return
-            log.warning("telemetry seq %d unacknowledged for %.0f s: publishing it again",
-                        self.inflight[0], INFLIGHT_RESEND_S)  # fmt: skip
+            log.warning(
+                "telemetry seq %d unacknowledged for %.0f s: publishing it again",
+                self.inflight[0],
+                INFLIGHT_RESEND_S,
+            )
         item = self.spool.oldest()
         if item is None:
             self.inflight = None

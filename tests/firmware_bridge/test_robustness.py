@@ -44,8 +44,11 @@ def test_bad_payloads_are_nacked_dead_lettered_and_never_reach_the_device(
     assert nack["status"] == "rejected" and "value = 'lots': must be a number" in nack["reason"]
     assert runtime.wait_ack("wrong-point")[0]["status"] == "rejected"
     dead_path = tmp_path / "state" / "deadletter.jsonl"
-    wait_until(lambda: dead_path.exists() and len(dead_path.read_text().splitlines()) >= 3, 10,
-               "three dead letters")  # fmt: skip
+    wait_until(
+        lambda: dead_path.exists() and len(dead_path.read_text().splitlines()) >= 3,
+        10,
+        "three dead letters",
+    )
     dead = [json.loads(x) for x in dead_path.read_text().splitlines()]
     assert {d["topic"] for d in dead} == {TOPICS.cmd, TOPICS.heartbeat}
     assert any("not UTF-8 JSON" in d["error"] for d in dead)
@@ -109,8 +112,9 @@ def test_emulate_device_cli_serves_the_register_map(tmp_path):
     config = write_config(
         tmp_path / "b.yaml", broker_port=1883, device_port=port, state_dir=tmp_path / "s"
     )
+    args = ["-m", "gridaios_bridge", "emulate-device", "--config", str(config), "--log-json"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gridaios_bridge", "emulate-device", "--config", str(config)],
+        [sys.executable, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -128,8 +132,10 @@ def test_emulate_device_cli_serves_the_register_map(tmp_path):
         client.close()
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
+    logs = [json.loads(x) for x in out.decode().splitlines() if x.startswith("{")]
+    assert any(x["level"] == "INFO" and "emulated inverter" in x["message"] for x in logs), out
     with pytest.raises(OSError):  # stopped on SIGTERM: nothing listens any more
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
 

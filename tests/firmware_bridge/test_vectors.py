@@ -107,9 +107,11 @@ def test_decide_command(case):
     limits = LimitsConfig(min_kw=c["min_kw"], max_kw=c["max_kw"])
     now_s, now_utc = 1000.0, parse_ts(DECIDE["now_utc"], "now_utc")
     s = case["state"]
-    held = None if s["held_kw"] is None else core.DeviceOutput(
-        setpoint_kw=s["held_kw"], safe_mode=s["mode"] == "failsafe"
-    )  # fmt: skip
+    held = (
+        None
+        if s["held_kw"] is None
+        else core.DeviceOutput(setpoint_kw=s["held_kw"], safe_mode=s["mode"] == "failsafe")
+    )
     state = replace(
         core.initial_state(now_s - s["heartbeat_age_s"], held, fs),
         mode=s["mode"],
