@@ -1,0 +1,224 @@
+"""Plan-level network checks: feeder thermal rating and bus voltage band, at every step.
+
+Both are linear in the commands: ``quantity(t) = base(t) + sum(coeff * (value - present))``
+over the commands active at ``t``. The plan's start and end instants cut time
+into segments; each accepted command adds its effect to the segments it
+covers, so a later command sees what earlier ones already used.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from safety.bounds import TOLERANCE, Bound, current_point
+from safety.envelope import AssetLimits, AssetRole, Envelope
+from safety.types import Command, CommandKind, ConstraintHit, Forecast, StateSnapshot
+
+
+@dataclass(slots=True)
+class Quantity:
+    """One limited quantity (a feeder's net kW, a bus voltage) over the plan's segments."""
+
+    constraint: str
+    label: str
+    unit: str
+    lo: float
+    hi: float
+    values: list[float]
+
+
+class NetworkTimeline:
+    def __init__(
+        self,
+        commands: Sequence[Command],
+        state: StateSnapshot,
+        envelope: Envelope,
+        now: datetime,
+        forecast: Forecast | None,
+    ) -> None:
+        self.envelope = envelope
+        self.state = state
+        cuts = {now}
+        for command in commands:
+            cuts.add(max(command.start, now))
+            cuts.add(command.end)
+        self.times = sorted(cuts)
+        n = max(1, len(self.times) - 1)
+        self.quantities: dict[str, Quantity] = {}
+        for feeder in envelope.feeders.values():
+            meter = state.get(feeder.meter_point)
+            measured_kw = meter.value if meter is not None else math.nan
+            series = forecast.feeder_net_kw.get(feeder.id) if forecast else None
+            held_storage_kw = self._held_storage_kw(feeder.id)
+            values = [measured_kw] * n
+            if series is not None and forecast is not None:
+                for i in range(n):
+                    f = forecast.at(series, self.times[i])
+                    if f is not None:
+                        values[i] = f - held_storage_kw
+            self.quantities[feeder.id] = Quantity(
+                constraint=f"thermal.{feeder.id}",
+                label=f"{feeder.id} loading",
+                unit="kW",
+                lo=-feeder.rating_kw,
+                hi=feeder.rating_kw,
+                values=values,
+            )
+        for bus in envelope.buses.values():
+            reading = state.get(bus.point) if bus.point else None
+            if reading is not None:
+                base = reading.value
+            else:
+                base = bus.assumed_pu if bus.assumed_pu is not None else math.nan
+            values = [base] * n
+            series = forecast.bus_voltage_pu.get(bus.id) if forecast else None
+            if series is not None and forecast is not None:
+                for i in range(n):
+                    f = forecast.at(series, self.times[i])
+                    if f is not None:
+                        values[i] = f
+            self.quantities[f"bus:{bus.id}"] = Quantity(
+                constraint=f"voltage.{bus.id}",
+                label=f"bus {bus.id} voltage",
+                unit="pu",
+                lo=bus.min_pu,
+                hi=bus.max_pu,
+                values=values,
+            )
+
+    def _held_storage_kw(self, feeder_id: str) -> float:
+        total = 0.0
+        for limits in sorted(self.envelope.assets.values(), key=lambda a: a.asset):
+            if limits.feeder == feeder_id and limits.role is AssetRole.STORAGE:
+                reading = self.state.get(limits.power_point) if limits.power_point else None
+                total += reading.value if reading is not None else 0.0
+        return total
+
+    def effects(self, command: Command, limits: AssetLimits) -> list[tuple[Quantity, float]]:
+        """``(quantity, coeff)`` per unit of the command's value, for every quantity it moves."""
+        out: list[tuple[Quantity, float]] = []
+        kind = command.kind
+        if kind is CommandKind.SWITCH:
+            return out
+        curtail_kw = self._curtailable_kw(limits) if kind is CommandKind.CURTAIL_PCT else 0.0
+        if limits.feeder is not None and limits.feeder in self.quantities:
+            coeff = 0.0
+            if kind is CommandKind.ACTIVE_POWER_KW:
+                coeff = -1.0  # injection (discharge) lowers the feeder's import
+            elif kind is CommandKind.CURTAIL_PCT:
+                coeff = -curtail_kw / 100.0 if limits.role is AssetRole.LOAD else curtail_kw / 100.0
+            if coeff != 0.0:
+                out.append((self.quantities[limits.feeder], coeff))
+        for bus_id in sorted(set(limits.voltage_pu_per_kw) | set(limits.voltage_pu_per_kvar)):
+            quantity = self.quantities.get(f"bus:{bus_id}")
+            if quantity is None:
+                continue
+            per_kw = limits.voltage_pu_per_kw.get(bus_id, 0.0)
+            if kind is CommandKind.ACTIVE_POWER_KW:
+                coeff = per_kw
+            elif kind is CommandKind.REACTIVE_POWER_KVAR:
+                coeff = limits.voltage_pu_per_kvar.get(bus_id, 0.0)
+            elif limits.role is AssetRole.LOAD:
+                coeff = per_kw * curtail_kw / 100.0  # curtailing load raises the voltage
+            else:
+                coeff = -per_kw * curtail_kw / 100.0
+            if coeff != 0.0:
+                out.append((quantity, coeff))
+        return out
+
+    def _curtailable_kw(self, limits: AssetLimits) -> float:
+        """Uncurtailed power of a load or generator, from its measured power and curtailment."""
+        reading = self.state.get(limits.power_point) if limits.power_point else None
+        if reading is None:
+            return 0.0
+        p_kw = abs(reading.value)
+        present = self.present(limits, CommandKind.CURTAIL_PCT)
+        return p_kw / (1.0 - present / 100.0) if 0.0 <= present < 100.0 else p_kw
+
+    def present(self, limits: AssetLimits, kind: CommandKind) -> float:
+        point = current_point(limits, kind)
+        reading = self.state.get(point) if point else None
+        return reading.value if reading is not None else 0.0
+
+    def span(self, command: Command) -> range:
+        start = max(command.start, self.times[0])
+        return range(bisect_left(self.times, start), bisect_left(self.times, command.end))
+
+    def bounds(self, command: Command, limits: AssetLimits) -> tuple[list[Bound], list[Effect]]:
+        present = self.present(limits, command.kind)
+        segments = self.span(command)
+        bounds: list[Bound] = []
+        effects: list[Effect] = []
+        for quantity, coeff in self.effects(command, limits):
+            d_lo, d_hi = -math.inf, math.inf
+            values = quantity.values
+            for i in segments:
+                q = values[i]
+                lo = min(quantity.lo, q) - q
+                hi = max(quantity.hi, q) - q
+                if coeff > 0:
+                    d_lo, d_hi = max(d_lo, lo / coeff), min(d_hi, hi / coeff)
+                else:
+                    d_lo, d_hi = max(d_lo, hi / coeff), min(d_hi, lo / coeff)
+            if any(math.isnan(values[i]) for i in segments):
+                d_lo, d_hi = math.inf, -math.inf  # unknown base: nothing admissible
+            bounds.append(
+                Bound(
+                    quantity.constraint,
+                    present + d_lo,
+                    present + d_hi,
+                    _explainer(quantity, coeff, present, segments, self.times, command),
+                )
+            )
+            effects.append(Effect(quantity, coeff, present, segments))
+        return bounds, effects
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    quantity: Quantity
+    coeff: float
+    present: float
+    segments: range
+
+    def apply(self, value: float) -> None:
+        delta = self.coeff * (value - self.present)
+        values = self.quantity.values
+        for i in self.segments:
+            values[i] += delta
+
+
+def _explainer(
+    quantity: Quantity,
+    coeff: float,
+    present: float,
+    segments: range,
+    times: list[datetime],
+    command: Command,
+) -> Callable[[float], ConstraintHit]:
+    def explain(value: float) -> ConstraintHit:
+        delta = coeff * (value - present)
+        worst_i, worst_excess, worst_q = segments.start, -math.inf, math.nan
+        for i in segments:
+            q = quantity.values[i] + delta
+            excess = max(q - quantity.hi, quantity.lo - q)
+            if excess > worst_excess + TOLERANCE:
+                worst_i, worst_excess, worst_q = i, excess, q
+        limit = quantity.hi if worst_q >= quantity.hi else quantity.lo
+        where = times[worst_i].isoformat(timespec="minutes") if worst_i < len(times) else "?"
+        return ConstraintHit(
+            constraint=quantity.constraint,
+            reason=(
+                f"{command.asset} {command.kind.value} {value:g} would put {quantity.label} at "
+                f"{worst_q:.4g} {quantity.unit} at {where}, outside "
+                f"{quantity.lo:g}..{quantity.hi:g} {quantity.unit}"
+            ),
+            limit=limit,
+            observed=worst_q,
+        )
+
+    return explain
