@@ -12,7 +12,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from safety.bounds import TOLERANCE, Bound, current_point
 from safety.envelope import AssetLimits, AssetRole, Envelope
@@ -46,6 +46,19 @@ class NetworkTimeline:
         for command in commands:
             cuts.add(max(command.start, now))
             cuts.add(command.end)
+        if forecast is not None and forecast.step > timedelta(0):
+            first, last = min(cuts), max(cuts)
+            steps = max(
+                (
+                    len(v)
+                    for v in (*forecast.feeder_net_kw.values(), *forecast.bus_voltage_pu.values())
+                ),
+                default=0,
+            )
+            for k in range(steps + 1):
+                t = forecast.start + k * forecast.step
+                if first < t < last:
+                    cuts.add(t)  # the forecast changes here: a new segment
         self.times = sorted(cuts)
         n = max(1, len(self.times) - 1)
         self.quantities: dict[str, Quantity] = {}
