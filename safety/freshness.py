@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -25,28 +26,48 @@ def points_needed(limits: AssetLimits, envelope: Envelope) -> tuple[str, ...]:
 
 def state_errors(
     points: Iterable[str],
-    limits: AssetLimits,
     state: StateSnapshot,
     envelope: Envelope,
     now: datetime,
+    memo: dict[str, tuple[ConstraintHit, ...]],
 ) -> list[ConstraintHit]:
+    """What is wrong with each point the checks read; ``memo`` keeps per-point results."""
     errors: list[ConstraintHit] = []
     for point in points:
-        reading = state.get(point)
-        if reading is None:
-            errors.append(
-                ConstraintHit(
-                    constraint="state.missing",
-                    reason=f"no value for {point}; the gate fails closed without it",
-                )
-            )
-            continue
-        errors.extend(_reading_errors(point, reading, limits, envelope, now))
+        hits = memo.get(point)
+        if hits is None:
+            hits = memo[point] = tuple(point_errors(point, state, envelope, now))
+        errors.extend(hits)
     return errors
 
 
+def point_errors(
+    point: str, state: StateSnapshot, envelope: Envelope, now: datetime
+) -> list[ConstraintHit]:
+    reading = state.readings.get(point)
+    if (  # the common case first: a good, finite, fresh reading with no unit to compare
+        type(reading) is Reading
+        and reading.quality is Quality.GOOD
+        and type(reading.value) is float
+        and math.isfinite(reading.value)
+        and reading.unit is None
+        and isinstance(reading.ts, datetime)
+        and reading.ts.utcoffset() is not None
+        and abs(now - reading.ts) <= envelope.max_age_of(point)
+    ):
+        return []
+    if reading is None:
+        return [
+            ConstraintHit(
+                constraint="state.missing",
+                reason=f"no value for {point}; the gate fails closed without it",
+            )
+        ]
+    return _reading_errors(point, reading, envelope, now)
+
+
 def _reading_errors(
-    point: str, reading: Reading, limits: AssetLimits, envelope: Envelope, now: datetime
+    point: str, reading: Reading, envelope: Envelope, now: datetime
 ) -> list[ConstraintHit]:
     errors: list[ConstraintHit] = []
     if not isinstance(reading, Reading):

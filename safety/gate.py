@@ -107,6 +107,8 @@ class _Plan:
             self.history.setdefault(dispatch.asset, []).append(dispatch)
         self.network = NetworkTimeline(commands, state, envelope, now, forecast)
         self.points: dict[str, tuple[str, ...]] = {}
+        self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
+        self.forecast = forecast
 
     def track(self, limits: AssetLimits) -> Track:
         track = self.tracks.get(limits.asset)
@@ -122,7 +124,7 @@ class _Plan:
         points = self.points.get(limits.asset)
         if points is None:
             points = self.points[limits.asset] = self._points(limits)
-        stale = state_errors(points, limits, self.state, envelope, self.now)
+        stale = state_errors(points, self.state, envelope, self.now, self.freshness)
         if stale:
             return Rejected(command=command, hits=tuple(stale))
         track = self.track(limits)
@@ -165,11 +167,9 @@ class _Plan:
 
     def _points(self, limits: AssetLimits) -> tuple[str, ...]:
         points = list(points_needed(limits, self.envelope))
-        if limits.feeder is not None:
-            for other in sorted(self.envelope.assets):
-                peer = self.envelope.assets[other]
-                if peer.feeder == limits.feeder and peer.power_point is not None:
-                    points.append(peer.power_point)  # the feeder's base load depends on them
+        if limits.feeder is not None and self.forecast is not None:
+            # A forecast excludes storage: the base adds the storage output held now.
+            points.extend(self.network.storage_points(limits.feeder))
         return tuple(dict.fromkeys(points))
 
     def _accept(

@@ -42,6 +42,7 @@ class NetworkTimeline:
     ) -> None:
         self.envelope = envelope
         self.state = state
+        self._storage_points: dict[str, tuple[str, ...]] = {}
         cuts = {now}
         for command in commands:
             cuts.add(max(command.start, now))
@@ -66,9 +67,9 @@ class NetworkTimeline:
             meter = state.get(feeder.meter_point)
             measured_kw = meter.value if meter is not None else math.nan
             series = forecast.feeder_net_kw.get(feeder.id) if forecast else None
-            held_storage_kw = self._held_storage_kw(feeder.id)
             values = [measured_kw] * n
             if series is not None and forecast is not None:
+                held_storage_kw = self._held_storage_kw(feeder.id)
                 for i in range(n):
                     f = forecast.at(series, self.times[i])
                     if f is not None:
@@ -103,12 +104,23 @@ class NetworkTimeline:
                 values=values,
             )
 
+    def storage_points(self, feeder_id: str) -> tuple[str, ...]:
+        found = self._storage_points.get(feeder_id)
+        if found is None:
+            found = self._storage_points[feeder_id] = tuple(
+                limits.power_point
+                for limits in sorted(self.envelope.assets.values(), key=lambda a: a.asset)
+                if limits.feeder == feeder_id
+                and limits.role is AssetRole.STORAGE
+                and limits.power_point is not None
+            )
+        return found
+
     def _held_storage_kw(self, feeder_id: str) -> float:
         total = 0.0
-        for limits in sorted(self.envelope.assets.values(), key=lambda a: a.asset):
-            if limits.feeder == feeder_id and limits.role is AssetRole.STORAGE:
-                reading = self.state.get(limits.power_point) if limits.power_point else None
-                total += reading.value if reading is not None else 0.0
+        for point in self.storage_points(feeder_id):
+            reading = self.state.get(point)
+            total += reading.value if reading is not None else 0.0
         return total
 
     def effects(self, command: Command, limits: AssetLimits) -> list[tuple[Quantity, float]]:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from safety import Interlock, Quality, StateSnapshot, evaluate
+from safety import Forecast, Interlock, Quality, StateSnapshot, evaluate
 from tests.safety.harness import KW, T0, Step, battery, cmd, expect, ids, run_steps, site, snapshot
 
 
@@ -54,15 +54,27 @@ def test_not_good_quality_is_refused(quality: Quality) -> None:
     )
 
 
-@pytest.mark.parametrize("point", ["bat1.p_kw", "bat1.soc_pct", "meter.p_kw", "bat2.p_kw"])
+@pytest.mark.parametrize("point", ["bat1.p_kw", "bat1.soc_pct", "meter.p_kw"])
 def test_any_missing_input_is_refused(point: str) -> None:
-    env = site(battery("bat1"), battery("bat2"))  # bat2's output is part of the feeder base
+    env = site(battery("bat1"), battery("bat2"))
     state = snapshot()
     readings = {p: r for p, r in state.readings.items() if p != point}
     (verdict,) = evaluate([cmd("a")], StateSnapshot(readings=readings), env, T0)
     assert verdict.outcome == "rejected"
     assert ids(verdict) == {"state.missing"}
     assert point in verdict.hits[0].reason
+
+
+def test_with_a_forecast_the_peer_storage_output_is_an_input_too() -> None:
+    # The forecast excludes storage, so the base adds what bat2 delivers now.
+    env = site(battery("bat1"), battery("bat2"))
+    forecast = Forecast(start=T0, step=timedelta(minutes=15), feeder_net_kw={"f1": (600.0,)})
+    state = snapshot()
+    readings = {p: r for p, r in state.readings.items() if p != "bat2.p_kw"}
+    (without,) = evaluate([cmd("a")], StateSnapshot(readings=readings), env, T0)
+    assert without.outcome == "accepted"
+    (verdict,) = evaluate([cmd("a")], StateSnapshot(readings=readings), env, T0, forecast=forecast)
+    assert ids(verdict) == {"state.missing"}
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])
