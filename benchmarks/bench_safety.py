@@ -17,6 +17,7 @@ import math
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 
 from safety import (
     AssetLimits,
@@ -91,8 +92,8 @@ def _site(n_assets: int) -> tuple[Envelope, StateSnapshot]:
                     TimeWindow(
                         id="night",
                         kinds=frozenset({PCT}),
-                        start=datetime(2000, 1, 1, 23, 0).time(),
-                        end=datetime(2000, 1, 1, 5, 0).time(),
+                        start=time_of_day(23, 0),
+                        end=time_of_day(5, 0),
                     ),
                 ),
                 **common,  # type: ignore[arg-type]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from safety.envelope import AssetLimits
 from safety.track import Track, history_value, project_soc
@@ -19,9 +19,11 @@ from safety.types import Command, CommandKind, ConstraintHit, StateSnapshot
 TOLERANCE = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
-class Bound:
-    """Allowed values ``[lo, hi]`` for one command under one constraint."""
+class Bound(NamedTuple):
+    """Allowed values ``[lo, hi]`` for one command under one constraint.
+
+    A tuple, not a frozen dataclass: the gate builds several per command.
+    """
 
     constraint: str
     lo: float

@@ -184,6 +184,11 @@ class Envelope:
     max_duration: timedelta = timedelta(hours=24)
     timezone: tzinfo = UTC
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    # Memo of values derived from the (immutable) envelope, e.g. the points each
+    # asset's checks read; filled by the gate on first use, never part of equality.
+    derived: dict[object, tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def policy(self, constraint: str) -> Policy:
         """Exact id first (``thermal.feeder``), then its family (``thermal``); reject by default."""

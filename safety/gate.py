@@ -63,7 +63,7 @@ def _evaluate(
     if not is_utc_aware(now):
         hit = ConstraintHit(constraint="input.now", reason="now must be a timezone-aware datetime")
         return [Rejected(command=c, hits=(hit,)) for c in commands]
-    dupes = duplicate_keys(commands)
+    dupes = duplicate_keys(commands) if len(commands) > 1 else set()
     valid: list[int] = []
     for i, command in enumerate(commands):
         errors = input_errors(command, envelope, now, duplicate=command.key in dupes)
@@ -106,8 +106,8 @@ class _Plan:
         for dispatch in sorted(history, key=lambda d: (d.at, d.asset, d.kind.value, d.value)):
             self.history.setdefault(dispatch.asset, []).append(dispatch)
         self.network = NetworkTimeline(commands, state, envelope, now, forecast)
-        self.points: dict[str, tuple[str, ...]] = {}
         self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
+        self.ranges: dict[tuple[str, CommandKind], list[Bound]] = {}
         self.forecast = forecast
 
     def track(self, limits: AssetLimits) -> Track:
@@ -121,9 +121,10 @@ class _Plan:
     def judge(self, command: Command) -> Verdict:
         envelope = self.envelope
         limits = envelope.assets[command.asset]
-        points = self.points.get(limits.asset)
+        memo_key = (limits.asset, self.forecast is not None)
+        points = envelope.derived.get(memo_key)
         if points is None:
-            points = self.points[limits.asset] = self._points(limits)
+            points = envelope.derived[memo_key] = self._points(limits)
         stale = state_errors(points, self.state, envelope, self.now, self.freshness)
         if stale:
             return Rejected(command=command, hits=tuple(stale))
@@ -135,7 +136,7 @@ class _Plan:
             *min_on_off_hits(command, limits, track),
         ]
         bounds = [
-            *range_bounds(command, limits),
+            *self.static_bounds(command, limits),
             *ramp_bounds(command, limits, track, self.state),
             *soc_bounds(command, limits, track),
         ]
@@ -164,6 +165,14 @@ class _Plan:
             )
             return Rejected(command=command, hits=(*hits, infeasible))
         return self._accept(command, clamped, track, limits, effects, tuple(hits))
+
+    def static_bounds(self, command: Command, limits: AssetLimits) -> list[Bound]:
+        """Bounds that depend only on the envelope (min/max), built once per asset and kind."""
+        key = (limits.asset, command.kind)
+        found = self.ranges.get(key)
+        if found is None:
+            found = self.ranges[key] = range_bounds(command, limits)
+        return found
 
     def _points(self, limits: AssetLimits) -> tuple[str, ...]:
         points = list(points_needed(limits, self.envelope))

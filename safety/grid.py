@@ -13,6 +13,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from safety.bounds import TOLERANCE, Bound, current_point
 from safety.envelope import AssetLimits, AssetRole, Envelope
@@ -29,6 +30,10 @@ class Quantity:
     lo: float
     hi: float
     values: list[float]
+    finite: bool = True  # every base value is a number (then sums of finite deltas stay so)
+
+    def __post_init__(self) -> None:
+        self.finite = all(map(math.isfinite, self.values))
 
 
 class NetworkTimeline:
@@ -43,6 +48,7 @@ class NetworkTimeline:
         self.envelope = envelope
         self.state = state
         self._storage_points: dict[str, tuple[str, ...]] = {}
+        self._effects: dict[tuple[str, CommandKind], list[tuple[Quantity, float]]] = {}
         cuts = {now}
         for command in commands:
             cuts.add(max(command.start, now))
@@ -125,8 +131,16 @@ class NetworkTimeline:
 
     def effects(self, command: Command, limits: AssetLimits) -> list[tuple[Quantity, float]]:
         """``(quantity, coeff)`` per unit of the command's value, for every quantity it moves."""
+        key = (limits.asset, command.kind)
+        found = self._effects.get(key)
+        if found is None:
+            found = self._effects[key] = self._compute_effects(command.kind, limits)
+        return found
+
+    def _compute_effects(
+        self, kind: CommandKind, limits: AssetLimits
+    ) -> list[tuple[Quantity, float]]:
         out: list[tuple[Quantity, float]] = []
-        kind = command.kind
         if kind is CommandKind.SWITCH:
             return out
         curtail_kw = self._curtailable_kw(limits) if kind is CommandKind.CURTAIL_PCT else 0.0
@@ -179,17 +193,14 @@ class NetworkTimeline:
         bounds: list[Bound] = []
         effects: list[Effect] = []
         for quantity, coeff in self.effects(command, limits):
-            d_lo, d_hi = -math.inf, math.inf
-            values = quantity.values
-            for i in segments:
-                q = values[i]
-                lo = min(quantity.lo, q) - q
-                hi = max(quantity.hi, q) - q
-                if coeff > 0:
-                    d_lo, d_hi = max(d_lo, lo / coeff), min(d_hi, hi / coeff)
-                else:
-                    d_lo, d_hi = max(d_lo, hi / coeff), min(d_hi, lo / coeff)
-            if any(math.isnan(values[i]) for i in segments):
+            # Never worse than without the command: the tightest segments are the
+            # extremes, q_max against the upper limit and q_min against the lower.
+            window = quantity.values[segments.start : segments.stop]
+            q_min, q_max = min(window), max(window)
+            lo = min(quantity.lo, q_min) - q_min
+            hi = max(quantity.hi, q_max) - q_max
+            d_lo, d_hi = (lo / coeff, hi / coeff) if coeff > 0 else (hi / coeff, lo / coeff)
+            if not quantity.finite and not all(map(math.isfinite, window)):
                 d_lo, d_hi = math.inf, -math.inf  # unknown base: nothing admissible
             bounds.append(
                 Bound(
@@ -203,8 +214,7 @@ class NetworkTimeline:
         return bounds, effects
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
+class Effect(NamedTuple):
     quantity: Quantity
     coeff: float
     present: float
@@ -213,8 +223,8 @@ class Effect:
     def apply(self, value: float) -> None:
         delta = self.coeff * (value - self.present)
         values = self.quantity.values
-        for i in self.segments:
-            values[i] += delta
+        start, stop = self.segments.start, self.segments.stop
+        values[start:stop] = [v + delta for v in values[start:stop]]
 
 
 def _explainer(

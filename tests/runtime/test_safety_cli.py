@@ -138,3 +138,15 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
     done = gridaios("safety", "example", "--config", str(bad))
     assert done.returncode == 2
     assert "YAML syntax error" in done.stderr
+
+
+def test_example_moves_commands_out_of_forbidden_windows(tmp_path: Path) -> None:
+    night = "2026-07-15T02:00:00+00:00"  # load1 may not be curtailed 01:00-04:00 (defrost)
+    done = gridaios("safety", "example", "--config", DEMO, "--now", night)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    load = next(c for c in data["plan"]["commands"] if c["asset"] == "load1")
+    assert load["start"] >= "2026-07-15T04:00:00+00:00"
+    path = _write(tmp_path, "example.json", data)
+    checked = gridaios("safety", "check", "--config", DEMO, "--state", path, "--plan", path)
+    assert checked.returncode == 0, checked.stdout

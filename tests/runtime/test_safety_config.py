@@ -1,4 +1,4 @@
-"""The site YAML declares every constraint; bad declarations are refused as `file: path = value: rule`."""
+"""The site YAML declares every constraint; bad ones are refused as `file: path = value: rule`."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def _set(raw: dict, path: str, value: object) -> dict:  # type: ignore[type-arg]
         (
             "safety/buses",
             [{"id": "b", "point": "bat1.soc_pct", "assumed_pu": 1.0}],
-            "site.yaml: safety.buses[0] = {...}: give exactly one of point (measured) or assumed_pu",
+            "site.yaml: safety.buses[0] = {...}: give exactly one of point (measured) or "
+            "assumed_pu",
         ),
         (
             "safety/buses",
