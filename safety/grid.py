@@ -49,6 +49,7 @@ class NetworkTimeline:
         self.state = state
         self._storage_points: dict[str, tuple[str, ...]] = {}
         self._effects: dict[tuple[str, CommandKind], list[tuple[Quantity, float]]] = {}
+        self._present: dict[tuple[str, CommandKind], float] = {}
         cuts = {now}
         for command in commands:
             cuts.add(max(command.start, now))
@@ -179,9 +180,14 @@ class NetworkTimeline:
         return p_kw / (1.0 - present / 100.0) if 0.0 <= present < 100.0 else p_kw
 
     def present(self, limits: AssetLimits, kind: CommandKind) -> float:
-        point = current_point(limits, kind)
-        reading = self.state.get(point) if point else None
-        return reading.value if reading is not None else 0.0
+        """The asset's output now (the measured value the plan's deltas are taken from)."""
+        key = (limits.asset, kind)
+        value = self._present.get(key)
+        if value is None:
+            point = current_point(limits, kind)
+            reading = self.state.get(point) if point else None
+            value = self._present[key] = reading.value if reading is not None else 0.0
+        return value
 
     def span(self, command: Command) -> range:
         start = max(command.start, self.times[0])

@@ -6,6 +6,7 @@ No value can satisfy these, so they always reject.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 from safety.envelope import AssetLimits, TimeWindow
 from safety.track import Track
@@ -17,7 +18,8 @@ def time_window_hits(command: Command, limits: AssetLimits, tz: tzinfo) -> list[
     for window in limits.time_windows:
         if command.kind not in window.kinds:
             continue
-        spans = _occurrences(window, command.start, command.end, tz)
+        first = command.start.astimezone(tz).date() - timedelta(days=1)
+        spans = _occurrences(window, first, command.end.astimezone(tz).date(), tz)
         if window.forbid:
             clash = next((s for s in spans if s[0] < command.end and command.start < s[1]), None)
             if clash is not None:
@@ -35,12 +37,11 @@ def time_window_hits(command: Command, limits: AssetLimits, tz: tzinfo) -> list[
     return hits
 
 
+@lru_cache(maxsize=4096)  # a pure function of hashable values: memoised, nothing else
 def _occurrences(
-    window: TimeWindow, start: datetime, end: datetime, tz: tzinfo
-) -> list[tuple[datetime, datetime]]:
-    """Occurrences of a daily window around ``[start, end)``, adjacent ones merged."""
-    first = start.astimezone(tz).date() - timedelta(days=1)
-    last = end.astimezone(tz).date()
+    window: TimeWindow, first: date, last: date, tz: tzinfo
+) -> tuple[tuple[datetime, datetime], ...]:
+    """Occurrences of a daily window from ``first`` to ``last`` (local dates), adjacent merged."""
     spans: list[tuple[datetime, datetime]] = []
     day: date = first
     while day <= last:
@@ -53,7 +54,7 @@ def _occurrences(
             else:
                 spans.append((s, e))
         day += timedelta(days=1)
-    return spans
+    return tuple(spans)
 
 
 def _window_hit(command: Command, window: TimeWindow, what: str) -> ConstraintHit:

@@ -13,6 +13,7 @@ ALLOWED = {
     "dataclasses",
     "datetime",
     "enum",
+    "functools",
     "math",
     "typing",
 }
