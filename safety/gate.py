@@ -66,7 +66,8 @@ def _evaluate(
     dupes = duplicate_keys(commands) if len(commands) > 1 else set()
     valid: list[int] = []
     for i, command in enumerate(commands):
-        errors = input_errors(command, envelope, now, duplicate=command.key in dupes)
+        key = getattr(command, "key", None)
+        errors = input_errors(command, envelope, now, duplicate=key in dupes)
         if errors:
             verdicts[i] = Rejected(command=command, hits=tuple(errors))
         else:

@@ -80,9 +80,11 @@ def test_a_broken_state_object_fails_closed_without_raising() -> None:
     assert verdict.outcome == "rejected"
 
 
-def test_non_command_objects_are_rejected() -> None:
-    (verdict,) = evaluate(["not a command"], snapshot(), site(), T0)  # type: ignore[list-item]
-    assert verdict.outcome == "rejected"
+def test_non_command_objects_are_rejected_alone() -> None:
+    plan = ["not a command", cmd("good"), None]
+    verdicts = evaluate(plan, snapshot(), site(), T0)  # type: ignore[arg-type]
+    assert [v.outcome for v in verdicts] == ["rejected", "accepted", "rejected"]
+    assert ids(verdicts[0]) == {"input.type"}
 
 
 def test_reading_with_unit_mismatch_is_rejected() -> None:
