@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from safety.approved import _claim_minter
-from safety.bounds import Bound, ramp_bounds, range_bounds, soc_bounds
+from safety.bounds import TOLERANCE, Bound, ramp_bounds, range_bounds, soc_bounds
 from safety.envelope import CLAMPABLE, AssetLimits, Envelope, Policy, family
 from safety.freshness import interlock_errors, points_needed, state_errors
 from safety.grid import Effect, NetworkTimeline
@@ -84,7 +84,7 @@ def _evaluate(
 
 
 def _canonical(command: Command) -> tuple[datetime, str, str, str]:
-    return (command.start, command.asset, command.kind.value, command.key)
+    return (command.start, command.asset, command.kind, command.key)  # a StrEnum sorts as str
 
 
 class _Plan:
@@ -109,6 +109,7 @@ class _Plan:
         self.network = NetworkTimeline(commands, state, envelope, now, forecast)
         self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
         self.ranges: dict[tuple[str, CommandKind], list[Bound]] = {}
+        self.asset_state: dict[str, list[ConstraintHit]] = {}
         self.forecast = forecast
 
     def track(self, limits: AssetLimits) -> Track:
@@ -122,11 +123,14 @@ class _Plan:
     def judge(self, command: Command) -> Verdict:
         envelope = self.envelope
         limits = envelope.assets[command.asset]
-        memo_key = (limits.asset, self.forecast is not None)
-        points = envelope.derived.get(memo_key)
-        if points is None:
-            points = envelope.derived[memo_key] = self._points(limits)
-        stale = state_errors(points, self.state, envelope, self.now, self.freshness)
+        stale = self.asset_state.get(limits.asset)
+        if stale is None:
+            memo_key = (limits.asset, self.forecast is not None)
+            points = envelope.derived.get(memo_key)
+            if points is None:
+                points = envelope.derived[memo_key] = self._points(limits)
+            stale = state_errors(points, self.state, envelope, self.now, self.freshness)
+            self.asset_state[limits.asset] = stale
         if stale:
             return Rejected(command=command, hits=tuple(stale))
         track = self.track(limits)
@@ -144,7 +148,7 @@ class _Plan:
         network_bounds, effects = self.network.bounds(command, limits)
         bounds.extend(network_bounds)
         value = command.value
-        fired = [b for b in bounds if not b.admits(value)]
+        fired = [b for b in bounds if not b.lo - TOLERANCE <= value <= b.hi + TOLERANCE]
         hits = hard + [b.explain(value) for b in fired]
         if not hits:
             return self._accept(command, value, track, limits, effects, ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -17,6 +18,8 @@ def input_errors(
     command: Command, envelope: Envelope, now: datetime, *, duplicate: bool
 ) -> list[ConstraintHit]:
     """Everything wrong with the command itself; an empty list means it is well formed."""
+    if not duplicate and _well_formed(command, envelope, now):
+        return []
     errors: list[ConstraintHit] = []
     if not isinstance(command, Command):
         return [_hit("input.type", f"{type(command).__name__} is not a Command")]
@@ -52,6 +55,35 @@ def input_errors(
     errors.extend(_time_errors(command, envelope, now))
     errors.extend(_asset_errors(command, envelope))
     return errors
+
+
+def _well_formed(command: Command, envelope: Envelope, now: datetime) -> bool:
+    """The common case in one pass; anything unusual goes through the detailed checks."""
+    if type(command) is not Command:
+        return False
+    value, kind, start, end = command.value, command.kind, command.start, command.end
+    limits = envelope.assets.get(command.asset) if type(command.asset) is str else None
+    return (
+        limits is not None
+        and type(command.key) is str
+        and command.key != ""
+        and type(kind) is CommandKind
+        and kind in limits.ranges
+        and kind is not CommandKind.SWITCH
+        and type(command.origin) is Origin
+        and type(value) is float
+        and math.isfinite(value)
+        and command.unit is None
+        and type(start) is datetime
+        and type(end) is datetime
+        and start.tzinfo is not None
+        and end.tzinfo is not None
+        and start.utcoffset() is not None
+        and end.utcoffset() is not None
+        and now < end
+        and start < end
+        and end - start <= envelope.max_duration
+    )
 
 
 def _time_errors(command: Command, envelope: Envelope, now: datetime) -> list[ConstraintHit]:
