@@ -21,9 +21,11 @@ from safety import (
     Clamped,
     Command,
     Envelope,
+    Interlock,
     Quality,
     Ramp,
     Range,
+    RateLimit,
     Reading,
     StateSnapshot,
     Verdict,
@@ -58,6 +60,12 @@ def cases(draw: st.DrawFn) -> Case:
                 ranges={KW: Range(min_value=-max_kw, max_value=max_kw)},
                 ramps={KW: Ramp(per_min=ramp)} if ramp else {},
                 voltage_pu_per_kw={"b1": sens},
+                rate_limit=draw(
+                    st.sampled_from([None, RateLimit(max_commands=2, window=timedelta(minutes=30))])
+                ),
+                interlocks=(
+                    Interlock(id="m", point=f"{name}.maintenance", active_when=1.0, reason="m"),
+                ),
             )
         )
     envelope = site(
@@ -78,6 +86,8 @@ def cases(draw: st.DrawFn) -> Case:
             "pv1.p_kw": draw(st.floats(0.0, 400.0)),
             "load1.p_kw": draw(st.floats(0.0, 300.0)),
             "bus1.v_pu": draw(st.floats(0.93, 1.07)),
+            "bat1.maintenance": draw(st.sampled_from([0.0, 1.0])),
+            "bat2.maintenance": draw(st.sampled_from([0.0, 1.0])),
         }
     )
     n = draw(st.integers(1, 12))
@@ -128,6 +138,16 @@ def test_no_approved_command_violates_an_active_constraint(case: Case) -> None:
     for v in ordered:
         c, value = v.command, v.approved.value
         limits = env.assets[c.asset]
+        for lock in limits.interlocks:
+            assert state.readings[lock.point].value != lock.active_when, (c, lock)
+        if limits.rate_limit is not None:
+            window = limits.rate_limit.window
+            same = [
+                o
+                for o in ordered
+                if o.command.asset == c.asset and c.start - window < o.command.start <= c.start
+            ]
+            assert len(same) <= limits.rate_limit.max_commands
         rng = limits.ranges[c.kind]
         assert rng.min_value - TOL <= value <= rng.max_value + TOL, (c, value)
         ramp = limits.ramps.get(c.kind)
