@@ -186,7 +186,7 @@ class Envelope:
     policies: Mapping[str, Policy] = field(default_factory=dict)
     # Memo of values derived from the (immutable) envelope, e.g. the points each
     # asset's checks read; filled by the gate on first use, never part of equality.
-    derived: dict[object, tuple[str, ...]] = field(
+    derived: dict[object, object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 

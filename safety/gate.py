@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 from safety.approved import _claim_minter
 from safety.bounds import TOLERANCE, Bound, ramp_bounds, range_bounds, soc_bounds
@@ -108,7 +109,6 @@ class _Plan:
             self.history.setdefault(dispatch.asset, []).append(dispatch)
         self.network = NetworkTimeline(commands, state, envelope, now, forecast)
         self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
-        self.ranges: dict[tuple[str, CommandKind], list[Bound]] = {}
         self.asset_state: dict[str, list[ConstraintHit]] = {}
         self.forecast = forecast
 
@@ -125,10 +125,11 @@ class _Plan:
         limits = envelope.assets[command.asset]
         stale = self.asset_state.get(limits.asset)
         if stale is None:
-            memo_key = (limits.asset, self.forecast is not None)
-            points = envelope.derived.get(memo_key)
+            memo_key = ("points", limits.asset, self.forecast is not None)
+            points = cast("tuple[str, ...] | None", envelope.derived.get(memo_key))
             if points is None:
-                points = envelope.derived[memo_key] = self._points(limits)
+                points = self._points(limits)
+                envelope.derived[memo_key] = points
             stale = state_errors(points, self.state, envelope, self.now, self.freshness)
             self.asset_state[limits.asset] = stale
         if stale:
@@ -173,10 +174,11 @@ class _Plan:
 
     def static_bounds(self, command: Command, limits: AssetLimits) -> list[Bound]:
         """Bounds that depend only on the envelope (min/max), built once per asset and kind."""
-        key = (limits.asset, command.kind)
-        found = self.ranges.get(key)
+        key = ("range", limits.asset, command.kind)
+        found = cast("list[Bound] | None", self.envelope.derived.get(key))
         if found is None:
-            found = self.ranges[key] = range_bounds(command, limits)
+            found = range_bounds(command, limits)
+            self.envelope.derived[key] = found
         return found
 
     def _points(self, limits: AssetLimits) -> tuple[str, ...]:
