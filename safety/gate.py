@@ -68,7 +68,9 @@ def _evaluate(
     valid: list[int] = []
     for i, command in enumerate(commands):
         key = getattr(command, "key", None)
-        errors = input_errors(command, envelope, now, duplicate=key in dupes)
+        errors = input_errors(
+            command, envelope, now, duplicate=isinstance(key, str) and key in dupes
+        )
         if errors:
             verdicts[i] = Rejected(command=command, hits=tuple(errors))
         else:
