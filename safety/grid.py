@@ -4,6 +4,10 @@ Both are linear in the commands: ``quantity(t) = base(t) + sum(coeff * (value - 
 over the commands active at ``t``. The plan's start and end instants cut time
 into segments; each accepted command adds its effect to the segments it
 covers, so a later command sees what earlier ones already used.
+
+The rule for one command: the quantity stays inside its limits at every
+segment, or, where the rest of the feeder already breaks them, no worse than
+with this asset idle. Idle is always allowed; adding to a violation never is.
 """
 
 from __future__ import annotations
@@ -199,20 +203,26 @@ class NetworkTimeline:
         bounds: list[Bound] = []
         effects: list[Effect] = []
         for quantity, coeff in self.effects(command, limits):
-            # Never worse than without the command: the tightest segments are the
-            # extremes, q_max against the upper limit and q_min against the lower.
+            # Inside the limits, or no worse than with this asset idle: an asset may
+            # always step back to idle, never add to a violation the rest of the
+            # feeder causes. With the asset idle every segment shifts by the same
+            # amount, so the tightest are the extremes: q_max up, q_min down.
             window = quantity.values[segments.start : segments.stop]
-            q_min, q_max = min(window), max(window)
-            lo = min(quantity.lo, q_min) - q_min
-            hi = max(quantity.hi, q_max) - q_max
-            d_lo, d_hi = (lo / coeff, hi / coeff) if coeff > 0 else (hi / coeff, lo / coeff)
+            own = coeff * present
+            idle_min, idle_max = min(window) - own, max(window) - own
+            room_lo = min(quantity.lo, idle_min) - idle_min
+            room_hi = max(quantity.hi, idle_max) - idle_max
+            if coeff > 0:
+                v_lo, v_hi = room_lo / coeff, room_hi / coeff
+            else:
+                v_lo, v_hi = room_hi / coeff, room_lo / coeff
             if not quantity.finite and not all(map(math.isfinite, window)):
-                d_lo, d_hi = math.inf, -math.inf  # unknown base: nothing admissible
+                v_lo, v_hi = math.inf, -math.inf  # unknown base: nothing admissible
             bounds.append(
                 Bound(
                     quantity.constraint,
-                    present + d_lo,
-                    present + d_hi,
+                    v_lo,
+                    v_hi,
                     _explainer(quantity, coeff, present, segments, self.times, command),
                 )
             )

@@ -152,3 +152,35 @@ def test_assumed_bus_voltage_and_step_by_step() -> None:
         ],
     )
     assert env.buses["b2"].min_pu == 0.95 and env.buses["b2"].max_pu == 1.05
+
+
+def test_thermal_headroom_step_by_step_as_the_evening_load_rises() -> None:
+    env = site(battery("bat1"), rating_kw=1000.0, policies={"thermal": "clamp"})
+    run_steps(
+        env,
+        [
+            # 600 kW import: charging 250 kW fits
+            Step(commands=[("c1", "bat1", KW, -250.0, 15)], expect=[expect("accepted", -250.0)]),
+            # the meter now shows 900 kW including that charge: uncontrolled 650 kW
+            Step(
+                after=timedelta(minutes=15),
+                readings={"meter.p_kw": 900.0, "bat1.p_kw": -250.0},
+                commands=[("c2", "bat1", KW, -250.0, 15)],
+                expect=[expect("accepted", -250.0)],
+            ),
+            # 1,050 kW with the battery still charging 250: only 200 kW of charge fits
+            Step(
+                after=timedelta(minutes=15),
+                readings={"meter.p_kw": 1050.0, "bat1.p_kw": -250.0},
+                commands=[("c3", "bat1", KW, -250.0, 15)],
+                expect=[expect("clamped", -200.0, "thermal.f1")],
+            ),
+            # overloaded at 1,150 kW: discharging is always allowed, it relieves the feeder
+            Step(
+                after=timedelta(minutes=15),
+                readings={"meter.p_kw": 1150.0, "bat1.p_kw": 0.0},
+                commands=[("d1", "bat1", KW, 150.0, 15)],
+                expect=[expect("accepted", 150.0)],
+            ),
+        ],
+    )
