@@ -137,17 +137,20 @@ class _Plan:
         if stale:
             return Rejected(command=command, hits=tuple(stale))
         track = self.track(limits)
-        hard = [
-            *interlock_errors(limits, self.state),
-            *time_window_hits(command, limits, envelope.timezone),
-            *rate_limit_hits(command, limits, track),
-            *min_on_off_hits(command, limits, track),
-        ]
-        bounds = [
-            *self.static_bounds(command, limits),
-            *ramp_bounds(command, limits, track, self.state),
-            *soc_bounds(command, limits, track),
-        ]
+        hard: list[ConstraintHit] = []  # constraints no value can satisfy
+        if limits.interlocks:
+            hard.extend(interlock_errors(limits, self.state))
+        if limits.time_windows:
+            hard.extend(time_window_hits(command, limits, envelope.timezone))
+        if limits.rate_limit is not None:
+            hard.extend(rate_limit_hits(command, limits, track))
+        if limits.switch is not None:
+            hard.extend(min_on_off_hits(command, limits, track))
+        bounds = list(self.static_bounds(command, limits))
+        if command.kind in limits.ramps:
+            bounds.extend(ramp_bounds(command, limits, track, self.state))
+        if limits.battery is not None:
+            bounds.extend(soc_bounds(command, limits, track))
         network_bounds, effects = self.network.bounds(command, limits)
         bounds.extend(network_bounds)
         value = command.value
