@@ -184,3 +184,26 @@ def test_thermal_headroom_step_by_step_as_the_evening_load_rises() -> None:
             ),
         ],
     )
+
+
+def test_bus_voltage_forecast_is_checked_per_step() -> None:
+    bat = battery("bat1", voltage_pu_per_kw={"b1": 0.0002})
+    env = site(bat, buses=[BUS])
+    forecast = Forecast(
+        start=T0, step=timedelta(minutes=15), bus_voltage_pu={"b1": (1.00, 1.03, 1.00)}
+    )
+    # +100 kW is +0.02 pu: fine at 1.00, 1.05 at the edge in the second step
+    (ok,) = evaluate([cmd("a", value=100.0, minutes=45)], snapshot(), env, T0, forecast=forecast)
+    assert ok.outcome == "accepted"
+    (high,) = evaluate([cmd("a", value=150.0, minutes=45)], snapshot(), env, T0, forecast=forecast)
+    assert high.outcome == "rejected" and ids(high) == {"voltage.b1"}
+    assert "17:15" in high.hits[0].reason
+    assert high.hits[0].observed == pytest.approx(1.06)
+
+
+def test_a_command_already_running_is_checked_from_now_on() -> None:
+    started = cmd("a", "bat1", value=-250.0, start=T0 - timedelta(minutes=10), minutes=20)
+    state = snapshot({"meter.p_kw": 800.0})
+    (verdict,) = evaluate([started], state, TWO, T0)
+    assert verdict.outcome == "rejected"  # 800 + 250 > 1000 for the 10 minutes left
+    assert ids(verdict) == {"thermal.f1"}
