@@ -5,6 +5,7 @@ No value can satisfy these, so they always reject.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 
@@ -87,7 +88,7 @@ def rate_limit_hits(command: Command, limits: AssetLimits, track: Track) -> list
     if rule is None:
         return []
     since = command.start - rule.window
-    count = sum(1 for t in track.starts if since < t <= command.start)
+    count = bisect_right(track.starts, command.start) - bisect_right(track.starts, since)
     if count + 1 <= rule.max_commands:
         return []
     return [

@@ -7,6 +7,7 @@ advance the track; rejected ones leave it as it was.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,7 @@ class Track:
     asset: str
     history: Sequence[Dispatch]
     last_value: dict[CommandKind, float] = field(default_factory=dict)
-    starts: list[datetime] = field(default_factory=list)
+    starts: list[datetime] = field(default_factory=list)  # kept sorted
     switch_on: bool | None = None
     switch_changed_at: datetime | None = None
     soc_pct: float | None = None
@@ -29,7 +30,7 @@ class Track:
 
     def accept(self, command: Command, value: float, battery: BatteryEnergy | None) -> None:
         self.last_value[command.kind] = value
-        self.starts.append(command.start)
+        insort(self.starts, command.start)
         if command.kind is CommandKind.SWITCH:
             on = value >= 0.5
             if self.switch_on is not on:
@@ -67,7 +68,7 @@ def new_track(
     """A fresh track from the dispatch history (sorted by ``at``) and measured state."""
     track = Track(asset=limits.asset, history=history)
     for dispatch in history:
-        track.starts.append(dispatch.at)
+        insort(track.starts, dispatch.at)
         if dispatch.kind is CommandKind.SWITCH:
             on = dispatch.value >= 0.5
             if track.switch_on is not on:
