@@ -72,48 +72,68 @@ class NetworkTimeline:
                 if first < t < last:
                     cuts.add(t)  # the forecast changes here: a new segment
         self.times = sorted(cuts)
-        n = max(1, len(self.times) - 1)
-        self.quantities: dict[str, Quantity] = {}
-        for feeder in envelope.feeders.values():
-            meter = state.get(feeder.meter_point)
-            measured_kw = meter.value if meter is not None else math.nan
-            series = forecast.feeder_net_kw.get(feeder.id) if forecast else None
-            values = [measured_kw] * n
-            if series is not None and forecast is not None:
-                held_storage_kw = self._held_storage_kw(feeder.id)
-                for i in range(n):
-                    f = forecast.at(series, self.times[i])
-                    if f is not None:
-                        values[i] = f - held_storage_kw
-            self.quantities[feeder.id] = Quantity(
-                constraint=f"thermal.{feeder.id}",
-                label=f"{feeder.id} loading",
-                unit="kW",
-                lo=-feeder.rating_kw,
-                hi=feeder.rating_kw,
-                values=values,
-            )
-        for bus in envelope.buses.values():
-            reading = state.get(bus.point) if bus.point else None
-            if reading is not None:
-                base = reading.value
-            else:
-                base = bus.assumed_pu if bus.assumed_pu is not None else math.nan
-            values = [base] * n
-            series = forecast.bus_voltage_pu.get(bus.id) if forecast else None
-            if series is not None and forecast is not None:
-                for i in range(n):
-                    f = forecast.at(series, self.times[i])
-                    if f is not None:
-                        values[i] = f
-            self.quantities[f"bus:{bus.id}"] = Quantity(
-                constraint=f"voltage.{bus.id}",
-                label=f"bus {bus.id} voltage",
-                unit="pu",
-                lo=bus.min_pu,
-                hi=bus.max_pu,
-                values=values,
-            )
+        self._n = max(1, len(self.times) - 1)
+        self._forecast = forecast
+        self.quantities: dict[str, Quantity] = {}  # built on first use: big sites, small plans
+
+    def _feeder(self, feeder_id: str) -> Quantity | None:
+        key = f"feeder:{feeder_id}"
+        found = self.quantities.get(key)
+        if found is not None:
+            return found
+        feeder = self.envelope.feeders.get(feeder_id)
+        if feeder is None:
+            return None
+        forecast, n = self._forecast, self._n
+        meter = self.state.get(feeder.meter_point)
+        values = [meter.value if meter is not None else math.nan] * n
+        series = forecast.feeder_net_kw.get(feeder.id) if forecast is not None else None
+        if series is not None and forecast is not None:
+            held_storage_kw = self._held_storage_kw(feeder.id)
+            for i in range(n):
+                f = forecast.at(series, self.times[i])
+                if f is not None:
+                    values[i] = f - held_storage_kw
+        found = self.quantities[key] = Quantity(
+            constraint=f"thermal.{feeder.id}",
+            label=f"{feeder.id} loading",
+            unit="kW",
+            lo=-feeder.rating_kw,
+            hi=feeder.rating_kw,
+            values=values,
+        )
+        return found
+
+    def _bus(self, bus_id: str) -> Quantity | None:
+        key = f"bus:{bus_id}"
+        found = self.quantities.get(key)
+        if found is not None:
+            return found
+        bus = self.envelope.buses.get(bus_id)
+        if bus is None:
+            return None
+        forecast, n = self._forecast, self._n
+        reading = self.state.get(bus.point) if bus.point else None
+        if reading is not None:
+            base = reading.value
+        else:
+            base = bus.assumed_pu if bus.assumed_pu is not None else math.nan
+        values = [base] * n
+        series = forecast.bus_voltage_pu.get(bus.id) if forecast is not None else None
+        if series is not None and forecast is not None:
+            for i in range(n):
+                f = forecast.at(series, self.times[i])
+                if f is not None:
+                    values[i] = f
+        found = self.quantities[key] = Quantity(
+            constraint=f"voltage.{bus.id}",
+            label=f"bus {bus.id} voltage",
+            unit="pu",
+            lo=bus.min_pu,
+            hi=bus.max_pu,
+            values=values,
+        )
+        return found
 
     def storage_points(self, feeder_id: str) -> tuple[str, ...]:
         found = self._storage_points.get(feeder_id)
@@ -149,16 +169,17 @@ class NetworkTimeline:
         if kind is CommandKind.SWITCH:
             return out
         curtail_kw = self._curtailable_kw(limits) if kind is CommandKind.CURTAIL_PCT else 0.0
-        if limits.feeder is not None and limits.feeder in self.quantities:
+        feeder = self._feeder(limits.feeder) if limits.feeder is not None else None
+        if feeder is not None:
             coeff = 0.0
             if kind is CommandKind.ACTIVE_POWER_KW:
                 coeff = -1.0  # injection (discharge) lowers the feeder's import
             elif kind is CommandKind.CURTAIL_PCT:
                 coeff = -curtail_kw / 100.0 if limits.role is AssetRole.LOAD else curtail_kw / 100.0
             if coeff != 0.0:
-                out.append((self.quantities[limits.feeder], coeff))
+                out.append((feeder, coeff))
         for bus_id in sorted(set(limits.voltage_pu_per_kw) | set(limits.voltage_pu_per_kvar)):
-            quantity = self.quantities.get(f"bus:{bus_id}")
+            quantity = self._bus(bus_id)
             if quantity is None:
                 continue
             per_kw = limits.voltage_pu_per_kw.get(bus_id, 0.0)
