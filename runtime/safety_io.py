@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.errors import ConfigIssue, GridaiosError
 from safety import (
@@ -22,6 +22,8 @@ from safety import (
     Clamped,
     Command,
     CommandKind,
+    Dispatch,
+    Forecast,
     Origin,
     Quality,
     Reading,
@@ -73,6 +75,24 @@ class PlanIn(_Model):
     commands: list[CommandIn]
 
 
+class ForecastIn(_Model):
+    start: AwareDatetime
+    step_s: float = Field(gt=0)
+    feeder_net_kw: dict[str, list[float]] = Field(default_factory=dict)
+    bus_voltage_pu: dict[str, list[float]] = Field(default_factory=dict)
+
+
+class DispatchIn(_Model):
+    asset: str
+    kind: CommandKind
+    value: float
+    at: AwareDatetime
+
+
+class HistoryIn(_Model):
+    dispatches: list[DispatchIn]
+
+
 def read_json(path: str) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -121,6 +141,34 @@ def parse_plan(raw: Any, file: str) -> list[Command]:
         )
         for c in model.commands
     ]
+
+
+def parse_forecast(raw: Any, file: str, feeders: set[str], buses: set[str]) -> Forecast:
+    """``{"start", "step_s", "feeder_net_kw": {feeder: [...]}, "bus_voltage_pu": {bus: [...]}}``."""
+    model = _validate(ForecastIn, raw, file)
+    issues = [
+        ConfigIssue(f"{field}.{name}", name, f"unknown {what}; known: {', '.join(sorted(known))}")
+        for field, table, known, what in (
+            ("feeder_net_kw", model.feeder_net_kw, feeders, "feeder"),
+            ("bus_voltage_pu", model.bus_voltage_pu, buses, "bus"),
+        )
+        for name in table
+        if name not in known
+    ]
+    if issues:
+        raise BadInput(file, issues)
+    return Forecast(
+        start=model.start,
+        step=timedelta(seconds=model.step_s),
+        feeder_net_kw={k: tuple(v) for k, v in model.feeder_net_kw.items()},
+        bus_voltage_pu={k: tuple(v) for k, v in model.bus_voltage_pu.items()},
+    )
+
+
+def parse_history(raw: Any, file: str) -> list[Dispatch]:
+    """``{"dispatches": [{"asset", "kind", "value", "at"}]}``: what was already sent."""
+    model = _validate(HistoryIn, raw, file)
+    return [Dispatch(asset=d.asset, kind=d.kind, value=d.value, at=d.at) for d in model.dispatches]
 
 
 def _validate(model: type[M], raw: Any, file: str) -> M:

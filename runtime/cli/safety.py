@@ -16,6 +16,8 @@ from runtime.config import SiteConfig, load_config
 from runtime.errors import ConfigError
 from runtime.safety_io import (
     BadInput,
+    parse_forecast,
+    parse_history,
     parse_plan,
     parse_state,
     plan_json,
@@ -60,6 +62,18 @@ def register(sub: Any) -> None:
         required=True,
         help='plan JSON: {"commands": [...]} (or the output of `safety example`)',
     )
+    check.add_argument(
+        "--forecast",
+        default=None,
+        help='optional forecast JSON: {"start", "step_s", "feeder_net_kw": {"feeder": [...]}, '
+        '"bus_voltage_pu": {...}} for the plan-level thermal and voltage checks',
+    )
+    check.add_argument(
+        "--history",
+        default=None,
+        help='optional JSON {"dispatches": [{"asset", "kind", "value", "at"}]} already sent '
+        "(ramp references, rate limits, minimum on/off times)",
+    )
     check.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     check.set_defaults(func=run_check)
     example = inner.add_parser("example", help="print a valid example state and plan for a site")
@@ -74,12 +88,21 @@ def run_check(args: argparse.Namespace) -> int:
         known = {site.point_id(a.id, r) for a in config.assets for r in a.points}
         state, now = parse_state(_part(read_json(args.state), "state"), args.state, known)
         commands = parse_plan(_part(read_json(args.plan), "plan"), args.plan)
+        envelope = site.envelope(config)
+        forecast = (
+            parse_forecast(
+                read_json(args.forecast), args.forecast, set(envelope.feeders), set(envelope.buses)
+            )
+            if args.forecast
+            else None
+        )
+        history = parse_history(read_json(args.history), args.history) if args.history else []
     except (ConfigError, BadInput) as err:
         for issue in err.issues:
             print(issue.render(err.file), file=sys.stderr)
         print(f"{err.file}: {len(err.issues)} error(s); nothing was evaluated", file=sys.stderr)
         return EXIT_BAD_INPUT
-    verdicts = evaluate(commands, state, site.envelope(config), now)
+    verdicts = evaluate(commands, state, envelope, now, history=history, forecast=forecast)
     if args.json:
         print(json.dumps(verdicts_json(verdicts), indent=2))
     else:

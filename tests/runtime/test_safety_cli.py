@@ -150,3 +150,44 @@ def test_example_moves_commands_out_of_forbidden_windows(tmp_path: Path) -> None
     path = _write(tmp_path, "example.json", data)
     checked = gridaios("safety", "check", "--config", DEMO, "--state", path, "--plan", path)
     assert checked.returncode == 0, checked.stdout
+
+
+def test_forecast_and_history_files_feed_the_plan_level_checks(
+    example: dict[str, Any], tmp_path: Path
+) -> None:
+    state = _write(tmp_path, "state.json", example["state"])
+    charge = {
+        "key": "charge",
+        "asset": "bat1",
+        "kind": "active_power_kw",
+        "value": -200,
+        "start": NOW,
+        "end": "2026-07-15T18:45:00+00:00",
+        "origin": "operator",
+    }
+    plan = _write(tmp_path, "plan.json", {"commands": [charge]})
+    history = _write(
+        tmp_path,
+        "history.json",
+        {"dispatches": [{"asset": "bat1", "kind": "active_power_kw", "value": -150, "at": NOW}]},
+    )
+    # Without a forecast the 800 kW measured load is held flat: charging 200 kW fits.
+    base = ("safety", "check", "--config", DEMO, "--state", state, "--plan", plan)
+    assert gridaios(*base, "--history", history).returncode == 0
+    # The forecast has the uncontrolled load at 1,500 kW in the second quarter hour.
+    forecast = _write(
+        tmp_path,
+        "forecast.json",
+        {"start": NOW, "step_s": 900, "feeder_net_kw": {"feeder": [800, 1500, 900]}},
+    )
+    done = gridaios(*base, "--history", history, "--forecast", forecast, "--json")
+    assert done.returncode == 1, done.stderr
+    (row,) = json.loads(done.stdout)["verdicts"]
+    assert row["outcome"] == "rejected"
+    assert [c["id"] for c in row["constraints"]] == ["thermal.feeder"]
+    unknown = _write(
+        tmp_path, "bad.json", {"start": NOW, "step_s": 900, "feeder_net_kw": {"f9": [1]}}
+    )
+    bad = gridaios(*base, "--forecast", unknown)
+    assert bad.returncode == 2
+    assert "bad.json: feeder_net_kw.f9 = f9: unknown feeder; known: feeder" in bad.stderr
