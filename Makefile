@@ -25,10 +25,11 @@ bench: $(STAMP)
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml firmware-bridge/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e firmware-bridge
 	touch $(STAMP)
 
 clean:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from connectors.opcua import OpcUaSourceConfig
 from runtime.errors import ConfigError, ConfigIssue
+from runtime.safety_config import AssetLimitsConfig, SafetyConfig, safety_issues
 
 
 class _Model(BaseModel):
@@ -21,12 +22,14 @@ class PointConfig(_Model):
     node: str = Field(min_length=1, description="OPC UA node id, e.g. ns=2;s=bat1.soc_pct")
     unit: str = ""
     writable: bool = False
+    max_age_s: float | None = Field(default=None, gt=0, description="overrides safety.max_age_s")
 
 
 class _AssetBase(_Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = ""
     points: dict[str, PointConfig]
+    limits: AssetLimitsConfig = AssetLimitsConfig()
 
     REQUIRED_POINTS: Any = ()
 
@@ -124,11 +127,6 @@ class ApprovalsConfig(_Model):
         return self
 
 
-class SafetyConfig(_Model):
-    max_age_s: float = Field(default=60, gt=0)
-    policies: dict[str, Literal["clamp", "reject"]] = Field(default_factory=dict)
-
-
 class SiteConfig(_Model):
     site: SiteInfo
     feeder: FeederConfig
@@ -183,7 +181,7 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         config = SiteConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(file, [_issue(e, raw) for e in err.errors()]) from err
-    issues = _reference_issues(config)
+    issues = _reference_issues(config) + safety_issues(config)
     if issues:
         raise ConfigError(file, issues)
     return config

@@ -6,17 +6,27 @@ each get their own small view of it, so none of them imports runtime.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 from connectors.opcua import PointBinding, WriteTarget
 from runtime.config import BatteryAsset, CurtailableLoadAsset, MeterAsset, PvAsset, SiteConfig
+from runtime.safety_config import SETPOINT_ROLES, TimeWindowConfig, weekday_numbers
 from safety import (
     AssetLimits,
+    AssetRole,
     BatteryEnergy,
+    Bus,
     CommandKind,
     Envelope,
+    FeederLimit,
+    Interlock,
     Policy,
+    Ramp,
     Range,
+    RateLimit,
+    SwitchTiming,
+    TimeWindow,
 )
 from simulator import (
     BatterySpec,
@@ -27,44 +37,177 @@ from simulator import (
     TwinFeeder,
 )
 
+AnyAsset = MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset
+
 
 def point_id(asset: str, role: str) -> str:
     return f"{asset}.{role}"
 
 
+FEEDER_ID = "feeder"
+
+
 def envelope(config: SiteConfig) -> Envelope:
-    assets: dict[str, AssetLimits] = {}
-    for asset in config.assets:
-        if isinstance(asset, BatteryAsset):
-            assets[asset.id] = AssetLimits(
-                asset=asset.id,
-                ranges={
-                    CommandKind.ACTIVE_POWER_KW: Range(
-                        min_value=-asset.max_charge_kw, max_value=asset.max_discharge_kw
-                    )
-                },
-                required_points=(point_id(asset.id, "soc_pct"), point_id(asset.id, "p_kw")),
-                battery=BatteryEnergy(
-                    capacity_kwh=asset.capacity_kwh,
-                    soc_min_pct=asset.soc_min_pct,
-                    soc_max_pct=asset.soc_max_pct,
-                    efficiency=asset.efficiency,
-                    soc_point=point_id(asset.id, "soc_pct"),
-                ),
-            )
-        elif isinstance(asset, PvAsset | CurtailableLoadAsset) and "curtail_pct" in asset.points:
-            top = asset.max_curtail_pct if isinstance(asset, CurtailableLoadAsset) else 100.0
-            if isinstance(asset, CurtailableLoadAsset) and asset.critical:
-                continue  # a critical load is never curtailed: no writable range at all
-            assets[asset.id] = AssetLimits(
-                asset=asset.id,
-                ranges={CommandKind.CURTAIL_PCT: Range(min_value=0.0, max_value=top)},
-                required_points=(point_id(asset.id, "p_kw"),),
-            )
+    """The safety envelope declared by the site config (limits, points, policies)."""
+    safety = config.safety
+    assets = {a.id: _asset_limits(a) for a in config.assets}
+    max_ages = {
+        point_id(a.id, role): timedelta(seconds=p.max_age_s)
+        for a in config.assets
+        for role, p in a.points.items()
+        if p.max_age_s is not None
+    }
+    units = {
+        point_id(a.id, role): p.unit
+        for a in config.assets
+        for role, p in a.points.items()
+        if p.unit
+    }
     return Envelope(
         assets=assets,
-        max_age=timedelta(seconds=config.safety.max_age_s),
-        policies={k: Policy(v) for k, v in config.safety.policies.items()},
+        feeders={
+            FEEDER_ID: FeederLimit(
+                id=FEEDER_ID,
+                rating_kw=config.feeder.transformer_rating_kw,
+                meter_point=point_id(config.feeder.meter, "p_kw"),
+            )
+        },
+        buses={
+            b.id: Bus(
+                id=b.id, point=b.point, assumed_pu=b.assumed_pu, min_pu=b.min_pu, max_pu=b.max_pu
+            )
+            for b in safety.buses
+        },
+        max_age=timedelta(seconds=safety.max_age_s),
+        point_max_age=max_ages,
+        point_units=units,
+        max_duration=timedelta(seconds=safety.max_command_duration_s),
+        timezone=ZoneInfo(safety.timezone),
+        policies={k: Policy(v) for k, v in safety.policies.items()},
+    )
+
+
+def _asset_limits(asset: AnyAsset) -> AssetLimits:
+    limits = asset.limits
+    ranges: dict[CommandKind, Range] = {}
+    role = AssetRole.LOAD
+    battery: BatteryEnergy | None = None
+    required = ["p_kw"]
+    windows = [_window(w) for w in limits.time_windows]
+    if isinstance(asset, BatteryAsset):
+        role = AssetRole.STORAGE
+        ranges[CommandKind.ACTIVE_POWER_KW] = Range(
+            min_value=-asset.max_charge_kw, max_value=asset.max_discharge_kw
+        )
+        battery = BatteryEnergy(
+            capacity_kwh=asset.capacity_kwh,
+            soc_min_pct=asset.soc_min_pct,
+            soc_max_pct=asset.soc_max_pct,
+            efficiency=asset.efficiency,
+            soc_point=point_id(asset.id, "soc_pct"),
+        )
+        required.append("soc_pct")
+    elif isinstance(asset, PvAsset):
+        role = AssetRole.GENERATION
+        ranges[CommandKind.CURTAIL_PCT] = Range(min_value=0.0, max_value=100.0)
+    elif isinstance(asset, CurtailableLoadAsset):
+        ranges[CommandKind.CURTAIL_PCT] = Range(min_value=0.0, max_value=asset.max_curtail_pct)
+        ranges[CommandKind.SWITCH] = Range(min_value=0.0, max_value=1.0)
+        if asset.critical:  # never curtail or switch a critical load: refused with a reason
+            windows.append(
+                TimeWindow(
+                    id="critical_load",
+                    kinds=frozenset({CommandKind.CURTAIL_PCT, CommandKind.SWITCH}),
+                    start=time(0, 0),
+                    end=time(0, 0),
+                    reason=f"{asset.id} is a critical load",
+                )
+            )
+    if limits.max_reactive_kvar is not None:
+        ranges[CommandKind.REACTIVE_POWER_KVAR] = Range(
+            min_value=-limits.max_reactive_kvar, max_value=limits.max_reactive_kvar
+        )
+    # The allowlist: a kind is writable only through its setpoint point marked writable.
+    ranges = {
+        kind: rng
+        for kind, rng in ranges.items()
+        if (p := asset.points.get(SETPOINT_ROLES[kind.value])) is not None and p.writable
+    }
+    if isinstance(asset, MeterAsset):
+        required = []
+    current: dict[CommandKind, str] = {}
+    if "q_kvar" in asset.points:
+        current[CommandKind.REACTIVE_POWER_KVAR] = point_id(asset.id, "q_kvar")
+    if "curtail_pct" in asset.points:
+        current[CommandKind.CURTAIL_PCT] = point_id(asset.id, "curtail_pct")
+    switch: SwitchTiming | None = None
+    if CommandKind.SWITCH in ranges:
+        state = "switch_state" if "switch_state" in asset.points else None
+        switch = SwitchTiming(
+            min_on=timedelta(seconds=limits.min_on_s),
+            min_off=timedelta(seconds=limits.min_off_s),
+            state_point=point_id(asset.id, state) if state else None,
+        )
+        if state:
+            required.append(state)
+    return AssetLimits(
+        asset=asset.id,
+        ranges=ranges,
+        role=role,
+        required_points=tuple(point_id(asset.id, r) for r in required),
+        power_point=None if isinstance(asset, MeterAsset) else point_id(asset.id, "p_kw"),
+        current_points=current,
+        battery=battery,
+        ramps=_ramps(asset),
+        rate_limit=(
+            RateLimit(
+                max_commands=limits.rate_limit.max_commands,
+                window=timedelta(seconds=limits.rate_limit.window_s),
+            )
+            if limits.rate_limit
+            else None
+        ),
+        time_windows=tuple(windows),
+        interlocks=tuple(
+            Interlock(
+                id=lock.id,
+                point=point_id(asset.id, lock.point),
+                active_when=lock.active_when,
+                reason=lock.reason,
+            )
+            for lock in limits.interlocks
+        ),
+        switch=switch,
+        feeder=None if isinstance(asset, MeterAsset) else FEEDER_ID,
+        voltage_pu_per_kw=dict(limits.voltage_pu_per_kw),
+        voltage_pu_per_kvar=dict(limits.voltage_pu_per_kvar),
+    )
+
+
+def _ramps(asset: AnyAsset) -> dict[CommandKind, Ramp]:
+    limits = asset.limits
+    interval = timedelta(seconds=limits.ramp_interval_s)
+    ramps: dict[CommandKind, Ramp] = {}
+    if limits.ramp_kw_per_min is not None:
+        ramps[CommandKind.ACTIVE_POWER_KW] = Ramp(per_min=limits.ramp_kw_per_min, interval=interval)
+    if limits.ramp_kvar_per_min is not None:
+        ramps[CommandKind.REACTIVE_POWER_KVAR] = Ramp(
+            per_min=limits.ramp_kvar_per_min, interval=interval
+        )
+    if limits.ramp_pct_per_min is not None:
+        ramps[CommandKind.CURTAIL_PCT] = Ramp(per_min=limits.ramp_pct_per_min, interval=interval)
+    return ramps
+
+
+def _window(w: TimeWindowConfig) -> TimeWindow:
+    return TimeWindow(
+        id=w.id,
+        kinds=frozenset(CommandKind(k) for k in w.kinds),
+        start=time.fromisoformat(w.start),
+        end=time.fromisoformat(w.end),
+        forbid=w.rule == "forbid",
+        days=weekday_numbers(w.days),
+        reason=w.reason,
     )
 
 

@@ -1,17 +1,17 @@
 """``ApprovedCommand``: the only thing a connector will write to a device.
 
-Only the gate can mint one. The constructor demands a private token that
-lives in this module and is handed to nothing but ``safety.gate``.
+Only the gate can mint one. The constructor demands a token that exists only
+inside a closure; the closure is handed out once, to ``safety.gate`` at import,
+and any later claim raises. Copying and pickling are refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Final, NoReturn
+from typing import NoReturn
 
 from safety.types import Command, CommandKind
-
-_MINT: Final = object()
 
 
 class ApprovedCommand:
@@ -22,7 +22,7 @@ class ApprovedCommand:
     _value: float
 
     def __init__(self, *, command: Command, value: float, _mint: object) -> None:
-        if _mint is not _MINT:
+        if not _is_token(_mint):
             raise TypeError("ApprovedCommand can only be created by safety.evaluate()")
         object.__setattr__(self, "_command", command)
         object.__setattr__(self, "_value", value)
@@ -66,5 +66,27 @@ class ApprovedCommand:
         return f"ApprovedCommand(key={self.key!r}, asset={self.asset!r}, value={self.value!r})"
 
 
-def _mint(command: Command, value: float) -> ApprovedCommand:
-    return ApprovedCommand(command=command, value=value, _mint=_MINT)
+def _token_keeper() -> tuple[Callable[[object], bool], Callable[[], _Minter]]:
+    token = object()
+    claimed = False
+
+    def is_token(candidate: object) -> bool:
+        return candidate is token
+
+    def claim() -> _Minter:
+        nonlocal claimed
+        if claimed:
+            raise RuntimeError("the ApprovedCommand minter belongs to safety.gate")
+        claimed = True
+
+        def mint(command: Command, value: float) -> ApprovedCommand:
+            return ApprovedCommand(command=command, value=value, _mint=token)
+
+        return mint
+
+    return is_token, claim
+
+
+_Minter = Callable[[Command, float], ApprovedCommand]
+_is_token, _claim_minter = _token_keeper()
+del _token_keeper

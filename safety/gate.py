@@ -1,18 +1,30 @@
 """The gate: ``evaluate(commands, state, envelope, now) -> verdicts``.
 
 Pure and deterministic: no I/O, no clock, no randomness. It fails closed:
-missing, stale or bad-quality state rejects the command.
+missing, stale or bad-quality state rejects the command. A plan is evaluated
+jointly in one canonical order (start, asset, kind, key), whatever order the
+commands came in, so the verdicts are bit-identical under any permutation.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from safety.approved import _mint
-from safety.envelope import AssetLimits, Envelope, Policy
-from safety.types import Command, ConstraintHit, Quality, StateSnapshot, is_finite
+from safety.approved import _claim_minter
+from safety.bounds import TOLERANCE, Bound, ramp_bounds, range_bounds, soc_bounds
+from safety.envelope import CLAMPABLE, AssetLimits, Envelope, Policy, family
+from safety.freshness import interlock_errors, points_needed, state_errors
+from safety.grid import Effect, NetworkTimeline
+from safety.inputs import duplicate_keys, input_errors, is_utc_aware, overlaps
+from safety.schedule import min_on_off_hits, rate_limit_hits, time_window_hits
+from safety.track import Track, new_track
+from safety.types import Command, CommandKind, ConstraintHit, Dispatch, Forecast, StateSnapshot
 from safety.verdict import Accepted, Clamped, Rejected, Verdict
+
+_mint = _claim_minter()
 
 
 def evaluate(
@@ -20,200 +32,193 @@ def evaluate(
     state: StateSnapshot,
     envelope: Envelope,
     now: datetime,
+    *,
+    history: Sequence[Dispatch] = (),
+    forecast: Forecast | None = None,
 ) -> list[Verdict]:
-    """One verdict per command, in the order given."""
-    seen: dict[str, int] = {}
-    for command in commands:
-        seen[command.key] = seen.get(command.key, 0) + 1
-    return [_evaluate_one(c, state, envelope, now, duplicate=seen[c.key] > 1) for c in commands]
+    """One verdict per command, in the order given. No exception escapes.
+
+    ``history``: dispatches already sent (for ramp references, rate limits and
+    minimum on/off times). ``forecast``: per-step feeder load and bus voltage for
+    the plan-level checks; without it the measured values are held flat.
+    """
+    try:
+        return _evaluate(commands, state, envelope, now, history, forecast)
+    except Exception as err:  # fail closed: a gate fault rejects everything, with the cause
+        hit = ConstraintHit(
+            constraint="gate.fault",
+            reason=f"the gate could not evaluate this plan ({type(err).__name__}: {err})",
+        )
+        return [Rejected(command=c, hits=(hit,)) for c in commands]
 
 
-def _evaluate_one(
-    command: Command,
+def _evaluate(
+    commands: Sequence[Command],
     state: StateSnapshot,
     envelope: Envelope,
     now: datetime,
-    *,
-    duplicate: bool,
-) -> Verdict:
-    hard = _input_errors(command, envelope, duplicate)
-    if hard:
-        return Rejected(command=command, hits=tuple(hard))
-    limits = envelope.assets[command.asset]
-    stale = _state_errors(limits, state, envelope, now)
-    if stale:
-        return Rejected(command=command, hits=tuple(stale))
-
-    value = command.value
-    hits: list[ConstraintHit] = []
-    rejecting: list[ConstraintHit] = []
-    for check in (_range_check, _soc_check):
-        result = check(command, value, limits, state)
-        if result is None:
-            continue
-        hit, allowed = result
-        hits.append(hit)
-        if envelope.policy(hit.constraint) is Policy.CLAMP and allowed is not None:
-            value = allowed
+    history: Sequence[Dispatch],
+    forecast: Forecast | None,
+) -> list[Verdict]:
+    verdicts: list[Verdict | None] = [None] * len(commands)
+    if not is_utc_aware(now):
+        hit = ConstraintHit(constraint="input.now", reason="now must be a timezone-aware datetime")
+        return [Rejected(command=c, hits=(hit,)) for c in commands]
+    dupes = duplicate_keys(commands) if len(commands) > 1 else set()
+    valid: list[int] = []
+    for i, command in enumerate(commands):
+        key = getattr(command, "key", None)
+        errors = input_errors(
+            command, envelope, now, duplicate=isinstance(key, str) and key in dupes
+        )
+        if errors:
+            verdicts[i] = Rejected(command=command, hits=tuple(errors))
         else:
-            rejecting.append(hit)
-    if rejecting:
-        return Rejected(command=command, hits=tuple(hits))
-    if hits:
-        return Clamped(
-            command=command, value=value, approved=_mint(command, value), hits=tuple(hits)
-        )
-    return Accepted(command=command, approved=_mint(command, value))
+            valid.append(i)
+    order = sorted(valid, key=lambda i: _canonical(commands[i]))
+    ordered = [commands[i] for i in order]
+    for j, hit in overlaps(ordered).items():
+        verdicts[order[j]] = Rejected(command=ordered[j], hits=(hit,))
+    live = [i for i in order if verdicts[i] is None]
+    plan = _Plan(state, envelope, now, history, [commands[i] for i in live], forecast)
+    for i in live:
+        verdicts[i] = plan.judge(commands[i])
+    return [v for v in verdicts if v is not None]
 
 
-def _input_errors(command: Command, envelope: Envelope, duplicate: bool) -> list[ConstraintHit]:
-    errors: list[ConstraintHit] = []
-    if not is_finite(command.value):
-        errors.append(
-            ConstraintHit(
-                constraint="input.value",
-                reason=f"value {command.value!r} is not a finite number",
-            )
+def _canonical(command: Command) -> tuple[datetime, str, str, str]:
+    return (command.start, command.asset, command.kind, command.key)  # a StrEnum sorts as str
+
+
+class _Plan:
+    """The walk over one plan: per-asset tracks and the network timeline, advanced as it goes."""
+
+    def __init__(
+        self,
+        state: StateSnapshot,
+        envelope: Envelope,
+        now: datetime,
+        history: Sequence[Dispatch],
+        commands: Sequence[Command],
+        forecast: Forecast | None,
+    ) -> None:
+        self.state = state
+        self.envelope = envelope
+        self.now = now
+        self.tracks: dict[str, Track] = {}
+        self.history: dict[str, list[Dispatch]] = {}
+        for dispatch in sorted(history, key=lambda d: (d.at, d.asset, d.kind.value, d.value)):
+            self.history.setdefault(dispatch.asset, []).append(dispatch)
+        self.network = NetworkTimeline(commands, state, envelope, now, forecast)
+        self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
+        self.asset_state: dict[str, list[ConstraintHit]] = {}
+        self.forecast = forecast
+
+    def track(self, limits: AssetLimits) -> Track:
+        track = self.tracks.get(limits.asset)
+        if track is None:
+            history = self.history.get(limits.asset, [])
+            track = new_track(limits, history, self.state, self.now)
+            self.tracks[limits.asset] = track
+        return track
+
+    def judge(self, command: Command) -> Verdict:
+        envelope = self.envelope
+        limits = envelope.assets[command.asset]
+        stale = self.asset_state.get(limits.asset)
+        if stale is None:
+            memo_key = ("points", limits.asset, self.forecast is not None)
+            points = cast("tuple[str, ...] | None", envelope.derived.get(memo_key))
+            if points is None:
+                points = self._points(limits)
+                envelope.derived[memo_key] = points
+            stale = state_errors(points, self.state, envelope, self.now, self.freshness)
+            self.asset_state[limits.asset] = stale
+        if stale:
+            return Rejected(command=command, hits=tuple(stale))
+        track = self.track(limits)
+        hard: list[ConstraintHit] = []  # constraints no value can satisfy
+        if limits.interlocks:
+            hard.extend(interlock_errors(limits, self.state))
+        if limits.time_windows:
+            hard.extend(time_window_hits(command, limits, envelope.timezone))
+        if limits.rate_limit is not None:
+            hard.extend(rate_limit_hits(command, limits, track))
+        if limits.switch is not None:
+            hard.extend(min_on_off_hits(command, limits, track))
+        bounds = list(self.static_bounds(command, limits))
+        if command.kind in limits.ramps:
+            bounds.extend(ramp_bounds(command, limits, track, self.state))
+        if limits.battery is not None:
+            bounds.extend(soc_bounds(command, limits, track))
+        network_bounds, effects = self.network.bounds(command, limits)
+        bounds.extend(network_bounds)
+        value = command.value
+        fired = [b for b in bounds if not b.lo - TOLERANCE <= value <= b.hi + TOLERANCE]
+        hits = hard + [b.explain(value) for b in fired]
+        if not hits:
+            return self._accept(command, value, track, limits, effects, ())
+        can_clamp = (
+            not hard
+            and command.kind is not CommandKind.SWITCH
+            and all(_clampable(b.constraint, envelope) for b in fired)
         )
-    if command.start.tzinfo is None or command.end.tzinfo is None:
-        errors.append(ConstraintHit(constraint="input.time", reason="start/end must be UTC-aware"))
-    elif command.end <= command.start:
-        errors.append(
-            ConstraintHit(
-                constraint="input.time",
+        if not can_clamp:
+            return Rejected(command=command, hits=tuple(hits))
+        clamped = _project(value, bounds)
+        if clamped is None:
+            infeasible = ConstraintHit(
+                constraint="plan.infeasible",
                 reason=(
-                    f"end {command.end.isoformat()} is not after start {command.start.isoformat()}"
+                    f"no {command.kind.value} value satisfies "
+                    f"{', '.join(sorted({b.constraint for b in bounds}))} together"
                 ),
             )
-        )
-    if duplicate:
-        errors.append(
-            ConstraintHit(
-                constraint="input.duplicate_key",
-                reason=f"idempotency key {command.key!r} appears more than once in the plan",
-            )
-        )
-    limits = envelope.assets.get(command.asset)
-    if limits is None:
-        errors.append(
-            ConstraintHit(
-                constraint="asset.unknown",
-                reason=f"asset {command.asset!r} is not in the envelope",
-            )
-        )
-    elif command.kind not in limits.ranges:
-        errors.append(
-            ConstraintHit(
-                constraint="asset.not_writable",
-                reason=f"{command.asset} does not accept {command.kind.value} commands",
-            )
-        )
-    return errors
+            return Rejected(command=command, hits=(*hits, infeasible))
+        return self._accept(command, clamped, track, limits, effects, tuple(hits))
+
+    def static_bounds(self, command: Command, limits: AssetLimits) -> list[Bound]:
+        """Bounds that depend only on the envelope (min/max), built once per asset and kind."""
+        key = ("range", limits.asset, command.kind)
+        found = cast("list[Bound] | None", self.envelope.derived.get(key))
+        if found is None:
+            found = range_bounds(command, limits)
+            self.envelope.derived[key] = found
+        return found
+
+    def _points(self, limits: AssetLimits) -> tuple[str, ...]:
+        points = list(points_needed(limits, self.envelope))
+        if limits.feeder is not None and self.forecast is not None:
+            # A forecast excludes storage: the base adds the storage output held now.
+            points.extend(self.network.storage_points(limits.feeder))
+        return tuple(dict.fromkeys(points))
+
+    def _accept(
+        self,
+        command: Command,
+        value: float,
+        track: Track,
+        limits: AssetLimits,
+        effects: list[Effect],
+        hits: tuple[ConstraintHit, ...],
+    ) -> Verdict:
+        track.accept(command, value, limits.battery)
+        for effect in effects:
+            effect.apply(value)
+        approved = _mint(command, value)
+        if hits:
+            return Clamped(command=command, value=value, approved=approved, hits=hits)
+        return Accepted(command=command, approved=approved)
 
 
-def _state_errors(
-    limits: AssetLimits, state: StateSnapshot, envelope: Envelope, now: datetime
-) -> list[ConstraintHit]:
-    errors: list[ConstraintHit] = []
-    for point in limits.required_points:
-        reading = state.get(point)
-        if reading is None:
-            errors.append(ConstraintHit(constraint="state.missing", reason=f"no value for {point}"))
-            continue
-        if reading.quality is not Quality.GOOD:
-            errors.append(
-                ConstraintHit(
-                    constraint="state.quality",
-                    reason=f"{point} quality is {reading.quality.value}, needs good",
-                )
-            )
-        age_s = (now - reading.ts).total_seconds()
-        max_age_s = envelope.max_age.total_seconds()
-        if age_s > max_age_s:
-            errors.append(
-                ConstraintHit(
-                    constraint="state.stale",
-                    reason=f"{point} is {age_s:.0f} s old, max age {max_age_s:.0f} s",
-                    limit=max_age_s,
-                    observed=age_s,
-                )
-            )
-        if not is_finite(reading.value):
-            errors.append(
-                ConstraintHit(constraint="state.value", reason=f"{point} is {reading.value!r}")
-            )
-    return errors
+def _clampable(constraint: str, envelope: Envelope) -> bool:
+    return family(constraint) in CLAMPABLE and envelope.policy(constraint) is Policy.CLAMP
 
 
-def _range_check(
-    command: Command, value: float, limits: AssetLimits, state: StateSnapshot
-) -> tuple[ConstraintHit, float | None] | None:
-    rng = limits.ranges[command.kind]
-    unit = command.kind.value.rsplit("_", 1)[-1]
-    if value > rng.max_value:
-        hit = ConstraintHit(
-            constraint="limit.max",
-            reason=f"{command.asset} {value:g} {unit} above max {rng.max_value:g} {unit}",
-            limit=rng.max_value,
-            observed=value,
-        )
-        return hit, rng.max_value
-    if value < rng.min_value:
-        hit = ConstraintHit(
-            constraint="limit.min",
-            reason=f"{command.asset} {value:g} {unit} below min {rng.min_value:g} {unit}",
-            limit=rng.min_value,
-            observed=value,
-        )
-        return hit, rng.min_value
-    return None
-
-
-def _soc_check(
-    command: Command, value: float, limits: AssetLimits, state: StateSnapshot
-) -> tuple[ConstraintHit, float | None] | None:
-    battery = limits.battery
-    if battery is None or command.kind.value != "active_power_kw":
+def _project(value: float, bounds: list[Bound]) -> float | None:
+    """The admissible value nearest to ``value``, or None if the bounds do not intersect."""
+    lo = max((b.lo for b in bounds), default=-math.inf)
+    hi = min((b.hi for b in bounds), default=math.inf)
+    if not lo <= hi or math.isnan(lo) or math.isnan(hi):
         return None
-    reading = state.get(battery.soc_point)
-    if reading is None:  # required_points already failed closed on this
-        return None
-    hours = (command.end - command.start).total_seconds() / 3600.0
-    soc_pct = reading.value
-    if value >= 0:  # discharge draws more from the cells than it delivers
-        energy_kwh = value * hours / battery.efficiency
-        soc_end = soc_pct - 100.0 * energy_kwh / battery.capacity_kwh
-        if soc_end < battery.soc_min_pct - 1e-9:
-            room_kwh = max(0.0, (soc_pct - battery.soc_min_pct) / 100.0 * battery.capacity_kwh)
-            allowed = room_kwh * battery.efficiency / hours
-            return (
-                ConstraintHit(
-                    constraint="soc.window",
-                    reason=(
-                        f"{command.asset} discharging {value:g} kW for {hours * 60:.0f} min "
-                        f"ends at SoC {soc_end:.1f}%, below min {battery.soc_min_pct:g}%"
-                    ),
-                    limit=battery.soc_min_pct,
-                    observed=soc_end,
-                ),
-                allowed,
-            )
-    else:
-        energy_kwh = -value * hours * battery.efficiency
-        soc_end = soc_pct + 100.0 * energy_kwh / battery.capacity_kwh
-        if soc_end > battery.soc_max_pct + 1e-9:
-            room_kwh = max(0.0, (battery.soc_max_pct - soc_pct) / 100.0 * battery.capacity_kwh)
-            allowed = -room_kwh / battery.efficiency / hours
-            return (
-                ConstraintHit(
-                    constraint="soc.window",
-                    reason=(
-                        f"{command.asset} charging {-value:g} kW for {hours * 60:.0f} min "
-                        f"ends at SoC {soc_end:.1f}%, above max {battery.soc_max_pct:g}%"
-                    ),
-                    limit=battery.soc_max_pct,
-                    observed=soc_end,
-                ),
-                allowed,
-            )
-    return None
+    return min(max(value, lo), hi)

@@ -1,7 +1,8 @@
-"""Commands, state and verdicts: the values the gate reads and returns.
+"""Commands, state, history and forecasts: the values the gate reads.
 
 Sign convention for active power: positive ``value`` on a battery means
-discharge (export toward the grid), negative means charge.
+discharge (injection toward the grid), negative means charge. Feeder net
+load is positive when the feeder imports from the transformer.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -26,6 +27,19 @@ class CommandKind(StrEnum):
     CURTAIL_PCT = "curtail_pct"
     SWITCH = "switch"
 
+    @property
+    def unit(self) -> str:
+        """The unit a command of this kind is expressed in."""
+        return _UNITS[self]
+
+
+_UNITS: Mapping[CommandKind, str] = {
+    CommandKind.ACTIVE_POWER_KW: "kW",
+    CommandKind.REACTIVE_POWER_KVAR: "kvar",
+    CommandKind.CURTAIL_PCT: "%",
+    CommandKind.SWITCH: "on/off",
+}
+
 
 class Quality(StrEnum):
     GOOD = "good"
@@ -35,7 +49,11 @@ class Quality(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
-    """One timed setpoint proposed for one asset."""
+    """One timed setpoint proposed for one asset.
+
+    ``unit`` is optional; when given it must match the kind's unit (``kW`` for
+    ``active_power_kw``...), so a producer that thinks in W or MW is caught.
+    """
 
     key: str
     asset: str
@@ -44,6 +62,7 @@ class Command:
     start: datetime
     end: datetime
     origin: Origin
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +73,7 @@ class Reading:
     value: float
     ts: datetime
     quality: Quality
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +87,41 @@ class StateSnapshot:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Dispatch:
+    """A command that already reached a device: the runtime's record, fed back to the gate.
+
+    The gate uses it for ramp references, rate limits and minimum on/off times.
+    The runtime passes every dispatch inside the longest of those windows.
+    """
+
+    asset: str
+    kind: CommandKind
+    value: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Forecast:
+    """Step-wise forecasts for the plan-level checks.
+
+    ``feeder_net_kw[feeder]`` is the uncontrolled net load (load - PV, storage
+    excluded) per step from ``start``; ``bus_voltage_pu[bus]`` the voltage at
+    each bus without the plan. Steps not covered fall back to measured state.
+    """
+
+    start: datetime
+    step: timedelta
+    feeder_net_kw: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    bus_voltage_pu: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def at(self, series: tuple[float, ...], t: datetime) -> float | None:
+        if self.step <= timedelta(0) or t < self.start:
+            return None
+        i = int((t - self.start) // self.step)
+        return series[i] if i < len(series) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConstraintHit:
     """One constraint that fired, with its numbers and a reason an operator can read."""
 
@@ -76,5 +131,5 @@ class ConstraintHit:
     observed: float | None = None
 
 
-def is_finite(value: float) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+def is_finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

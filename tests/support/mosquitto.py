@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -70,15 +71,28 @@ def _wait_listening(host: str, port: int, process: subprocess.Popen[bytes], log:
 
 
 @contextmanager
-def running_broker(workdir: Path, extra_conf: str = "") -> Iterator[Broker]:
-    """Start mosquitto with ``extra_conf`` appended (TLS, ACL, ...); stop it afterwards."""
+def running_broker(
+    workdir: Path, extra_conf: str = "", persistent: bool = False
+) -> Iterator[Broker]:
+    """Start mosquitto with ``extra_conf`` appended (TLS, ACL, ...); stop it afterwards.
+
+    ``persistent=True`` keeps sessions and queued QoS 1 messages in ``workdir`` across
+    ``Broker.start_again()`` (for outage tests whose observer must not miss anything).
+    """
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "mosquitto.conf"
     log = workdir / "mosquitto.log"
-    base = f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+    persistence = "persistence false\n"
+    if persistent:
+        persistence = f"persistence true\npersistence_location {workdir}/\n"
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to the `mosquitto` user, which cannot
+            # write its database into pytest's private tmp dirs; keep root instead.
+            persistence += "user root\n"
+    base = f"listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}"
     if extra_conf:
-        base = f"listener {port} 127.0.0.1\npersistence false\n" + extra_conf
+        base = f"listener {port} 127.0.0.1\n{persistence}" + extra_conf
     conf.write_text(base)
     process = _spawn(conf, log)
     broker = Broker("127.0.0.1", port, conf, log, process)

@@ -1,0 +1,3 @@
+from gridaios_bridge.cli import main
+
+raise SystemExit(main())

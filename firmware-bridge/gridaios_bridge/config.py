@@ -1,0 +1,259 @@
+"""Bridge configuration: read, validate, refuse with the field and the fix."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gridaios_bridge.miniyaml import ConfigSyntaxError, loads
+
+__all__ = [
+    "BridgeConfig",
+    "ConfigError",
+    "EmulatorConfig",
+    "FailsafeConfig",
+    "LimitsConfig",
+    "ModbusConfig",
+    "MqttConfig",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """The config is invalid: refuse to start. The message names the field and the fix."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = ""
+    keepalive_s: int = 10
+    reconnect_max_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModbusConfig:
+    host: str = "127.0.0.1"
+    port: int = 1502
+    unit_id: int = 1
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailsafeConfig:
+    heartbeat_timeout_s: float = 5.0
+    safe_default_kw: float = 0.0
+    min_hold_s: float = 30.0
+    revert_on_expiry: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsConfig:
+    min_kw: float
+    max_kw: float
+    ramp_kw_per_s: float = 0.0  # 0 disables the ramp limit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmulatorConfig:
+    capacity_kwh: float = 500.0
+    initial_soc_pct: float = 80.0
+    rated_kw: float = 250.0
+    response_time_s: float = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeConfig:
+    site: str
+    device: str
+    mqtt: MqttConfig
+    modbus: ModbusConfig
+    failsafe: FailsafeConfig
+    limits: LimitsConfig
+    emulator: EmulatorConfig
+    state_dir: Path
+    cycle_s: float = 0.5
+    spool_max_messages: int = 10_000
+    fsync: bool = True
+
+    @property
+    def setpoint_point(self) -> str:
+        return f"{self.device}.p_setpoint_kw"
+
+
+def load_config(path: Path) -> BridgeConfig:
+    """Read and validate ``path`` (YAML subset or JSON)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the bridge config: {err.strerror}") from err
+    try:
+        data = loads(text, source=str(path))
+    except ConfigSyntaxError as err:
+        raise ConfigError(str(err)) from err
+    return parse_config(data, source=str(path), base_dir=path.parent)
+
+
+def parse_config(data: dict[str, Any], *, source: str, base_dir: Path) -> BridgeConfig:
+    r = _Reader(data, source, "")
+    site = r.text("site")
+    device = r.text("device")
+    state_dir = Path(r.text("state_dir"))
+    cfg = BridgeConfig(
+        site=site,
+        device=device,
+        mqtt=_mqtt(r.section("mqtt")),
+        modbus=_modbus(r.section("modbus")),
+        failsafe=_failsafe(r.section("failsafe")),
+        limits=_limits(r.section("limits", required=True)),
+        emulator=_emulator(r.section("emulator")),
+        state_dir=state_dir if state_dir.is_absolute() else base_dir / state_dir,
+        cycle_s=r.number("cycle_s", 0.5, minimum=0.01),
+        spool_max_messages=r.integer("spool_max_messages", 10_000, minimum=1),
+        fsync=r.boolean("fsync", True),
+    )
+    r.done()
+    for name, value in (("site", site), ("device", device)):
+        if not value or any(c in value for c in "/+#"):
+            raise ConfigError(f"{source}: {name} = {value!r}: must be non-empty without / + #")
+    return cfg
+
+
+def _mqtt(r: _Reader) -> MqttConfig:
+    cfg = MqttConfig(
+        host=r.text("host", "127.0.0.1"),
+        port=r.integer("port", 1883, minimum=1, maximum=65535),
+        client_id=r.text("client_id", ""),
+        keepalive_s=r.integer("keepalive_s", 10, minimum=1),
+        reconnect_max_s=r.number("reconnect_max_s", 5.0, minimum=0.1),
+    )
+    r.done()
+    return cfg
+
+
+def _modbus(r: _Reader) -> ModbusConfig:
+    cfg = ModbusConfig(
+        host=r.text("host", "127.0.0.1"),
+        port=r.integer("port", 1502, minimum=1, maximum=65535),
+        unit_id=r.integer("unit_id", 1, minimum=0, maximum=255),
+        timeout_s=r.number("timeout_s", 1.0, minimum=0.01),
+    )
+    r.done()
+    return cfg
+
+
+def _failsafe(r: _Reader) -> FailsafeConfig:
+    cfg = FailsafeConfig(
+        heartbeat_timeout_s=r.number("heartbeat_timeout_s", 5.0, minimum=0.05),
+        safe_default_kw=r.number("safe_default_kw", 0.0),
+        min_hold_s=r.number("min_hold_s", 30.0, minimum=0.0),
+        revert_on_expiry=r.boolean("revert_on_expiry", True),
+    )
+    r.done()
+    return cfg
+
+
+def _limits(r: _Reader) -> LimitsConfig:
+    cfg = LimitsConfig(
+        min_kw=r.number("min_kw"),
+        max_kw=r.number("max_kw"),
+        ramp_kw_per_s=r.number("ramp_kw_per_s", 0.0, minimum=0.0),
+    )
+    r.done()
+    if cfg.min_kw > cfg.max_kw:
+        raise ConfigError(
+            f"{r.source}: limits.min_kw = {cfg.min_kw} > limits.max_kw = {cfg.max_kw}: "
+            "min_kw must be <= max_kw"
+        )
+    return cfg
+
+
+def _emulator(r: _Reader) -> EmulatorConfig:
+    cfg = EmulatorConfig(
+        capacity_kwh=r.number("capacity_kwh", 500.0, minimum=0.001),
+        initial_soc_pct=r.number("initial_soc_pct", 80.0, minimum=0.0, maximum=100.0),
+        rated_kw=r.number("rated_kw", 250.0, minimum=0.0),
+        response_time_s=r.number("response_time_s", 0.5, minimum=0.0),
+    )
+    r.done()
+    return cfg
+
+
+_MISSING = object()
+
+
+class _Reader:
+    """Reads typed fields from one mapping; ``done()`` refuses unknown keys."""
+
+    def __init__(self, data: dict[str, Any], source: str, prefix: str) -> None:
+        self.data, self.source, self.prefix = data, source, prefix
+        self.seen: set[str] = set()
+
+    def _get(self, key: str, default: object) -> object:
+        self.seen.add(key)
+        value = self.data.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            if default is _MISSING:
+                raise ConfigError(f"{self.source}: {self.prefix}{key} is required; add it")
+            return default
+        return value
+
+    def _bad(self, key: str, value: object, need: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self.prefix}{key} = {value!r}: {need}")
+
+    def section(self, key: str, required: bool = False) -> _Reader:
+        value = self._get(key, _MISSING if required else {})
+        if not isinstance(value, dict):
+            raise self._bad(key, value, "must be a mapping")
+        return _Reader(value, self.source, f"{self.prefix}{key}.")
+
+    def text(self, key: str, default: object = _MISSING) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str):
+            raise self._bad(key, value, "must be a string")
+        return value
+
+    def boolean(self, key: str, default: object = _MISSING) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self._bad(key, value, "must be true or false")
+        return value
+
+    def number(
+        self,
+        key: str,
+        default: object = _MISSING,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._bad(key, value, "must be a number")
+        if not math.isfinite(value):
+            raise self._bad(key, value, "must be finite")
+        if minimum is not None and value < minimum:
+            raise self._bad(key, value, f"must be >= {minimum}")
+        if maximum is not None and value > maximum:
+            raise self._bad(key, value, f"must be <= {maximum}")
+        return float(value)
+
+    def integer(
+        self, key: str, default: object = _MISSING, minimum: int = 0, maximum: int | None = None
+    ) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._bad(key, value, "must be an integer")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise self._bad(key, value, f"must be in [{minimum}, {maximum or 'inf'}]")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise ConfigError(
+                f"{self.source}: unknown key {self.prefix}{unknown[0]}: remove it or fix the "
+                f"spelling (known: {', '.join(sorted(self.seen))})"
+            )

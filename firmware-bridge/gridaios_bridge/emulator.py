@@ -1,0 +1,115 @@
+"""An emulated battery inverter behind Modbus TCP, for tests and demos.
+
+It follows the setpoint (or, in safe-default mode, the safe-default register) with a
+first-order lag, limited to its rating and to the energy it holds, and integrates SoC.
+Physics advance lazily on every request, on the device's own monotonic clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gridaios_bridge import registers as r
+from gridaios_bridge.config import EmulatorConfig
+from gridaios_bridge.modbus import ModbusServer, RegisterBank
+
+__all__ = ["EmulatedInverter", "WriteRecord"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    monotonic_s: float
+    setpoint_kw: float
+    safe_mode: bool
+
+
+class EmulatedInverter:
+    def __init__(
+        self,
+        cfg: EmulatorConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self._clock = clock
+        self.bank = RegisterBank(r.REG_COUNT, r.WRITABLE)
+        self.bank.before_access = self._advance
+        self.bank.on_write = self._on_write
+        self._soc_pct = cfg.initial_soc_pct
+        self._power_kw = 0.0
+        self._last_s = clock()
+        self.writes: list[WriteRecord] = []  # every accepted write touching the setpoint
+        self._publish()
+        self._server = ModbusServer(self.bank, host, port)
+        self.host, self.port = self._server.host, self._server.port
+
+    def start(self) -> EmulatedInverter:
+        self._server.start()
+        log.info("emulated inverter on %s:%d", self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reading(self) -> r.DeviceReading:
+        with self.bank.lock:
+            self._advance()
+            return r.decode_reading(list(self.bank.registers))
+
+    def _commanded_kw(self) -> float:
+        regs = self.bank.registers
+        reg = r.SAFE_DEFAULT_KW_X10 if regs[r.MODE] == r.MODE_SAFE else r.SETPOINT_KW_X10
+        return max(-self.cfg.rated_kw, min(self.cfg.rated_kw, r.to_kw(regs[reg])))
+
+    def _advance(self) -> None:
+        """Advance the physics to now (called with the bank lock held)."""
+        now = self._clock()
+        dt = max(0.0, now - self._last_s)
+        self._last_s = now
+        target = self._commanded_kw()
+        tau = self.cfg.response_time_s
+        alpha = 1.0 if tau <= 0 else 1.0 - math.exp(-dt / tau)
+        self._power_kw += (target - self._power_kw) * alpha
+        if (self._soc_pct <= 0 and self._power_kw > 0) or (
+            self._soc_pct >= 100 and self._power_kw < 0
+        ):
+            self._power_kw = 0.0
+        self._soc_pct -= self._power_kw * dt / 3600 / self.cfg.capacity_kwh * 100
+        self._soc_pct = min(100.0, max(0.0, self._soc_pct))
+        self._publish()
+
+    def _publish(self) -> None:
+        regs = self.bank.registers
+        regs[r.MEASURED_KW_X10] = r.from_kw(self._power_kw)
+        regs[r.SOC_PCT_X100] = round(self._soc_pct * 100)
+
+    def _on_write(self, address: int, values: list[int]) -> None:
+        if address <= r.SETPOINT_KW_X10 < address + len(values):
+            regs = self.bank.registers
+            regs[r.SETPOINT_WRITES] = (regs[r.SETPOINT_WRITES] + 1) & 0xFFFF
+            self.writes.append(
+                WriteRecord(
+                    self._clock(), r.to_kw(regs[r.SETPOINT_KW_X10]), regs[r.MODE] == r.MODE_SAFE
+                )
+            )
+            del self.writes[:-1000]
+
+
+def serve_forever(cfg: EmulatorConfig, host: str, port: int) -> None:
+    """Run the emulator until interrupted (``gridaios-bridge emulate-device``)."""
+    device = EmulatedInverter(cfg, host, port).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+    signal.signal(signal.SIGINT, lambda _sig, _frame: stop.set())
+    print(f"gridaios-bridge: emulated inverter listening on {host}:{device.port}", flush=True)
+    stop.wait()
+    device.stop()

@@ -1,0 +1,163 @@
+"""Per-asset value bounds: absolute min/max, ramp rate, energy-aware SoC window.
+
+Every such constraint is an interval of allowed values for one command, so
+clamping is a projection onto the intersection of intervals and can never
+move a value further outside any of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
+
+from safety.envelope import AssetLimits
+from safety.track import Track, history_value, project_soc
+from safety.types import Command, CommandKind, ConstraintHit, StateSnapshot
+
+TOLERANCE = 1e-9
+
+
+class Bound(NamedTuple):
+    """Allowed values ``[lo, hi]`` for one command under one constraint.
+
+    A tuple, not a frozen dataclass: the gate builds several per command.
+    """
+
+    constraint: str
+    lo: float
+    hi: float
+    explain: Callable[[float], ConstraintHit]
+
+    def admits(self, value: float) -> bool:
+        return self.lo - TOLERANCE <= value <= self.hi + TOLERANCE
+
+
+def range_bounds(command: Command, limits: AssetLimits) -> list[Bound]:
+    rng = limits.ranges[command.kind]
+    unit = command.kind.unit
+    asset = command.asset
+
+    def above(value: float) -> ConstraintHit:
+        return ConstraintHit(
+            constraint="limit.max",
+            reason=f"{asset} {value:g} {unit} above max {rng.max_value:g} {unit}",
+            limit=rng.max_value,
+            observed=value,
+        )
+
+    def below(value: float) -> ConstraintHit:
+        return ConstraintHit(
+            constraint="limit.min",
+            reason=f"{asset} {value:g} {unit} below min {rng.min_value:g} {unit}",
+            limit=rng.min_value,
+            observed=value,
+        )
+
+    return [
+        Bound("limit.max", -math.inf, rng.max_value, above),
+        Bound("limit.min", rng.min_value, math.inf, below),
+    ]
+
+
+def reference(
+    command: Command, limits: AssetLimits, track: Track, state: StateSnapshot
+) -> tuple[float, str] | None:
+    """The value a new setpoint moves from, and where it came from."""
+    if command.kind in track.last_value:
+        return track.last_value[command.kind], "the previous command in the plan"
+    value = history_value(track.history, command.kind)
+    if value is not None:
+        return value, "the last dispatched value"
+    ramp = limits.ramps.get(command.kind)
+    point = ramp.point if ramp is not None else None
+    point = point or current_point(limits, command.kind)
+    reading = state.get(point) if point else None
+    if reading is not None:
+        return reading.value, f"the measured {point}"
+    return None
+
+
+def current_point(limits: AssetLimits, kind: CommandKind) -> str | None:
+    if kind in limits.current_points:
+        return limits.current_points[kind]
+    if kind is CommandKind.ACTIVE_POWER_KW:
+        return limits.power_point
+    return None
+
+
+def ramp_bounds(
+    command: Command, limits: AssetLimits, track: Track, state: StateSnapshot
+) -> list[Bound]:
+    ramp = limits.ramps.get(command.kind)
+    if ramp is None:
+        return []
+    unit = command.kind.unit
+    asset = command.asset
+    ref = reference(command, limits, track, state)
+    if ref is None:
+
+        def unknown(value: float) -> ConstraintHit:
+            return ConstraintHit(
+                constraint="ramp",
+                reason=f"{asset} has no last commanded or measured value to ramp from",
+            )
+
+        return [Bound("ramp", math.inf, -math.inf, unknown)]  # empty: nothing admissible
+    ref_value, source = ref
+    minutes = ramp.interval.total_seconds() / 60.0
+    step = ramp.per_min * minutes
+
+    def too_steep(value: float) -> ConstraintHit:
+        return ConstraintHit(
+            constraint="ramp",
+            reason=(
+                f"{asset} step {ref_value:g} -> {value:g} {unit} is {abs(value - ref_value):g} "
+                f"{unit}; ramp {ramp.per_min:g} {unit}/min over {minutes:g} min allows "
+                f"{step:g} {unit} from {source}"
+            ),
+            limit=step,
+            observed=abs(value - ref_value),
+        )
+
+    return [Bound("ramp", ref_value - step, ref_value + step, too_steep)]
+
+
+def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Bound]:
+    battery = limits.battery
+    if battery is None or command.kind is not CommandKind.ACTIVE_POWER_KW:
+        return []
+    soc = track.soc_at_time(command.start, battery)
+    if soc is None:  # freshness already failed closed on the SoC point
+        return []
+    hours = (command.end - command.start).total_seconds() / 3600.0
+    floor = min(battery.soc_min_pct, soc)  # never worse than now when already outside
+    ceiling = max(battery.soc_max_pct, soc)
+    capacity = battery.capacity_kwh
+    hi = (soc - floor) / 100.0 * capacity * battery.efficiency / hours
+    lo = -(ceiling - soc) / 100.0 * capacity / battery.efficiency / hours
+    asset = command.asset
+    start = command.start
+
+    def outside(value: float) -> ConstraintHit:
+        end_soc = project_soc(soc, value, hours, battery)
+        low = end_soc < battery.soc_min_pct
+        limit = battery.soc_min_pct if low else battery.soc_max_pct
+        verb = "discharging" if value >= 0 else "charging"
+        return ConstraintHit(
+            constraint="soc.window",
+            reason=(
+                f"{asset} {verb} {abs(value):g} kW for {hours * 60:g} min from SoC {soc:.1f}% "
+                f"at {_hhmm(start)} ends at {end_soc:.1f}%, "
+                f"{'below min' if low else 'above max'} {limit:g}%"
+            ),
+            limit=limit,
+            observed=end_soc,
+        )
+
+    return [Bound("soc.window", lo, hi, outside)]
+
+
+def _hhmm(t: datetime) -> str:
+    return t.isoformat(timespec="minutes")

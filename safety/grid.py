@@ -1,0 +1,296 @@
+"""Plan-level network checks: feeder thermal rating and bus voltage band, at every step.
+
+Both are linear in the commands: ``quantity(t) = base(t) + sum(coeff * (value - present))``
+over the commands active at ``t``. The plan's start and end instants cut time
+into segments; each accepted command adds its effect to the segments it
+covers, so a later command sees what earlier ones already used.
+
+The rule for one command: the quantity stays inside its limits at every
+segment, or, where the rest of the feeder already breaks them, no worse than
+with this asset idle. Idle is always allowed; adding to a violation never is.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from safety.bounds import TOLERANCE, Bound, current_point
+from safety.envelope import AssetLimits, AssetRole, Envelope
+from safety.types import Command, CommandKind, ConstraintHit, Forecast, StateSnapshot
+
+
+@dataclass(slots=True)
+class Quantity:
+    """One limited quantity (a feeder's net kW, a bus voltage) over the plan's segments."""
+
+    constraint: str
+    label: str
+    unit: str
+    lo: float
+    hi: float
+    values: list[float]
+    finite: bool = True  # every base value is a number (then sums of finite deltas stay so)
+
+    def __post_init__(self) -> None:
+        self.finite = all(map(math.isfinite, self.values))
+
+
+class NetworkTimeline:
+    def __init__(
+        self,
+        commands: Sequence[Command],
+        state: StateSnapshot,
+        envelope: Envelope,
+        now: datetime,
+        forecast: Forecast | None,
+    ) -> None:
+        self.envelope = envelope
+        self.state = state
+        self._storage_points: dict[str, tuple[str, ...]] = {}
+        self._effects: dict[tuple[str, CommandKind], list[tuple[Quantity, float]]] = {}
+        self._present: dict[tuple[str, CommandKind], float] = {}
+        cuts = {now}
+        for command in commands:
+            cuts.add(max(command.start, now))
+            cuts.add(command.end)
+        if forecast is not None and forecast.step > timedelta(0):
+            first, last = min(cuts), max(cuts)
+            steps = max(
+                (
+                    len(v)
+                    for v in (*forecast.feeder_net_kw.values(), *forecast.bus_voltage_pu.values())
+                ),
+                default=0,
+            )
+            for k in range(steps + 1):
+                t = forecast.start + k * forecast.step
+                if first < t < last:
+                    cuts.add(t)  # the forecast changes here: a new segment
+        self.times = sorted(cuts)
+        self._n = max(1, len(self.times) - 1)
+        self._forecast = forecast
+        self.quantities: dict[str, Quantity] = {}  # built on first use: big sites, small plans
+
+    def _feeder(self, feeder_id: str) -> Quantity | None:
+        key = f"feeder:{feeder_id}"
+        found = self.quantities.get(key)
+        if found is not None:
+            return found
+        feeder = self.envelope.feeders.get(feeder_id)
+        if feeder is None:
+            return None
+        forecast, n = self._forecast, self._n
+        meter = self.state.get(feeder.meter_point)
+        values = [meter.value if meter is not None else math.nan] * n
+        series = forecast.feeder_net_kw.get(feeder.id) if forecast is not None else None
+        if series is not None and forecast is not None:
+            held_storage_kw = self._held_storage_kw(feeder.id)
+            for i in range(n):
+                f = forecast.at(series, self.times[i])
+                if f is not None:
+                    values[i] = f - held_storage_kw
+        found = self.quantities[key] = Quantity(
+            constraint=f"thermal.{feeder.id}",
+            label=f"{feeder.id} loading",
+            unit="kW",
+            lo=-feeder.rating_kw,
+            hi=feeder.rating_kw,
+            values=values,
+        )
+        return found
+
+    def _bus(self, bus_id: str) -> Quantity | None:
+        key = f"bus:{bus_id}"
+        found = self.quantities.get(key)
+        if found is not None:
+            return found
+        bus = self.envelope.buses.get(bus_id)
+        if bus is None:
+            return None
+        forecast, n = self._forecast, self._n
+        reading = self.state.get(bus.point) if bus.point else None
+        if reading is not None:
+            base = reading.value
+        else:
+            base = bus.assumed_pu if bus.assumed_pu is not None else math.nan
+        values = [base] * n
+        series = forecast.bus_voltage_pu.get(bus.id) if forecast is not None else None
+        if series is not None and forecast is not None:
+            for i in range(n):
+                f = forecast.at(series, self.times[i])
+                if f is not None:
+                    values[i] = f
+        found = self.quantities[key] = Quantity(
+            constraint=f"voltage.{bus.id}",
+            label=f"bus {bus.id} voltage",
+            unit="pu",
+            lo=bus.min_pu,
+            hi=bus.max_pu,
+            values=values,
+        )
+        return found
+
+    def storage_points(self, feeder_id: str) -> tuple[str, ...]:
+        found = self._storage_points.get(feeder_id)
+        if found is None:
+            found = self._storage_points[feeder_id] = tuple(
+                limits.power_point
+                for limits in sorted(self.envelope.assets.values(), key=lambda a: a.asset)
+                if limits.feeder == feeder_id
+                and limits.role is AssetRole.STORAGE
+                and limits.power_point is not None
+            )
+        return found
+
+    def _held_storage_kw(self, feeder_id: str) -> float:
+        total = 0.0
+        for point in self.storage_points(feeder_id):
+            reading = self.state.get(point)
+            total += reading.value if reading is not None else 0.0
+        return total
+
+    def effects(self, command: Command, limits: AssetLimits) -> list[tuple[Quantity, float]]:
+        """``(quantity, coeff)`` per unit of the command's value, for every quantity it moves."""
+        key = (limits.asset, command.kind)
+        found = self._effects.get(key)
+        if found is None:
+            found = self._effects[key] = self._compute_effects(command.kind, limits)
+        return found
+
+    def _compute_effects(
+        self, kind: CommandKind, limits: AssetLimits
+    ) -> list[tuple[Quantity, float]]:
+        out: list[tuple[Quantity, float]] = []
+        if kind is CommandKind.SWITCH:
+            return out
+        curtail_kw = self._curtailable_kw(limits) if kind is CommandKind.CURTAIL_PCT else 0.0
+        feeder = self._feeder(limits.feeder) if limits.feeder is not None else None
+        if feeder is not None:
+            coeff = 0.0
+            if kind is CommandKind.ACTIVE_POWER_KW:
+                coeff = -1.0  # injection (discharge) lowers the feeder's import
+            elif kind is CommandKind.CURTAIL_PCT:
+                coeff = -curtail_kw / 100.0 if limits.role is AssetRole.LOAD else curtail_kw / 100.0
+            if coeff != 0.0:
+                out.append((feeder, coeff))
+        for bus_id in sorted(set(limits.voltage_pu_per_kw) | set(limits.voltage_pu_per_kvar)):
+            quantity = self._bus(bus_id)
+            if quantity is None:
+                continue
+            per_kw = limits.voltage_pu_per_kw.get(bus_id, 0.0)
+            if kind is CommandKind.ACTIVE_POWER_KW:
+                coeff = per_kw
+            elif kind is CommandKind.REACTIVE_POWER_KVAR:
+                coeff = limits.voltage_pu_per_kvar.get(bus_id, 0.0)
+            elif limits.role is AssetRole.LOAD:
+                coeff = per_kw * curtail_kw / 100.0  # curtailing load raises the voltage
+            else:
+                coeff = -per_kw * curtail_kw / 100.0
+            if coeff != 0.0:
+                out.append((quantity, coeff))
+        return out
+
+    def _curtailable_kw(self, limits: AssetLimits) -> float:
+        """Uncurtailed power of a load or generator, from its measured power and curtailment."""
+        reading = self.state.get(limits.power_point) if limits.power_point else None
+        if reading is None:
+            return 0.0
+        p_kw = abs(reading.value)
+        present = self.present(limits, CommandKind.CURTAIL_PCT)
+        return p_kw / (1.0 - present / 100.0) if 0.0 <= present < 100.0 else p_kw
+
+    def present(self, limits: AssetLimits, kind: CommandKind) -> float:
+        """The asset's output now (the measured value the plan's deltas are taken from)."""
+        key = (limits.asset, kind)
+        value = self._present.get(key)
+        if value is None:
+            point = current_point(limits, kind)
+            reading = self.state.get(point) if point else None
+            value = self._present[key] = reading.value if reading is not None else 0.0
+        return value
+
+    def span(self, command: Command) -> range:
+        start = max(command.start, self.times[0])
+        return range(bisect_left(self.times, start), bisect_left(self.times, command.end))
+
+    def bounds(self, command: Command, limits: AssetLimits) -> tuple[list[Bound], list[Effect]]:
+        present = self.present(limits, command.kind)
+        segments = self.span(command)
+        bounds: list[Bound] = []
+        effects: list[Effect] = []
+        for quantity, coeff in self.effects(command, limits):
+            # Inside the limits, or no worse than with this asset idle: an asset may
+            # always step back to idle, never add to a violation the rest of the
+            # feeder causes. With the asset idle every segment shifts by the same
+            # amount, so the tightest are the extremes: q_max up, q_min down.
+            window = quantity.values[segments.start : segments.stop]
+            own = coeff * present
+            idle_min, idle_max = min(window) - own, max(window) - own
+            room_lo = min(quantity.lo, idle_min) - idle_min
+            room_hi = max(quantity.hi, idle_max) - idle_max
+            if coeff > 0:
+                v_lo, v_hi = room_lo / coeff, room_hi / coeff
+            else:
+                v_lo, v_hi = room_hi / coeff, room_lo / coeff
+            if not quantity.finite and not all(map(math.isfinite, window)):
+                v_lo, v_hi = math.inf, -math.inf  # unknown base: nothing admissible
+            bounds.append(
+                Bound(
+                    quantity.constraint,
+                    v_lo,
+                    v_hi,
+                    _explainer(quantity, coeff, present, segments, self.times, command),
+                )
+            )
+            effects.append(Effect(quantity, coeff, present, segments))
+        return bounds, effects
+
+
+class Effect(NamedTuple):
+    quantity: Quantity
+    coeff: float
+    present: float
+    segments: range
+
+    def apply(self, value: float) -> None:
+        delta = self.coeff * (value - self.present)
+        values = self.quantity.values
+        start, stop = self.segments.start, self.segments.stop
+        values[start:stop] = [v + delta for v in values[start:stop]]
+
+
+def _explainer(
+    quantity: Quantity,
+    coeff: float,
+    present: float,
+    segments: range,
+    times: list[datetime],
+    command: Command,
+) -> Callable[[float], ConstraintHit]:
+    def explain(value: float) -> ConstraintHit:
+        delta = coeff * (value - present)
+        worst_i, worst_excess, worst_q = segments.start, -math.inf, math.nan
+        for i in segments:
+            q = quantity.values[i] + delta
+            excess = max(q - quantity.hi, quantity.lo - q)
+            if excess > worst_excess + TOLERANCE:
+                worst_i, worst_excess, worst_q = i, excess, q
+        limit = quantity.hi if worst_q >= quantity.hi else quantity.lo
+        where = times[worst_i].isoformat(timespec="minutes") if worst_i < len(times) else "?"
+        return ConstraintHit(
+            constraint=quantity.constraint,
+            reason=(
+                f"{command.asset} {command.kind.value} {value:g} would put {quantity.label} at "
+                f"{worst_q:.4g} {quantity.unit} at {where}, outside "
+                f"{quantity.lo:g}..{quantity.hi:g} {quantity.unit}"
+            ),
+            limit=limit,
+            observed=worst_q,
+        )
+
+    return explain
