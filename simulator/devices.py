@@ -54,32 +54,61 @@ class AppliedCommand:
 
 
 class Battery:
-    """Ramps toward its setpoint and integrates SoC; applies a command once per key."""
+    """Ramps toward its setpoint and integrates SoC; applies a command once per key.
 
-    def __init__(self, env: simpy.Environment, spec: BatterySpec, step_s: float) -> None:
+    The inverter acknowledges a command on receipt (``applied_key``) and starts
+    moving toward it ``response_delay_s`` later. Offline, it trips to 0 kW and
+    ignores commands (they are lost, not queued).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        spec: BatterySpec,
+        step_s: float,
+        *,
+        response_delay_s: float = 0.0,
+    ) -> None:
         self.spec = spec
         self.soc_pct = spec.initial_soc_pct
         self.p_kw = 0.0
         self.setpoint_kw = 0.0
         self.applied_key = ""
+        self.online = True
         self.ledger: list[AppliedCommand] = []
         self._applied_keys: set[str] = set()
         self._step_s = step_s
+        self._env = env
+        self._response_delay_s = response_delay_s
         env.process(self._run(env))
 
-    def offer_command(self, key: str, value_kw: float, when: datetime) -> None:
+    def offer_command(self, key: str, value_kw: float, when: datetime) -> bool:
         """A write arrived: apply it only if this key was never applied before."""
-        if not key or key in self._applied_keys:
-            return
+        if not key or key in self._applied_keys or not self.online:
+            return False
         self._applied_keys.add(key)
-        self.setpoint_kw = value_kw
         self.applied_key = key
         self.ledger.append(AppliedCommand(key=key, value=value_kw, applied_at=when))
+        if self._response_delay_s > 0:
+            self._env.process(self._respond_later(value_kw))
+        else:
+            self.setpoint_kw = value_kw
+        return True
+
+    def has_seen(self, key: str) -> bool:
+        return key in self._applied_keys
+
+    def _respond_later(self, value_kw: float) -> Generator[Any, Any, None]:
+        yield self._env.timeout(self._response_delay_s)
+        self.setpoint_kw = value_kw
 
     def _run(self, env: simpy.Environment) -> Generator[Any, Any, None]:
         spec = self.spec
         while True:
             yield env.timeout(self._step_s)
+            if not self.online:
+                self.p_kw = 0.0
+                continue
             target = min(max(self.setpoint_kw, -spec.max_charge_kw), spec.max_discharge_kw)
             if (self.soc_pct <= 0.0 and target > 0) or (self.soc_pct >= 100.0 and target < 0):
                 target = 0.0

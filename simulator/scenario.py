@@ -3,15 +3,51 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ScenarioError(ValueError):
     """A scenario file is malformed; the message names the field."""
+
+
+class EventKind(StrEnum):
+    COMMS_LOSS = "comms_loss"  # the link to the field is down: no telemetry, no commands
+    DEVICE_OFFLINE = "device_offline"  # a device stops: output to 0, bad quality, no commands
+    FROZEN_TELEMETRY = "frozen_telemetry"  # values stop changing, timestamps keep coming
+    LINE_TRIP = "line_trip"  # a branch opens (protection); needs the field's network
+
+
+class ScenarioEvent(BaseModel):
+    """One scripted fault: from ``at`` (HH:MM on the scenario's day) for ``duration_s``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: str
+    kind: EventKind
+    duration_s: float = Field(gt=0)
+    element: str = ""  # the device or branch; empty for comms_loss (the whole link)
+    note: str = ""
+
+    @field_validator("at")
+    @classmethod
+    def _at_parses(cls, value: str) -> str:
+        _minutes(value, "event")
+        return value
+
+
+class CommsSpec(BaseModel):
+    """The link between the field and the runtime, both directions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency_ms: float = Field(default=0.0, ge=0, le=60_000)
+    jitter_ms: float = Field(default=0.0, ge=0, le=60_000)
+    loss_pct: float = Field(default=0.0, ge=0, le=100)
 
 
 class Scenario(BaseModel):
@@ -27,6 +63,11 @@ class Scenario(BaseModel):
     profiles: dict[str, list[tuple[str, float]]] = Field(
         description="asset id (or 'base_load') -> [[HH:MM, kW], ...], linearly interpolated"
     )
+    comms: CommsSpec = Field(default_factory=CommsSpec)
+    events: tuple[ScenarioEvent, ...] = ()
+    response_delay_s: float = Field(
+        default=0.0, ge=0, le=600, description="inverter response delay after a new setpoint"
+    )
 
     @field_validator("profiles")
     @classmethod
@@ -40,6 +81,34 @@ class Scenario(BaseModel):
             if minutes != sorted(minutes):
                 raise ValueError(f"profile {name!r}: times must increase")
         return value
+
+    @model_validator(mode="after")
+    def _events_inside(self) -> Scenario:
+        for i, event in enumerate(self.events):
+            offset = self.event_offset_s(event)
+            if not 0 <= offset < self.duration_s:
+                raise ValueError(
+                    f"events[{i}].at = {event.at!r} is outside the scenario "
+                    f"({self.start:%H:%M} for {self.duration_s:g} s)"
+                )
+            if event.kind is not EventKind.COMMS_LOSS and not event.element:
+                raise ValueError(f"events[{i}] ({event.kind.value}) needs an element")
+        return self
+
+    def event_offset_s(self, event: ScenarioEvent) -> float:
+        """Seconds from the scenario start to the event (same day, or the next one)."""
+        start_min = self.start.hour * 60 + self.start.minute + self.start.second / 60
+        delta_min = (_minutes(event.at, "event") - start_min) % 1440
+        return delta_min * 60.0
+
+    def active(self, kind: EventKind, element: str, elapsed_s: float) -> bool:
+        """Whether an event of ``kind`` on ``element`` is in force ``elapsed_s`` into the run."""
+        for event in self.events:
+            if event.kind is kind and event.element == element:
+                t0 = self.event_offset_s(event)
+                if t0 <= elapsed_s < t0 + event.duration_s:
+                    return True
+        return False
 
     @property
     def end(self) -> datetime:
@@ -67,6 +136,18 @@ class Scenario(BaseModel):
             values = values * (1.0 + rng.normal(0.0, self.noise_pct / 100.0, n))
         clipped: np.ndarray = np.maximum(values, 0.0)
         return clipped
+
+    def sample_kw(self, name: str, start: datetime, step: timedelta, steps: int) -> np.ndarray:
+        """A profile sampled at any time grid (time of day, wrapping at midnight), no noise."""
+        points = self.profiles.get(name)
+        if points is None:
+            return np.zeros(steps)
+        xs = np.array([_minutes(hhmm, name) for hhmm, _ in points], dtype=float)
+        ys = np.array([kw for _, kw in points], dtype=float)
+        t0 = start.hour * 60 + start.minute + start.second / 60
+        t_min = (t0 + np.arange(steps) * step.total_seconds() / 60.0) % 1440.0
+        out: np.ndarray = np.maximum(np.interp(t_min, xs, ys), 0.0)
+        return out
 
     def step_index(self, when: datetime) -> int:
         i = int((when - self.start).total_seconds() // self.step_s)

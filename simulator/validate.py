@@ -3,6 +3,10 @@
 A first, simple twin: the uncontrolled net load follows a forecast, batteries
 integrate SoC over the plan, and the transformer rating and SoC window are
 checked at every step, with the no-action baseline alongside.
+
+``simulator.validation.validate_dispatch`` is the network twin (a power flow per
+step: voltages, branch loading, losses, DR rebound); this one remains for sites
+without a network model.
 """
 
 from __future__ import annotations

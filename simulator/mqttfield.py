@@ -1,0 +1,241 @@
+"""The virtual field over MQTT: every device publishes and takes commands in the
+gridaios JSON wire format v1, next to the OPC UA server.
+
+Per device, one paho client (so each device has its own retained status and
+last will): telemetry batches on ``gridaios/v1/<site>/<device>/telemetry`` with
+a per-device ``seq``, commands on ``.../cmd`` answered on ``.../ack`` with
+``applied | duplicate | rejected | expired``. Commands take the same comms link
+as OPC UA writes, so a ``comms_loss`` swallows them (no ack). A malformed
+command is counted, kept raw in ``dead_letters``, answered ``rejected`` with the
+reason, and never reaches a device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from simulator.field import VirtualField
+from simulator.scenario import EventKind, ScenarioEvent
+
+log = logging.getLogger(__name__)
+
+UNITS = {"p_kw": "kW", "soc_pct": "%", "curtail_pct": "%", "p_setpoint_kw": "kW"}
+WRITABLE = {"p_setpoint_kw", "curtail_pct"}
+
+
+class CommandMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = Field(ge=1, le=1)
+    key: str = Field(min_length=1, max_length=200)
+    point: str
+    value: float
+    valid_until: AwareDatetime
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    device: str
+    raw: bytes
+    reason: str
+
+
+@dataclass(slots=True)
+class _Device:
+    id: str
+    client: mqtt.Client
+    seq: int = 0
+    last_ts: datetime | None = None
+    writable: set[str] = field(default_factory=set)
+
+
+class MqttField:
+    def __init__(
+        self,
+        field_: VirtualField,
+        site_id: str,
+        host: str,
+        port: int,
+        *,
+        period_s: float | None = None,
+    ) -> None:
+        self._field = field_
+        self._site = site_id
+        self._host = host
+        self._port = port
+        self._period_s = field_.scenario.step_s if period_s is None else period_s
+        self._devices: dict[str, _Device] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.counts: Counter[str] = Counter()
+        self.dead_letters: list[DeadLetter] = []
+
+    def topic(self, device: str, leaf: str) -> str:
+        return f"gridaios/v1/{self._site}/{device}/{leaf}"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        spec = self._field.spec
+        writable: dict[str, set[str]] = {spec.meter.id: set()}
+        writable.update({b.id: {"p_setpoint_kw"} for b in spec.batteries})
+        writable.update({p.id: {"curtail_pct"} if p.curtailable else set() for p in spec.profiles})
+        connected: list[asyncio.Future[None]] = []
+        for device, roles in writable.items():
+            client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=f"gridaios-field-{self._site}-{device}",
+            )
+            client.will_set(self.topic(device, "status"), self._status("offline"), 1, True)
+            done: asyncio.Future[None] = self._loop.create_future()
+            client.on_connect = self._on_connect(device, done)
+            client.on_message = self._on_message(device)
+            self._devices[device] = _Device(id=device, client=client, writable=roles)
+            client.connect_async(self._host, self._port, keepalive=30)
+            client.loop_start()
+            connected.append(done)
+        async with asyncio.timeout(10):
+            await asyncio.gather(*connected)
+        self._field.add_telemetry_listener(self._on_telemetry)
+        self._field.faults.on_change(self._on_fault)
+        log.info("virtual field on MQTT %s:%d: %d devices", self._host, self._port, len(connected))
+
+    async def stop(self) -> None:
+        for device in self._devices.values():
+            info = device.client.publish(
+                self.topic(device.id, "status"), self._status("offline"), 1, True
+            )
+            await asyncio.to_thread(info.wait_for_publish, 5)
+            device.client.disconnect()
+            device.client.loop_stop()
+        self._devices.clear()
+
+    # --- paho callbacks (paho's network thread) -------------------------------
+
+    def _on_connect(self, device: str, done: asyncio.Future[None]) -> Any:
+        def on_connect(client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+            if rc.is_failure:
+                log.error("MQTT device %s: connect refused: %s", device, rc)
+                return
+            if self._devices[device].writable:
+                client.subscribe(self.topic(device, "cmd"), qos=1)
+            client.publish(self.topic(device, "status"), self._status("online"), 1, True)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_resolve, done)
+
+        return on_connect
+
+    def _on_message(self, device: str) -> Any:
+        def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._handle, device, bytes(msg.payload))
+
+        return on_message
+
+    # --- the field's loop -----------------------------------------------------
+
+    def _handle(self, device: str, raw: bytes) -> None:
+        self.counts["commands"] += 1
+        try:
+            cmd = CommandMessage.model_validate_json(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "payload"
+            reason = f"bad command payload: {where}: {first['msg']}"
+            self._dead_letter(device, raw, reason)
+            self._ack(device, _key_of(raw), "rejected", math.nan, reason)
+            return
+        asset, _, role = cmd.point.partition(".")
+        if asset != device or role not in self._devices[device].writable:
+            reason = f"point {cmd.point!r} is not a writable point of {device}"
+            self._dead_letter(device, raw, reason)
+            self._ack(device, cmd.key, "rejected", math.nan, reason)
+            return
+        if not math.isfinite(cmd.value):
+            self._dead_letter(device, raw, "value is not finite")
+            self._ack(device, cmd.key, "rejected", math.nan, "value is not finite")
+            return
+        if cmd.valid_until <= self._field.now():
+            self.counts["expired"] += 1
+            self._ack(device, cmd.key, "expired", math.nan, "valid_until has passed")
+            return
+
+        def reply(status: str, held: float, reason: str) -> None:
+            self.counts[status] += 1
+            self._ack(device, cmd.key, status, held, reason)
+
+        self._field.submit_write(device, role, cmd.key, cmd.value, reply)
+
+    def _dead_letter(self, device: str, raw: bytes, reason: str) -> None:
+        self.counts["rejected_bad_input"] += 1
+        self.dead_letters.append(DeadLetter(device=device, raw=raw, reason=reason))
+        log.warning("MQTT device %s: %s", device, reason)
+
+    def _ack(self, device: str, key: str, status: str, value: float, reason: str) -> None:
+        body = {
+            "v": 1,
+            "key": key,
+            "status": status,
+            "value": value if math.isfinite(value) else None,
+            "reason": reason,
+            "ts": self._field.now().isoformat(),
+        }
+        self._devices[device].client.publish(self.topic(device, "ack"), json.dumps(body), 1)
+
+    def _on_telemetry(self, ts: datetime, batch: list[tuple[str, str, float | str, bool]]) -> None:
+        per_device: dict[str, list[dict[str, Any]]] = {}
+        for owner, role, value, bad in batch:
+            if role.startswith("cmd_key") or role in WRITABLE or isinstance(value, str):
+                continue
+            per_device.setdefault(owner, []).append(
+                {
+                    "point": f"{owner}.{role}",
+                    "value": float(value),
+                    "unit": UNITS.get(role, ""),
+                    "ts": ts.isoformat(),
+                    "quality": "bad" if bad else "good",
+                }
+            )
+        for device_id, samples in per_device.items():
+            device = self._devices.get(device_id)
+            if device is None:
+                continue
+            if device.last_ts and (ts - device.last_ts).total_seconds() < self._period_s:
+                continue
+            device.last_ts = ts
+            device.seq += 1
+            body = {"v": 1, "device": device_id, "seq": device.seq, "samples": samples}
+            device.client.publish(self.topic(device_id, "telemetry"), json.dumps(body), 1)
+            self.counts["telemetry"] += 1
+
+    def _on_fault(self, event: ScenarioEvent, on: bool) -> None:
+        device = self._devices.get(event.element)
+        if event.kind is EventKind.DEVICE_OFFLINE and device is not None:
+            state = "offline" if on else "online"
+            device.client.publish(self.topic(device.id, "status"), self._status(state), 1, True)
+
+    def _status(self, state: str) -> str:
+        return json.dumps({"v": 1, "state": state, "ts": self._field.now().isoformat()})
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _key_of(raw: bytes) -> str:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    key = body.get("key") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else ""
