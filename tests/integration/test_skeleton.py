@@ -77,6 +77,12 @@ async def rig(tmp_path: Path, *, at: datetime = PEAK, **overrides: object) -> As
         events.close()
 
 
+def fresh(r: Rig, point: str) -> bool:
+    """The conductor holds a value of ``point`` stamped at the clock's current time."""
+    reading = r.conductor.state.snapshot().get(point)
+    return reading is not None and reading.ts >= r.clock()
+
+
 def kinds(events: EventLog, dispatch_id: str) -> list[str]:
     return [e.kind for e in events.events(dispatch_id=dispatch_id)]
 
@@ -116,10 +122,13 @@ async def test_one_dispatch_reaches_the_battery_exactly_once(tmp_path: Path) -> 
         # Next cycles: the rest of the step once the ramp allows it, then nothing new.
         for _ in range(3):
             r.clock.advance(timedelta(minutes=1))
+            await wait_for(lambda: fresh(r, "bat1.p_kw"), "battery telemetry at the new time")
             await r.conductor.cycle(r.clock())
+        proposals = len(r.conductor.dispatch_ids)
         await r.conductor.cycle(r.clock())  # same instant, same state: nothing to send
+        assert len(r.conductor.dispatch_ids) == proposals
         ledger = r.field.ledger("bat1")
-        assert abs(ledger[-1].value - target) <= r.config.policy.peak_shaving.deadband_kw + 10
+        assert ledger[-1].value > 200.0, "the later cycles completed the step past the ramp clamp"
         sent = [e.dispatch_id for e in r.events.events(kinds=("dispatch.sent",))]
         assert [c.key for c in ledger] == sent
         assert len(set(sent)) == len(sent) <= 4
