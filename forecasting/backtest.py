@@ -16,10 +16,10 @@ import numpy as np
 import polars as pl
 from statsforecast import StatsForecast
 
+from forecasting.candidates import CANDIDATES, FALLBACK, MSTL_CANDIDATE
 from forecasting.engine import _naive_ds
 from forecasting.frames import CleanFrame, ForecastError, season_lengths
 from forecasting.metrics import coverage, mase, naive_scale, smape
-from forecasting.models import CANDIDATES, FALLBACK, MSTL_CANDIDATE
 
 BASELINE = FALLBACK
 

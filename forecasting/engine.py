@@ -19,9 +19,9 @@ import numpy as np
 import polars as pl
 from statsforecast import StatsForecast
 
+from forecasting.candidates import CANDIDATES, FALLBACK, Candidate, candidate, naive
 from forecasting.frames import FREQS, CleanFrame, ForecastError, season_lengths
 from forecasting.metrics import naive_scale
-from forecasting.models import CANDIDATES, FALLBACK, Candidate, candidate, naive
 
 log = logging.getLogger(__name__)
 

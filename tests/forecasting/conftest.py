@@ -1,4 +1,4 @@
-"""Forecasting tests: numba (statsforecast) caches its compiled code under var/ so reruns are fast."""
+"""Forecasting tests: numba (statsforecast) caches compiled code under var/ for fast reruns."""
 
 import os
 from pathlib import Path
