@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# llama-cpp-python compiles llama.cpp from source (about 10 min on 2 cores). Build portable
+# AVX2 kernels: a native build emits AMX/AVX-512 code that traps (SIGILL) on this CPU.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: demo test lint typecheck unit bench sysdeps clean
 
@@ -28,7 +31,8 @@ sysdeps:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,forecast,ml,llm]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(BIN)/python -m pip install -q -e '.[dev,forecast,ml,llm]'
 	touch $(STAMP)
 
 clean:
