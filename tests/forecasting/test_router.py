@@ -107,3 +107,28 @@ def test_shipped_router_yaml_loads_and_bad_yaml_is_refused(tmp_path: Path) -> No
         load_router_config(bad)
     with pytest.raises(ForecastError, match="not configured"):
         Router(cfg).call("nope", {}, fallback=lambda: None)
+
+
+def test_short_term_task_uses_onnx_then_falls_back_deterministically(tmp_path: Path) -> None:
+    from forecasting import clean
+    from forecasting.onnx_models import ShortTermForecaster
+    from forecasting.short_term import seasonal_naive, short_term_forecast
+    from forecasting.synth import make_frame
+
+    data = clean(make_frame(3, 3, seed=4))
+    router = Router(load_router_config(REPO / "configs" / "router.yaml"))
+    first = short_term_forecast(router, data)
+    assert first.tier == "onnx" and first.value.height == 3 * 16
+    assert first.value["yhat"].is_finite().all()
+
+    def missing() -> ShortTermForecaster:
+        return ShortTermForecaster(tmp_path / "gone.onnx")
+
+    second = short_term_forecast(router, data, onnx=missing)
+    assert second.tier == "stats" and "ModelUnavailable" in second.attempts[0]
+    fb = seasonal_naive(data)
+    assert second.value.sort("unique_id", "ds")["yhat"].to_list() == pytest.approx(
+        fb.sort("unique_id", "ds")["yhat"].to_list()
+    )
+    assert router.snapshot()["tiers"]["onnx"]["failures"] == 1
+    router.close()
