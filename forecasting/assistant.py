@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from forecasting.explain import Explanation, Scalar, check_draft, record_text, template
-from forecasting.intent import Intent, parse_rules
+from forecasting.intent import Intent, parse_rules, ungrounded
 from forecasting.llm import LocalLLM
 from forecasting.router import Router, RouteResult, TierAnswer, TierCall
 
@@ -39,6 +39,8 @@ class Assistant:
         return self._llm
 
     def intent(self, text: str) -> RouteResult[IntentOutcome]:
+        rejected: list[str] = []
+
         def rules(call: TierCall) -> TierAnswer[IntentOutcome]:
             parsed = parse_rules(text)
             note = "parsed by the rule tier"
@@ -50,6 +52,10 @@ class Assistant:
             intent, done = self._model().intent(
                 text, max_tokens=call.max_tokens or 64, deadline=call.deadline
             )
+            problems = ungrounded(intent, text)
+            if problems:
+                rejected.append(f"LLM intent {intent.model_dump()} rejected: {'; '.join(problems)}")
+                return TierAnswer(value=None, tokens=done.tokens)
             note = f"LLM, schema-constrained, validated ({done.completion_tokens} tokens)"
             return TierAnswer(value=IntentOutcome(intent=intent, note=note), tokens=done.tokens)
 
@@ -57,7 +63,9 @@ class Assistant:
             "intent",
             {"rules": rules, "llm": llm},
             fallback=lambda: IntentOutcome(
-                intent=UNKNOWN, note="no tier understood the request; nothing is proposed"
+                intent=UNKNOWN,
+                note="no tier understood the request; nothing is proposed"
+                + (f" ({rejected[-1]})" if rejected else ""),
             ),
         )
 

@@ -86,10 +86,24 @@ def unknown_numbers(draft: str, record: Mapping[str, Scalar]) -> tuple[str, ...]
     return tuple(bad)
 
 
+MAX_SENTENCES = 2
+
+
+def _repeats(text: str, n: int = 5) -> bool:
+    words = re.findall(r"\w+", text.lower())
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
 def check_draft(draft: str, record: Mapping[str, Scalar]) -> Explanation:
-    text = " ".join(draft.split())
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(draft.split()))
+    text = " ".join(sentences[:MAX_SENTENCES]).strip()
     if not text:
         return Explanation(text=template(record), source="template", reason="model draft was empty")
+    if _repeats(text):
+        return Explanation(
+            text=template(record), source="template", reason="model draft repeats itself"
+        )
     bad = unknown_numbers(text, record)
     if bad:
         return Explanation(

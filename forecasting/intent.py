@@ -66,6 +66,36 @@ def validate_intent(data: object) -> Intent:
         raise IntentError(f"intent.{where}: {first['msg']} (got {data!r})") from err
 
 
+def ungrounded(intent: Intent, request: str) -> list[str]:
+    """Fields of a model-made intent that the request text does not support.
+
+    The value (unless stop/unknown), the asset's number and the ``until`` time must
+    each appear in the request as digits; a small model otherwise invents them.
+    """
+    numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", request)}
+    problems: list[str] = []
+    if intent.action not in ("stop", "unknown") and abs(intent.value) not in numbers:
+        problems.append(f"value {intent.value:g} is not in the request")
+    words = {
+        "bat": ("bat", "batter", "storage"),
+        "pv": ("pv", "solar", "photovolt"),
+        "load": ("load", "warehouse", "demand"),
+    }
+    kind = re.match(r"[a-z]+", intent.asset.lower())
+    synonyms = words.get(kind.group(0), ()) if kind else ()
+    if intent.action != "unknown" and not any(w in request.lower() for w in synonyms):
+        problems.append(f"asset {intent.asset!r} is not the kind the request names")
+    digits = re.findall(r"\d+", intent.asset)
+    if intent.action != "unknown" and digits and float(digits[-1]) not in numbers:
+        problems.append(f"asset {intent.asset!r} is not named in the request")
+    if intent.until:
+        hh, mm = (int(x) for x in intent.until.split(":"))
+        hour_missing = float(hh) not in numbers and float(hh % 12) not in numbers
+        if hour_missing or (mm and float(mm) not in numbers):
+            problems.append(f"until {intent.until} is not in the request")
+    return problems
+
+
 _NUM = r"(?P<value>-?\d+(?:\.\d+)?)"
 _ASSET = r"(?P<kind>battery|bat|pv|solar|load)\s*-?\s*(?P<num>\d+)"
 _UNTIL = r"(?:\s+(?:until|till|to)\s+(?P<until>\d{1,2}:\d{2}))?"

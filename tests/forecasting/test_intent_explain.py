@@ -70,3 +70,33 @@ def test_record_text_lists_every_field() -> None:
     text = record_text(RECORD)
     assert all(f"{k}: " in text for k in RECORD)
     assert check_draft("   ", RECORD).reason == "model draft was empty"
+
+
+def test_model_intents_must_be_grounded_in_the_request() -> None:
+    from forecasting.intent import ungrounded
+
+    invented = Intent(action="curtail", asset="pv1", value=40, until="19:00")
+    assert len(ungrounded(invented, "what's the weather")) == 4
+    wrong_value = Intent(action="hold", asset="bat2", value=40, until="19:00")
+    assert ungrounded(wrong_value, "hold battery 2 at 200 kW until 19:00") == [
+        "value 40 is not in the request"
+    ]
+    ok = Intent(action="discharge", asset="bat1", value=120, until="19:30")
+    assert ungrounded(ok, "discharge bat1 with 120 kilowatts until 7:30 pm") == []
+
+
+def test_wrong_asset_kind_and_rambling_drafts_are_caught() -> None:
+    from forecasting.intent import ungrounded
+
+    wrong_kind = Intent(action="discharge", asset="pv1", value=120, until="")
+    assert ungrounded(wrong_kind, "discharge battery 1 with 120 kW") == [
+        "asset 'pv1' is not the kind the request names"
+    ]
+    ramble = (
+        "bat1 is at 180 kW. the feeder is feeding a feeder that is feeding "
+        "a feeder that is feeding a feeder."
+    )
+    result = check_draft(ramble, RECORD)
+    assert result.source == "template" and result.reason == "model draft repeats itself"
+    long = "bat1 was clamped to 180 kW. It ran from 18:30. It ended at 18:45. More text."
+    assert check_draft(long, RECORD).text == "bat1 was clamped to 180 kW. It ran from 18:30."

@@ -8,7 +8,8 @@ import pytest
 from forecasting.assistant import Assistant
 from forecasting.intent import Intent
 from forecasting.llm import LocalLLM, default_model_path
-from forecasting.router import Router, load_router_config
+from forecasting.router import Router, RouterConfig
+from runtime.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 RECORD = {
@@ -30,7 +31,14 @@ def llm() -> LocalLLM:
 
 @pytest.fixture
 def assistant(llm: LocalLLM) -> Iterator[Assistant]:
-    router = Router(load_router_config(REPO / "configs" / "router.yaml"))
+    # generous timeouts: these tests are about what the model says, not how fast (CI is shared)
+    config = RouterConfig.model_validate(
+        {
+            "tiers": {"rules": {"timeout_s": 5}, "llm": {"timeout_s": 120}},
+            "tasks": {"intent": ["rules", "llm"], "explain": ["llm"]},
+        }
+    )
+    router = Router(config)
     yield Assistant(router, llm=lambda: llm)
     router.close()
 
@@ -49,11 +57,13 @@ def test_schema_constrained_intent_is_valid_json_for_the_model(llm: LocalLLM) ->
 def test_router_sends_free_text_to_the_llm_tier_and_counts_tokens(assistant: Assistant) -> None:
     routed = assistant.intent("could you get bat1 to soak up 80 kW of solar for a while")
     assert routed.attempts[0] == "rules: declined"
-    if routed.fallback:  # a timeout or a schema-invalid output: the fallback says so
+    assert routed.attempts[1] in ("llm: answered", "llm: declined")
+    assert assistant.router.metrics["llm"].tokens > 0
+    if routed.fallback:  # the model's intent was invalid or not grounded: the note says why
         assert routed.value.intent.action == "unknown"
+        assert "rejected" in routed.value.note
     else:
-        assert routed.tier == "llm"
-        assert assistant.router.metrics["llm"].tokens > 0
+        assert routed.tier == "llm" and routed.value.intent.asset == "bat1"
 
 
 def test_explanation_is_number_checked_or_template(assistant: Assistant) -> None:
@@ -76,3 +86,15 @@ def test_deadline_stops_generation_early(llm: LocalLLM) -> None:
         "be verbose", "describe a battery in detail", max_tokens=200, deadline=time.monotonic()
     )
     assert done.completion_tokens < 200
+
+
+def test_ask_cli_with_the_llm_never_dispatches(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    config = str(REPO / "configs" / "demo-feeder.yaml")
+    assert main(["ask", "kindly discharge battery 1 with 60 kW", "--config", config, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["dispatched"] is False
+    assert out["attempts"][0] == "rules: declined" and out["attempts"][1].startswith("llm: ")
+    if out["command"] is not None:
+        assert out["verdict"]["outcome"] in ("accepted", "clamped", "rejected")
