@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 from statsforecast import StatsForecast
 
-from forecasting.candidates import CANDIDATES, FALLBACK, MSTL_CANDIDATE
+from forecasting.candidates import CANDIDATES, FALLBACK, MSTL_CANDIDATE, add_blend, models_for
 from forecasting.engine import _naive_ds
 from forecasting.frames import CleanFrame, ForecastError, season_lengths
 from forecasting.metrics import coverage, mase, naive_scale, smape
@@ -85,10 +85,12 @@ def backtest(
             skipped[name] = f"needs {need} steps of history per series, shortest has {shortest}"
             continue
         started = time.perf_counter()
-        sf = StatsForecast(models=[cand.build(daily, weekly, h)], freq=clean.freq, n_jobs=n_jobs)
+        sf = StatsForecast(
+            models=models_for(cand, daily, weekly, h), freq=clean.freq, n_jobs=n_jobs
+        )
         cv = sf.cross_validation(h=h, df=df, n_windows=windows, step_size=h, level=[80])
         seconds = time.perf_counter() - started
-        cv = pl.from_pandas(cv) if not isinstance(cv, pl.DataFrame) else cv
+        cv = add_blend(pl.from_pandas(cv) if not isinstance(cv, pl.DataFrame) else cv, cand)
         scores.append(_score(name, cv, df, daily, seconds))
     if not scores:
         raise ForecastError(

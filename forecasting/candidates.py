@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
 from statsforecast.models import ARIMA, MSTL, Naive, SeasonalNaive, SeasonalWindowAverage
 from statsforecast.utils import ConformalIntervals
 
@@ -24,6 +25,10 @@ class Candidate:
     min_days: float  # history needed to fit and to be backtested once
     uses_exog: bool = False
     conformal: bool = False
+    blend_of: tuple[str, ...] = ()  # equal-weight mean of these candidates' forecasts
+    # single-day naive models win short backtests by luck and then fail (measured on PV):
+    # they are scored by `forecast backtest` but the engine uses them only as the fallback
+    selectable: bool = True
 
     def min_steps(self, daily: int, h: int, windows: int) -> int:
         """History needed to backtest ``windows`` origins of ``h`` steps."""
@@ -32,7 +37,7 @@ class Candidate:
 
 
 #: backtest windows behind conformal intervals; each costs one horizon of history
-CONFORMAL_WINDOWS = 5
+CONFORMAL_WINDOWS = 3
 
 
 def _conformal(h: int) -> ConformalIntervals:
@@ -79,11 +84,23 @@ def mstl(daily: int, weekly: int, h: int) -> Any:
 
 MSTL_CANDIDATE = Candidate(name="MSTL", build=mstl, min_days=14.0)
 
+
+def _components_only(daily: int, weekly: int, h: int) -> Any:
+    raise TypeError("a blend has no model of its own; use models_for()")
+
+
 CANDIDATES: tuple[Candidate, ...] = (
-    Candidate(name="SeasonalNaive", build=_snaive, min_days=1.0),
+    Candidate(name="SeasonalNaive", build=_snaive, min_days=1.0, selectable=False),
     Candidate(name="DayAverage7", build=_day_average, min_days=7.0, conformal=True),
-    Candidate(name="SeasonalNaiveWeekly", build=_snaive_weekly, min_days=7.0),
+    Candidate(name="SeasonalNaiveWeekly", build=_snaive_weekly, min_days=7.0, selectable=False),
     Candidate(name="WeekAverage3", build=_week_average, min_days=21.0, conformal=True),
+    Candidate(
+        name="Blend",
+        build=_components_only,
+        min_days=21.0,
+        conformal=True,
+        blend_of=("DayAverage7", "WeekAverage3"),
+    ),
     Candidate(name="HarmonicARIMA", build=_harmonic_arima, min_days=3.0, uses_exog=True),
 )
 
@@ -93,3 +110,22 @@ def candidate(name: str) -> Candidate:
         if c.name == name:
             return c
     raise KeyError(name)
+
+
+def models_for(cand: Candidate, daily: int, weekly: int, h: int) -> list[Any]:
+    """The statsforecast models to run for ``cand`` (its components, for a blend)."""
+    if cand.blend_of:
+        return [candidate(n).build(daily, weekly, h) for n in cand.blend_of]
+    return [cand.build(daily, weekly, h)]
+
+
+def add_blend(frame: pl.DataFrame, cand: Candidate) -> pl.DataFrame:
+    """Add ``cand.name`` columns (point and any interval bounds) as the mean of its parts."""
+    if not cand.blend_of:
+        return frame
+    first = cand.blend_of[0]
+    suffixes = [c[len(first) :] for c in frame.columns if c == first or c.startswith(first + "-")]
+    return frame.with_columns(
+        pl.mean_horizontal(pl.col(f"{n}{sfx}") for n in cand.blend_of).alias(f"{cand.name}{sfx}")
+        for sfx in suffixes
+    )

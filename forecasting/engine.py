@@ -19,13 +19,25 @@ import numpy as np
 import polars as pl
 from statsforecast import StatsForecast
 
-from forecasting.candidates import CANDIDATES, FALLBACK, Candidate, candidate, naive
+from forecasting.candidates import (
+    CANDIDATES,
+    FALLBACK,
+    Candidate,
+    add_blend,
+    candidate,
+    models_for,
+    naive,
+)
 from forecasting.frames import FREQS, CleanFrame, ForecastError, season_lengths
 from forecasting.metrics import naive_scale
 
 log = logging.getLogger(__name__)
 
 LEVELS = (80, 95)
+#: A few backtest windows are noisy: another model must beat the robust blend by this
+#: margin to replace it (measured: per-series argmin alone scored worse than the blend).
+PREFERRED = "Blend"
+SWITCH_MARGIN = 0.10
 MAX_HORIZON = timedelta(hours=48)
 _FOURIER_K = (4, 2)  # harmonics for the daily and weekly seasons
 
@@ -34,7 +46,7 @@ _FOURIER_K = (4, 2)  # harmonics for the daily and weekly seasons
 class EngineConfig:
     freq: str = "15m"
     horizon: timedelta = timedelta(hours=24)
-    backtest_windows: int = 2
+    backtest_windows: int = 3
     n_jobs: int = 2
     refit_every: timedelta = timedelta(hours=6)
 
@@ -145,7 +157,7 @@ class ForecastEngine:
         exog = [c for c in clean.frame.columns if c not in ("unique_id", "ds", "y")]
         scores: dict[str, dict[str, float]] = {uid: {} for uid in lengths}
         for cand in CANDIDATES:
-            if cand.uses_exog and not exog:
+            if (cand.uses_exog and not exog) or not cand.selectable:
                 continue
             need = cand.min_steps(self.daily, h, cfg.backtest_windows)
             ids = [uid for uid, n in lengths.items() if n >= need]
@@ -163,11 +175,20 @@ class ForecastEngine:
             finite = {k: v for k, v in scores[uid].items() if np.isfinite(v)}
             if finite:
                 best = min(finite, key=finite.__getitem__)
+                reason = f"lowest backtest MASE over {cfg.backtest_windows} window(s)"
+                preferred = finite.get(PREFERRED)
+                if preferred is not None and finite[best] > (1 - SWITCH_MARGIN) * preferred:
+                    if best != PREFERRED:
+                        reason = (
+                            f"{PREFERRED} kept: {best} was not {SWITCH_MARGIN:.0%} better "
+                            f"over {cfg.backtest_windows} window(s)"
+                        )
+                    best = PREFERRED
                 choices[uid] = SeriesChoice(
                     unique_id=uid,
                     model=best,
                     fallback=False,
-                    reason=f"lowest backtest MASE over {cfg.backtest_windows} window(s)",
+                    reason=reason,
                     backtest_mase=finite,
                 )
             else:
@@ -175,7 +196,7 @@ class ForecastEngine:
                 need = min(
                     c.min_steps(self.daily, h, cfg.backtest_windows)
                     for c in CANDIDATES
-                    if exog or not c.uses_exog
+                    if (exog or not c.uses_exog) and c.selectable
                 )
                 reason = (
                     f"history {days:.1f} days is too short to backtest any model "
@@ -202,10 +223,10 @@ class ForecastEngine:
         else:
             df = _naive_ds(df.select("unique_id", "ds", "y"))
         sf = StatsForecast(
-            models=[cand.build(self.daily, self.weekly, h)], freq=cfg.freq, n_jobs=cfg.n_jobs
+            models=models_for(cand, self.daily, self.weekly, h), freq=cfg.freq, n_jobs=cfg.n_jobs
         )
         cv = sf.cross_validation(h=h, df=df, n_windows=cfg.backtest_windows, step_size=h)
-        cv = pl.from_pandas(cv) if not isinstance(cv, pl.DataFrame) else cv
+        cv = add_blend(pl.from_pandas(cv) if not isinstance(cv, pl.DataFrame) else cv, cand)
         err = cv.group_by("unique_id").agg(
             (pl.col("y") - pl.col(cand.name)).abs().mean().alias("mae")
         )
@@ -295,8 +316,13 @@ class ForecastEngine:
         cfg = self.config
         h = cfg.h
         df = clean.frame.filter(pl.col("unique_id").is_in(ids))
-        build = naive if model == "Naive" else candidate(model).build
-        sf = StatsForecast(models=[build(self.daily, self.weekly, h)], freq=cfg.freq, n_jobs=1)
+        cand = None if model == "Naive" else candidate(model)
+        models = (
+            [naive(self.daily, self.weekly, h)]
+            if cand is None
+            else models_for(cand, self.daily, self.weekly, h)
+        )
+        sf = StatsForecast(models=models, freq=cfg.freq, n_jobs=1)
         if model == "HarmonicARIMA":
             assert future_exog is not None
             train, fourier_future = _with_fourier(_naive_ds(df), cfg.freq, h)
@@ -315,6 +341,8 @@ class ForecastEngine:
                 h=h, df=_naive_ds(df.select("unique_id", "ds", "y")), level=list(LEVELS)
             )
         out = pl.from_pandas(out) if not isinstance(out, pl.DataFrame) else out
+        if cand is not None:
+            out = add_blend(out, cand)
         return _utc_ds(
             out.select(
                 pl.col("unique_id").cast(pl.String),
