@@ -101,3 +101,15 @@ def test_backtest_scores_every_model_and_names_best(frame: pl.DataFrame) -> None
 def test_horizon_beyond_48_hours_is_refused() -> None:
     with pytest.raises(ForecastError, match="48 h"):
         EngineConfig(horizon=timedelta(hours=49))
+
+
+def test_hourly_data_and_the_48_hour_horizon() -> None:
+    hourly = make_frame(2, 30, freq_min=60, seed=8)
+    data = clean(hourly, "1h")
+    engine = ForecastEngine(EngineConfig(freq="1h", horizon=timedelta(hours=48), n_jobs=1))
+    selection = engine.select(data, NOW)
+    result = engine.forecast(data, selection)
+    assert result.frame.height == 2 * 48
+    assert all(not m["fallback"] for m in result.metadata.values())
+    steps = result.frame.filter(pl.col("unique_id") == "load_000")["ds"].diff().drop_nulls()
+    assert steps.unique().to_list() == [timedelta(hours=1)]
