@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The demo needs only the runtime; the suite also needs forecasting, ONNX and the LLM.
+DEMO_STAMP := $(VENV)/.installed-demo
+# llama-cpp-python compiles llama.cpp from source (about 10 min on 2 cores). Build portable
+# AVX2 kernels: a native build emits AMX/AVX-512 code that traps (SIGILL) on this CPU.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: demo test lint typecheck unit bench sysdeps clean
 
-demo: sysdeps $(STAMP)
+demo: sysdeps $(DEMO_STAMP)
 	$(BIN)/gridaios demo --auto-approve
 
 test: sysdeps $(STAMP) lint typecheck
@@ -25,11 +30,15 @@ bench: $(STAMP)
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-$(STAMP): pyproject.toml firmware-bridge/pyproject.toml
+$(DEMO_STAMP): pyproject.toml firmware-bridge/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	$(BIN)/python -m pip install -q -e firmware-bridge
+	$(BIN)/python -m pip install -q -e . -e firmware-bridge
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(BIN)/python -m pip install -q -e '.[dev,forecast,ml,llm]'
 	touch $(STAMP)
 
 clean:

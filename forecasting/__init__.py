@@ -1,6 +1,26 @@
-"""Forecasts (statsforecast), quantized models (onnxruntime) and the local LLM, behind one router.
+"""Forecasts and local models: statsforecast on polars, ONNX, a local LLM, one router.
 
-Empty until the forecasting issue lands; the skeleton's policy uses live state only.
+Imports nothing else of gridaios. Heavy optional pieces (onnxruntime, llama-cpp)
+are imported only by the modules that need them.
 """
 
-__all__: list[str] = []
+from forecasting.backtest import BacktestResult, ModelScore, backtest
+from forecasting.engine import EngineConfig, Forecast, ForecastEngine, Selection, SeriesChoice
+from forecasting.frames import FREQS, CleanFrame, ForecastError, FrameError, clean, parse_freq
+
+__all__ = [
+    "FREQS",
+    "BacktestResult",
+    "CleanFrame",
+    "EngineConfig",
+    "Forecast",
+    "ForecastEngine",
+    "ForecastError",
+    "FrameError",
+    "ModelScore",
+    "Selection",
+    "SeriesChoice",
+    "backtest",
+    "clean",
+    "parse_freq",
+]

@@ -127,6 +127,20 @@ class ApprovalsConfig(_Model):
         return self
 
 
+class ForecastConfig(_Model):
+    """Where ``gridaios forecast run`` reads history and writes forecasts (paths are
+    relative to the config file), and how often models are re-selected."""
+
+    history: str
+    output: str = "var/forecast.parquet"
+    freq: Literal["15m", "1h"] = "15m"
+    horizon_h: float = Field(default=24, gt=0, le=48)
+    backtest_windows: int = Field(default=2, ge=1, le=10)
+    refit_every_h: float = Field(default=6, gt=0)
+    n_jobs: int = Field(default=2, ge=1, le=8)
+    router: str | None = None  # model-router YAML, e.g. configs/router.yaml
+
+
 class SiteConfig(_Model):
     site: SiteInfo
     feeder: FeederConfig
@@ -135,6 +149,7 @@ class SiteConfig(_Model):
     policy: PolicyConfig
     approvals: ApprovalsConfig
     safety: SafetyConfig = SafetyConfig()
+    forecast: ForecastConfig | None = None
 
     def asset(self, asset_id: str) -> MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset:
         for asset in self.assets:

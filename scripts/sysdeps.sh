@@ -6,6 +6,8 @@ set -euo pipefail
 # command -> Debian package
 declare -A NEED=(
   [mosquitto]=mosquitto
+  [g++]=g++          # llama-cpp-python (the `llm` extra) compiles llama.cpp
+  [cmake]=cmake
 )
 
 missing=()

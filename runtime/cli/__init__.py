@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from runtime.cli import approvals, audit, check_config, demo, safety, sim
+from runtime.cli import approvals, ask, audit, check_config, demo, forecast, safety, sim
 
-COMMANDS = (check_config, demo, approvals, audit, sim, safety)
+COMMANDS = (check_config, demo, approvals, audit, sim, safety, forecast, ask)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

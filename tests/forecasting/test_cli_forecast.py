@@ -1,0 +1,82 @@
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from forecasting.synth import make_frame
+from runtime.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fc") / "history.parquet"
+    make_frame(3, 10, seed=11).write_parquet(path)
+    return path
+
+
+def test_backtest_json_last_line(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "forecast",
+            "backtest",
+            "--data",
+            str(history),
+            "--horizon",
+            "24h",
+            "--windows",
+            "1",
+            "--json",
+        ]
+    )
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(last)
+    assert set(result) == {"models", "baseline", "best"}
+    assert result["baseline"] == "SeasonalNaive"
+    names = {m["name"] for m in result["models"]}
+    assert result["best"] in names
+    for m in result["models"]:
+        assert set(m) == {"name", "mase", "smape", "coverage_80", "seconds"}
+
+
+def test_backtest_bad_input_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.parquet"
+    pl.DataFrame({"id": ["a"], "t": [1], "y": [1.0]}).write_parquet(bad)
+    assert main(["forecast", "backtest", "--data", str(bad), "--horizon", "4"]) == 2
+    assert "lacks column(s) unique_id, ds" in capsys.readouterr().err
+    assert (
+        main(["forecast", "backtest", "--data", str(tmp_path / "nope.parquet"), "--horizon", "4"])
+        == 2
+    )
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_run_uses_site_config_and_reuses_selection(
+    history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = (REPO / "configs" / "demo-feeder.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        site + f"\nforecast:\n  history: {history}\n  output: out/fc.parquet\n  horizon_h: 12\n"
+        "  backtest_windows: 1\n  n_jobs: 1\n",
+        encoding="utf-8",
+    )
+    assert main(["forecast", "run", "--config", str(config), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "models re-selected" in out
+    meta = json.loads(out.strip().splitlines()[-1])
+    assert set(meta) == {"pv_000", "load_001", "load_002"}
+    fc = pl.read_parquet(tmp_path / "out" / "fc.parquet")
+    assert fc.height == 3 * 48
+    assert main(["forecast", "run", "--config", str(config)]) == 0
+    assert "selection from" in capsys.readouterr().out
+
+
+def test_run_without_forecast_section_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["forecast", "run", "--config", str(REPO / "configs" / "demo-feeder.yaml")]) == 2
+    assert "no forecast: section" in capsys.readouterr().err
