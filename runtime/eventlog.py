@@ -1,19 +1,32 @@
-"""The event log: append-only, hash-chained, in SQLite (WAL, synchronous=FULL).
+"""The event log: append-only, typed, hash-chained, in SQLite (WAL, synchronous=FULL).
 
 Every step of a dispatch is an event. Each record carries the hash of the one
 before it, so any edit, deletion or reordering is detectable.
+
+Record hash (v2): sha256 over (prev_hash, seq, ts, kind, dispatch_id, sha256(payload)).
+Committing to the payload's digest rather than its bytes lets retention drop the
+payload of telemetry-grade events while the chain stays verifiable. Records
+written by the skeleton (hash v1, over the payload text) still verify.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
+
+from runtime import events as ev
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 
@@ -23,12 +36,18 @@ CREATE TABLE IF NOT EXISTS events (
     ts          TEXT NOT NULL,
     kind        TEXT NOT NULL,
     dispatch_id TEXT,
-    payload     TEXT NOT NULL,
+    payload     TEXT,
     prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_dispatch ON events(dispatch_id);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq      INTEGER PRIMARY KEY,
+    hash     TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    state    TEXT NOT NULL
+);
 """
 
 
@@ -38,31 +57,77 @@ class Event:
     ts: datetime
     kind: str
     dispatch_id: str | None
-    payload: Mapping[str, Any]
+    payload: Mapping[str, Any]  # upcast to the newest version of its kind
     prev_hash: str
     hash: str
+    compacted: bool = False
+
+    def typed(self) -> ev.TypedEvent | ev.UntypedEvent:
+        return ev.parse(self.kind, self.payload)
 
 
-def _digest(
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One event to append in a batch."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    ts: datetime
+    dispatch_id: str | None = None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest_v1(
     prev_hash: str, seq: int, ts: str, kind: str, dispatch_id: str | None, payload: str
 ) -> str:
     body = json.dumps([prev_hash, seq, ts, kind, dispatch_id, payload], separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    return _sha(body)
+
+
+def _digest_v2(
+    prev_hash: str, seq: int, ts: str, kind: str, dispatch_id: str | None, payload_sha: str
+) -> str:
+    body = json.dumps(
+        [2, prev_hash, seq, ts, kind, dispatch_id, payload_sha], separators=(",", ":")
+    )
+    return _sha(body)
+
+
+def _encode(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
 
 
 class EventLog:
     """One SQLite file; safe to share between processes (appends take a write lock)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "payload_sha" not in columns:
+            # Skeleton logs: their records keep hash v1; new records use v2.
+            self._db.execute("ALTER TABLE events ADD COLUMN payload_sha TEXT")
+            self._db.execute("ALTER TABLE events ADD COLUMN hv INTEGER NOT NULL DEFAULT 1")
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
+
+    # --- writing --------------------------------------------------------------
 
     def append(
         self,
@@ -72,26 +137,76 @@ class EventLog:
         ts: datetime,
         dispatch_id: str | None = None,
     ) -> Event:
-        body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-        ts_text = ts.isoformat()
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            digest = _digest(prev, seq, ts_text, kind, dispatch_id, body)
-            db.execute(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (seq, ts_text, kind, dispatch_id, body, prev, digest),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return Event(seq, ts, kind, dispatch_id, json.loads(body), prev, digest)
+        """Validate (known kinds), chain and commit one event; fsync'd before returning."""
+        return self.append_many([Pending(kind, payload, ts, dispatch_id)])[0]
+
+    def append_event(
+        self, event: BaseModel, *, ts: datetime, dispatch_id: str | None = None
+    ) -> Event:
+        kind, payload = ev.dump(event)
+        return self.append_many([Pending(kind, payload, ts, dispatch_id)], validate=False)[0]
+
+    def append_many(
+        self, items: Sequence[Pending], *, validate: bool = True, durable: bool = True
+    ) -> list[Event]:
+        """Append a batch in one transaction: one fsync for all of them (group commit).
+
+        ``durable=False`` (telemetry-grade batches) commits without waiting for the
+        disk; a crash may lose the tail of such a batch, never corrupt the chain.
+        """
+        rows: list[tuple[Any, ...]] = []
+        bodies: list[tuple[Pending, dict[str, Any]]] = []
+        for item in items:
+            if item.ts.tzinfo is None:
+                raise ValueError(f"event {item.kind}: ts must be timezone-aware (UTC)")
+            body = ev.normalise(item.kind, item.payload) if validate else dict(item.payload)
+            bodies.append((item, body))
+        with self._lock:
+            db = self._db
+            if not durable:
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+                out: list[Event] = []
+                for item, body in bodies:
+                    seq += 1
+                    text = _encode(body)
+                    ts_text = item.ts.isoformat()
+                    psha = _sha(text)
+                    digest = _digest_v2(prev, seq, ts_text, item.kind, item.dispatch_id, psha)
+                    rows.append(
+                        (seq, ts_text, item.kind, item.dispatch_id, text, prev, digest, psha, 2)
+                    )
+                    out.append(Event(seq, item.ts, item.kind, item.dispatch_id, body, prev, digest))
+                    prev = digest
+                db.executemany(
+                    "INSERT INTO events (seq, ts, kind, dispatch_id, payload, prev_hash, hash,"
+                    " payload_sha, hv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            finally:
+                if not durable:
+                    db.execute("PRAGMA synchronous=FULL")
+        return out
+
+    # --- reading --------------------------------------------------------------
 
     def events(
-        self, *, dispatch_id: str | None = None, kinds: tuple[str, ...] = (), after_seq: int = 0
+        self,
+        *,
+        dispatch_id: str | None = None,
+        kinds: tuple[str, ...] = (),
+        after_seq: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> Iterator[Event]:
         sql = (
             "SELECT seq, ts, kind, dispatch_id, payload, prev_hash, hash FROM events WHERE seq > ?"
@@ -103,29 +218,130 @@ class EventLog:
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args.extend(kinds)
-        for row in self._db.execute(sql + " ORDER BY seq", args):
-            yield Event(
-                row[0],
-                datetime.fromisoformat(row[1]),
-                row[2],
-                row[3],
-                json.loads(row[4]),
-                row[5],
-                row[6],
-            )
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
+        for seq, ts, kind, did, payload, prev, digest in rows:
+            at = datetime.fromisoformat(ts)
+            if (since is not None and at < since) or (until is not None and at > until):
+                continue
+            body = ev.upcast(kind, json.loads(payload)) if payload is not None else {}
+            yield Event(seq, at, kind, did, body, prev, digest, payload is None)
+
+    def has_dispatch(self, dispatch_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM events WHERE dispatch_id = ? LIMIT 1", (dispatch_id,)
+            ).fetchone()
+        return row is not None
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest record; (0, GENESIS) when empty."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+    def hash_at(self, seq: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+        return str(row[0]) if row else None
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    # --- integrity ------------------------------------------------------------
 
     def verify(self) -> int | None:
-        """Return the seq of the first record that breaks the chain, or None when intact."""
+        """Return the seq of the first record that breaks the chain, or None when intact.
+
+        Also detects a truncated tail when a snapshot vouches for a later record.
+        """
         prev = GENESIS
         expected_seq = 1
         query = (
-            "SELECT seq, ts, kind, dispatch_id, payload, prev_hash, hash FROM events ORDER BY seq"
+            "SELECT seq, ts, kind, dispatch_id, payload, prev_hash, hash, payload_sha, hv"
+            " FROM events ORDER BY seq"
         )
-        for seq, ts, kind, dispatch_id, payload, prev_hash, digest in self._db.execute(query):
-            if seq != expected_seq or prev_hash != prev:
-                return int(seq)
-            if _digest(prev, seq, ts, kind, dispatch_id, payload) != digest:
-                return int(seq)
-            prev = digest
-            expected_seq += 1
+        with self._lock:
+            cursor = self._db.execute(query)
+            for seq, ts, kind, did, payload, prev_hash, digest, psha, hv in cursor:
+                if seq != expected_seq or prev_hash != prev:
+                    return int(min(seq, expected_seq))
+                if hv == 1:
+                    ok = (
+                        payload is not None
+                        and _digest_v1(prev, seq, ts, kind, did, payload) == digest
+                    )
+                else:
+                    ok = (payload is None or _sha(payload) == psha) and _digest_v2(
+                        prev, seq, ts, kind, did, psha
+                    ) == digest
+                if not ok:
+                    return int(seq)
+                prev = digest
+                expected_seq += 1
+            anchor = self._db.execute("SELECT max(seq) FROM snapshots").fetchone()[0]
+        if anchor is not None and anchor >= expected_seq:
+            return expected_seq  # records the snapshot saw are gone
         return None
+
+    # --- snapshots (derived state; never part of the chain) ---------------------
+
+    def save_snapshot(self, name: str, seq: int, state: Mapping[str, Any]) -> None:
+        digest = self.hash_at(seq) if seq else GENESIS
+        if digest is None:
+            raise ValueError(f"snapshot at seq {seq}: no such record")
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                (seq, digest, name, _encode(state)),
+            )
+            self._db.execute("DELETE FROM snapshots WHERE name = ? AND seq < ?", (name, seq))
+
+    def load_snapshot(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        """The newest snapshot whose anchor record still has the hash it saw."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, hash, state FROM snapshots WHERE name = ? ORDER BY seq DESC LIMIT 1",
+                (name,),
+            ).fetchone()
+        if row is None:
+            return None
+        seq, digest, state = row
+        if seq and self.hash_at(seq) != digest:
+            log.warning("snapshot %s at seq %d does not match the log: rebuilding", name, seq)
+            return None
+        return int(seq), json.loads(state)
+
+    # --- retention --------------------------------------------------------------
+
+    def compact(
+        self, *, before: datetime, ts: datetime, kinds: frozenset[str] = ev.TELEMETRY_KINDS
+    ) -> int:
+        """Drop the payloads of telemetry-grade events older than ``before``.
+
+        Records stay (seq, hashes, payload digest), so ``verify`` still passes; the
+        compaction itself is an event in the chain.
+        """
+        if not kinds <= ev.TELEMETRY_KINDS:
+            raise ValueError(
+                f"compact: {sorted(kinds - ev.TELEMETRY_KINDS)} are not telemetry-grade kinds"
+            )
+        marks = ",".join("?" * len(kinds))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    f"UPDATE events SET payload = NULL WHERE kind IN ({marks}) AND ts < ?"
+                    " AND payload IS NOT NULL AND hv = 2",
+                    [*sorted(kinds), before.isoformat()],
+                )
+                count = cur.rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self.append_event(ev.LogCompacted(before=before, count=count, kinds=sorted(kinds)), ts=ts)
+        return count
