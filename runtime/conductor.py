@@ -33,6 +33,9 @@ from simulator import TwinState, ValidationReport, validate_plan
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 2000  # events between projection snapshots
+# What produced a proposal: the rule policy uses no learned model, and the twin's
+# forecast is persistence of the current uncontrolled load.
+MODELS = {"policy": "peak_shaving rule v1", "forecast": "persistence (current load)"}
 
 
 class Conductor:
@@ -185,6 +188,7 @@ class Conductor:
                 rollback_kw=last_kw,
                 last_setpoint_kw=last_kw,
                 config_sha=self.config_sha,
+                models=MODELS,
             ),
             ts=now,
             dispatch_id=did,

@@ -116,6 +116,7 @@ class DispatchProposed(_Event):
     rollback_kw: float
     last_setpoint_kw: float  # v2: the policy's own input, for replay
     config_sha: str | None = None  # v2: which runtime.started config the decision used
+    models: dict[str, str] = Field(default_factory=dict)  # v2: model / forecast versions
 
 
 class DispatchGated(_Event):
@@ -337,7 +338,13 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _proposed_v1(p: dict[str, Any]) -> dict[str, Any]:
-    return {**p, "v": 2, "last_setpoint_kw": p.get("rollback_kw", 0.0), "config_sha": None}
+    return {
+        **p,
+        "v": 2,
+        "last_setpoint_kw": p.get("rollback_kw", 0.0),
+        "config_sha": None,
+        "models": {},
+    }
 
 
 def _started_v1(p: dict[str, Any]) -> dict[str, Any]:

@@ -91,7 +91,7 @@ class Supervisor:
         }
 
     def ready(self) -> bool:
-        return self.health()["status"] == "ok"
+        return bool(self.health()["status"] == "ok")
 
     def stop(self) -> None:
         """Begin a graceful drain (safe to call from a signal handler)."""
@@ -105,7 +105,7 @@ class Supervisor:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(self._keep(s), name=s.name) for s in self.services]
                 stopper = tg.create_task(self._stop.wait())
-                done, _ = await asyncio.wait(
+                _done, _ = await asyncio.wait(
                     [*tasks, stopper], return_when=asyncio.FIRST_COMPLETED
                 )
                 await self._drain([*tasks, stopper])

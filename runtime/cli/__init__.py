@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from runtime.cli import approvals, audit, check_config, demo, run, sim
+from runtime.cli import approvals, audit, check_config, demo, dlq, explain, replay, run, sim
 
-COMMANDS = (check_config, demo, approvals, audit, sim, run)
+COMMANDS = (check_config, demo, approvals, audit, sim, run, explain, replay, dlq)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -33,7 +33,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the conductor against a site's sources until stopped")
     p.add_argument("--config", required=True, type=Path, help="site config YAML")
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="event log (SQLite)")
-    p.add_argument("--dlq", type=Path, default=None, help="dead-letter store (default: next to --db)")
+    p.add_argument(
+        "--dlq", type=Path, default=None, help="dead-letter store (default: next to --db)"
+    )
     p.add_argument("--auto-approve", action="store_true", help="approve every request (tests only)")
     p.add_argument(
         "--health-file", type=Path, default=None, help="write /healthz-style JSON here on change"
