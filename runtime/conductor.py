@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
+from connectors import Sample
 from connectors.opcua import OpcUaClient, WriteResult
 from runtime import approvals, records, site
 from runtime import events as ev
@@ -23,6 +24,7 @@ from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
 from runtime.dispatch import DispatchRecord, Projections, State
 from runtime.eventlog import EventLog
+from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
 from runtime.policy import Proposal, peak_shaving
@@ -49,6 +51,8 @@ class Conductor:
         dlq: DeadLetterStore | None = None,
         retry: RetryPolicy | None = None,
         state_timeout_s: float = 10.0,
+        historian: Historian | None = None,
+        historian_flush_s: float = 10.0,
     ) -> None:
         self.config = config
         self.events = events
@@ -67,6 +71,13 @@ class Conductor:
         self.outbox = Outbox(events, self._write, clock, retry=retry, dlq=dlq)
         self.ready = asyncio.Event()
         self.resumed: list[Delivery] = []
+        self.historian = historian
+        self._historian_flush_s = historian_flush_s
+
+    def _on_sample(self, sample: Sample) -> None:
+        self.state.apply(sample)
+        if self.historian is not None:
+            self.historian.on_sample(sample)
 
     @property
     def setpoints(self) -> dict[str, float]:
@@ -77,7 +88,7 @@ class Conductor:
     async def connect(self) -> None:
         for source in self.config.sources:
             client = OpcUaClient(
-                source, site.bindings(self.config, source.id), self.state.apply, self.clock
+                source, site.bindings(self.config, source.id), self._on_sample, self.clock
             )
             await client.connect()
             self._clients[source.id] = client
@@ -108,6 +119,8 @@ class Conductor:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        if self.historian is not None:
+            self.historian.flush()
         self._refresh()
         self.projections.save(self.events)
 
@@ -116,6 +129,8 @@ class Conductor:
         cadence = timedelta(seconds=self.config.policy.peak_shaving.cadence_s)
         next_cycle = self.clock()
         saved_at = self.projections.seq
+        loop = asyncio.get_running_loop()
+        flushed_at = loop.time()
         while until is None or self.clock() < until:
             now = self.clock()
             await self.check_approvals(now)
@@ -125,6 +140,9 @@ class Conductor:
             if self.projections.seq - saved_at >= SNAPSHOT_EVERY:
                 self.projections.save(self.events)
                 saved_at = self.projections.seq
+            if self.historian is not None and loop.time() - flushed_at >= self._historian_flush_s:
+                self.historian.flush()
+                flushed_at = loop.time()
             await asyncio.sleep(tick_s)
 
     async def _wait_for_state(self) -> None:

@@ -7,9 +7,20 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from runtime.cli import approvals, audit, check_config, demo, dlq, explain, replay, run, sim
+from runtime.cli import (
+    approvals,
+    audit,
+    check_config,
+    demo,
+    dlq,
+    explain,
+    history,
+    replay,
+    run,
+    sim,
+)
 
-COMMANDS = (check_config, demo, approvals, audit, sim, run, explain, replay, dlq)
+COMMANDS = (check_config, demo, approvals, audit, sim, run, explain, replay, dlq, history)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

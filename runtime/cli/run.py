@@ -23,6 +23,7 @@ from runtime.config import SiteConfig, load_config
 from runtime.deadletter import DeadLetterStore
 from runtime.errors import ConfigError
 from runtime.eventlog import EventLog
+from runtime.historian import Historian
 from runtime.supervise import FunctionService, ServiceFailed, ServiceHealth, Supervisor
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--auto-approve", action="store_true", help="approve every request (tests only)")
     p.add_argument(
+        "--history", type=Path, default=None, help="historian directory (default: next to --db)"
+    )
+    p.add_argument(
         "--health-file", type=Path, default=None, help="write /healthz-style JSON here on change"
     )
     p.set_defaults(func=run)
@@ -51,7 +55,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     dlq_path = args.dlq or args.db.with_name("deadletters.db")
     try:
-        asyncio.run(serve(config, args.db, dlq_path, args.auto_approve, args.health_file))
+        asyncio.run(
+            serve(
+                config,
+                args.db,
+                dlq_path,
+                args.auto_approve,
+                args.health_file,
+                args.history or args.db.with_name("history"),
+            )
+        )
     except ServiceFailed as err:
         print(f"gridaios run: {err}", file=sys.stderr)
         return 1
@@ -64,11 +77,15 @@ async def serve(
     dlq_path: Path,
     auto_approve: bool,
     health_file: Path | None = None,
+    history: Path | None = None,
 ) -> None:
     clock = WallClock()
     events = EventLog(db)
     dlq = DeadLetterStore(dlq_path)
-    conductor = Conductor(config, events, clock, auto_approve=auto_approve, dlq=dlq)
+    historian = Historian(history) if history is not None else None
+    conductor = Conductor(
+        config, events, clock, auto_approve=auto_approve, dlq=dlq, historian=historian
+    )
 
     async def conduct(ready: Callable[[], None]) -> None:
         try:
