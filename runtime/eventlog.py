@@ -11,6 +11,7 @@ written by the skeleton (hash v1, over the payload text) still verify.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from runtime import events as ev
@@ -90,14 +92,15 @@ def _digest_v1(
 def _digest_v2(
     prev_hash: str, seq: int, ts: str, kind: str, dispatch_id: str | None, payload_sha: str
 ) -> str:
-    body = json.dumps(
-        [2, prev_hash, seq, ts, kind, dispatch_id, payload_sha], separators=(",", ":")
-    )
-    return _sha(body)
+    # Fields joined by NUL: none of them can contain one (SQLite TEXT from Python str may,
+    # so kind and dispatch_id are checked on append).
+    did = "\x01" if dispatch_id is None else dispatch_id
+    return _sha(f"2\x00{prev_hash}\x00{seq}\x00{ts}\x00{kind}\x00{did}\x00{payload_sha}")
 
 
 def _encode(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    """Canonical JSON: sorted keys, no spaces (what the payload digest is taken over)."""
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 class EventLog:
@@ -159,6 +162,8 @@ class EventLog:
         for item in items:
             if item.ts.tzinfo is None:
                 raise ValueError(f"event {item.kind}: ts must be timezone-aware (UTC)")
+            if "\x00" in item.kind or (item.dispatch_id is not None and "\x00" in item.dispatch_id):
+                raise ValueError(f"event {item.kind!r}: kind and dispatch_id must not contain NUL")
             body = ev.normalise(item.kind, item.payload) if validate else dict(item.payload)
             bodies.append((item, body))
         with self._lock:
@@ -224,7 +229,7 @@ class EventLog:
             at = datetime.fromisoformat(ts)
             if (since is not None and at < since) or (until is not None and at > until):
                 continue
-            body = ev.upcast(kind, json.loads(payload)) if payload is not None else {}
+            body = ev.upcast(kind, orjson.loads(payload)) if payload is not None else {}
             yield Event(seq, at, kind, did, body, prev, digest, payload is None)
 
     def has_dispatch(self, dispatch_id: str) -> bool:
@@ -313,7 +318,7 @@ class EventLog:
         if seq and self.hash_at(seq) != digest:
             log.warning("snapshot %s at seq %d does not match the log: rebuilding", name, seq)
             return None
-        return int(seq), json.loads(state)
+        return int(seq), orjson.loads(state)
 
     # --- retention --------------------------------------------------------------
 
@@ -345,3 +350,47 @@ class EventLog:
                 raise
         self.append_event(ev.LogCompacted(before=before, count=count, kinds=sorted(kinds)), ts=ts)
         return count
+
+
+class GroupCommitter:
+    """Group commit for asyncio producers: concurrent appends share one transaction/fsync.
+
+    ``await append(...)`` returns once the event is durable. While one batch is being
+    written (in a worker thread), new appends queue up and go in the next batch.
+    """
+
+    def __init__(self, log: EventLog, *, max_batch: int = 1000) -> None:
+        self.log = log
+        self.max_batch = max_batch
+        self._queue: list[tuple[Pending, asyncio.Future[Event]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        ts: datetime,
+        dispatch_id: str | None = None,
+    ) -> Event:
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._queue.append((Pending(kind, payload, ts, dispatch_id), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                written = await asyncio.to_thread(self.log.append_many, [p for p, _ in batch])
+            except Exception as err:  # every waiter learns why its event is not durable
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            self.batches += 1
+            for (_, future), event in zip(batch, written, strict=True):
+                if not future.done():
+                    future.set_result(event)

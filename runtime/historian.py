@@ -47,6 +47,8 @@ class Historian:
         self._ts: list[datetime] = []
         self._values: list[float] = []
         self._quality: list[str] = []
+        self._frames: list[pl.DataFrame] = []
+        self._frame_rows = 0
         self._parts = itertools.count()
         self.rows_written = 0
         self.files_written = 0
@@ -81,7 +83,7 @@ class Historian:
             )
         start = 0
         while start < n:
-            room = self.max_buffer_rows - len(self._points)
+            room = self.max_buffer_rows - self.buffered()
             end = min(n, start + room)
             self._points.extend(points[start:end])
             self._ts.extend(ts[start:end])
@@ -93,23 +95,47 @@ class Historian:
             if len(self._points) >= self.batch_rows:
                 self.flush()
 
+    def add_frame(self, frame: pl.DataFrame) -> None:
+        """Columnar fast path for native columns (``point, ts, value[, quality]``)."""
+        if "quality" not in frame.columns:
+            frame = frame.with_columns(pl.lit("good").alias("quality"))
+        missing = set(SCHEMA) - set(frame.columns)
+        if missing:
+            raise ValueError(
+                f"add_frame: columns {sorted(missing)} are missing; need {list(SCHEMA)}"
+            )
+        frame = frame.select(list(SCHEMA)).cast(SCHEMA)  # type: ignore[arg-type]
+        while frame.height:
+            room = self.max_buffer_rows - self.buffered()
+            head, frame = frame.head(room), frame.slice(room)
+            self._frames.append(head)
+            self._frame_rows += head.height
+            if self.buffered() >= self.batch_rows:
+                self.flush()
+
     def buffered(self) -> int:
-        return len(self._points)
+        return len(self._points) + self._frame_rows
 
     def flush(self) -> int:
         """Write what is buffered, one file per day touched; returns rows written."""
-        if not self._points:
+        if not self.buffered():
             return 0
-        frame = pl.DataFrame(
-            {
-                "point": self._points,
-                "ts": self._ts,
-                "value": self._values,
-                "quality": self._quality,
-            },
-            schema=SCHEMA,
-        )
+        frames = list(self._frames)
+        if self._points:
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "point": self._points,
+                        "ts": self._ts,
+                        "value": self._values,
+                        "quality": self._quality,
+                    },
+                    schema=SCHEMA,
+                )
+            )
+        frame = pl.concat(frames) if len(frames) > 1 else frames[0]
         self._points, self._ts, self._values, self._quality = [], [], [], []
+        self._frames, self._frame_rows = [], 0
         frame = frame.with_columns(pl.col("ts").dt.date().alias("_day"))
         for (day,), part in frame.partition_by("_day", as_dict=True).items():
             assert isinstance(day, date)

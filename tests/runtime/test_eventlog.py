@@ -166,3 +166,40 @@ def test_snapshot_is_ignored_when_its_anchor_changed(tmp_path: Path) -> None:
     assert log.load_snapshot("p") == (4, {"x": 1})
     _raw(path).execute("UPDATE events SET hash = 'f' || substr(hash, 2) WHERE seq = 4")
     assert log.load_snapshot("p") is None
+
+
+def test_group_commit_shares_fsyncs_and_keeps_one_chain(tmp_path: Path) -> None:
+    import asyncio
+
+    from runtime.eventlog import GroupCommitter
+
+    log = EventLog(tmp_path / "e.db")
+    committer = GroupCommitter(log)
+
+    async def producer(i: int) -> int:
+        event = await committer.append(
+            "dispatch.verified", {"value": float(i)}, ts=T0, dispatch_id=f"d{i}"
+        )
+        return event.seq
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(producer(i) for i in range(200)))
+
+    seqs = asyncio.run(main())
+    assert sorted(seqs) == list(range(1, 201))
+    assert committer.batches < 200  # several producers per transaction
+    assert log.verify() is None
+
+
+def test_group_commit_reports_a_bad_event_to_its_producer(tmp_path: Path) -> None:
+    import asyncio
+
+    from runtime.eventlog import GroupCommitter
+
+    committer = GroupCommitter(EventLog(tmp_path / "e.db"))
+
+    async def main() -> None:
+        await committer.append("dispatch.verified", {"value": "x"}, ts=T0)
+
+    with pytest.raises(ev.EventSchemaError):
+        asyncio.run(main())

@@ -78,3 +78,21 @@ def test_history_export_csv_and_parquet(tmp_path: Path, capsys: pytest.CaptureFi
     assert pl.read_parquet(out).height == 60
     assert main([*args[:5], "nope", *args[6:]]) == 1
     assert "no samples for point 'nope'" in capsys.readouterr().err
+
+
+def test_add_frame_takes_native_columns_and_refuses_missing_ones(tmp_path: Path) -> None:
+    h = Historian(tmp_path / "hist", batch_rows=50, max_buffer_rows=60)
+    frame = pl.DataFrame(
+        {
+            "point": ["m.p_kw"] * 130,
+            "ts": [T0 + timedelta(seconds=i) for i in range(130)],
+            "value": [float(i) for i in range(130)],
+        }
+    )
+    h.add_frame(frame)
+    assert h.buffered() <= 60
+    h.close()
+    got = h.read(point="m.p_kw")
+    assert got.height == 130 and set(got["quality"]) == {"good"}
+    with pytest.raises(ValueError, match=r"\['value'\] are missing"):
+        h.add_frame(frame.drop("value"))
