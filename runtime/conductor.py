@@ -15,9 +15,11 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
+import orjson
+
 from connectors import Sample
 from connectors.opcua import OpcUaClient, WriteResult
-from runtime import approvals, records, site
+from runtime import approvals, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock
 from runtime.config import SiteConfig
@@ -68,6 +70,7 @@ class Conductor:
         self._awaiting: dict[str, Command] = {}
         self._config_body, self.config_sha = records.config_json(config)
         self._state_timeout_s = state_timeout_s
+        self.dlq = dlq
         self.outbox = Outbox(events, self._write, clock, retry=retry, dlq=dlq)
         self.ready = asyncio.Event()
         self.resumed: list[Delivery] = []
@@ -130,7 +133,7 @@ class Conductor:
         next_cycle = self.clock()
         saved_at = self.projections.seq
         loop = asyncio.get_running_loop()
-        flushed_at = loop.time()
+        flushed_at = dlq_at = loop.time()
         while until is None or self.clock() < until:
             now = self.clock()
             await self.check_approvals(now)
@@ -140,6 +143,9 @@ class Conductor:
             if self.projections.seq - saved_at >= SNAPSHOT_EVERY:
                 self.projections.save(self.events)
                 saved_at = self.projections.seq
+            if self.dlq is not None and loop.time() - dlq_at >= 1.0:
+                await self.retry_dead_letters()
+                dlq_at = loop.time()
             if self.historian is not None and loop.time() - flushed_at >= self._historian_flush_s:
                 self.historian.flush()
                 flushed_at = loop.time()
@@ -211,7 +217,7 @@ class Conductor:
             ts=now,
             dispatch_id=did,
         )
-        approved = self._gate(command, snapshot, now)
+        approved = self.gate(command, snapshot, now)
         if approved is None:
             return
         report = self._simulate(approved, snapshot, now)
@@ -252,7 +258,7 @@ class Conductor:
         self._awaiting[did] = command
         log.info("dispatch %s awaits %s: gridaios approvals approve %s", did, need.value, did)
 
-    def _gate(
+    def gate(
         self, command: Command, snapshot: StateSnapshot, now: datetime, *, recheck: bool = False
     ) -> ApprovedCommand | None:
         (verdict,) = evaluate([command], snapshot, self.envelope, now)
@@ -334,7 +340,7 @@ class Conductor:
                 continue
             self._awaiting.pop(did)
             # Re-check against fresh state: a stale approval cannot dispatch.
-            approved = self._gate(command, self.state.snapshot(), now, recheck=True)
+            approved = self.gate(command, self.state.snapshot(), now, recheck=True)
             if approved is None:
                 continue
             self.counts["approved"] += 1
@@ -364,6 +370,24 @@ class Conductor:
         self._refresh()
         return delivery
 
+    async def retry_dead_letters(self) -> list[Delivery]:
+        """Commands an operator sent back with ``gridaios dlq retry ID``."""
+        assert self.dlq is not None
+        out: list[Delivery] = []
+        for entry in self.dlq.claim_retries("dispatch"):
+            did = str(orjson.loads(entry.payload).get("dispatch_id", ""))
+            record = self.projections.open.get(did)
+            if record is None or record.state is not State.DEAD_LETTERED:
+                log.warning(
+                    "dlq %d: dispatch %s is not dead-lettered; nothing to retry", entry.id, did
+                )
+                continue
+            delivery = await self.outbox.retry_dead(record, self.projections, self._regate)
+            self._count(delivery)
+            self._refresh()
+            out.append(delivery)
+        return out
+
     def _count(self, delivery: Delivery) -> None:
         if delivery.state is State.VERIFIED:
             self.counts["acked"] += 1
@@ -380,62 +404,7 @@ class Conductor:
 
     async def revert(self, dispatch_id: str, *, by: str, reason: str) -> Delivery | None:
         """Put the asset back to the dispatch's rollback point, through the gate and outbox."""
-        original: DispatchRecord | None = None
-        for event in self.events.events(dispatch_id=dispatch_id, kinds=("dispatch.approved",)):
-            p = event.payload
-            original = DispatchRecord(
-                dispatch_id=dispatch_id,
-                state=State.APPROVED,
-                asset=str(p["command"]["asset"]),
-                value=float(p["value"]),
-                rollback_kw=float(p["rollback_kw"]),
-                command=dict(p["command"]),
-            )
-        if original is None:
-            return None
-        now = self.clock()
-        cmd = records.command_from(original.command)
-        revert_cmd = Command(
-            key=f"{dispatch_id}-revert",
-            asset=cmd.asset,
-            kind=cmd.kind,
-            value=original.rollback_kw,
-            start=now,
-            end=max(cmd.end, now + timedelta(minutes=1)),
-            origin=cmd.origin,
-        )
-        snapshot = self.state.snapshot()
-        self.events.append_event(
-            ev.DispatchProposed(
-                command=records.command_body(revert_cmd),
-                policy="revert",
-                rationale=f"{by}: revert {dispatch_id} to {original.rollback_kw:g} kW: {reason}",
-                snapshot=records.snapshot_body(snapshot),
-                rollback_kw=self.setpoints.get(cmd.asset, 0.0),
-                last_setpoint_kw=self.setpoints.get(cmd.asset, 0.0),
-                config_sha=self.config_sha,
-            ),
-            ts=now,
-            dispatch_id=revert_cmd.key,
-        )
-        approved = self._gate(revert_cmd, snapshot, now)
-        if approved is None:
-            return None
-        delivery = await self.send(approved, now)
-        if delivery.state is State.VERIFIED:
-            self.events.append_event(
-                ev.DispatchReverted(
-                    asset=cmd.asset,
-                    value=approved.value,
-                    revert_key=revert_cmd.key,
-                    by=by,
-                    reason=reason,
-                ),
-                ts=self.clock(),
-                dispatch_id=dispatch_id,
-            )
-            self._refresh()
-        return delivery
+        return await interventions.revert(self, dispatch_id, by=by, reason=reason)
 
 
 def with_value(command: Command, value: float) -> Command:

@@ -51,10 +51,11 @@ TERMINAL = frozenset(
         State.SUPERSEDED,
         State.REFUSED,
         State.EXPIRED,
-        State.DEAD_LETTERED,
         State.REVERTED,
     }
 )
+# Waiting for a human (``gridaios dlq retry|drop``): kept open, never resumed on its own.
+PARKED = frozenset({State.DEAD_LETTERED})
 # In the outbox: durably approved, not yet verified or given up. Restart resumes these.
 IN_FLIGHT = frozenset({State.APPROVED, State.SENT, State.ACKED, State.FAILED, State.RETRIED})
 
@@ -79,9 +80,9 @@ TRANSITIONS: dict[str, tuple[frozenset[State | None], State]] = {
     "dispatch.acked": (frozenset({_S.SENT}), _S.ACKED),
     "dispatch.verified": (frozenset({_S.ACKED}), _S.VERIFIED),
     "dispatch.failed": (frozenset({_S.GATED, _S.APPROVED, *IN_FLIGHT}), _S.FAILED),
-    "dispatch.retried": (frozenset({_S.FAILED}), _S.RETRIED),
+    "dispatch.retried": (frozenset({_S.FAILED, _S.DEAD_LETTERED}), _S.RETRIED),
     "dispatch.dead_lettered": (frozenset({_S.FAILED, *IN_FLIGHT}), _S.DEAD_LETTERED),
-    "dispatch.expired": (frozenset(IN_FLIGHT), _S.EXPIRED),
+    "dispatch.expired": (frozenset({*IN_FLIGHT, _S.DEAD_LETTERED}), _S.EXPIRED),
     "dispatch.reverted": (frozenset({_S.VERIFIED}), _S.REVERTED),
 }
 

@@ -102,10 +102,17 @@ class Outbox:
         return await self.deliver(approved, source, rollback_kw, first_attempt=1)
 
     async def deliver(
-        self, approved: ApprovedCommand, source: str, rollback_kw: float, *, first_attempt: int
+        self,
+        approved: ApprovedCommand,
+        source: str,
+        rollback_kw: float,
+        *,
+        first_attempt: int,
+        max_attempts: int | None = None,
     ) -> Delivery:
         did = approved.key
         attempt = first_attempt
+        limit = max_attempts or self.retry.max_attempts
         while True:
             now = self.clock()
             if now >= approved.end:
@@ -140,7 +147,7 @@ class Outbox:
                 ts=self.clock(),
                 dispatch_id=did,
             )
-            if attempt >= self.retry.max_attempts:
+            if attempt >= limit:
                 return self._dead_letter(approved, source, attempt, reason)
             delay = self.retry.delay_s(attempt, self._rng)
             self.events.append_event(
@@ -202,6 +209,40 @@ class Outbox:
         log.warning("dispatch %s dead-lettered after %d attempts: %s", did, attempts, reason)
         return Delivery(
             dispatch_id=did, state=State.DEAD_LETTERED, attempts=attempts, reason=reason
+        )
+
+    async def retry_dead(
+        self, record: DispatchRecord, projections: Projections, regate: Regate
+    ) -> Delivery:
+        """An operator asked to retry a dead-lettered command: same key, a fresh budget.
+
+        Refused (expired) when a newer command for the asset went out since, when
+        its window has ended, or when the gate now allows a different value.
+        """
+        did = record.dispatch_id
+        newest = projections.last_key.get(record.asset)
+        if newest is not None and newest != did:
+            return self._expire(did, record.attempts, f"a newer command ({newest}) went out since")
+        now = self.clock()
+        end = datetime.fromisoformat(str(record.command["end"]))
+        if now >= end:
+            return self._expire(did, record.attempts, f"command window ended at {end:%H:%M:%S}")
+        approved = regate(record, now)
+        if approved is None or record.value is None or abs(approved.value - record.value) > 1e-9:
+            return self._expire(did, record.attempts, "the gate now decides differently")
+        self.events.append_event(
+            ev.DispatchRetried(
+                attempt=record.attempts + 1, delay_s=0.0, reason="operator retry from the DLQ"
+            ),
+            ts=now,
+            dispatch_id=did,
+        )
+        return await self.deliver(
+            approved,
+            record.source,
+            record.rollback_kw,
+            first_attempt=record.attempts + 1,
+            max_attempts=record.attempts + self.retry.max_attempts,
         )
 
     async def resume(self, projections: Projections, regate: Regate) -> list[Delivery]:

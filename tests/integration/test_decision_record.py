@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def demo_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+def demo_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[str]]:
     db = tmp_path_factory.mktemp("demo") / "events.db"
     config, scenario = load_demo_inputs(None, "evening-peak")
     result = asyncio.run(
@@ -30,13 +30,20 @@ def demo_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
         )
     )
     assert result.dispatches["verified"] > 0
-    return db, result.dispatch_ids
+    with sqlite3.connect(db) as raw:
+        verified = [
+            r[0]
+            for r in raw.execute(
+                "SELECT dispatch_id FROM events WHERE kind = 'dispatch.verified' ORDER BY seq"
+            )
+        ]
+    return db, verified, result.dispatch_ids
 
 
 def test_explain_prints_the_whole_chain(
-    demo_log: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+    demo_log: tuple[Path, list[str], list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, ids = demo_log
+    db, ids, _ = demo_log
     assert main(["explain", ids[0], "--db", str(db)]) == 0
     out = capsys.readouterr().out
     for part in (
@@ -57,17 +64,17 @@ def test_explain_prints_the_whole_chain(
 
 
 def test_explain_unknown_dispatch_fails_with_a_hint(
-    demo_log: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+    demo_log: tuple[Path, list[str], list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, _ = demo_log
+    db, _, _ = demo_log
     assert main(["explain", "nope", "--db", str(db)]) == 1
     assert "audit show" in capsys.readouterr().err
 
 
 def test_replay_with_the_recorded_config_finds_no_difference(
-    demo_log: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+    demo_log: tuple[Path, list[str], list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, ids = demo_log
+    db, _, ids = demo_log
     code = main(
         ["replay", "--from", "2026-07-15T15:00", "--to", "2026-07-15T21:00", "--db", str(db)]
     )
@@ -77,9 +84,9 @@ def test_replay_with_the_recorded_config_finds_no_difference(
 
 
 def test_replay_with_a_candidate_config_lists_every_changed_decision(
-    demo_log: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_log: tuple[Path, list[str], list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, _ = demo_log
+    db, _, _ = demo_log
     text = (Path(__file__).parents[2] / "configs" / "demo-feeder.yaml").read_text()
     candidate = tmp_path / "candidate.yaml"
     candidate.write_text(
@@ -107,25 +114,25 @@ def test_replay_with_a_candidate_config_lists_every_changed_decision(
 
 
 def test_audit_verify_then_tamper(
-    demo_log: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_log: tuple[Path, list[str], list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, _ = demo_log
+    db, _, _ = demo_log
     copy = tmp_path / "copy.db"
     with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
     assert main(["audit", "verify", "--db", str(copy)]) == 0
     with sqlite3.connect(copy) as raw:
-        raw.execute("UPDATE events SET payload = replace(payload, 'bat1', 'bat2') WHERE seq = 7")
+        raw.execute("UPDATE events SET payload = payload || ' ' WHERE seq = 7")
     assert main(["audit", "verify", "--db", str(copy)]) == 1
     assert "record 7" in capsys.readouterr().err
 
 
 def test_projections_restore_from_a_snapshot_equals_a_full_rebuild(
-    demo_log: tuple[Path, list[str]],
+    demo_log: tuple[Path, list[str], list[str]],
 ) -> None:
     from runtime.eventlog import EventLog
 
-    db, _ = demo_log
+    db, _, _ = demo_log
     log = EventLog(db)
     full = Projections()
     for event in log.events():

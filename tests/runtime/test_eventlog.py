@@ -203,3 +203,18 @@ def test_group_commit_reports_a_bad_event_to_its_producer(tmp_path: Path) -> Non
 
     with pytest.raises(ev.EventSchemaError):
         asyncio.run(main())
+
+
+def test_audit_compact_cli_keeps_the_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.cli import main
+
+    path = tmp_path / "e.db"
+    log = EventLog(path)
+    log.append_many([Pending("telemetry.sample", {"point": "p", "value": 1.0}, T0)] * 5)
+    _fill(log, 2)
+    assert main(["audit", "compact", "--db", str(path), "--older-than-days", "1"]) == 0
+    assert "5 telemetry payloads compacted" in capsys.readouterr().out
+    assert main(["audit", "verify", "--db", str(path)]) == 0
+    assert "chain intact (8 events)" in capsys.readouterr().out

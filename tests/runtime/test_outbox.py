@@ -183,3 +183,36 @@ def test_an_expired_command_is_not_sent(tmp_path: Path) -> None:
     box = Outbox(log, device.write, clock, sleep=no_sleep)
     delivery = asyncio.run(box.submit(approve("k1", 80.0), "field", 0.0))
     assert delivery.state is State.EXPIRED and device.writes == []
+
+
+def test_an_operator_retry_from_the_dlq_resends_the_same_key(tmp_path: Path) -> None:
+    device = Device(fail_first=2)
+    dlq = DeadLetterStore(tmp_path / "dlq.db")
+    box, log = outbox(tmp_path, device, retry=RetryPolicy(max_attempts=2), dlq=dlq)
+    record_approved(log, "k1", 80.0)
+    approved = approve("k1", 80.0)
+    first = asyncio.run(box.deliver(approved, "field", 0.0, first_attempt=1))
+    assert first.state is State.DEAD_LETTERED
+    projections = Projections.load(log)
+    record = projections.open["k1"]
+    assert record.state is State.DEAD_LETTERED and not projections.in_flight()
+
+    again = asyncio.run(box.retry_dead(record, projections, lambda r, now: approve("k1", 80.0)))
+    assert again.state is State.VERIFIED and again.attempts == 3
+    assert device.writes == ["k1", "k1", "k1"] and device.ledger == [("k1", 80.0)]
+    assert "k1" not in Projections.load(log).open
+
+
+def test_a_dlq_retry_is_refused_after_a_newer_command_went_out(tmp_path: Path) -> None:
+    device = Device(fail_first=2)
+    box, log = outbox(tmp_path, device, retry=RetryPolicy(max_attempts=2))
+    record_approved(log, "k1", 80.0)
+    asyncio.run(box.deliver(approve("k1", 80.0), "field", 0.0, first_attempt=1))
+    record_approved(log, "k2", 40.0)
+    asyncio.run(box.deliver(approve("k2", 40.0), "field", 0.0, first_attempt=1))
+    projections = Projections.load(log)
+    out = asyncio.run(
+        box.retry_dead(projections.open["k1"], projections, lambda r, now: approve("k1", 80.0))
+    )
+    assert out.state is State.EXPIRED and "k2" in out.reason
+    assert device.ledger == [("k2", 40.0)]

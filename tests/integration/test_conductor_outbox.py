@@ -1,0 +1,57 @@
+"""The conductor against an emulated battery on a real OPC UA server: dispatch, revert."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.clock import WallClock
+from runtime.conductor import Conductor
+from runtime.config import parse_config
+from runtime.deadletter import DeadLetterStore
+from runtime.dispatch import Projections, State
+from runtime.eventlog import EventLog
+from tests.support.crash import SITE_YAML, free_port
+from tests.support.ledger_device import LedgerDevice
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def device() -> Iterator[LedgerDevice]:
+    d = LedgerDevice(f"opc.tcp://127.0.0.1:{free_port()}/t", seed=3)
+    d.start()
+    yield d
+    d.stop()
+
+
+def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_path: Path) -> None:
+    config = parse_config(SITE_YAML.format(endpoint=device.endpoint))
+    log = EventLog(tmp_path / "events.db")
+
+    async def main() -> None:
+        conductor = Conductor(
+            config, log, WallClock(), auto_approve=True, dlq=DeadLetterStore(tmp_path / "d.db")
+        )
+        await conductor.connect()
+        try:
+            await conductor.cycle(conductor.clock())
+            (did,) = conductor.dispatch_ids
+            assert conductor.setpoints["bat1"] > 0
+            delivery = await conductor.revert(did, by="alice", reason="customer complaint")
+            assert delivery is not None and delivery.state is State.VERIFIED
+            assert conductor.setpoints["bat1"] == 0.0
+        finally:
+            await conductor.close()
+
+    asyncio.run(main())
+    ledger, _ = device.snapshot()
+    did = ledger[0].key
+    assert [(a.key, a.value_kw) for a in ledger][1] == (f"{did}-revert", 0.0)
+    kinds = [e.kind for e in log.events(dispatch_id=did)]
+    assert kinds[-1] == "dispatch.reverted"
+    assert Projections.load(log).setpoints == {"bat1": 0.0}
+    assert log.verify() is None
