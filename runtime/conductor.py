@@ -169,6 +169,9 @@ class Conductor:
 
     def _restore_awaiting(self) -> None:
         for request in approvals.pending(self.events):
+            record = self.projections.open.get(request.dispatch_id)
+            if record is None or record.state is not State.AWAITING_APPROVAL:
+                continue  # already past approval (e.g. in the outbox): resume handles it
             for event in self.events.events(
                 dispatch_id=request.dispatch_id, kinds=("dispatch.proposed",)
             ):

@@ -179,9 +179,10 @@ class EventLog:
                 out: list[Event] = []
                 for item, body in bodies:
                     seq += 1
-                    text = _encode(body)
+                    raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
+                    text = raw.decode()
                     ts_text = item.ts.isoformat()
-                    psha = _sha(text)
+                    psha = hashlib.sha256(raw).hexdigest()
                     digest = _digest_v2(prev, seq, ts_text, item.kind, item.dispatch_id, psha)
                     rows.append(
                         (seq, ts_text, item.kind, item.dispatch_id, text, prev, digest, psha, 2)

@@ -40,8 +40,10 @@ def _proposed(p: Mapping[str, Any], ts: datetime) -> list[str]:
         lines.append("  policy inputs: " + ", ".join(f"{k}={v:g}" for k, v in p["inputs"].items()))
     lines.append("  telemetry snapshot the decision saw:")
     for point, r in sorted(p["snapshot"].items()):
-        age_s = (ts - datetime.fromisoformat(str(r["ts"]))).total_seconds()
-        lines.append(f"    {point:<24} {r['value']:>10.2f}  {r['quality']:<9} {age_s:5.0f} s old")
+        at = datetime.fromisoformat(str(r["ts"]))
+        age_s = (ts - at).total_seconds()
+        age = f"{age_s:5.0f} s old" if age_s >= 0 else f"stamped {at:%Y-%m-%d %H:%M:%S} (ahead)"
+        lines.append(f"    {point:<24} {r['value']:>10.2f}  {r['quality']:<9} {age}")
     return lines
 
 

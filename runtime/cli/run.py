@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from runtime.deadletter import DeadLetterStore
 from runtime.errors import ConfigError
 from runtime.eventlog import EventLog
 from runtime.historian import Historian
+from runtime.housekeeping import housekeeping_service
 from runtime.supervise import FunctionService, ServiceFailed, ServiceHealth, Supervisor
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,12 @@ def register(sub: Any) -> None:
     p.add_argument("--auto-approve", action="store_true", help="approve every request (tests only)")
     p.add_argument(
         "--history", type=Path, default=None, help="historian directory (default: next to --db)"
+    )
+    p.add_argument(
+        "--keep-telemetry-days",
+        type=float,
+        default=30.0,
+        help="retention: telemetry payloads older than this are compacted (default 30)",
     )
     p.add_argument(
         "--health-file", type=Path, default=None, help="write /healthz-style JSON here on change"
@@ -63,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 args.auto_approve,
                 args.health_file,
                 args.history or args.db.with_name("history"),
+                args.keep_telemetry_days,
             )
         )
     except ServiceFailed as err:
@@ -78,6 +87,7 @@ async def serve(
     auto_approve: bool,
     health_file: Path | None = None,
     history: Path | None = None,
+    keep_telemetry_days: float = 30.0,
 ) -> None:
     clock = WallClock()
     events = EventLog(db)
@@ -105,7 +115,13 @@ async def serve(
         if health_file is not None and supervisor is not None:
             health_file.write_text(json.dumps(supervisor.health()))
 
-    supervisor = Supervisor([FunctionService("conductor", conduct)], on_change=on_change)
+    housekeeping = housekeeping_service(
+        events, historian, dlq, clock, keep_telemetry=timedelta(days=keep_telemetry_days)
+    )
+    supervisor = Supervisor(
+        [FunctionService("conductor", conduct), FunctionService("housekeeping", housekeeping)],
+        on_change=on_change,
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, supervisor.stop)
