@@ -168,14 +168,9 @@ class Conductor:
             self.projections.apply(event)
 
     def _restore_awaiting(self) -> None:
-        for request in approvals.pending(self.events):
-            record = self.projections.open.get(request.dispatch_id)
-            if record is None or record.state is not State.AWAITING_APPROVAL:
-                continue  # already past approval (e.g. in the outbox): resume handles it
-            for event in self.events.events(
-                dispatch_id=request.dispatch_id, kinds=("dispatch.proposed",)
-            ):
-                self._awaiting[request.dispatch_id] = records.command_from(event.payload["command"])
+        for record in self.projections.open.values():
+            if record.state is State.AWAITING_APPROVAL:
+                self._awaiting[record.dispatch_id] = records.command_from(record.command)
 
     # --- one decision cycle -------------------------------------------------
 
@@ -320,17 +315,18 @@ class Conductor:
     # --- approvals ----------------------------------------------------------
 
     async def check_approvals(self, now: datetime) -> None:
+        """Operators decide in another process (CLI, console): read their events from the log."""
         if not self._awaiting:
             return
-        open_requests = {p.dispatch_id: p for p in approvals.pending(self.events)}
+        self._refresh()
         for did in list(self._awaiting):
             command = self._awaiting[did]
-            request = open_requests.get(did)
-            if request is None:  # rejected by an operator, or otherwise closed
-                self._awaiting.pop(did)
+            record = self.projections.open.get(did)
+            if record is None or record.state is not State.AWAITING_APPROVAL:
+                self._awaiting.pop(did)  # rejected by an operator, or otherwise closed
                 self.counts["rejected_by_operator"] += 1
                 continue
-            if now >= request.expires_at:
+            if now >= datetime.fromisoformat(record.expires_at):
                 self._awaiting.pop(did)
                 self.counts["expired"] += 1
                 self.events.append_event(
@@ -339,7 +335,8 @@ class Conductor:
                     dispatch_id=did,
                 )
                 continue
-            if len(set(request.approvers)) < request.requirement.approvers:
+            needed = approvals.Requirement(record.requirement).approvers
+            if len(set(record.approvers)) < needed:
                 continue
             self._awaiting.pop(did)
             # Re-check against fresh state: a stale approval cannot dispatch.

@@ -116,6 +116,9 @@ class DispatchRecord:
     max_attempts: int = 5
     command: dict[str, Any] = field(default_factory=dict)
     last_seq: int = 0
+    requirement: str = ""  # approval rule outcome, when an operator must sign off
+    expires_at: str = ""
+    approvers: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,11 +132,14 @@ class DispatchRecord:
             "max_attempts": self.max_attempts,
             "command": self.command,
             "last_seq": self.last_seq,
+            "requirement": self.requirement,
+            "expires_at": self.expires_at,
+            "approvers": list(self.approvers),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> DispatchRecord:
-        return cls(**{**d, "state": State(d["state"])})
+        return cls(**{**d, "state": State(d["state"]), "approvers": tuple(d["approvers"])})
 
 
 def fold(record: DispatchRecord | None, event: Event) -> DispatchRecord | None:
@@ -168,6 +174,10 @@ def fold(record: DispatchRecord | None, event: Event) -> DispatchRecord | None:
             )
         case "dispatch.sent":
             return replace(base, attempts=max(base.attempts, int(p["attempt"])))
+        case "approval.requested":
+            return replace(base, requirement=str(p["requirement"]), expires_at=str(p["expires_at"]))
+        case "approval.granted":
+            return replace(base, approvers=(*base.approvers, str(p["user"])))
     return base
 
 

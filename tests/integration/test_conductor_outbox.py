@@ -55,3 +55,56 @@ def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_pa
     assert kinds[-1] == "dispatch.reverted"
     assert Projections.load(log).setpoints == {"bat1": 0.0}
     assert log.verify() is None
+
+
+def test_operator_approval_survives_a_restart_and_then_dispatches(
+    device: LedgerDevice, tmp_path: Path
+) -> None:
+    from runtime import approvals
+
+    text = SITE_YAML.format(endpoint=device.endpoint).replace(
+        "auto_approve_max_kw: 1000", "auto_approve_max_kw: 10"
+    )
+    config = parse_config(text)
+    log = EventLog(tmp_path / "events.db")
+
+    async def propose() -> str:
+        conductor = Conductor(config, log, WallClock())
+        await conductor.connect()
+        try:
+            await conductor.cycle(conductor.clock())
+            (did,) = conductor.dispatch_ids
+            await conductor.check_approvals(conductor.clock())
+            return did
+        finally:
+            await conductor.close()
+
+    did = asyncio.run(propose())
+    assert device.snapshot()[0] == []  # nothing reached the device without a human
+    (request,) = approvals.pending(log)
+    assert request.dispatch_id == did and request.requirement.value == "one_operator"
+    approvals.approve(log, did, "alice", "checked the feeder", WallClock()())
+
+    async def restart_and_decide() -> Conductor:
+        conductor = Conductor(config, log, WallClock())
+        await conductor.connect()  # the request is restored from the projection
+        try:
+            await conductor.check_approvals(conductor.clock())
+            return conductor
+        finally:
+            await conductor.close()
+
+    conductor = asyncio.run(restart_and_decide())
+    assert conductor.counts["verified"] == 1
+    ledger, _ = device.snapshot()
+    assert [a.key for a in ledger] == [did]
+    kinds = [e.kind for e in log.events(dispatch_id=did)]
+    assert kinds[kinds.index("approval.granted") :] == [
+        "approval.granted",
+        "dispatch.gated",
+        "dispatch.approved",
+        "dispatch.sent",
+        "dispatch.acked",
+        "dispatch.verified",
+    ]
+    assert approvals.pending(log) == []
