@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ class EventLog:
                     seq += 1
                     raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
                     text = raw.decode()
-                    ts_text = item.ts.isoformat()
+                    ts_text = item.ts.astimezone(UTC).isoformat()  # one offset: ts sorts as text
                     psha = hashlib.sha256(raw).hexdigest()
                     digest = _digest_v2(prev, seq, ts_text, item.kind, item.dispatch_id, psha)
                     rows.append(
@@ -224,12 +224,16 @@ class EventLog:
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args.extend(kinds)
+        if since is not None:  # stored ts are UTC ISO text, so text order is time order
+            sql += " AND ts >= ?"
+            args.append(since.astimezone(UTC).isoformat())
+        if until is not None:
+            sql += " AND ts <= ?"
+            args.append(until.astimezone(UTC).isoformat())
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
         for seq, ts, kind, did, payload, prev, digest in rows:
             at = datetime.fromisoformat(ts)
-            if (since is not None and at < since) or (until is not None and at > until):
-                continue
             body = ev.upcast(kind, orjson.loads(payload)) if payload is not None else {}
             yield Event(seq, at, kind, did, body, prev, digest, payload is None)
 

@@ -218,3 +218,21 @@ def test_audit_compact_cli_keeps_the_chain(
     assert "5 telemetry payloads compacted" in capsys.readouterr().out
     assert main(["audit", "verify", "--db", str(path)]) == 0
     assert "chain intact (8 events)" in capsys.readouterr().out
+
+
+def test_time_window_query_is_correct_across_utc_offsets(tmp_path: Path) -> None:
+    from datetime import timezone
+
+    log = EventLog(tmp_path / "e.db")
+    cest = timezone(timedelta(hours=2))
+    log.append("x.a", {}, ts=T0)
+    log.append("x.b", {}, ts=(T0 + timedelta(hours=1)).astimezone(cest))  # 18:00 UTC, 20:00+02
+    log.append("x.c", {}, ts=T0 + timedelta(hours=2))
+    got = [
+        e.kind
+        for e in log.events(
+            since=T0 + timedelta(minutes=30),
+            until=T0.astimezone(cest) + timedelta(hours=1, minutes=30),
+        )
+    ]
+    assert got == ["x.b"]
