@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from runtime import approvals, records, site
@@ -154,7 +154,3 @@ def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, lis
 
 def _kw(value: object) -> str:
     return "-" if value is None else f"{float(value):g} kW"  # type: ignore[arg-type]
-
-
-def window(since: datetime, until: datetime) -> timedelta:
-    return until - since

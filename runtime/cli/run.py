@@ -113,7 +113,9 @@ async def serve(
             ts=clock(),
         )
         if health_file is not None and supervisor is not None:
-            health_file.write_text(json.dumps(supervisor.health()))
+            tmp = health_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(supervisor.health()))
+            tmp.replace(health_file)  # readers never see a half-written file
 
     housekeeping = housekeeping_service(
         events, historian, dlq, clock, keep_telemetry=timedelta(days=keep_telemetry_days)

@@ -10,6 +10,7 @@ Used by tests/integration/test_crash.py (50 kills) and tests/soak/crash_soak.py 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -94,6 +95,7 @@ class Campaign:
         self.device = LedgerDevice(self.endpoint, seed=seed)
         self.config = workdir / "site.yaml"
         self.db = workdir / "events.db"
+        self.health = workdir / "health.json"
         self.report = CampaignReport()
 
     def __enter__(self) -> Campaign:
@@ -109,7 +111,7 @@ class Campaign:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         gridaios = str(Path(sys.executable).parent / "gridaios")
         cmd = [gridaios, "run", "--config", str(self.config)]
-        cmd += ["--db", str(self.db), "--auto-approve"]
+        cmd += ["--db", str(self.db), "--auto-approve", "--health-file", str(self.health)]
         log = (self.workdir / "runtime.log").open("ab")
         return subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
 
@@ -149,6 +151,12 @@ class Campaign:
                 raise TimeoutError(f"crash campaign: {what} within {timeout_s:g} s")
             time.sleep(0.01)
 
+    def _health_ok(self) -> bool:
+        try:
+            return bool(json.loads(self.health.read_text())["status"] == "ok")
+        except (OSError, ValueError, KeyError):
+            return False
+
     def kill_once(self) -> None:
         """Start the runtime, SIGKILL it at a random point, wait for it to be gone."""
         ready_before = self._count("runtime.ready")
@@ -186,6 +194,7 @@ class Campaign:
         proc = self._spawn()
         try:
             self._wait(lambda: self._count("runtime.ready") > ready_before, 60, "final ready")
+            self._wait(lambda: self._health_ok(), 60, "health status ok")
             self._wait(
                 lambda: self._count("dispatch.verified") >= verified_before + settle_verified,
                 60,
