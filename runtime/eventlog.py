@@ -213,11 +213,13 @@ class EventLog:
         after_seq: int = 0,
         since: datetime | None = None,
         until: datetime | None = None,
+        page: int = 5000,
     ) -> Iterator[Event]:
+        """Events in seq order, read in pages (memory stays bounded on a large log)."""
         sql = (
             "SELECT seq, ts, kind, dispatch_id, payload, prev_hash, hash FROM events WHERE seq > ?"
         )
-        args: list[Any] = [after_seq]
+        args: list[Any] = []
         if dispatch_id is not None:
             sql += " AND dispatch_id = ?"
             args.append(dispatch_id)
@@ -230,12 +232,18 @@ class EventLog:
         if until is not None:
             sql += " AND ts <= ?"
             args.append(until.astimezone(UTC).isoformat())
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
-        for seq, ts, kind, did, payload, prev, digest in rows:
-            at = datetime.fromisoformat(ts)
-            body = ev.upcast(kind, orjson.loads(payload)) if payload is not None else {}
-            yield Event(seq, at, kind, did, body, prev, digest, payload is None)
+        sql += " ORDER BY seq LIMIT ?"
+        last = after_seq
+        while True:
+            with self._lock:  # one short query per page: appends are never held up
+                rows = self._db.execute(sql, [last, *args, page]).fetchall()
+            for seq, ts, kind, did, payload, prev, digest in rows:
+                at = datetime.fromisoformat(ts)
+                body = ev.upcast(kind, orjson.loads(payload)) if payload is not None else {}
+                yield Event(seq, at, kind, did, body, prev, digest, payload is None)
+            if len(rows) < page:
+                return
+            last = rows[-1][0]
 
     def has_dispatch(self, dispatch_id: str) -> bool:
         with self._lock:

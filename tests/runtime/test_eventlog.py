@@ -236,3 +236,11 @@ def test_time_window_query_is_correct_across_utc_offsets(tmp_path: Path) -> None
         )
     ]
     assert got == ["x.b"]
+
+
+def test_events_are_read_in_pages_without_skipping_or_repeating(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "e.db")
+    log.append_many([Pending("x.a" if i % 3 else "x.b", {"i": i}, T0) for i in range(25)])
+    assert [e.payload["i"] for e in log.events(page=4)] == list(range(25))
+    assert [e.payload["i"] for e in log.events(kinds=("x.b",), page=2)] == list(range(0, 25, 3))
+    assert [e.seq for e in log.events(after_seq=20, page=3)] == [21, 22, 23, 24, 25]
