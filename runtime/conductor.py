@@ -76,6 +76,7 @@ class Conductor:
         self.resumed: list[Delivery] = []
         self.historian = historian
         self._historian_flush_s = historian_flush_s
+        self._revert_seq = 0  # revert requests up to here are handled
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -143,8 +144,10 @@ class Conductor:
             if self.projections.seq - saved_at >= SNAPSHOT_EVERY:
                 self.projections.save(self.events)
                 saved_at = self.projections.seq
-            if self.dlq is not None and loop.time() - dlq_at >= 1.0:
-                await self.retry_dead_letters()
+            if loop.time() - dlq_at >= 1.0:  # operator requests from other processes
+                if self.dlq is not None:
+                    await self.retry_dead_letters()
+                await self.revert_requested()
                 dlq_at = loop.time()
             if self.historian is not None and loop.time() - flushed_at >= self._historian_flush_s:
                 self.historian.flush()
@@ -401,6 +404,16 @@ class Conductor:
     async def _write(self, approved: ApprovedCommand, source: str) -> WriteResult:
         battery = self.config.battery(approved.asset)
         return await self._clients[source].write(approved, site.write_target(battery))
+
+    async def revert_requested(self) -> list[Delivery]:
+        """Carry out ``gridaios revert`` requests (each once: the revert key is deterministic)."""
+        out: list[Delivery] = []
+        for seq, did, user, reason in interventions.requested(self.events, self._revert_seq):
+            self._revert_seq = seq
+            delivery = await self.revert(did, by=user, reason=reason)
+            if delivery is not None:
+                out.append(delivery)
+        return out
 
     async def revert(self, dispatch_id: str, *, by: str, reason: str) -> Delivery | None:
         """Put the asset back to the dispatch's rollback point, through the gate and outbox."""

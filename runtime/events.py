@@ -269,6 +269,15 @@ class DispatchExpired(_Event):
     reason: str
 
 
+class DispatchRevertRequested(_Event):
+    """An operator asks the running conductor to revert (no state change by itself)."""
+
+    kind: Literal["dispatch.revert_requested"] = "dispatch.revert_requested"
+    v: Literal[1] = 1
+    user: str
+    reason: str
+
+
 class DispatchReverted(_Event):
     kind: Literal["dispatch.reverted"] = "dispatch.reverted"
     v: Literal[1] = 1
@@ -306,6 +315,7 @@ TypedEvent = Annotated[
     | DispatchResumed
     | DispatchDeadLettered
     | DispatchExpired
+    | DispatchRevertRequested
     | DispatchReverted,
     Field(discriminator="kind"),
 ]

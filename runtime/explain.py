@@ -102,6 +102,7 @@ RENDER: dict[str, Callable[[Mapping[str, Any], datetime], list[str]]] = {
         f"dead-lettered: {p['reason']} (gridaios dlq retry {p.get('dlq_id')})"
     ],
     "dispatch.expired": lambda p, ts: [f"expired: {p['reason']}"],
+    "dispatch.revert_requested": lambda p, ts: [f"revert requested by {p['user']}: {p['reason']}"],
     "dispatch.reverted": lambda p, ts: [
         f"reverted to {_kw(p['value'])} by {p['by']} ({p['revert_key']}): {p['reason']}"
     ],

@@ -16,11 +16,24 @@ from runtime.cli import (
     explain,
     history,
     replay,
+    revert,
     run,
     sim,
 )
 
-COMMANDS = (check_config, demo, approvals, audit, sim, run, explain, replay, dlq, history)
+COMMANDS = (
+    check_config,
+    demo,
+    approvals,
+    audit,
+    sim,
+    run,
+    explain,
+    replay,
+    dlq,
+    history,
+    revert,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.cli import main as gridaios
 from runtime.clock import WallClock
 from runtime.conductor import Conductor
 from runtime.config import parse_config
@@ -41,9 +42,14 @@ def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_pa
             await conductor.cycle(conductor.clock())
             (did,) = conductor.dispatch_ids
             assert conductor.setpoints["bat1"] > 0
-            delivery = await conductor.revert(did, by="alice", reason="customer complaint")
-            assert delivery is not None and delivery.state is State.VERIFIED
+            # the operator asks from another process; the running conductor carries it out
+            args = ["revert", did, "--user", "alice", "--reason", "customer complaint"]
+            assert gridaios([*args, "--db", str(tmp_path / "events.db")]) == 0
+            (delivery,) = await conductor.revert_requested()
+            assert delivery.state is State.VERIFIED
             assert conductor.setpoints["bat1"] == 0.0
+            assert await conductor.revert_requested() == []  # carried out once
+            assert gridaios([*args, "--db", str(tmp_path / "events.db")]) == 1  # already reverted
         finally:
             await conductor.close()
 
