@@ -82,6 +82,10 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _sha_bytes(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
 def _digest_v1(
     prev_hash: str, seq: int, ts: str, kind: str, dispatch_id: str | None, payload: str
 ) -> str:
@@ -150,22 +154,34 @@ class EventLog:
         return self.append_many([Pending(kind, payload, ts, dispatch_id)], validate=False)[0]
 
     def append_many(
-        self, items: Sequence[Pending], *, validate: bool = True, durable: bool = True
+        self,
+        items: Sequence[Pending],
+        *,
+        validate: bool = True,
+        durable: bool = True,
+        returning: bool = True,
     ) -> list[Event]:
         """Append a batch in one transaction: one fsync for all of them (group commit).
 
         ``durable=False`` (telemetry-grade batches) commits without waiting for the
         disk; a crash may lose the tail of such a batch, never corrupt the chain.
+        ``returning=False`` (bulk writers) skips building the returned events.
         """
-        rows: list[tuple[Any, ...]] = []
-        bodies: list[tuple[Pending, dict[str, Any]]] = []
         for item in items:
             if item.ts.tzinfo is None:
                 raise ValueError(f"event {item.kind}: ts must be timezone-aware (UTC)")
             if "\x00" in item.kind or (item.dispatch_id is not None and "\x00" in item.dispatch_id):
                 raise ValueError(f"event {item.kind!r}: kind and dispatch_id must not contain NUL")
-            body = ev.normalise(item.kind, item.payload) if validate else dict(item.payload)
-            bodies.append((item, body))
+        bodies = ev.normalise_many(items) if validate else [dict(i.payload) for i in items]
+        # Everything but the chain itself is computed outside the write lock.
+        prepared: list[tuple[Pending, dict[str, Any], str, str, str]] = []
+        for item, body in zip(items, bodies, strict=True):
+            raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
+            ts = item.ts if item.ts.tzinfo is UTC else item.ts.astimezone(UTC)
+            # one offset for every record: ts sorts as text
+            prepared.append((item, body, raw.decode(), ts.isoformat(), _sha_bytes(raw)))
+        rows: list[tuple[Any, ...]] = []
+        out: list[Event] = []
         with self._lock:
             db = self._db
             if not durable:
@@ -176,18 +192,13 @@ class EventLog:
                     "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
                 ).fetchone()
                 seq, prev = (row[0], row[1]) if row else (0, GENESIS)
-                out: list[Event] = []
-                for item, body in bodies:
+                for item, body, text, ts_text, psha in prepared:
                     seq += 1
-                    raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
-                    text = raw.decode()
-                    ts_text = item.ts.astimezone(UTC).isoformat()  # one offset: ts sorts as text
-                    psha = hashlib.sha256(raw).hexdigest()
-                    digest = _digest_v2(prev, seq, ts_text, item.kind, item.dispatch_id, psha)
-                    rows.append(
-                        (seq, ts_text, item.kind, item.dispatch_id, text, prev, digest, psha, 2)
-                    )
-                    out.append(Event(seq, item.ts, item.kind, item.dispatch_id, body, prev, digest))
+                    did = item.dispatch_id
+                    digest = _digest_v2(prev, seq, ts_text, item.kind, did, psha)
+                    rows.append((seq, ts_text, item.kind, did, text, prev, digest, psha, 2))
+                    if returning:
+                        out.append(Event(seq, item.ts, item.kind, did, body, prev, digest))
                     prev = digest
                 db.executemany(
                     "INSERT INTO events (seq, ts, kind, dispatch_id, payload, prev_hash, hash,"

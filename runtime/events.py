@@ -10,9 +10,10 @@ stored and chained like any other, but not validated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -398,6 +399,44 @@ def upcast(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         version = int(body["v"])
     body["v"] = version
     return body
+
+
+@functools.cache
+def _list_adapter(kind: str) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[KINDS[kind]])  # type: ignore[valid-type]
+
+
+def normalise_many(items: Sequence[_HasKindPayload]) -> list[dict[str, Any]]:
+    """``normalise`` for a batch: one validation call per kind present."""
+    bodies = [dict(item.payload) for item in items]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item, body in zip(items, bodies, strict=True):
+        current = CURRENT_VERSION.get(item.kind)
+        if current is None:
+            continue
+        if body.setdefault("v", current) != current:
+            raise EventSchemaError(
+                f"event {item.kind}: new events are written at v{current}, got v{body['v']}"
+            )
+        body["kind"] = item.kind
+        groups.setdefault(item.kind, []).append(body)
+    try:
+        for kind, group in groups.items():
+            _list_adapter(kind).validate_python(group)
+    except ValueError as err:
+        raise EventSchemaError(f"event {kind}: payload does not match its schema: {err}") from err
+    finally:
+        for group in groups.values():
+            for body in group:
+                body.pop("kind", None)
+    return bodies
+
+
+class _HasKindPayload(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
 
 
 def parse(kind: str, payload: Mapping[str, Any]) -> TypedEvent | UntypedEvent:
