@@ -139,7 +139,12 @@ class Outbox:
                     reason = f"write failed: {err}"
                 else:
                     breaker.success()
-                    return self._settle(approved, result, attempt)
+                    if result.applied_key == did:
+                        return self._settle(approved, source, result, attempt)
+                    # Not confirmed yet (a slow scan, a lost write): resend the same key.
+                    reason = (
+                        f"device has not confirmed key {did!r} (reports {result.applied_key!r})"
+                    )
             else:
                 reason = f"circuit connector:{source} is open"
             self.events.append_event(
@@ -158,17 +163,12 @@ class Outbox:
             await self._sleep(delay)
             attempt += 1
 
-    def _settle(self, approved: ApprovedCommand, result: WriteOutcome, attempt: int) -> Delivery:
+    def _settle(
+        self, approved: ApprovedCommand, source: str, result: WriteOutcome, attempt: int
+    ) -> Delivery:
+        """The device applied our key: verified, or it runs another value (a human looks)."""
         did = approved.key
         now = self.clock()
-        if result.applied_key != did:
-            reason = f"device reports key {result.applied_key!r}, expected {did!r}"
-            self.events.append_event(
-                ev.DispatchFailed(reason=reason, attempt=attempt, retryable=False),
-                ts=now,
-                dispatch_id=did,
-            )
-            return Delivery(dispatch_id=did, state=State.FAILED, attempts=attempt, reason=reason)
         self.events.append_event(
             ev.DispatchAcked(applied_key=result.applied_key, readback_kw=result.readback_value),
             ts=now,
@@ -181,7 +181,7 @@ class Outbox:
                 ts=now,
                 dispatch_id=did,
             )
-            return Delivery(dispatch_id=did, state=State.FAILED, attempts=attempt, reason=reason)
+            return self._dead_letter(approved, source, attempt, reason)
         self.events.append_event(ev.DispatchVerified(value=approved.value), ts=now, dispatch_id=did)
         return Delivery(dispatch_id=did, state=State.VERIFIED, attempts=attempt)
 

@@ -216,3 +216,39 @@ def test_a_dlq_retry_is_refused_after_a_newer_command_went_out(tmp_path: Path) -
     )
     assert out.state is State.EXPIRED and "k2" in out.reason
     assert device.ledger == [("k2", 40.0)]
+
+
+@dataclass
+class SlowDevice(Device):
+    """Confirms the key only on the second write of it; may run another value."""
+
+    runs_kw: float | None = None
+
+    async def write(self, approved: ApprovedCommand, source: str) -> Result:
+        self.writes.append(approved.key)
+        if self.writes.count(approved.key) < 2:
+            return Result("", 0.0, False)  # not scanned yet
+        value = approved.value if self.runs_kw is None else self.runs_kw
+        if not self.ledger or self.ledger[-1][0] != approved.key:
+            self.ledger.append((approved.key, value))
+        return Result(approved.key, value, value == approved.value)
+
+
+def test_an_unconfirmed_key_is_resent_not_given_up(tmp_path: Path) -> None:
+    device = SlowDevice()
+    box, log = outbox(tmp_path, device)
+    delivery = asyncio.run(box.submit(approve("k1", 80.0), "field", 0.0))
+    assert delivery.state is State.VERIFIED and device.writes == ["k1", "k1"]
+    assert "has not confirmed key" in str(list(log.events(kinds=("dispatch.failed",)))[0].payload)
+    assert device.ledger == [("k1", 80.0)]
+
+
+def test_a_device_running_another_value_is_dead_lettered_for_a_human(tmp_path: Path) -> None:
+    device = SlowDevice(runs_kw=50.0)
+    dlq = DeadLetterStore(tmp_path / "dlq.db")
+    box, log = outbox(tmp_path, device, dlq=dlq)
+    delivery = asyncio.run(box.submit(approve("k1", 80.0), "field", 0.0))
+    assert delivery.state is State.DEAD_LETTERED and delivery.reason.startswith("read-back 50")
+    assert kinds(log, "k1")[-3:] == ["dispatch.acked", "dispatch.failed", "dispatch.dead_lettered"]
+    assert "read-back 50" in dlq.list()[0].reason
+    assert "k1" not in [r.dispatch_id for r in Projections.load(log).in_flight()]
