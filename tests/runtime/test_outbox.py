@@ -239,7 +239,8 @@ def test_an_unconfirmed_key_is_resent_not_given_up(tmp_path: Path) -> None:
     box, log = outbox(tmp_path, device)
     delivery = asyncio.run(box.submit(approve("k1", 80.0), "field", 0.0))
     assert delivery.state is State.VERIFIED and device.writes == ["k1", "k1"]
-    assert "has not confirmed key" in str(list(log.events(kinds=("dispatch.failed",)))[0].payload)
+    (failed,) = log.events(kinds=("dispatch.failed",))
+    assert "has not confirmed key" in str(failed.payload["reason"])
     assert device.ledger == [("k1", 80.0)]
 
 
