@@ -24,7 +24,7 @@ from runtime import events as ev
 from runtime.clock import Clock
 from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
-from runtime.dispatch import DispatchRecord, Projections, State
+from runtime.dispatch import UNDECIDED, DispatchRecord, Projections, State
 from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
@@ -77,6 +77,7 @@ class Conductor:
         self.historian = historian
         self._historian_flush_s = historian_flush_s
         self._revert_seq = 0  # revert requests up to here are handled
+        self._stopping = False
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -106,6 +107,7 @@ class Conductor:
             ts=self.clock(),
         )
         self.projections = Projections.load(self.events)
+        self._close_undecided()
         self._restore_awaiting()
         await self._wait_for_state()
         self.resumed = await self.outbox.resume(self.projections, self._regate)
@@ -135,7 +137,7 @@ class Conductor:
         saved_at = self.projections.seq
         loop = asyncio.get_running_loop()
         flushed_at = dlq_at = loop.time()
-        while until is None or self.clock() < until:
+        while not self._stopping and (until is None or self.clock() < until):
             now = self.clock()
             await self.check_approvals(now)
             if now >= next_cycle:
@@ -154,6 +156,10 @@ class Conductor:
                 flushed_at = loop.time()
             await asyncio.sleep(tick_s)
 
+    def request_stop(self) -> None:
+        """Graceful stop: finish the cycle or delivery under way, then return from ``run``."""
+        self._stopping = True
+
     async def _wait_for_state(self) -> None:
         """Resume only against fresh state: wait (bounded) for every required point."""
         needed = {p for limits in self.envelope.assets.values() for p in limits.required_points}
@@ -169,6 +175,18 @@ class Conductor:
     def _refresh(self) -> None:
         for event in self.events.events(after_seq=self.projections.seq):
             self.projections.apply(event)
+
+    def _close_undecided(self) -> None:
+        """Decisions a crash cut short before approval: close them (they never reached
+        the outbox, so nothing was sent); the policy decides afresh on current state."""
+        for record in list(self.projections.open.values()):
+            if record.state in UNDECIDED:
+                self.events.append_event(
+                    ev.DispatchExpired(reason="decision interrupted by a restart; never sent"),
+                    ts=self.clock(),
+                    dispatch_id=record.dispatch_id,
+                )
+        self._refresh()
 
     def _restore_awaiting(self) -> None:
         for record in self.projections.open.values():

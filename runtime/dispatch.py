@@ -59,6 +59,9 @@ PARKED = frozenset({State.DEAD_LETTERED})
 # In the outbox: durably approved, not yet verified or given up. Restart resumes these.
 IN_FLIGHT = frozenset({State.APPROVED, State.SENT, State.ACKED, State.FAILED, State.RETRIED})
 
+# Before approval: a run that stops here never reached the outbox.
+UNDECIDED = frozenset({State.PROPOSED, State.GATED, State.SIMULATED})
+
 # event kind -> (states it may follow, state it leads to)
 _S = State
 TRANSITIONS: dict[str, tuple[frozenset[State | None], State]] = {
@@ -82,7 +85,11 @@ TRANSITIONS: dict[str, tuple[frozenset[State | None], State]] = {
     "dispatch.failed": (frozenset({_S.GATED, _S.APPROVED, *IN_FLIGHT}), _S.FAILED),
     "dispatch.retried": (frozenset({_S.FAILED, _S.DEAD_LETTERED}), _S.RETRIED),
     "dispatch.dead_lettered": (frozenset({_S.FAILED, *IN_FLIGHT}), _S.DEAD_LETTERED),
-    "dispatch.expired": (frozenset({*IN_FLIGHT, _S.DEAD_LETTERED}), _S.EXPIRED),
+    # also a decision cut short by a crash before approval: closed at restart, never sent
+    "dispatch.expired": (
+        frozenset({*IN_FLIGHT, *UNDECIDED, _S.DEAD_LETTERED}),
+        _S.EXPIRED,
+    ),
     "dispatch.reverted": (frozenset({_S.VERIFIED}), _S.REVERTED),
 }
 

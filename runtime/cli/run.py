@@ -125,8 +125,15 @@ async def serve(
         on_change=on_change,
     )
     loop = asyncio.get_running_loop()
+
+    def drain() -> None:
+        # Let the conductor finish the dispatch under way; stop everything once it has,
+        # or after the drain deadline (an unfinished command stays in the outbox).
+        conductor.request_stop()
+        loop.call_later(supervisor.drain_s, supervisor.stop)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, supervisor.stop)
+        loop.add_signal_handler(sig, drain)
     try:
         await supervisor.run()
     finally:

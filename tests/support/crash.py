@@ -213,6 +213,11 @@ class Campaign:
         log = EventLog(self.db)
         try:
             r.chain_broken_at = log.verify()
+            from runtime.dispatch import Projections
+
+            still_open = sorted(Projections.load(log).open)
+            if still_open:
+                r.problems.append(f"open after a graceful stop: {still_open[:5]}")
             states: dict[str, str] = {}
             for e in log.events():
                 if e.dispatch_id is None:
