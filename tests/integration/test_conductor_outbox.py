@@ -30,8 +30,34 @@ def device() -> Iterator[LedgerDevice]:
 
 
 def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from runtime import events as ev
+
     config = parse_config(SITE_YAML.format(endpoint=device.endpoint))
     log = EventLog(tmp_path / "events.db")
+    now = WallClock()()
+    orphan = ev.CommandBody(
+        key="orphan",
+        asset="bat1",
+        kind="active_power_kw",
+        value=99.0,
+        start=now,
+        end=now + timedelta(minutes=5),
+        origin="agent",
+    )  # a previous run died between proposal and approval
+    log.append_event(
+        ev.DispatchProposed(
+            command=orphan,
+            policy="peak_shaving",
+            rationale="r",
+            snapshot={},
+            rollback_kw=0.0,
+            last_setpoint_kw=0.0,
+        ),
+        ts=now,
+        dispatch_id="orphan",
+    )
 
     async def main() -> None:
         conductor = Conductor(
@@ -39,6 +65,7 @@ def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_pa
         )
         await conductor.connect()
         try:
+            assert [e.kind for e in log.events(dispatch_id="orphan")][-1] == "dispatch.expired"
             await conductor.cycle(conductor.clock())
             (did,) = conductor.dispatch_ids
             assert conductor.setpoints["bat1"] > 0
