@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench sysdeps clean
+.PHONY: demo test lint typecheck unit bench soak sysdeps clean
 
 demo: sysdeps $(STAMP)
 	$(BIN)/gridaios demo --auto-approve
@@ -21,6 +21,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# 1,000 SIGKILLs of `gridaios run` against an OPC UA ledger device (about an hour; not in `make test`)
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.crash_soak --kills 1000 --workdir var/soak
 
 sysdeps:
 	@bash scripts/sysdeps.sh
