@@ -1,7 +1,7 @@
 """Typed, versioned events: a pydantic discriminated union on ``kind``.
 
 Each event type carries a schema version ``v``. A record stored by an older
-version is upcast on read (``UPCASTERS``), so readers only ever see the newest
+version is upcast on read (``runtime.upcast``), so readers only ever see the newest
 shape while the stored bytes, and therefore the hash chain, never change.
 
 Kinds not declared here (another package's events) are kept as ``UntypedEvent``:
@@ -11,11 +11,13 @@ stored and chained like any other, but not validated.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from runtime.upcast import upcast_to
 
 
 class _Event(BaseModel):
@@ -343,62 +345,9 @@ class EventSchemaError(ValueError):
     """A payload does not match its event type: fix the producer."""
 
 
-# --- upcasting: (kind, stored version) -> payload one version newer ---------------
-
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def _proposed_v1(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **p,
-        "v": 2,
-        "last_setpoint_kw": p.get("rollback_kw", 0.0),
-        "config_sha": None,
-        "models": {},
-    }
-
-
-def _started_v1(p: dict[str, Any]) -> dict[str, Any]:
-    return {**p, "v": 2, "config": None, "config_sha": None}
-
-
-def _simulated_v1(p: dict[str, Any]) -> dict[str, Any]:
-    return {**p, "v": 2, "twin_state": None, "value": None}
-
-
-def _sent_v1(p: dict[str, Any]) -> dict[str, Any]:
-    return {**p, "v": 2, "attempt": 1}
-
-
-def _failed_v1(p: dict[str, Any]) -> dict[str, Any]:
-    return {**p, "v": 2, "attempt": 1, "retryable": False}
-
-
-UPCASTERS: dict[tuple[str, int], Upcaster] = {
-    ("dispatch.proposed", 1): _proposed_v1,
-    ("runtime.started", 1): _started_v1,
-    ("dispatch.simulated", 1): _simulated_v1,
-    ("dispatch.sent", 1): _sent_v1,
-    ("dispatch.failed", 1): _failed_v1,
-}
-
-
 def upcast(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload in the newest version of its kind (a payload without ``v`` is version 1)."""
-    body = dict(payload)
-    current = CURRENT_VERSION.get(kind)
-    if current is None:
-        return body
-    version = int(body.get("v", 1))
-    while version < current:
-        step = UPCASTERS.get((kind, version))
-        if step is None:
-            body["v"] = version + 1  # no shape change between these versions
-        else:
-            body = step(body)
-        version = int(body["v"])
-    body["v"] = version
-    return body
+    return upcast_to(kind, payload, CURRENT_VERSION.get(kind))
 
 
 @functools.cache
