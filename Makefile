@@ -9,7 +9,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # AVX2 kernels: a native build emits AMX/AVX-512 code that traps (SIGILL) on this CPU.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: demo test lint typecheck unit bench sysdeps clean
+.PHONY: demo test lint typecheck unit bench soak sysdeps clean
 
 demo: sysdeps $(DEMO_STAMP)
 	$(BIN)/gridaios demo --auto-approve
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# 1,000 SIGKILLs of `gridaios run` against an OPC UA ledger device (about an hour; not in `make test`)
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.crash_soak --kills 1000 --workdir var/soak
 
 sysdeps:
 	@bash scripts/sysdeps.sh

@@ -15,6 +15,7 @@ REQUESTED = "approval.requested"
 GRANTED = "approval.granted"
 REFUSED = "approval.rejected"
 TERMINAL = (
+    "dispatch.approved",  # in the outbox: no longer waiting for anyone
     "dispatch.sent",
     "dispatch.rejected",
     "dispatch.blocked",

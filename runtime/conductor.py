@@ -1,8 +1,11 @@
-"""The local conductor: ingest -> propose -> gate -> simulate -> approve -> dispatch.
+"""The local conductor: ingest -> propose -> gate -> simulate -> approve -> outbox.
 
 The decisions are pure functions (policy, safety.evaluate, simulator.validate_plan,
-approvals.requirement); this class is the shell that feeds them and records every
-step in the event log before it becomes visible to a device.
+approvals.requirement); this class is the shell that feeds them, records every
+step (with the inputs each function took, for replay) and hands approved
+commands to the outbox, which makes them durable before a device sees them.
+On start it rebuilds its projections from the log (snapshot + tail) and resumes
+commands that were in flight when the previous run stopped.
 """
 
 from __future__ import annotations
@@ -10,65 +13,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
 
-from connectors import ConnectorError
+import orjson
+
+from connectors import Sample
 from connectors.opcua import OpcUaClient, WriteResult
-from runtime import approvals, site
+from runtime import approvals, interventions, records, site
+from runtime import events as ev
 from runtime.clock import Clock
 from runtime.config import SiteConfig
+from runtime.deadletter import DeadLetterStore
+from runtime.dispatch import UNDECIDED, DispatchRecord, Projections, State
 from runtime.eventlog import EventLog
+from runtime.historian import Historian
+from runtime.jobs import RetryPolicy
+from runtime.outbox import Delivery, Outbox
 from runtime.policy import Proposal, peak_shaving
 from runtime.state import LatestState
-from safety import (
-    Accepted,
-    ApprovedCommand,
-    Clamped,
-    Command,
-    Rejected,
-    StateSnapshot,
-    Verdict,
-    evaluate,
-)
+from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot, evaluate
 from simulator import TwinState, ValidationReport, validate_plan
 
 log = logging.getLogger(__name__)
 
-
-def command_json(command: Command) -> dict[str, Any]:
-    return {
-        "key": command.key,
-        "asset": command.asset,
-        "kind": command.kind.value,
-        "value": command.value,
-        "start": command.start.isoformat(),
-        "end": command.end.isoformat(),
-        "origin": command.origin.value,
-    }
-
-
-def verdict_json(verdict: Verdict) -> dict[str, Any]:
-    value = verdict.approved.value if isinstance(verdict, Accepted | Clamped) else None
-    return {
-        "outcome": verdict.outcome,
-        "value": value,
-        "constraints": [asdict(hit) for hit in verdict.hits],
-    }
-
-
-def report_json(report: ValidationReport) -> dict[str, Any]:
-    return {
-        "ok": report.ok,
-        "summary": report.summary(),
-        "violations": [{**asdict(v), "at": v.at.isoformat()} for v in report.violations],
-        "steps": report.steps,
-        "step_s": report.step_s,
-        "peak_kw_plan": report.peak_kw_plan,
-        "peak_kw_baseline": report.peak_kw_baseline,
-        "energy_shifted_kwh": report.energy_shifted_kwh,
-    }
+SNAPSHOT_EVERY = 2000  # events between projection snapshots
+# What produced a proposal: the rule policy uses no learned model, and the twin's
+# forecast is persistence of the current uncontrolled load.
+MODELS = {"policy": "peak_shaving rule v1", "forecast": "persistence (current load)"}
 
 
 class Conductor:
@@ -79,6 +50,11 @@ class Conductor:
         clock: Clock,
         *,
         auto_approve: bool = False,
+        dlq: DeadLetterStore | None = None,
+        retry: RetryPolicy | None = None,
+        state_timeout_s: float = 10.0,
+        historian: Historian | None = None,
+        historian_flush_s: float = 10.0,
     ) -> None:
         self.config = config
         self.events = events
@@ -89,23 +65,58 @@ class Conductor:
         self.twin = site.twin_feeder(config)
         self.counts: Counter[str] = Counter()
         self.dispatch_ids: list[str] = []
-        self.setpoints: dict[str, float] = {}
+        self.projections = Projections()
         self._clients: dict[str, OpcUaClient] = {}
-        self._awaiting: dict[str, tuple[Command, Proposal]] = {}
+        self._awaiting: dict[str, Command] = {}
+        self._config_body, self.config_sha = records.config_json(config)
+        self._state_timeout_s = state_timeout_s
+        self.dlq = dlq
+        self.outbox = Outbox(events, self._write, clock, retry=retry, dlq=dlq)
         self.ready = asyncio.Event()
+        self.resumed: list[Delivery] = []
+        self.historian = historian
+        self._historian_flush_s = historian_flush_s
+        self._revert_seq = 0  # revert requests up to here are handled
+        self._stopping = False
+
+    def _on_sample(self, sample: Sample) -> None:
+        self.state.apply(sample)
+        if self.historian is not None:
+            self.historian.on_sample(sample)
+
+    @property
+    def setpoints(self) -> dict[str, float]:
+        return self.projections.setpoints
 
     # --- lifecycle ----------------------------------------------------------
 
     async def connect(self) -> None:
         for source in self.config.sources:
             client = OpcUaClient(
-                source, site.bindings(self.config, source.id), self.state.apply, self.clock
+                source, site.bindings(self.config, source.id), self._on_sample, self.clock
             )
             await client.connect()
             self._clients[source.id] = client
-        self.events.append(
-            "runtime.started",
-            {"site": self.config.site.id, "sources": list(self._clients)},
+        self.events.append_event(
+            ev.RuntimeStarted(
+                site=self.config.site.id,
+                sources=list(self._clients),
+                config=self._config_body,
+                config_sha=self.config_sha,
+            ),
+            ts=self.clock(),
+        )
+        self.projections = Projections.load(self.events)
+        self._close_undecided()
+        self._restore_awaiting()
+        await self._wait_for_state()
+        self.resumed = await self.outbox.resume(self.projections, self._regate)
+        self._refresh()
+        self.events.append_event(
+            ev.RuntimeReady(
+                resumed=[d.dispatch_id for d in self.resumed],
+                restored_from_seq=self.projections.seq,
+            ),
             ts=self.clock(),
         )
         self.ready.set()
@@ -114,18 +125,73 @@ class Conductor:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        if self.historian is not None:
+            self.historian.flush()
+        self._refresh()
+        self.projections.save(self.events)
 
-    async def run(self, until: datetime, *, tick_s: float = 0.02) -> None:
+    async def run(self, until: datetime | None = None, *, tick_s: float = 0.02) -> None:
         """Run decision cycles at the policy cadence until the clock reaches ``until``."""
         cadence = timedelta(seconds=self.config.policy.peak_shaving.cadence_s)
         next_cycle = self.clock()
-        while self.clock() < until:
+        saved_at = self.projections.seq
+        loop = asyncio.get_running_loop()
+        flushed_at = dlq_at = loop.time()
+        while not self._stopping and (until is None or self.clock() < until):
             now = self.clock()
             await self.check_approvals(now)
             if now >= next_cycle:
                 await self.cycle(now)
                 next_cycle = now + cadence
+            if self.projections.seq - saved_at >= SNAPSHOT_EVERY:
+                self.projections.save(self.events)
+                saved_at = self.projections.seq
+            if loop.time() - dlq_at >= 1.0:  # operator requests from other processes
+                if self.dlq is not None:
+                    await self.retry_dead_letters()
+                await self.revert_requested()
+                dlq_at = loop.time()
+            if self.historian is not None and loop.time() - flushed_at >= self._historian_flush_s:
+                self.historian.flush()
+                flushed_at = loop.time()
             await asyncio.sleep(tick_s)
+
+    def request_stop(self) -> None:
+        """Graceful stop: finish the cycle or delivery under way, then return from ``run``."""
+        self._stopping = True
+
+    async def _wait_for_state(self) -> None:
+        """Resume only against fresh state: wait (bounded) for every required point."""
+        needed = {p for limits in self.envelope.assets.values() for p in limits.required_points}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._state_timeout_s
+        while not needed <= set(self.state.snapshot().readings):
+            if loop.time() >= deadline:
+                missing = sorted(needed - set(self.state.snapshot().readings))
+                log.warning("no value yet for %s: in-flight commands re-checked anyway", missing)
+                return
+            await asyncio.sleep(0.02)
+
+    def _refresh(self) -> None:
+        for event in self.events.events(after_seq=self.projections.seq):
+            self.projections.apply(event)
+
+    def _close_undecided(self) -> None:
+        """Decisions a crash cut short before approval: close them (they never reached
+        the outbox, so nothing was sent); the policy decides afresh on current state."""
+        for record in list(self.projections.open.values()):
+            if record.state in UNDECIDED:
+                self.events.append_event(
+                    ev.DispatchExpired(reason="decision interrupted by a restart; never sent"),
+                    ts=self.clock(),
+                    dispatch_id=record.dispatch_id,
+                )
+        self._refresh()
+
+    def _restore_awaiting(self) -> None:
+        for record in self.projections.open.values():
+            if record.state is State.AWAITING_APPROVAL:
+                self._awaiting[record.dispatch_id] = records.command_from(record.command)
 
     # --- one decision cycle -------------------------------------------------
 
@@ -144,37 +210,40 @@ class Conductor:
         )
         for proposal in proposals:
             await self.handle(proposal, snapshot, now)
+        self._refresh()
 
     async def handle(self, proposal: Proposal, snapshot: StateSnapshot, now: datetime) -> None:
         command = proposal.command
         did = command.key
+        if self.events.has_dispatch(did):
+            return  # this decision instant was already decided (e.g. before a restart)
         self.dispatch_ids.append(did)
         self.counts["proposed"] += 1
         self._supersede(command.asset, now)
-        self.events.append(
-            "dispatch.proposed",
-            {
-                "command": command_json(command),
-                "policy": proposal.policy,
-                "rationale": proposal.rationale,
-                "inputs": proposal.inputs,
-                "snapshot": {
-                    p: {"value": r.value, "ts": r.ts.isoformat(), "quality": r.quality.value}
-                    for p, r in snapshot.readings.items()
-                },
-                "rollback_kw": self.setpoints.get(command.asset, 0.0),
-            },
+        last_kw = self.setpoints.get(command.asset, 0.0)
+        self.events.append_event(
+            ev.DispatchProposed(
+                command=records.command_body(command),
+                policy=proposal.policy,
+                rationale=proposal.rationale,
+                inputs=proposal.inputs,
+                snapshot=records.snapshot_body(snapshot),
+                rollback_kw=last_kw,
+                last_setpoint_kw=last_kw,
+                config_sha=self.config_sha,
+                models=MODELS,
+            ),
             ts=now,
             dispatch_id=did,
         )
-        approved = self._gate(command, snapshot, now)
+        approved = self.gate(command, snapshot, now)
         if approved is None:
             return
         report = self._simulate(approved, snapshot, now)
         if not report.ok:
             self.counts["blocked"] += 1
-            self.events.append(
-                "dispatch.blocked", {"reason": report.summary()}, ts=now, dispatch_id=did
+            self.events.append_event(
+                ev.DispatchBlocked(reason=report.summary()), ts=now, dispatch_id=did
             )
             return
         need = approvals.requirement(approved.value, self.config.approvals)
@@ -186,43 +255,41 @@ class Conductor:
                 else f"demo --auto-approve (policy requires {need.value})"
             )
             self.counts["approved"] += 1
-            self.events.append(
-                "approval.auto",
-                {"requirement": need.value, "reason": reason},
-                ts=now,
-                dispatch_id=did,
+            self.events.append_event(
+                ev.ApprovalAuto(requirement=need.value, reason=reason), ts=now, dispatch_id=did
             )
             await self.send(approved, now)
             return
         expires = now + timedelta(seconds=self.config.approvals.expiry_s)
         self.counts["awaiting_approval"] += 1
-        self.events.append(
-            approvals.REQUESTED,
-            {
-                "requirement": need.value,
-                "expires_at": expires.isoformat(),
-                "asset": command.asset,
-                "value": approved.value,
-                "rationale": proposal.rationale,
-                "simulation": report.summary(),
-            },
+        self.events.append_event(
+            ev.ApprovalRequested(
+                requirement=need.value,
+                expires_at=expires,
+                asset=command.asset,
+                value=approved.value,
+                rationale=proposal.rationale,
+                simulation=report.summary(),
+            ),
             ts=now,
             dispatch_id=did,
         )
-        self._awaiting[did] = (command, proposal)
+        self._awaiting[did] = command
         log.info("dispatch %s awaits %s: gridaios approvals approve %s", did, need.value, did)
 
-    def _gate(
-        self, command: Command, snapshot: StateSnapshot, now: datetime
+    def gate(
+        self, command: Command, snapshot: StateSnapshot, now: datetime, *, recheck: bool = False
     ) -> ApprovedCommand | None:
         (verdict,) = evaluate([command], snapshot, self.envelope, now)
-        self.events.append("dispatch.gated", verdict_json(verdict), ts=now, dispatch_id=command.key)
+        self.events.append_event(
+            records.gated(verdict, recheck=recheck), ts=now, dispatch_id=command.key
+        )
         match verdict:
             case Rejected():
                 self.counts["rejected"] += 1
                 reasons = "; ".join(h.reason for h in verdict.hits)
-                self.events.append(
-                    "dispatch.rejected", {"reason": reasons}, ts=now, dispatch_id=command.key
+                self.events.append_event(
+                    ev.DispatchRejected(reason=reasons), ts=now, dispatch_id=command.key
                 )
                 return None
             case Clamped():
@@ -231,9 +298,13 @@ class Conductor:
             case Accepted():
                 return verdict.approved
 
-    def _simulate(
-        self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime
-    ) -> ValidationReport:
+    def _regate(self, record: DispatchRecord, now: datetime) -> ApprovedCommand | None:
+        """Restart re-check of an in-flight command (recorded in ``dispatch.resumed``)."""
+        command = records.command_from(record.command)
+        (verdict,) = evaluate([command], self.state.snapshot(), self.envelope, now)
+        return verdict.approved if isinstance(verdict, Accepted | Clamped) else None
+
+    def twin_state(self, snapshot: StateSnapshot) -> TwinState:
         meter = snapshot.get(site.point_id(self.config.feeder.meter, "p_kw"))
         p_kw = {
             b: (r.value if (r := snapshot.get(site.point_id(b, "p_kw"))) else 0.0)
@@ -244,128 +315,138 @@ class Conductor:
             for b in self.twin.batteries
         }
         uncontrolled = (meter.value if meter else 0.0) + sum(p_kw.values())
+        return TwinState(soc_pct=soc, p_kw=p_kw, uncontrolled_net_kw=uncontrolled)
+
+    def _simulate(
+        self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime
+    ) -> ValidationReport:
+        twin = self.twin_state(snapshot)
         report = validate_plan(
-            [
-                approved.command
-                if approved.value == approved.command.value
-                else _with_value(approved)
-            ],
-            TwinState(soc_pct=soc, p_kw=p_kw, uncontrolled_net_kw=uncontrolled),
+            [with_value(approved.command, approved.value)],
+            twin,
             self.twin,
             now,
             approved.end - approved.start,
         )
-        self.events.append(
-            "dispatch.simulated", report_json(report), ts=now, dispatch_id=approved.key
+        self.events.append_event(
+            records.simulated(report, twin, approved.value), ts=now, dispatch_id=approved.key
         )
         return report
 
     # --- approvals ----------------------------------------------------------
 
     async def check_approvals(self, now: datetime) -> None:
+        """Operators decide in another process (CLI, console): read their events from the log."""
         if not self._awaiting:
             return
-        open_requests = {p.dispatch_id: p for p in approvals.pending(self.events)}
+        self._refresh()
         for did in list(self._awaiting):
-            command, _ = self._awaiting[did]
-            request = open_requests.get(did)
-            if request is None:  # rejected by an operator, or otherwise closed
-                self._awaiting.pop(did)
+            command = self._awaiting[did]
+            record = self.projections.open.get(did)
+            if record is None or record.state is not State.AWAITING_APPROVAL:
+                self._awaiting.pop(did)  # rejected by an operator, or otherwise closed
                 self.counts["rejected_by_operator"] += 1
                 continue
-            if now >= request.expires_at:
+            if now >= datetime.fromisoformat(record.expires_at):
                 self._awaiting.pop(did)
                 self.counts["expired"] += 1
-                self.events.append(
-                    "approval.expired",
-                    {"reason": "no decision before expiry; setpoint left unchanged"},
+                self.events.append_event(
+                    ev.ApprovalExpired(reason="no decision before expiry; setpoint left unchanged"),
                     ts=now,
                     dispatch_id=did,
                 )
                 continue
-            if len(set(request.approvers)) < request.requirement.approvers:
+            needed = approvals.Requirement(record.requirement).approvers
+            if len(set(record.approvers)) < needed:
                 continue
             self._awaiting.pop(did)
             # Re-check against fresh state: a stale approval cannot dispatch.
-            approved = self._gate(command, self.state.snapshot(), now)
+            approved = self.gate(command, self.state.snapshot(), now, recheck=True)
             if approved is None:
                 continue
             self.counts["approved"] += 1
             await self.send(approved, now)
 
     def _supersede(self, asset: str, now: datetime) -> None:
-        for did, (command, _) in list(self._awaiting.items()):
+        for did, command in list(self._awaiting.items()):
             if command.asset == asset:
                 self._awaiting.pop(did)
                 self.counts["superseded"] += 1
-                self.events.append(
-                    "dispatch.superseded",
-                    {"reason": "a newer proposal for the same asset replaced it"},
+                self.events.append_event(
+                    ev.DispatchSuperseded(reason="a newer proposal for the same asset replaced it"),
                     ts=now,
                     dispatch_id=did,
                 )
 
     # --- dispatch -----------------------------------------------------------
 
-    async def send(self, approved: ApprovedCommand, now: datetime) -> WriteResult | None:
+    async def send(self, approved: ApprovedCommand, now: datetime) -> Delivery:
         battery = self.config.battery(approved.asset)
         source = battery.points["p_setpoint_kw"].source
-        did = approved.key
-        # Durable before visible: the event is fsync'd before the write goes out.
-        self.events.append(
-            "dispatch.sent",
-            {
-                "value": approved.value,
-                "source": source,
-                "rollback_kw": self.setpoints.get(approved.asset, 0.0),
-            },
-            ts=now,
-            dispatch_id=did,
-        )
         self.counts["sent"] += 1
-        try:
-            result = await self._clients[source].write(approved, site.write_target(battery))
-        except ConnectorError as err:
-            self.counts["failed"] += 1
-            self.events.append(
-                "dispatch.failed", {"reason": str(err)}, ts=self.clock(), dispatch_id=did
-            )
-            return None
-        self.counts["acked"] += 1
-        self.events.append(
-            "dispatch.acked",
-            {"applied_key": result.applied_key, "readback_kw": result.readback_value},
-            ts=self.clock(),
-            dispatch_id=did,
+        delivery = await self.outbox.submit(
+            approved, source, rollback_kw=self.setpoints.get(approved.asset, 0.0)
         )
-        if result.verified:
+        self._count(delivery)
+        self._refresh()
+        return delivery
+
+    async def retry_dead_letters(self) -> list[Delivery]:
+        """Commands an operator sent back with ``gridaios dlq retry ID``."""
+        assert self.dlq is not None
+        out: list[Delivery] = []
+        for entry in self.dlq.claim_retries("dispatch"):
+            did = str(orjson.loads(entry.payload).get("dispatch_id", ""))
+            record = self.projections.open.get(did)
+            if record is None or record.state is not State.DEAD_LETTERED:
+                log.warning(
+                    "dlq %d: dispatch %s is not dead-lettered; nothing to retry", entry.id, did
+                )
+                continue
+            delivery = await self.outbox.retry_dead(record, self.projections, self._regate)
+            self._count(delivery)
+            self._refresh()
+            out.append(delivery)
+        return out
+
+    def _count(self, delivery: Delivery) -> None:
+        if delivery.state is State.VERIFIED:
+            self.counts["acked"] += 1
             self.counts["verified"] += 1
-            self.setpoints[approved.asset] = approved.value
-            self.events.append(
-                "dispatch.verified", {"value": approved.value}, ts=self.clock(), dispatch_id=did
-            )
+        elif delivery.reason.startswith("read-back"):  # acked, but runs another value
+            self.counts["acked"] += 1
+            self.counts["failed"] += 1
         else:
             self.counts["failed"] += 1
-            self.events.append(
-                "dispatch.failed",
-                {
-                    "reason": f"read-back {result.readback_value:g} / key {result.applied_key!r} "
-                    f"does not match {approved.value:g} / {did!r}"
-                },
-                ts=self.clock(),
-                dispatch_id=did,
-            )
-        return result
+
+    async def _write(self, approved: ApprovedCommand, source: str) -> WriteResult:
+        battery = self.config.battery(approved.asset)
+        return await self._clients[source].write(approved, site.write_target(battery))
+
+    async def revert_requested(self) -> list[Delivery]:
+        """Carry out ``gridaios revert`` requests (each once: the revert key is deterministic)."""
+        out: list[Delivery] = []
+        for seq, did, user, reason in interventions.requested(self.events, self._revert_seq):
+            self._revert_seq = seq
+            delivery = await self.revert(did, by=user, reason=reason)
+            if delivery is not None:
+                out.append(delivery)
+        return out
+
+    async def revert(self, dispatch_id: str, *, by: str, reason: str) -> Delivery | None:
+        """Put the asset back to the dispatch's rollback point, through the gate and outbox."""
+        return await interventions.revert(self, dispatch_id, by=by, reason=reason)
 
 
-def _with_value(approved: ApprovedCommand) -> Command:
-    c = approved.command
+def with_value(command: Command, value: float) -> Command:
+    if value == command.value:
+        return command
     return Command(
-        key=c.key,
-        asset=c.asset,
-        kind=c.kind,
-        value=approved.value,
-        start=c.start,
-        end=c.end,
-        origin=c.origin,
+        key=command.key,
+        asset=command.asset,
+        kind=command.kind,
+        value=value,
+        start=command.start,
+        end=command.end,
+        origin=command.origin,
     )

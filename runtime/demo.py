@@ -190,8 +190,5 @@ def summary_table(result: DemoResult) -> str:
     lines = ["", "gridaios demo: evening peak on the demo feeder", "-" * (width + 40)]
     lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines.append("-" * (width + 40))
-    lines.append(
-        f"explain one dispatch: sqlite3 {result.event_log} "
-        "\"select seq,kind,payload from events where dispatch_id='<id>'\""
-    )
+    lines.append(f"explain one dispatch: gridaios explain <dispatch id> --db {result.event_log}")
     return "\n".join(lines)

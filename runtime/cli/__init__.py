@@ -7,9 +7,39 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from runtime.cli import approvals, ask, audit, check_config, demo, forecast, safety, sim
+from runtime.cli import (
+    approvals,
+    ask,
+    audit,
+    check_config,
+    demo,
+    dlq,
+    explain,
+    forecast,
+    history,
+    replay,
+    revert,
+    run,
+    safety,
+    sim,
+)
 
-COMMANDS = (check_config, demo, approvals, audit, sim, safety, forecast, ask)
+COMMANDS = (
+    check_config,
+    demo,
+    run,
+    approvals,
+    explain,
+    audit,
+    replay,
+    revert,
+    dlq,
+    history,
+    sim,
+    safety,
+    forecast,
+    ask,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ def register(sub: Any) -> None:
     show = actions.add_parser("show", help="every event of one dispatch")
     show.add_argument("--db", type=Path, default=DEFAULT_DB)
     show.add_argument("dispatch_id")
+    compact = actions.add_parser(
+        "compact", help="retention: drop telemetry payloads older than N days (chain stays)"
+    )
+    compact.add_argument("--db", type=Path, default=DEFAULT_DB)
+    compact.add_argument("--older-than-days", type=float, required=True)
     p.set_defaults(func=run)
 
 
@@ -33,11 +39,21 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "verify":
             bad = log.verify()
             if bad is None:
-                count = sum(1 for _ in log.events())
+                count = log.count()
                 print(f"{args.db}: chain intact ({count} events)")
                 return 0
             print(f"{args.db}: chain broken at record {bad}", file=sys.stderr)
             return 1
+        if args.action == "compact":
+            if args.older_than_days < 0:
+                print(
+                    f"--older-than-days = {args.older_than_days:g}: must be >= 0", file=sys.stderr
+                )
+                return 2
+            now = datetime.now(UTC)
+            count = log.compact(before=now - timedelta(days=args.older_than_days), ts=now)
+            print(f"{args.db}: {count} telemetry payloads compacted; chain still verifiable")
+            return 0
         found = False
         for event in log.events(dispatch_id=args.dispatch_id):
             found = True

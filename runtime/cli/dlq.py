@@ -1,0 +1,65 @@
+"""``gridaios dlq list|show ID|retry ID|drop ID``: the dead-letter queue."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.deadletter import DeadLetterError, DeadLetterStore, Status
+from runtime.errors import NotFound
+
+DEFAULT_DLQ = Path("var/gridaios/deadletters.db")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("dlq", help="inspect, retry or drop dead letters")
+    p.add_argument("--dlq", type=Path, default=DEFAULT_DLQ, help="dead-letter store (SQLite)")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = actions.add_parser("list", help="entries, newest first")
+    ls.add_argument("--status", choices=[s.value for s in Status], default=None)
+    for name, text in (
+        ("show", "one entry with its raw payload"),
+        ("retry", "hand back to its owner"),
+        ("drop", "close it"),
+    ):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("id", type=int)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.dlq.exists():
+        print(f"--dlq {args.dlq}: no dead-letter store there", file=sys.stderr)
+        return 2
+    store = DeadLetterStore(args.dlq)
+    try:
+        if args.action == "list":
+            status = Status(args.status) if args.status else None
+            entries = store.list(status=status)
+            for e in entries:
+                print(
+                    f"{e.id:>6}  {e.ts:%Y-%m-%d %H:%M:%S}  {e.status.value:<8} {e.kind:<16} "
+                    f"{e.source:<24} {e.reason}"
+                )
+            print(f"{len(entries)} entries")
+            return 0
+        if args.action == "show":
+            e = store.get(args.id)
+            print(f"id {e.id}  {e.kind} from {e.source} at {e.ts.isoformat()}  [{e.status.value}]")
+            print(f"reason: {e.reason}")
+            print(f"payload ({len(e.payload)} bytes): {e.payload!r}")
+            return 0
+        if args.action == "retry":
+            e = store.retry(args.id)
+            print(f"dead letter {e.id} queued for retry by its owner ({e.kind})")
+            return 0
+        e = store.drop(args.id)
+        print(f"dead letter {e.id} dropped")
+        return 0
+    except (NotFound, DeadLetterError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    finally:
+        store.close()

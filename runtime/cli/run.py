@@ -1,0 +1,142 @@
+"""``gridaios run --config SITE.yaml [--db PATH]``: the long-running conductor for a site.
+
+Supervised (restart with back-off, limit), drains on SIGTERM/SIGINT, resumes
+in-flight commands after a crash, records health changes in the event log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from runtime import events as ev
+from runtime.clock import WallClock
+from runtime.conductor import Conductor
+from runtime.config import SiteConfig, load_config
+from runtime.deadletter import DeadLetterStore
+from runtime.errors import ConfigError
+from runtime.eventlog import EventLog
+from runtime.historian import Historian
+from runtime.housekeeping import housekeeping_service
+from runtime.supervise import FunctionService, ServiceFailed, ServiceHealth, Supervisor
+
+log = logging.getLogger(__name__)
+DEFAULT_DB = Path("var/gridaios/events.db")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run the conductor against a site's sources until stopped")
+    p.add_argument("--config", required=True, type=Path, help="site config YAML")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="event log (SQLite)")
+    p.add_argument(
+        "--dlq", type=Path, default=None, help="dead-letter store (default: next to --db)"
+    )
+    p.add_argument("--auto-approve", action="store_true", help="approve every request (tests only)")
+    p.add_argument(
+        "--history", type=Path, default=None, help="historian directory (default: next to --db)"
+    )
+    p.add_argument(
+        "--keep-telemetry-days",
+        type=float,
+        default=30.0,
+        help="retention: telemetry payloads older than this are compacted (default 30)",
+    )
+    p.add_argument(
+        "--health-file", type=Path, default=None, help="write /healthz-style JSON here on change"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    dlq_path = args.dlq or args.db.with_name("deadletters.db")
+    try:
+        asyncio.run(
+            serve(
+                config,
+                args.db,
+                dlq_path,
+                args.auto_approve,
+                args.health_file,
+                args.history or args.db.with_name("history"),
+                args.keep_telemetry_days,
+            )
+        )
+    except ServiceFailed as err:
+        print(f"gridaios run: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def serve(
+    config: SiteConfig,
+    db: Path,
+    dlq_path: Path,
+    auto_approve: bool,
+    health_file: Path | None = None,
+    history: Path | None = None,
+    keep_telemetry_days: float = 30.0,
+) -> None:
+    clock = WallClock()
+    events = EventLog(db)
+    dlq = DeadLetterStore(dlq_path)
+    historian = Historian(history) if history is not None else None
+    conductor = Conductor(
+        config, events, clock, auto_approve=auto_approve, dlq=dlq, historian=historian
+    )
+
+    async def conduct(ready: Callable[[], None]) -> None:
+        try:
+            await conductor.connect()
+            ready()
+            await conductor.run()
+        finally:
+            await conductor.close()
+
+    supervisor: Supervisor | None = None
+
+    def on_change(name: str, health: ServiceHealth) -> None:
+        events.append_event(
+            ev.HealthChanged(service=name, state=health.state.value, reason=health.last_error),
+            ts=clock(),
+        )
+        if health_file is not None and supervisor is not None:
+            tmp = health_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(supervisor.health()))
+            tmp.replace(health_file)  # readers never see a half-written file
+
+    housekeeping = housekeeping_service(
+        events, historian, dlq, clock, keep_telemetry=timedelta(days=keep_telemetry_days)
+    )
+    supervisor = Supervisor(
+        [FunctionService("conductor", conduct), FunctionService("housekeeping", housekeeping)],
+        on_change=on_change,
+    )
+    loop = asyncio.get_running_loop()
+
+    def drain() -> None:
+        # Let the conductor finish the dispatch under way; stop everything once it has,
+        # or after the drain deadline (an unfinished command stays in the outbox).
+        conductor.request_stop()
+        loop.call_later(supervisor.drain_s, supervisor.stop)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, drain)
+    try:
+        await supervisor.run()
+    finally:
+        events.append_event(ev.RuntimeStopped(reason="signal: drained"), ts=clock())
+        events.close()
+        dlq.close()

@@ -1,0 +1,429 @@
+"""Typed, versioned events: a pydantic discriminated union on ``kind``.
+
+Each event type carries a schema version ``v``. A record stored by an older
+version is upcast on read (``runtime.upcast``), so readers only ever see the newest
+shape while the stored bytes, and therefore the hash chain, never change.
+
+Kinds not declared here (another package's events) are kept as ``UntypedEvent``:
+stored and chained like any other, but not validated.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from runtime.upcast import upcast_to
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CommandBody(_Event):
+    key: str
+    asset: str
+    kind: str
+    value: float
+    start: datetime
+    end: datetime
+    origin: str
+
+
+class ReadingBody(_Event):
+    value: float
+    ts: datetime
+    quality: str
+
+
+class HitBody(_Event):
+    constraint: str
+    reason: str
+    limit: float | None = None
+    observed: float | None = None
+
+
+class TwinStateBody(_Event):
+    soc_pct: dict[str, float]
+    p_kw: dict[str, float]
+    uncontrolled_net_kw: float
+
+
+# --- runtime lifecycle -----------------------------------------------------------
+
+
+class RuntimeStarted(_Event):
+    kind: Literal["runtime.started"] = "runtime.started"
+    v: Literal[2] = 2
+    site: str
+    sources: list[str]
+    config: dict[str, Any] | None = None  # the whole site config: replay's input
+    config_sha: str | None = None
+
+
+class RuntimeReady(_Event):
+    kind: Literal["runtime.ready"] = "runtime.ready"
+    v: Literal[1] = 1
+    resumed: list[str] = Field(default_factory=list)
+    restored_from_seq: int = 0
+
+
+class RuntimeStopped(_Event):
+    kind: Literal["runtime.stopped"] = "runtime.stopped"
+    v: Literal[1] = 1
+    reason: str
+
+
+class HealthChanged(_Event):
+    kind: Literal["health.changed"] = "health.changed"
+    v: Literal[1] = 1
+    service: str
+    state: str
+    reason: str = ""
+
+
+class LogCompacted(_Event):
+    kind: Literal["log.compacted"] = "log.compacted"
+    v: Literal[1] = 1
+    before: datetime
+    count: int
+    kinds: list[str]
+
+
+class TelemetrySample(_Event):
+    """Telemetry-grade: compacted by retention; the chain keeps its digest."""
+
+    kind: Literal["telemetry.sample"] = "telemetry.sample"
+    v: Literal[1] = 1
+    point: str
+    value: float
+    quality: str = "good"
+    source_ts: datetime | None = None
+
+
+# --- one dispatch ----------------------------------------------------------------
+
+
+class DispatchProposed(_Event):
+    kind: Literal["dispatch.proposed"] = "dispatch.proposed"
+    v: Literal[2] = 2
+    command: CommandBody
+    policy: str
+    rationale: str
+    inputs: dict[str, float] = Field(default_factory=dict)
+    snapshot: dict[str, ReadingBody]
+    rollback_kw: float
+    last_setpoint_kw: float  # v2: the policy's own input, for replay
+    config_sha: str | None = None  # v2: which runtime.started config the decision used
+    models: dict[str, str] = Field(default_factory=dict)  # v2: model / forecast versions
+
+
+class DispatchGated(_Event):
+    kind: Literal["dispatch.gated"] = "dispatch.gated"
+    v: Literal[1] = 1
+    outcome: str
+    value: float | None
+    constraints: list[HitBody]
+    recheck: bool = False
+
+
+class DispatchRejected(_Event):
+    kind: Literal["dispatch.rejected"] = "dispatch.rejected"
+    v: Literal[1] = 1
+    reason: str
+
+
+class DispatchSimulated(_Event):
+    kind: Literal["dispatch.simulated"] = "dispatch.simulated"
+    v: Literal[2] = 2
+    ok: bool
+    summary: str
+    violations: list[dict[str, Any]]
+    steps: int
+    step_s: float
+    peak_kw_plan: float
+    peak_kw_baseline: float
+    energy_shifted_kwh: float
+    twin_state: TwinStateBody | None = None  # v2: the validator's input, for replay
+    value: float | None = None  # v2: the value simulated
+
+
+class DispatchBlocked(_Event):
+    kind: Literal["dispatch.blocked"] = "dispatch.blocked"
+    v: Literal[1] = 1
+    reason: str
+
+
+class DispatchSuperseded(_Event):
+    kind: Literal["dispatch.superseded"] = "dispatch.superseded"
+    v: Literal[1] = 1
+    reason: str
+
+
+class ApprovalRequested(_Event):
+    kind: Literal["approval.requested"] = "approval.requested"
+    v: Literal[1] = 1
+    requirement: str
+    expires_at: datetime
+    asset: str
+    value: float
+    rationale: str
+    simulation: str
+
+
+class ApprovalAuto(_Event):
+    kind: Literal["approval.auto"] = "approval.auto"
+    v: Literal[1] = 1
+    requirement: str
+    reason: str
+
+
+class ApprovalGranted(_Event):
+    kind: Literal["approval.granted"] = "approval.granted"
+    v: Literal[1] = 1
+    user: str
+    reason: str = ""
+
+
+class ApprovalRejected(_Event):
+    kind: Literal["approval.rejected"] = "approval.rejected"
+    v: Literal[1] = 1
+    user: str
+    reason: str
+
+
+class ApprovalExpired(_Event):
+    kind: Literal["approval.expired"] = "approval.expired"
+    v: Literal[1] = 1
+    reason: str
+
+
+class DispatchApproved(_Event):
+    """The outbox entry: fsync'd before the first write; all a resend needs."""
+
+    kind: Literal["dispatch.approved"] = "dispatch.approved"
+    v: Literal[1] = 1
+    command: CommandBody
+    value: float
+    source: str
+    rollback_kw: float
+    max_attempts: int = 5
+
+
+class DispatchSent(_Event):
+    kind: Literal["dispatch.sent"] = "dispatch.sent"
+    v: Literal[2] = 2
+    value: float
+    source: str
+    rollback_kw: float
+    attempt: int  # v2: which attempt (1 = first); v1 logs had one attempt only
+
+
+class DispatchAcked(_Event):
+    kind: Literal["dispatch.acked"] = "dispatch.acked"
+    v: Literal[1] = 1
+    applied_key: str
+    readback_kw: float
+
+
+class DispatchVerified(_Event):
+    kind: Literal["dispatch.verified"] = "dispatch.verified"
+    v: Literal[1] = 1
+    value: float
+
+
+class DispatchFailed(_Event):
+    kind: Literal["dispatch.failed"] = "dispatch.failed"
+    v: Literal[2] = 2
+    reason: str
+    attempt: int = 1
+    retryable: bool = False  # v2
+
+
+class DispatchRetried(_Event):
+    kind: Literal["dispatch.retried"] = "dispatch.retried"
+    v: Literal[1] = 1
+    attempt: int
+    delay_s: float
+    reason: str
+
+
+class DispatchResumed(_Event):
+    kind: Literal["dispatch.resumed"] = "dispatch.resumed"
+    v: Literal[1] = 1
+    from_state: str
+    attempt: int
+
+
+class DispatchDeadLettered(_Event):
+    kind: Literal["dispatch.dead_lettered"] = "dispatch.dead_lettered"
+    v: Literal[1] = 1
+    reason: str
+    dlq_id: int | None = None
+
+
+class DispatchExpired(_Event):
+    kind: Literal["dispatch.expired"] = "dispatch.expired"
+    v: Literal[1] = 1
+    reason: str
+
+
+class DispatchRevertRequested(_Event):
+    """An operator asks the running conductor to revert (no state change by itself)."""
+
+    kind: Literal["dispatch.revert_requested"] = "dispatch.revert_requested"
+    v: Literal[1] = 1
+    user: str
+    reason: str
+
+
+class DispatchReverted(_Event):
+    kind: Literal["dispatch.reverted"] = "dispatch.reverted"
+    v: Literal[1] = 1
+    asset: str
+    value: float
+    revert_key: str
+    by: str
+    reason: str
+
+
+TypedEvent = Annotated[
+    RuntimeStarted
+    | RuntimeReady
+    | RuntimeStopped
+    | HealthChanged
+    | LogCompacted
+    | TelemetrySample
+    | DispatchProposed
+    | DispatchGated
+    | DispatchRejected
+    | DispatchSimulated
+    | DispatchBlocked
+    | DispatchSuperseded
+    | ApprovalRequested
+    | ApprovalAuto
+    | ApprovalGranted
+    | ApprovalRejected
+    | ApprovalExpired
+    | DispatchApproved
+    | DispatchSent
+    | DispatchAcked
+    | DispatchVerified
+    | DispatchFailed
+    | DispatchRetried
+    | DispatchResumed
+    | DispatchDeadLettered
+    | DispatchExpired
+    | DispatchRevertRequested
+    | DispatchReverted,
+    Field(discriminator="kind"),
+]
+
+ADAPTER: TypeAdapter[TypedEvent] = TypeAdapter(TypedEvent)
+KINDS: dict[str, type[_Event]] = {
+    m.model_fields["kind"].default: m
+    for m in _Event.__subclasses__()
+    if "kind" in m.model_fields and "v" in m.model_fields
+}
+CURRENT_VERSION: dict[str, int] = {k: int(m.model_fields["v"].default) for k, m in KINDS.items()}
+TELEMETRY_KINDS: frozenset[str] = frozenset({"telemetry.sample", "health.changed"})
+
+
+class UntypedEvent(BaseModel):
+    """A kind this module does not declare: stored and chained, not validated."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: str
+    payload: dict[str, Any]
+
+
+class EventSchemaError(ValueError):
+    """A payload does not match its event type: fix the producer."""
+
+
+def upcast(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload in the newest version of its kind (a payload without ``v`` is version 1)."""
+    return upcast_to(kind, payload, CURRENT_VERSION.get(kind))
+
+
+@functools.cache
+def _list_adapter(kind: str) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[KINDS[kind]])  # type: ignore[valid-type]
+
+
+def normalise_many(items: Sequence[_HasKindPayload]) -> list[dict[str, Any]]:
+    """``normalise`` for a batch: one validation call per kind present."""
+    bodies = [dict(item.payload) for item in items]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item, body in zip(items, bodies, strict=True):
+        current = CURRENT_VERSION.get(item.kind)
+        if current is None:
+            continue
+        if body.setdefault("v", current) != current:
+            raise EventSchemaError(
+                f"event {item.kind}: new events are written at v{current}, got v{body['v']}"
+            )
+        body["kind"] = item.kind
+        groups.setdefault(item.kind, []).append(body)
+    try:
+        for kind, group in groups.items():
+            _list_adapter(kind).validate_python(group)
+    except ValueError as err:
+        raise EventSchemaError(f"event {kind}: payload does not match its schema: {err}") from err
+    finally:
+        for group in groups.values():
+            for body in group:
+                body.pop("kind", None)
+    return bodies
+
+
+class _HasKindPayload(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+def parse(kind: str, payload: Mapping[str, Any]) -> TypedEvent | UntypedEvent:
+    """Upcast, then validate into the typed model (or ``UntypedEvent`` for unknown kinds)."""
+    if kind not in KINDS:
+        return UntypedEvent(kind=kind, payload=dict(payload))
+    try:
+        return ADAPTER.validate_python({**upcast(kind, payload), "kind": kind})
+    except ValueError as err:
+        raise EventSchemaError(f"event {kind}: payload does not match its schema: {err}") from err
+
+
+def dump(event: BaseModel) -> tuple[str, dict[str, Any]]:
+    """(kind, payload) to store: JSON-safe, without the kind (it has its own column)."""
+    body = event.model_dump(mode="json")
+    kind = str(body.pop("kind"))
+    return kind, body
+
+
+def normalise(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a payload given as a dict for a known kind; return what to store.
+
+    The payload is stored as given (plus ``v``) once it validates: readers parse
+    (and fill defaults) on read, so the write path stays cheap.
+    """
+    model = KINDS.get(kind)
+    if model is None:
+        return dict(payload)
+    body = dict(payload)
+    current = CURRENT_VERSION[kind]
+    if body.setdefault("v", current) != current:
+        raise EventSchemaError(
+            f"event {kind}: new events are written at v{current}, got v{body['v']}"
+        )
+    body["kind"] = kind
+    try:
+        model.model_validate(body)
+    except ValueError as err:
+        raise EventSchemaError(f"event {kind}: payload does not match its schema: {err}") from err
+    del body["kind"]
+    return body

@@ -1,0 +1,156 @@
+"""Replay: re-run the pure decision functions on the inputs the log recorded.
+
+For every dispatch proposed in a time window: the policy (``peak_shaving``) on the
+recorded snapshot and last setpoint, the gate (``safety.evaluate``), plan
+validation (``validate_plan`` on the recorded twin state) and the approval rule
+(``approvals.requirement``), each with the site config the run used (recorded in
+``runtime.started``) or a candidate config. Every decision that comes out
+different is listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from runtime import approvals, records, site
+from runtime.config import SiteConfig
+from runtime.eventlog import Event, EventLog
+from runtime.policy import peak_shaving
+from safety import Accepted, Clamped, evaluate
+from simulator import validate_plan
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Difference:
+    dispatch_id: str
+    decision: str  # policy | gate | validation | approval_rule
+    recorded: str
+    replayed: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayResult:
+    dispatches: int
+    decisions: int
+    differences: list[Difference]
+    skipped: list[str]  # dispatches whose inputs were not recorded (older log versions)
+
+
+def _configs(log: EventLog) -> dict[str, SiteConfig]:
+    out: dict[str, SiteConfig] = {}
+    for event in log.events(kinds=("runtime.started",)):
+        body, sha = event.payload.get("config"), event.payload.get("config_sha")
+        if body is not None and sha is not None and sha not in out:
+            out[str(sha)] = SiteConfig.model_validate(body)
+    return out
+
+
+def _chains(log: EventLog, since: datetime, until: datetime) -> Iterator[list[Event]]:
+    kinds = ("dispatch.proposed",)
+    for proposed in log.events(kinds=kinds, since=since, until=until):
+        assert proposed.dispatch_id is not None
+        yield list(log.events(dispatch_id=proposed.dispatch_id))
+
+
+def replay(
+    log: EventLog, since: datetime, until: datetime, *, config: SiteConfig | None = None
+) -> ReplayResult:
+    configs = _configs(log)
+    diffs: list[Difference] = []
+    skipped: list[str] = []
+    dispatches = decisions = 0
+    for chain in _chains(log, since, until):
+        proposed = chain[0]
+        did = str(proposed.dispatch_id)
+        p = proposed.payload
+        cfg = config or configs.get(str(p.get("config_sha")))
+        if cfg is None or p.get("policy") != "peak_shaving":
+            skipped.append(did)
+            continue
+        dispatches += 1
+        n, found = _replay_one(did, chain, cfg)
+        decisions += n
+        diffs.extend(found)
+    return ReplayResult(
+        dispatches=dispatches, decisions=decisions, differences=diffs, skipped=skipped
+    )
+
+
+def _first(chain: list[Event], kind: str, **match: Any) -> Event | None:
+    for e in chain:
+        if e.kind == kind and all(e.payload.get(k) == v for k, v in match.items()):
+            return e
+    return None
+
+
+def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, list[Difference]]:
+    proposed = chain[0]
+    p = proposed.payload
+    now = proposed.ts
+    snapshot = records.snapshot_from(p["snapshot"])
+    command = records.command_from(p["command"])
+    diffs: list[Difference] = []
+
+    def differ(decision: str, recorded: str, replayed: str) -> None:
+        if recorded != replayed:
+            diffs.append(
+                Difference(dispatch_id=did, decision=decision, recorded=recorded, replayed=replayed)
+            )
+
+    # 1. the policy
+    policy = cfg.policy.peak_shaving
+    again = peak_shaving(
+        snapshot,
+        policy,
+        site_id=cfg.site.id,
+        meter=cfg.feeder.meter,
+        max_discharge_kw=cfg.battery(policy.battery).max_discharge_kw,
+        last_setpoint_kw=float(p["last_setpoint_kw"]),
+        now=now,
+    )
+    replayed = f"{again[0].command.asset} {again[0].command.value:g} kW" if again else "no proposal"
+    differ("policy", f"{command.asset} {command.value:g} kW", replayed)
+    count = 1
+
+    # 2. the gate, on the recorded command (not the replayed one: one decision at a time)
+    gated = _first(chain, "dispatch.gated", recheck=False)
+    if gated is not None:
+        (verdict,) = evaluate([command], snapshot, site.envelope(cfg), now)
+        value = verdict.approved.value if isinstance(verdict, Accepted | Clamped) else None
+        hits = ",".join(sorted(h.constraint for h in verdict.hits))
+        rec_hits = ",".join(sorted(str(h["constraint"]) for h in gated.payload["constraints"]))
+        differ(
+            "gate",
+            f"{gated.payload['outcome']} {_kw(gated.payload['value'])} [{rec_hits}]",
+            f"{verdict.outcome} {_kw(value)} [{hits}]",
+        )
+        count += 1
+
+    # 3. plan validation, on the recorded twin state and value
+    sim = _first(chain, "dispatch.simulated")
+    if sim is not None and sim.payload.get("twin_state") and sim.payload.get("value") is not None:
+        value = float(sim.payload["value"])
+        twin = records.twin_from(sim.payload["twin_state"])
+        cmd = records.command_from({**p["command"], "value": value})
+        report = validate_plan([cmd], twin, site.twin_feeder(cfg), now, cmd.end - cmd.start)
+        differ(
+            "validation",
+            f"ok={sim.payload['ok']} violations={len(sim.payload['violations'])}",
+            f"ok={report.ok} violations={len(report.violations)}",
+        )
+        count += 1
+
+    # 4. the approval rule
+    rule = _first(chain, "approval.auto") or _first(chain, "approval.requested")
+    if rule is not None and sim is not None and sim.payload.get("value") is not None:
+        need = approvals.requirement(float(sim.payload["value"]), cfg.approvals)
+        differ("approval_rule", str(rule.payload["requirement"]), need.value)
+        count += 1
+    return count, diffs
+
+
+def _kw(value: object) -> str:
+    return "-" if value is None else f"{float(value):g} kW"  # type: ignore[arg-type]
