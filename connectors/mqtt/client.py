@@ -1,0 +1,408 @@
+"""MQTT client (paho-mqtt 2.x): telemetry in, approved commands out, acks back.
+
+Threads: paho's network loop runs in its own thread and only enqueues raw messages into a
+bounded queue (when the queue is full it blocks, so the socket stops being read and the
+broker holds the rest: back-pressure, not unbounded memory). One asyncio task drains the
+queue, decodes, normalizes and hands batches to the runtime on the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import queue
+import ssl
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from connectors import metrics
+from connectors.badinput import BadInput, BadInputReason
+from connectors.deadletter import DeadLetterSink
+from connectors.errors import ConnectorError, ConnectorNotReady
+from connectors.mqtt.config import MqttSourceConfig
+from connectors.mqtt.errors import connack_error, socket_error
+from connectors.mqtt.jsonwire import JsonWire
+from connectors.mqtt.spool import Spool
+from connectors.mqtt.wire import Ack, DeviceState, Publish, Refused, Telemetry, Wire
+from connectors.normalize import Batch, NormalizeConfig, Normalizer
+from connectors.points import PointBinding, WriteResult, WriteTarget
+from connectors.sample import Sample
+from connectors.state import ConnectionState
+from safety import ApprovedCommand
+
+log = logging.getLogger(__name__)
+
+_Item = tuple[str, bytes, datetime]
+
+
+class MqttClient:
+    """One session with one broker for one source, feeding samples to the runtime."""
+
+    def __init__(
+        self,
+        config: MqttSourceConfig,
+        points: Sequence[PointBinding],
+        on_sample: Callable[[Sample], None] | None,
+        clock: Callable[[], datetime],
+        *,
+        on_batch: Callable[[Batch], None] | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        wire: Wire | None = None,
+    ) -> None:
+        self.config = config
+        self._on_sample = on_sample
+        self._on_batch = on_batch
+        self._clock = clock
+        self.wire: Wire = wire or _default_wire(config, list(points))
+        self.bad = BadInput(config.id, dead_letters, clock)
+        self.normalizer = Normalizer(
+            config.id,
+            NormalizeConfig(
+                future_tolerance_s=config.future_tolerance_s,
+                frozen_after_s=config.frozen_after_s,
+            ),
+        )
+        self.device_states: dict[str, str] = {}
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=config.queue_messages)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._wake_pending = False
+        self._closing = False
+        self._connected_once = False
+        self._first_connack: asyncio.Future[ReasonCode] | None = None
+        self._waiting: dict[str, asyncio.Future[Ack]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._spool = Spool(config.spool_path or ":memory:")
+        self._paho = self._make_paho()
+        self._m_messages = metrics.MESSAGES.labels(config.id)
+        self._m_queue = metrics.QUEUE_DEPTH.labels(config.id)
+        self.messages = 0
+        self._set_state(ConnectionState.DISCONNECTED)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def _make_paho(self) -> paho.Client:
+        c = self.config
+        v5 = c.protocol == "5"
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=c.resolved_client_id(),
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        if c.username is not None:
+            client.username_pw_set(c.username, c.resolved_password())
+        if c.tls is not None:
+            client.tls_set(
+                ca_certs=str(c.tls.ca_file),
+                certfile=str(c.tls.cert_file) if c.tls.cert_file else None,
+                keyfile=str(c.tls.key_file) if c.tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        else:
+            log.warning(
+                "MQTT source %s: connecting to %s:%d WITHOUT TLS (allow_insecure is set); "
+                "credentials and commands travel in clear text",
+                c.id,
+                c.host,
+                c.port,
+            )
+        will = self.wire.will(self._clock())
+        client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
+        client.reconnect_delay_set(
+            min_delay=max(1, math.ceil(c.reconnect_min_s)), max_delay=math.ceil(c.reconnect_max_s)
+        )
+        client.max_queued_messages_set(c.queue_messages)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    @property
+    def where(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    async def connect(self) -> None:
+        """Connect, subscribe and start ingesting; raise ConnectorNotReady/AuthFailed."""
+        self._loop = asyncio.get_running_loop()
+        self._first_connack = self._loop.create_future()
+        self._set_state(ConnectionState.CONNECTING)
+        c = self.config
+        props = None
+        if c.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = c.session_expiry_s
+        try:
+            await asyncio.to_thread(
+                self._paho.connect,
+                c.host,
+                c.port,
+                c.keepalive_s,
+                clean_start=False if c.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+                properties=props,
+            )
+        except (OSError, ssl.SSLError) as err:
+            self._set_state(ConnectionState.FAILED)
+            raise socket_error(c.id, self.where, err) from err
+        self._paho.loop_start()
+        try:
+            async with asyncio.timeout(c.connect_timeout_s):
+                code = await self._first_connack
+        except TimeoutError as err:
+            await self._stop_paho()
+            self._set_state(ConnectionState.FAILED)
+            raise ConnectorNotReady(
+                f"MQTT source {c.id}: no CONNACK from {self.where} within {c.connect_timeout_s} s"
+            ) from err
+        if code.is_failure:
+            await self._stop_paho()
+            self._set_state(ConnectionState.FAILED)
+            raise connack_error(c.id, self.where, code)
+        self._tasks = [
+            asyncio.create_task(self._drain(), name=f"mqtt-{c.id}-drain"),
+            asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat"),
+        ]
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._state_is_connected():
+            # A clean goodbye: say offline ourselves (a clean disconnect does not fire the will).
+            will = self.wire.will(self._clock())
+            info = self._paho.publish(will.topic, will.payload, qos=1, retain=will.retain)
+            await asyncio.to_thread(_wait_published, info, 2.0)
+        await self._stop_paho()
+        for future in self._waiting.values():
+            future.cancel()
+        self._waiting.clear()
+        self._spool.close()
+        self._set_state(ConnectionState.DISCONNECTED)
+
+    async def _stop_paho(self) -> None:
+        self._closing = True
+        await asyncio.to_thread(self._paho.disconnect)
+        await asyncio.to_thread(self._paho.loop_stop)
+
+    def _state_is_connected(self) -> bool:
+        return self.state is ConnectionState.CONNECTED
+
+    def _set_state(self, state: ConnectionState) -> None:
+        self.state = state
+        metrics.set_state(self.config.id, state)
+
+    # --- paho thread ----------------------------------------------------------
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any
+    ) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if not code.is_failure:
+            for topic in self.wire.subscriptions():
+                client.subscribe(topic, qos=1)
+            now = self._clock()
+            for msg in self.wire.online(now):
+                client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+            for cmd in self._spool.pending(now):
+                client.publish(cmd.topic, cmd.payload, qos=1)
+                self._spool.mark_sent(cmd.key)
+            if self._connected_once:
+                metrics.RECONNECTS.labels(self.config.id).inc()
+                log.info("MQTT source %s: reconnected to %s", self.config.id, self.where)
+            self._connected_once = True
+            loop.call_soon_threadsafe(self._set_state, ConnectionState.CONNECTED)
+        first = self._first_connack
+        if first is not None:
+            loop.call_soon_threadsafe(_resolve, first, code)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any
+    ) -> None:
+        if self._closing or self._loop is None:
+            return
+        log.warning("MQTT source %s: lost %s (%s); reconnecting", self.config.id, self.where, code)
+        self._loop.call_soon_threadsafe(self._set_state, ConnectionState.RECONNECTING)
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        item = (msg.topic, bytes(msg.payload), self._clock())
+        while True:
+            try:
+                self._queue.put(item, timeout=0.5)
+                break
+            except queue.Full:
+                if self._closing:
+                    return
+                log.warning("MQTT source %s: decode queue full; holding the broker", self.config.id)
+        if not self._wake_pending and self._loop is not None:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # --- event loop: decode, normalize, deliver -------------------------------
+
+    async def _drain(self) -> None:
+        get = self._queue.get_nowait
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._wake_pending = False
+            self._m_queue.set(self._queue.qsize())
+            handled = 0
+            while True:
+                try:
+                    topic, payload, received = get()
+                except queue.Empty:
+                    break
+                self._handle(topic, payload, received)
+                handled += 1
+                if handled % 256 == 0:
+                    await asyncio.sleep(0)  # let the rest of the runtime breathe
+
+    def _handle(self, topic: str, payload: bytes, received: datetime) -> None:
+        self.messages += 1
+        self._m_messages.inc()
+        if len(payload) > self.config.max_payload_bytes:
+            self.bad.report(
+                BadInputReason.OVERSIZED,
+                f"{len(payload)} bytes on {topic}; at most {self.config.max_payload_bytes}",
+                payload[: self.config.max_payload_bytes],
+                kind=self.wire.kind,
+            )
+            return
+        try:
+            outcome = self.wire.decode(topic, payload, received)
+        except ConnectorError as err:  # a wire signals a protocol problem it cannot value
+            log.warning("MQTT source %s: %s", self.config.id, err)
+            return
+        for reply in outcome.replies:
+            self._paho.publish(reply.topic, reply.payload, qos=1, retain=reply.retain)
+        event = outcome.event
+        if isinstance(event, Telemetry):
+            for problem in event.problems:
+                self.bad.report(
+                    problem.reason,
+                    f"{topic}: {problem.detail}",
+                    payload,
+                    kind=self.wire.kind,
+                    count=problem.count,
+                )
+            batch = event.batch
+            if batch is None:
+                return
+            if event.new_session:
+                self.normalizer.forget_stream(batch.stream)
+            if not self.normalizer.admit(batch.stream, batch.sequence):
+                return
+            self.normalizer.apply(batch)
+            self._deliver(batch)
+        elif isinstance(event, Ack):
+            self._on_ack(event, payload, received)
+        elif isinstance(event, DeviceState):
+            if self.device_states.get(event.device) != event.state:
+                log.info(
+                    "MQTT source %s: device %s is %s", self.config.id, event.device, event.state
+                )
+            self.device_states[event.device] = event.state
+        elif isinstance(event, Refused):
+            self.bad.report(
+                event.problem.reason,
+                f"{topic}: {event.problem.detail}",
+                payload,
+                kind=self.wire.kind,
+            )
+
+    def _deliver(self, batch: Batch) -> None:
+        if self._on_batch is not None:
+            self._on_batch(batch)
+        if self._on_sample is not None:
+            for sample in batch.samples():
+                self._on_sample(sample)
+
+    def _on_ack(self, ack: Ack, payload: bytes, received: datetime) -> None:
+        self._spool.record_ack(ack.key, ack.status, ack.value, ack.reason, payload, received)
+        future = self._waiting.pop(ack.key, None)
+        if future is not None and not future.done():
+            future.set_result(ack)
+
+    async def _heartbeat(self) -> None:
+        seq = 0
+        while True:
+            msg = self.wire.heartbeat(seq, self._clock())
+            if msg is not None and self._state_is_connected():
+                self._paho.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+            seq += 1
+            await asyncio.sleep(self.config.heartbeat_s)
+
+    # --- commands -------------------------------------------------------------
+
+    async def write(
+        self, approved: ApprovedCommand, target: WriteTarget, *, readback_timeout_s: float = 5.0
+    ) -> WriteResult:
+        """Spool, publish (QoS 1) and wait for the device's ack with the same key."""
+        if self._loop is None or self._closing:
+            raise ConnectorNotReady(f"MQTT source {self.config.id} is not connected")
+        now = self._clock()
+        valid_until = approved.command.end
+        msg = self.wire.command(approved.key, target.value_node, float(approved.value), valid_until)
+        future = self._waiting.get(approved.key)
+        if future is None:
+            future = self._loop.create_future()
+            self._waiting[approved.key] = future
+        known = self._spool.ack(approved.key)
+        if known is not None:
+            future.set_result(Ack(known.key, known.status, known.value, known.reason))
+        elif self._spool.add(approved.key, msg.topic, msg.payload, valid_until, now):
+            self._paho.publish(msg.topic, msg.payload, qos=1)
+            self._spool.mark_sent(approved.key)
+        try:
+            async with asyncio.timeout(readback_timeout_s):
+                ack = await asyncio.shield(future)
+        except TimeoutError:
+            return WriteResult(
+                key=approved.key,
+                written_value=float(approved.value),
+                readback_value=math.nan,
+                applied_key="",
+            )
+        self._waiting.pop(approved.key, None)
+        applied = ack.status in ("applied", "duplicate")
+        return WriteResult(
+            key=approved.key,
+            written_value=float(approved.value),
+            readback_value=ack.value if ack.value is not None else math.nan,
+            applied_key=ack.key if applied else "",
+        )
+
+    def publish(self, msg: Publish) -> None:
+        """Send one message (QoS 1) on this session: for tools that play a device."""
+        self._paho.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+
+
+def _default_wire(config: MqttSourceConfig, points: list[PointBinding]) -> Wire:
+    return JsonWire(config.id, config.site, points, config.max_batch_samples)
+
+
+def _resolve(future: asyncio.Future[ReasonCode], code: ReasonCode) -> None:
+    if not future.done():
+        future.set_result(code)
+
+
+def _wait_published(info: paho.MQTTMessageInfo, timeout_s: float) -> None:
+    try:
+        info.wait_for_publish(timeout_s)
+    except (RuntimeError, ValueError):
+        log.debug("status publish did not complete before disconnect")
