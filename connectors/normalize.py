@@ -27,7 +27,8 @@ class SampleFlag(IntFlag):
     NONE = 0
     OUT_OF_ORDER = 1  # older than the newest sample of its point: not applied
     FUTURE = 2  # source timestamp ahead of the receive time: quality set to bad, not applied
-    FROZEN = 4  # value unchanged while timestamps advance for frozen_after_s: uncertain
+    FROZEN = 4  # value unchanged while timestamps advance for frozen_after_s (quality kept:
+    # an idle battery's 0 kW is legitimately constant; consumers decide what frozen means)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -44,6 +45,7 @@ class Batch:
     qualities: list[SampleQuality] = field(default_factory=list)
     source_ts: list[datetime] = field(default_factory=list)
     flags: list[int] = field(default_factory=list)
+    server_ts: list[datetime | None] | None = None  # OPC UA only
 
     def __len__(self) -> int:
         return len(self.points)
@@ -70,6 +72,8 @@ class Batch:
                 source_ts=self.source_ts[i],
                 received_ts=self.received_ts,
                 sequence=self.sequence,
+                server_ts=self.server_ts[i] if self.server_ts is not None else None,
+                flags=self.flags[i],
             )
 
 
@@ -167,7 +171,6 @@ class Normalizer:
         flags = batch.flags
         qualities = batch.qualities
         n_ooo = n_future = n_frozen = 0
-        good = SampleQuality.GOOD
         for i, (point, value, ts) in enumerate(
             zip(batch.points, batch.values, batch.source_ts, strict=True)
         ):
@@ -193,8 +196,6 @@ class Normalizer:
             if value == last_value[j]:
                 if frozen_after is not None and ts_s - run_start[j] >= frozen_after:
                     flags[i] |= SampleFlag.FROZEN
-                    if qualities[i] is good:
-                        qualities[i] = SampleQuality.UNCERTAIN
                     n_frozen += 1
             else:
                 run_start[j] = ts_s

@@ -14,13 +14,13 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors import ConnectorError
-from connectors.opcua import OpcUaClient, WriteResult
+from connectors import ConnectorError, WriteResult
 from runtime import approvals, site
 from runtime.clock import Clock
 from runtime.config import SiteConfig
 from runtime.eventlog import EventLog
 from runtime.policy import Proposal, peak_shaving
+from runtime.sources import SourceClient, make_client
 from runtime.state import LatestState
 from safety import (
     Accepted,
@@ -90,7 +90,7 @@ class Conductor:
         self.counts: Counter[str] = Counter()
         self.dispatch_ids: list[str] = []
         self.setpoints: dict[str, float] = {}
-        self._clients: dict[str, OpcUaClient] = {}
+        self._clients: dict[str, SourceClient] = {}
         self._awaiting: dict[str, tuple[Command, Proposal]] = {}
         self.ready = asyncio.Event()
 
@@ -98,7 +98,7 @@ class Conductor:
 
     async def connect(self) -> None:
         for source in self.config.sources:
-            client = OpcUaClient(
+            client = make_client(
                 source, site.bindings(self.config, source.id), self.state.apply, self.clock
             )
             await client.connect()

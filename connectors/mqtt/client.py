@@ -79,6 +79,8 @@ class MqttClient:
         self._closing = False
         self._connected_once = False
         self._first_connack: asyncio.Future[ReasonCode] | None = None
+        self._connack: ReasonCode | None = None
+        self._suback_pending: set[int | None] = set()
         self._waiting: dict[str, asyncio.Future[Ack]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._spool = Spool(config.spool_path or ":memory:")
@@ -124,6 +126,7 @@ class MqttClient:
         client.max_queued_messages_set(c.queue_messages)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -212,23 +215,42 @@ class MqttClient:
         loop = self._loop
         if loop is None:
             return
-        if not code.is_failure:
-            for topic in self.wire.subscriptions():
-                client.subscribe(topic, qos=1)
-            now = self._clock()
-            for msg in self.wire.online(now):
-                client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
-            for cmd in self._spool.pending(now):
-                client.publish(cmd.topic, cmd.payload, qos=1)
-                self._spool.mark_sent(cmd.key)
-            if self._connected_once:
-                metrics.RECONNECTS.labels(self.config.id).inc()
-                log.info("MQTT source %s: reconnected to %s", self.config.id, self.where)
-            self._connected_once = True
-            loop.call_soon_threadsafe(self._set_state, ConnectionState.CONNECTED)
-        first = self._first_connack
-        if first is not None:
-            loop.call_soon_threadsafe(_resolve, first, code)
+        if code.is_failure:
+            if self._first_connack is not None:
+                loop.call_soon_threadsafe(_resolve, self._first_connack, code)
+            return
+        self._suback_pending = {
+            client.subscribe(topic, qos=1)[1] for topic in self.wire.subscriptions()
+        }
+        self._connack = code
+        now = self._clock()
+        for msg in self.wire.online(now):
+            client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+        for cmd in self._spool.pending(now):
+            client.publish(cmd.topic, cmd.payload, qos=1)
+            self._spool.mark_sent(cmd.key)
+        if self._connected_once:
+            metrics.RECONNECTS.labels(self.config.id).inc()
+            log.info("MQTT source %s: reconnected to %s", self.config.id, self.where)
+        self._connected_once = True
+        loop.call_soon_threadsafe(self._set_state, ConnectionState.CONNECTED)
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, codes: Any, props: Any
+    ) -> None:
+        """Ready once every subscription is confirmed: nothing published after is missed."""
+        self._suback_pending.discard(mid)
+        for code in codes:
+            if code.is_failure:
+                log.error(
+                    "MQTT source %s: broker refused a subscription (%s); check the ACL",
+                    self.config.id,
+                    code,
+                )
+        if not self._suback_pending and self._loop is not None:
+            first = self._first_connack
+            if first is not None and self._connack is not None:
+                self._loop.call_soon_threadsafe(_resolve, first, self._connack)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any

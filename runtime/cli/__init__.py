@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from runtime.cli import approvals, audit, check_config, demo, sim
+from runtime.cli import approvals, audit, check_config, demo, dlq, probe, sim
 
-COMMANDS = (check_config, demo, approvals, audit, sim)
+COMMANDS = (check_config, demo, approvals, audit, sim, probe, dlq)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from connectors.opcua import OpcUaSourceConfig
 from runtime import site
 from runtime.clock import ScaledClock
 from runtime.config import load_config
@@ -32,7 +33,11 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ScenarioError) as err:
         print(err, file=sys.stderr)
         return 2
-    endpoint = config.sources[0].endpoint
+    opcua = [s for s in config.sources if isinstance(s, OpcUaSourceConfig)]
+    if not opcua:
+        print(f"{args.config}: the virtual field serves OPC UA; no opcua source", file=sys.stderr)
+        return 2
+    endpoint = opcua[0].endpoint
     clock = ScaledClock(scenario.start, args.speed)
     field_ = VirtualField(site.field_spec(config), scenario, clock, endpoint)
 
