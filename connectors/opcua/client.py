@@ -15,18 +15,25 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from asyncua import Client, Node, ua
 from asyncua.common.subscription import Subscription
-from asyncua.crypto import security_policies
+from asyncua.crypto import security_policies, uacrypto
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from connectors import metrics
 from connectors.badinput import BadInput, BadInputReason
 from connectors.deadletter import DeadLetterSink
-from connectors.errors import ConnectorError, ConnectorNotReady, UnknownPoint, WriteFailed
+from connectors.errors import (
+    ConnectorAuthFailed,
+    ConnectorError,
+    ConnectorNotReady,
+    UnknownPoint,
+    WriteFailed,
+)
 from connectors.normalize import Batch, NormalizeConfig, Normalizer
 from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.errors import connect_error
@@ -165,7 +172,10 @@ class OpcUaClient:
             )
             mode = getattr(ua.MessageSecurityMode, c.mode)
             await client.set_security(
-                _POLICIES[c.security], str(c.certificate), str(c.private_key), mode=mode
+                _POLICIES[c.security],
+                uacrypto.CertProperties(str(c.certificate), _encoding(c.certificate)),
+                uacrypto.CertProperties(str(c.private_key), _encoding(c.private_key)),
+                mode=mode,
             )
         if c.username is not None:
             client.set_user(c.username)
@@ -398,3 +408,13 @@ async def _quiet_disconnect(client: Client) -> None:
         await client.disconnect()
     except (*_NET_ERRORS, RuntimeError, AttributeError):
         log.debug("OPC UA disconnect failed", exc_info=True)
+
+
+def _encoding(path: Path) -> str:
+    """PEM or DER by content, whatever the file is called (asyncua goes by the suffix)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError as err:
+        raise ConnectorAuthFailed(f"cannot read {path}: {err.strerror}; check the path") from err
+    return "pem" if b"-----BEGIN" in head else "der"
