@@ -23,7 +23,7 @@ from connectors import (
 from connectors.opcua import OpcUaClient, OpcUaSourceConfig
 from tests.support.approved import approved
 from tests.support.opcuaserver import field_server
-from tests.support.pki import CertFiles, opcua_app_cert
+from tests.support.pki import opcua_app_cert
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.user_managers import UserManager
-from asyncua.crypto.permission_rules import User, UserRole
 
 from tests.support.mosquitto import free_port
 from tests.support.pki import CertFiles
