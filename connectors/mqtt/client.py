@@ -14,6 +14,7 @@ import logging
 import math
 import queue
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,9 +28,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from connectors import metrics
 from connectors.badinput import BadInput, BadInputReason
 from connectors.deadletter import DeadLetterSink
-from connectors.errors import ConnectorError, ConnectorNotReady
+from connectors.errors import ConnectorError, ConnectorNotReady, WriteFailed
 from connectors.mqtt.config import MqttSourceConfig
-from connectors.mqtt.errors import connack_error, socket_error
+from connectors.mqtt.errors import connack_error, socket_error, subscribe_error
 from connectors.mqtt.jsonwire import JsonWire
 from connectors.mqtt.spool import Spool
 from connectors.mqtt.wire import Ack, DeviceState, Publish, Refused, Telemetry, Wire
@@ -81,6 +82,9 @@ class MqttClient:
         self._first_connack: asyncio.Future[ReasonCode] | None = None
         self._connack: ReasonCode | None = None
         self._suback_pending: set[int | None] = set()
+        self._refused_subscription: ReasonCode | None = None
+        self._mid_key: dict[int, str] = {}
+        self._mid_lock = threading.Lock()
         self._waiting: dict[str, asyncio.Future[Ack]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._spool = Spool(config.spool_path or ":memory:")
@@ -127,6 +131,7 @@ class MqttClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         client.on_message = self._on_message
         return client
 
@@ -170,6 +175,10 @@ class MqttClient:
             await self._stop_paho()
             self._set_state(ConnectionState.FAILED)
             raise connack_error(c.id, self.where, code)
+        if self._refused_subscription is not None:
+            await self._stop_paho()
+            self._set_state(ConnectionState.FAILED)
+            raise subscribe_error(c.id, self.where, self.wire.subscriptions())
         self._tasks = [
             asyncio.create_task(self._drain(), name=f"mqtt-{c.id}-drain"),
             asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat"),
@@ -209,6 +218,34 @@ class MqttClient:
 
     # --- paho thread ----------------------------------------------------------
 
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` on the event loop; the loop may be gone when paho calls late."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            log.debug("MQTT source %s: event loop closed; dropped a callback", self.config.id)
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, code: ReasonCode, props: Any
+    ) -> None:
+        with self._mid_lock:
+            key = self._mid_key.pop(mid, None)
+        if key is not None and code.is_failure:
+            self._post(self._refuse_command, key, str(code))
+
+    def _refuse_command(self, key: str, reason: str) -> None:
+        future = self._waiting.pop(key, None)
+        if future is not None and not future.done():
+            future.set_exception(
+                WriteFailed(
+                    f"MQTT source {self.config.id}: broker refused command {key} ({reason}); "
+                    "grant write on the cmd topic in the broker ACL"
+                )
+            )
+
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any
     ) -> None:
@@ -217,7 +254,7 @@ class MqttClient:
             return
         if code.is_failure:
             if self._first_connack is not None:
-                loop.call_soon_threadsafe(_resolve, self._first_connack, code)
+                self._post(_resolve, self._first_connack, code)
             return
         self._suback_pending = {
             client.subscribe(topic, qos=1)[1] for topic in self.wire.subscriptions()
@@ -233,7 +270,7 @@ class MqttClient:
             metrics.RECONNECTS.labels(self.config.id).inc()
             log.info("MQTT source %s: reconnected to %s", self.config.id, self.where)
         self._connected_once = True
-        loop.call_soon_threadsafe(self._set_state, ConnectionState.CONNECTED)
+        self._post(self._set_state, ConnectionState.CONNECTED)
 
     def _on_subscribe(
         self, client: paho.Client, userdata: Any, mid: int, codes: Any, props: Any
@@ -247,10 +284,11 @@ class MqttClient:
                     self.config.id,
                     code,
                 )
+                self._refused_subscription = code
         if not self._suback_pending and self._loop is not None:
             first = self._first_connack
             if first is not None and self._connack is not None:
-                self._loop.call_soon_threadsafe(_resolve, first, self._connack)
+                self._post(_resolve, first, self._connack)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any
@@ -258,7 +296,7 @@ class MqttClient:
         if self._closing or self._loop is None:
             return
         log.warning("MQTT source %s: lost %s (%s); reconnecting", self.config.id, self.where, code)
-        self._loop.call_soon_threadsafe(self._set_state, ConnectionState.RECONNECTING)
+        self._post(self._set_state, ConnectionState.RECONNECTING)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         item = (msg.topic, bytes(msg.payload), self._clock())
@@ -272,7 +310,7 @@ class MqttClient:
                 log.warning("MQTT source %s: decode queue full; holding the broker", self.config.id)
         if not self._wake_pending and self._loop is not None:
             self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._post(self._wake.set)
 
     # --- event loop: decode, normalize, deliver -------------------------------
 
@@ -388,7 +426,9 @@ class MqttClient:
         if known is not None:
             future.set_result(Ack(known.key, known.status, known.value, known.reason))
         elif self._spool.add(approved.key, msg.topic, msg.payload, valid_until, now):
-            self._paho.publish(msg.topic, msg.payload, qos=1)
+            with self._mid_lock:
+                info = self._paho.publish(msg.topic, msg.payload, qos=1)
+                self._mid_key[info.mid] = approved.key
             self._spool.mark_sent(approved.key)
         try:
             async with asyncio.timeout(readback_timeout_s):

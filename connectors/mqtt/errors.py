@@ -36,3 +36,10 @@ def socket_error(source: str, where: str, err: Exception) -> ConnectorError:
             "check tls.ca_file against the broker certificate, and the client certificate"
         )
     return ConnectorNotReady(f"MQTT source {source}: cannot reach broker {where}: {err}")
+
+
+def subscribe_error(source: str, where: str, topics: list[str]) -> ConnectorError:
+    return ConnectorAuthFailed(
+        f"MQTT source {source}: broker {where} refused a subscription to "
+        f"{', '.join(topics)}; grant read on these topics in the broker ACL"
+    )
