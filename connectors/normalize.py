@@ -10,17 +10,36 @@ ingest path cheap; ``Batch.samples()`` gives ``Sample`` objects to consumers tha
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntFlag
+
+import numpy as np
 
 from connectors import metrics
 from connectors.sample import Sample, SampleQuality
 
 log = logging.getLogger(__name__)
+
+
+_QUALITIES = (SampleQuality.GOOD, SampleQuality.UNCERTAIN, SampleQuality.BAD)
+_QCODE = {q: i for i, q in enumerate(_QUALITIES)}
+
+
+def _epoch_seconds(stamps: list[datetime]) -> list[float]:
+    """POSIX seconds of each stamp; a batch's samples often share one, so convert runs once."""
+    out: list[float] = []
+    append = out.append
+    prev: datetime | None = None
+    prev_s = 0.0
+    for t in stamps:
+        if t is not prev and t != prev:
+            prev = t
+            prev_s = t.timestamp()
+        append(prev_s)
+    return out
 
 
 class SampleFlag(IntFlag):
@@ -102,7 +121,11 @@ class _Stream:
 
 
 class Normalizer:
-    """Per-source normalization state: sequences per stream, latest value per point."""
+    """Per-source normalization state: sequences per stream, latest value per point.
+
+    The latest-value table is columnar (numpy arrays indexed by point); a batch is
+    checked and applied with a handful of vector operations, not a Python loop per sample.
+    """
 
     def __init__(self, source: str, config: NormalizeConfig | None = None) -> None:
         self.source = source
@@ -110,10 +133,11 @@ class Normalizer:
         self._streams: dict[str, _Stream] = {}
         self._index: dict[str, int] = {}
         self._points: list[str] = []
-        self._last_ts: list[float] = []
-        self._last_value: list[float] = []
-        self._run_start: list[float] = []
-        self._quality: list[SampleQuality] = []
+        self._layouts: dict[tuple[str, ...], np.ndarray | None] = {}
+        self._last_ts = np.full(64, -np.inf)
+        self._last_value = np.full(64, np.nan)
+        self._run_start = np.zeros(64)
+        self._quality = np.full(64, _QCODE[SampleQuality.BAD], dtype=np.int8)
         self.counts = {"duplicate": 0, "out_of_order": 0, "future": 0, "frozen": 0, "gap": 0}
         self._m_samples = metrics.SAMPLES.labels(source)
         self._m_flag = {
@@ -159,53 +183,87 @@ class Normalizer:
 
     # --- samples ------------------------------------------------------------
 
+    def _slot(self, point: str) -> int:
+        j = self._index.get(point)
+        if j is None:
+            j = self._index[point] = len(self._points)
+            self._points.append(point)
+            if j >= len(self._last_ts):
+                grow = len(self._last_ts)
+                self._last_ts = np.concatenate([self._last_ts, np.full(grow, -np.inf)])
+                self._last_value = np.concatenate([self._last_value, np.full(grow, np.nan)])
+                self._run_start = np.concatenate([self._run_start, np.zeros(grow)])
+                self._quality = np.concatenate(
+                    [self._quality, np.full(grow, _QCODE[SampleQuality.BAD], dtype=np.int8)]
+                )
+        return j
+
+    def _layout(self, points: list[str]) -> np.ndarray | None:
+        """Slots of a batch's points, cached per point list (devices repeat theirs)."""
+        key = tuple(points)
+        if key in self._layouts:
+            return self._layouts[key]
+        slots = np.array([self._slot(p) for p in points], dtype=np.intp)
+        layout = slots if len(set(key)) == len(key) else None  # repeats: sample by sample
+        if len(self._layouts) < 10_000:
+            self._layouts[key] = layout
+        return layout
+
     def apply(self, batch: Batch) -> None:
         """Flag the batch in place and update the latest value of each point."""
+        n = len(batch.points)
+        if n == 0:
+            return
+        layout = self._layout(batch.points)
+        if layout is None:
+            for i in range(n):
+                self._apply(batch, [i], np.array([self._slot(batch.points[i])], dtype=np.intp))
+        else:
+            self._apply(batch, range(n), layout)
+        self._m_samples.inc(n)
+
+    def _apply(self, batch: Batch, sel: Sequence[int], slots: np.ndarray) -> None:
+        whole = len(sel) == len(batch.points)
+        src = batch.source_ts if whole else [batch.source_ts[i] for i in sel]
+        ts = np.array(_epoch_seconds(src))
+        values = np.array(batch.values if whole else [batch.values[i] for i in sel])
+        qualities = batch.qualities if whole else [batch.qualities[i] for i in sel]
         horizon = batch.received_ts.timestamp() + self.config.future_tolerance_s
+        future = ts > horizon
+        late = ts < self._last_ts[slots]
+        late &= ~future
+        ok = ~(future | late)
+        same = values == self._last_value[slots]
         frozen_after = self.config.frozen_after_s
-        index = self._index
-        last_ts = self._last_ts
-        last_value = self._last_value
-        run_start = self._run_start
-        last_quality = self._quality
-        flags = batch.flags
-        qualities = batch.qualities
-        n_ooo = n_future = n_frozen = 0
-        for i, (point, value, ts) in enumerate(
-            zip(batch.points, batch.values, batch.source_ts, strict=True)
-        ):
-            ts_s = ts.timestamp()
-            j = index.get(point)
-            if j is None:
-                j = index[point] = len(last_ts)
-                self._points.append(point)
-                last_ts.append(-math.inf)
-                last_value.append(math.nan)
-                run_start.append(ts_s)
-                last_quality.append(SampleQuality.BAD)
-            if ts_s > horizon:
-                flags[i] |= SampleFlag.FUTURE
-                qualities[i] = SampleQuality.BAD
-                n_future += 1
-                continue
-            prev = last_ts[j]
-            if ts_s < prev:
-                flags[i] |= SampleFlag.OUT_OF_ORDER
-                n_ooo += 1
-                continue
-            if value == last_value[j]:
-                if frozen_after is not None and ts_s - run_start[j] >= frozen_after:
-                    flags[i] |= SampleFlag.FROZEN
-                    n_frozen += 1
-            else:
-                run_start[j] = ts_s
-            last_ts[j] = ts_s
-            last_value[j] = value
-            last_quality[j] = qualities[i]
-        self._m_samples.inc(len(flags))
-        if n_ooo:
-            self.counts["out_of_order"] += n_ooo
-            self._m_flag["out_of_order"].inc(n_ooo)
+        if frozen_after is not None:
+            frozen = ok & same & (ts - self._run_start[slots] >= frozen_after)
+        else:
+            frozen = np.zeros(len(ts), dtype=bool)
+        changed = ok & ~same
+        self._run_start[slots[changed]] = ts[changed]
+        keep = slots[ok]
+        self._last_ts[keep] = ts[ok]
+        self._last_value[keep] = values[ok]
+        if qualities.count(SampleQuality.GOOD) == len(qualities):
+            codes = np.zeros(len(qualities), dtype=np.int8)
+        else:
+            codes = np.array([_QCODE[q] for q in qualities], dtype=np.int8)
+        if future.any():
+            for k in np.flatnonzero(future).tolist():
+                batch.qualities[sel[k]] = SampleQuality.BAD
+        self._quality[keep] = codes[ok]
+        n_future, n_late, n_frozen = int(future.sum()), int(late.sum()), int(frozen.sum())
+        if n_future or n_late or n_frozen:
+            flags = (
+                late * int(SampleFlag.OUT_OF_ORDER)
+                | future * int(SampleFlag.FUTURE)
+                | frozen * int(SampleFlag.FROZEN)
+            )
+            for k in np.flatnonzero(flags).tolist():
+                batch.flags[sel[k]] |= int(flags[k])
+        if n_late:
+            self.counts["out_of_order"] += n_late
+            self._m_flag["out_of_order"].inc(n_late)
         if n_future:
             self.counts["future"] += n_future
             self._m_flag["future"].inc(n_future)
@@ -215,13 +273,13 @@ class Normalizer:
 
     def latest(self, point: str) -> Latest | None:
         j = self._index.get(point)
-        if j is None or self._last_ts[j] == -math.inf:
+        if j is None or self._last_ts[j] == -np.inf:
             return None
         return Latest(
             point=point,
-            value=self._last_value[j],
-            ts_s=self._last_ts[j],
-            quality=self._quality[j],
+            value=float(self._last_value[j]),
+            ts_s=float(self._last_ts[j]),
+            quality=_QUALITIES[int(self._quality[j])],
         )
 
     def __len__(self) -> int:

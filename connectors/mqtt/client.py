@@ -145,6 +145,21 @@ class MqttClient:
         self._first_connack = self._loop.create_future()
         self._set_state(ConnectionState.CONNECTING)
         c = self.config
+        # The decoder runs from the start: a persistent session may deliver its backlog
+        # before the SUBACKs we wait for, and a full queue must not stall the handshake.
+        self._tasks = [asyncio.create_task(self._drain(), name=f"mqtt-{c.id}-drain")]
+        try:
+            await self._handshake()
+        except ConnectorError:
+            await self._stop_paho()
+            await self._cancel_tasks()
+            self._set_state(ConnectionState.FAILED)
+            raise
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat"))
+
+    async def _handshake(self) -> None:
+        c = self.config
+        assert self._first_connack is not None
         props = None
         if c.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -159,39 +174,32 @@ class MqttClient:
                 properties=props,
             )
         except (OSError, ssl.SSLError) as err:
-            self._set_state(ConnectionState.FAILED)
             raise socket_error(c.id, self.where, err) from err
         self._paho.loop_start()
         try:
             async with asyncio.timeout(c.connect_timeout_s):
                 code = await self._first_connack
         except TimeoutError as err:
-            await self._stop_paho()
-            self._set_state(ConnectionState.FAILED)
             raise ConnectorNotReady(
-                f"MQTT source {c.id}: no CONNACK from {self.where} within {c.connect_timeout_s} s"
+                f"MQTT source {c.id}: no CONNACK/SUBACK from {self.where} within "
+                f"{c.connect_timeout_s} s"
             ) from err
         if code.is_failure:
-            await self._stop_paho()
-            self._set_state(ConnectionState.FAILED)
             raise connack_error(c.id, self.where, code)
         if self._refused_subscription is not None:
-            await self._stop_paho()
-            self._set_state(ConnectionState.FAILED)
             raise subscribe_error(c.id, self.where, self.wire.subscriptions())
-        self._tasks = [
-            asyncio.create_task(self._drain(), name=f"mqtt-{c.id}-drain"),
-            asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat"),
-        ]
 
-    async def close(self) -> None:
-        self._closing = True
+    async def _cancel_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._cancel_tasks()
         if self._state_is_connected():
             # A clean goodbye: say offline ourselves (a clean disconnect does not fire the will).
             will = self.wire.will(self._clock())

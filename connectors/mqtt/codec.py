@@ -91,6 +91,23 @@ class _Binding:
         self.unit = unit
 
 
+class _Layout:
+    """The gridaios points and units of one device's point list, and unit lists seen OK."""
+
+    __slots__ = ("points", "units", "units_ok")
+
+    def __init__(self, points: list[str], units: list[str]) -> None:
+        self.points = points
+        self.units = units
+        self.units_ok: set[tuple[str, ...]] = set()
+
+    def check_units(self, sent: tuple[str, ...]) -> bool:
+        ok = all(not s or not u or s == u for s, u in zip(sent, self.units, strict=True))
+        if ok and len(self.units_ok) < 16:
+            self.units_ok.add(sent)
+        return ok
+
+
 class TelemetryCodec:
     """Decodes telemetry of one source; wire point names map to gridaios points by binding."""
 
@@ -100,6 +117,7 @@ class TelemetryCodec:
         self._max = max_batch_samples
         self._fast = msgspec.json.Decoder(WireTelemetry)
         self._envelope = msgspec.json.Decoder(_Envelope)
+        self._layouts: dict[tuple[str, ...], _Layout | Literal[False]] = {}
 
     def decode(self, device: str, payload: bytes, received: datetime) -> Decoded:
         try:
@@ -108,42 +126,60 @@ class TelemetryCodec:
             return self._careful(device, payload, received)
         except msgspec.DecodeError:
             return self._careful(device, payload, received)
-        problems: list[Problem] = []
         if msg.device != device:
             return _refuse(BadInputReason.WRONG_TYPE, _mismatch(device, msg.device))
-        if len(msg.samples) > self._max:
+        samples = msg.samples
+        if len(samples) > self._max:
             return _refuse(
                 BadInputReason.OVERSIZED,
-                f"{len(msg.samples)} samples in one batch; at most {self._max} are accepted",
+                f"{len(samples)} samples in one batch; at most {self._max} are accepted",
             )
         batch = Batch(source=self.source, stream=device, sequence=msg.seq, received_ts=received)
-        by_wire = self._by_wire
-        append_point = batch.points.append
-        append_value = batch.values.append
-        append_unit = batch.units.append
-        append_quality = batch.qualities.append
-        append_ts = batch.source_ts.append
-        isfinite = math.isfinite
+        # Columns by comprehension; the point list of a device repeats from message to
+        # message, so its mapping and unit check are cached per list.
+        names = tuple([s.point for s in samples])
+        values = [s.value for s in samples]
+        layout = self._layouts.get(names)
+        if layout is None:
+            layout = self._layout(names)
+        units = tuple([s.unit for s in samples])
+        if (
+            layout is False
+            or (units not in layout.units_ok and not layout.check_units(units))
+            or not all(map(math.isfinite, values))
+        ):
+            return self._one_by_one(batch, samples)
         quality = _QUALITY
-        unknown: list[str] | None = None
-        for s in msg.samples:
-            b = by_wire.get(s.point)
+        batch.points = list(layout.points)
+        batch.values = values
+        batch.units = list(layout.units)
+        batch.qualities = [quality[s.quality] for s in samples]
+        batch.source_ts = [s.ts for s in samples]
+        batch.flags = [0] * len(values)
+        return Decoded(batch, [])
+
+    def _layout(self, names: tuple[str, ...]) -> _Layout | Literal[False]:
+        bound = [self._by_wire.get(n) for n in names]
+        layout: _Layout | Literal[False] = False
+        if all(b is not None for b in bound):
+            layout = _Layout([b.point for b in bound if b], [b.unit for b in bound if b])
+        if len(self._layouts) < 10_000:
+            self._layouts[names] = layout
+        return layout
+
+    def _one_by_one(self, batch: Batch, samples: list[WireSample]) -> Decoded:
+        """A batch with unknown points, odd units or non-finite values: keep what is good."""
+        problems: list[Problem] = []
+        unknown: list[str] = []
+        for s in samples:
+            b = self._by_wire.get(s.point)
             if b is None:
-                if unknown is None:
-                    unknown = []
                 unknown.append(s.point)
                 continue
-            value = s.value
-            unit = s.unit
-            if not isfinite(value) or (unit and b.unit and unit != b.unit):
-                problems.append(_sample_problem(s.point, value, unit, b.unit))
+            if not math.isfinite(s.value) or (s.unit and b.unit and s.unit != b.unit):
+                problems.append(_sample_problem(s.point, s.value, s.unit, b.unit))
                 continue
-            append_point(b.point)
-            append_value(value)
-            append_unit(b.unit or unit)
-            append_quality(quality[s.quality])
-            append_ts(s.ts)
-        batch.flags = [0] * len(batch.points)
+            batch.append(b.point, s.value, b.unit or s.unit, _QUALITY[s.quality], s.ts)
         if unknown:
             problems.append(_unknown(unknown))
         return Decoded(batch, problems)
