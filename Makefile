@@ -4,13 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench sysdeps clean
+.PHONY: demo test lint typecheck unit bench sysdeps interop clean
 
 demo: sysdeps $(STAMP)
 	$(BIN)/gridaios demo --auto-approve
 
-test: sysdeps $(STAMP) lint typecheck
+NODE_OPCUA := tests/interop/node-opcua
+
+test: sysdeps $(STAMP) lint typecheck interop
 	$(BIN)/python -m pytest -q
+
+# The independent OPC UA server (node-opcua) used by interop tests, pinned by package-lock.json.
+interop: $(NODE_OPCUA)/node_modules/.package-lock.json
+
+$(NODE_OPCUA)/node_modules/.package-lock.json: $(NODE_OPCUA)/package-lock.json
+	cd $(NODE_OPCUA) && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

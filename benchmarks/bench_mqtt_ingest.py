@@ -156,9 +156,7 @@ def _gridaios(broker: Broker, payloads: list[tuple[str, bytes]]) -> tuple[float,
             done.set()
 
     async def main() -> tuple[float, int]:
-        client = MqttClient(
-            config, _bindings(), None, lambda: datetime.now(UTC), on_batch=on_batch
-        )
+        client = MqttClient(config, _bindings(), None, lambda: datetime.now(UTC), on_batch=on_batch)
         t0 = time.perf_counter()
         await client.connect()
         async with asyncio.timeout(120):

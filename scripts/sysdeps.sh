@@ -6,6 +6,9 @@ set -euo pipefail
 # command -> Debian package
 declare -A NEED=(
   [mosquitto]=mosquitto
+  [mosquitto_passwd]=mosquitto
+  [node]=nodejs
+  [npm]=npm
 )
 
 missing=()

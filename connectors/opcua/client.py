@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.errors import connect_error
 from connectors.opcua.mapping import browse_path, is_browse_path, quality_of, utc
 from connectors.points import PointBinding, WriteResult, WriteTarget
-from connectors.sample import Sample
+from connectors.sample import Sample, SampleQuality
 from connectors.state import ConnectionState
 from safety import ApprovedCommand
 
@@ -49,6 +49,7 @@ _POLICIES: dict[str, Any] = {
     "Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256,
     "Aes256_Sha256_RsaPss": security_policies.SecurityPolicyAes256Sha256RsaPss,
 }
+_CHUNK = 1000  # nodes per bulk request
 _NET_ERRORS = (TimeoutError, OSError, ConnectionError, ua.UaError)
 
 
@@ -88,7 +89,7 @@ class OpcUaClient:
         self._clock = clock
         self._client: Client | None = None
         self._subscription: _BatchSubscription | None = None
-        self._by_handle: dict[int, PointBinding] = {}
+        self._by_handle: dict[int, tuple[PointBinding, str, str]] = {}
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
@@ -137,6 +138,17 @@ class OpcUaClient:
         except (*_NET_ERRORS, ValueError) as err:
             await _quiet_disconnect(client)
             raise connect_error(c.id, c.endpoint, err) from err
+        except AttributeError as err:
+            # asyncua 1.1 trips over a server's ERR reply to OpenSecureChannel (seen with
+            # node-opcua refusing an untrusted client certificate) with an AttributeError.
+            await _quiet_disconnect(client)
+            if c.security == "none":
+                raise ConnectorNotReady(f"OPC UA source {c.id}: {c.endpoint}: {err!r}") from err
+            raise ConnectorAuthFailed(
+                f"OPC UA source {c.id}: {c.endpoint} refused the secure channel; most often "
+                "the server does not trust our client certificate (add it to the server's "
+                "trusted certificates)"
+            ) from err
         client.connection_lost_callback = self._connection_lost
         self._client = client
         try:
@@ -208,26 +220,47 @@ class OpcUaClient:
         return nodes
 
     async def _describe(self, client: Client, nodes: list[Node]) -> None:
-        """Capture EngineeringUnits and EURange where the server has them."""
+        """Capture EngineeringUnits and EURange where the server has them (bulk requests)."""
+        wanted: list[tuple[PointBinding, str]] = []
+        paths: list[ua.BrowsePath] = []
         for node, binding in zip(nodes, self._points, strict=True):
-            for prop in ("0:EngineeringUnits", "0:EURange"):
-                try:
-                    value = await (await node.get_child(prop)).read_value()
-                except ua.UaStatusCodeError:
-                    continue
-                if prop == "0:EURange" and isinstance(value, ua.Range):
+            for prop in ("EngineeringUnits", "EURange"):
+                path = ua.BrowsePath()
+                path.StartingNode = node.nodeid
+                element = ua.RelativePathElement()
+                element.ReferenceTypeId = ua.TwoByteNodeId(ua.ObjectIds.HasProperty)
+                element.IsInverse = False  # asyncua's default is True
+                element.IncludeSubtypes = True
+                element.TargetName = ua.QualifiedName(prop, 0)
+                path.RelativePath = ua.RelativePath(Elements=[element])
+                paths.append(path)
+                wanted.append((binding, prop))
+        found: list[tuple[PointBinding, str, Node]] = []
+        for i in range(0, len(paths), _CHUNK):
+            results = await client.uaclient.translate_browsepaths_to_nodeids(paths[i : i + _CHUNK])
+            for (binding, prop), result in zip(wanted[i : i + _CHUNK], results, strict=True):
+                if result.StatusCode.is_good() and result.Targets:
+                    found.append((binding, prop, client.get_node(result.Targets[0].TargetId)))
+        for i in range(0, len(found), _CHUNK):
+            chunk = found[i : i + _CHUNK]
+            values = await client.read_attributes([n for _, _, n in chunk], ua.AttributeIds.Value)
+            for (binding, _prop, _node), dv in zip(chunk, values, strict=True):
+                value = dv.Value.Value if dv.Value is not None else None
+                if isinstance(value, ua.Range):
                     self.eu_ranges[binding.point] = (float(value.Low), float(value.High))
                 elif isinstance(value, ua.EUInformation):
-                    unit = value.DisplayName.Text or ""
-                    self.units[binding.point] = unit
-                    if binding.unit and unit and unit != binding.unit:
-                        log.warning(
-                            "OPC UA source %s: %s has unit %r on the server but %r in the config",
-                            self._config.id,
-                            binding.point,
-                            unit,
-                            binding.unit,
-                        )
+                    self._record_unit(binding, value.DisplayName.Text or "")
+
+    def _record_unit(self, binding: PointBinding, unit: str) -> None:
+        self.units[binding.point] = unit
+        if binding.unit and unit and unit != binding.unit:
+            log.warning(
+                "OPC UA source %s: %s has unit %r on the server but %r in the config",
+                self._config.id,
+                binding.point,
+                unit,
+                binding.unit,
+            )
 
     async def _subscribe(self, client: Client, nodes: list[Node]) -> None:
         c = self._config
@@ -252,8 +285,9 @@ class OpcUaClient:
         )
         by_server_handle = dict(zip(handles, self._points, strict=True))
         self._by_handle = {
-            client_handle: by_server_handle[data.server_handle]
-            for client_handle, data in subscription._monitored_items.items()
+            handle: (b, b.point, b.unit or self.units.get(b.point, ""))
+            for handle, data in subscription._monitored_items.items()
+            if (b := by_server_handle.get(data.server_handle)) is not None
         }
         self.normalizer.forget_stream(f"sub{subscription.subscription_id}")
         self._subscription = subscription
@@ -265,41 +299,59 @@ class OpcUaClient:
     ) -> None:
         received = self._clock()
         self._m_messages.inc()
+        points: list[str] = []
+        values: list[float] = []
+        units: list[str] = []
+        qualities: list[SampleQuality] = []
+        source_ts: list[datetime] = []
+        server_ts: list[datetime | None] = []
+        by_handle = self._by_handle
+        good = SampleQuality.GOOD
+        items = notif.MonitoredItems
+        self.notifications += len(items)
+        for item in items:
+            bound = by_handle.get(item.ClientHandle)
+            if bound is None:
+                continue
+            dv = item.Value
+            variant = dv.Value
+            raw = variant.Value if variant is not None else None
+            if raw.__class__ is float:
+                value = raw
+            elif isinstance(raw, bool | int):
+                value = float(raw)
+            else:
+                self._bad(BadInputReason.WRONG_TYPE, bound[0], f"value {raw!r} is not a number")
+                continue
+            if not isfinite(value):
+                self._bad(BadInputReason.NOT_FINITE, bound[0], f"value {value} is not finite")
+                continue
+            status = dv.StatusCode_
+            server = dv.ServerTimestamp
+            source = dv.SourceTimestamp or server
+            if server is not None and server.tzinfo is None:
+                server = server.replace(tzinfo=UTC)
+            points.append(bound[1])
+            values.append(value)
+            units.append(bound[2])
+            qualities.append(good if status is None or status.value == 0 else quality_of(status))
+            source_ts.append(utc(source, received))
+            server_ts.append(server)
+        if not points or not self.normalizer.admit(f"sub{sub.subscription_id}", sequence):
+            return
         batch = Batch(
             source=self._config.id,
             stream=f"sub{sub.subscription_id}",
             sequence=sequence,
             received_ts=received,
-            server_ts=[],
+            points=points,
+            values=values,
+            units=units,
+            qualities=qualities,
+            source_ts=source_ts,
+            flags=[0] * len(points),
+            server_ts=server_ts,
         )
-        server_ts = batch.server_ts
-        assert server_ts is not None
-        by_handle = self._by_handle
-        for item in notif.MonitoredItems:
-            self.notifications += 1
-            binding = by_handle.get(item.ClientHandle)
-            if binding is None:
-                continue
-            dv = item.Value
-            raw = dv.Value.Value if dv.Value is not None else None
-            if isinstance(raw, bool | int | float):
-                value = float(raw)
-            else:
-                self._bad(BadInputReason.WRONG_TYPE, binding, f"value {raw!r} is not a number")
-                continue
-            if not math.isfinite(value):
-                self._bad(BadInputReason.NOT_FINITE, binding, f"value {value} is not finite")
-                continue
-            batch.append(
-                binding.point,
-                value,
-                binding.unit or self.units.get(binding.point, ""),
-                quality_of(dv.StatusCode),
-                utc(dv.SourceTimestamp or dv.ServerTimestamp, received),
-            )
-            server_ts.append(utc(dv.ServerTimestamp, received) if dv.ServerTimestamp else None)
-        if not batch.points or not self.normalizer.admit(batch.stream, sequence):
-            return
         self.normalizer.apply(batch)
         if self._on_batch is not None:
             self._on_batch(batch)
@@ -308,6 +360,7 @@ class OpcUaClient:
                 self._on_sample(sample)
 
     def _bad(self, reason: BadInputReason, binding: PointBinding, detail: str) -> None:
+        """A value no sample can carry: counted, kept (as text) in the dead-letter sink."""
         text = f"node {binding.node_id} ({binding.point}): {detail}"
         self.bad.report(reason, text, text.encode(), kind="opcua")
 
