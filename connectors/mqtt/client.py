@@ -32,6 +32,7 @@ from connectors.errors import ConnectorError, ConnectorNotReady, WriteFailed
 from connectors.mqtt.config import MqttSourceConfig
 from connectors.mqtt.errors import connack_error, socket_error, subscribe_error
 from connectors.mqtt.jsonwire import JsonWire
+from connectors.mqtt.sparkplug import SparkplugWire
 from connectors.mqtt.spool import Spool
 from connectors.mqtt.wire import Ack, DeviceState, Publish, Refused, Telemetry, Wire
 from connectors.normalize import Batch, NormalizeConfig, Normalizer
@@ -358,6 +359,10 @@ class MqttClient:
             return
         for reply in outcome.replies:
             self._paho.publish(reply.topic, reply.payload, qos=1, retain=reply.retain)
+        for ack in outcome.acks:
+            self._on_ack(ack, payload, received)
+        for state in outcome.states:
+            self._device_state(state)
         event = outcome.event
         if isinstance(event, Telemetry):
             for problem in event.problems:
@@ -380,11 +385,7 @@ class MqttClient:
         elif isinstance(event, Ack):
             self._on_ack(event, payload, received)
         elif isinstance(event, DeviceState):
-            if self.device_states.get(event.device) != event.state:
-                log.info(
-                    "MQTT source %s: device %s is %s", self.config.id, event.device, event.state
-                )
-            self.device_states[event.device] = event.state
+            self._device_state(event)
         elif isinstance(event, Refused):
             self.bad.report(
                 event.problem.reason,
@@ -392,6 +393,11 @@ class MqttClient:
                 payload,
                 kind=self.wire.kind,
             )
+
+    def _device_state(self, event: DeviceState) -> None:
+        if self.device_states.get(event.device) != event.state:
+            log.info("MQTT source %s: device %s is %s", self.config.id, event.device, event.state)
+        self.device_states[event.device] = event.state
 
     def _deliver(self, batch: Batch) -> None:
         if self._on_batch is not None:
@@ -463,6 +469,8 @@ class MqttClient:
 
 
 def _default_wire(config: MqttSourceConfig, points: list[PointBinding]) -> Wire:
+    if config.format == "sparkplug_b":
+        return SparkplugWire(config.id, config.site, config.sparkplug_host_id, points)
     return JsonWire(config.id, config.site, points, config.max_batch_samples)
 
 

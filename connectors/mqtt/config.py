@@ -31,7 +31,7 @@ class MqttSourceConfig(BaseModel):
     host: str = Field(min_length=1)
     port: int = Field(default=1883, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = "5"
-    format: Literal["json"] = "json"
+    format: Literal["json", "sparkplug_b"] = "json"
     site: str = Field(
         min_length=1,
         pattern=r"^[A-Za-z0-9_.-]+$",

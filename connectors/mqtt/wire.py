@@ -49,10 +49,12 @@ class Publish:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one message produced: at most one event, and messages to send back."""
+    """What one message produced: at most one event, acks, and messages to send back."""
 
     event: Telemetry | Ack | DeviceState | Refused | None
     replies: list[Publish] = field(default_factory=list)
+    acks: list[Ack] = field(default_factory=list)
+    states: list[DeviceState] = field(default_factory=list)
 
 
 class Wire(Protocol):
