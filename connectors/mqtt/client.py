@@ -279,7 +279,6 @@ class MqttClient:
             metrics.RECONNECTS.labels(self.config.id).inc()
             log.info("MQTT source %s: reconnected to %s", self.config.id, self.where)
         self._connected_once = True
-        self._post(self._set_state, ConnectionState.CONNECTED)
 
     def _on_subscribe(
         self, client: paho.Client, userdata: Any, mid: int, codes: Any, props: Any
@@ -295,6 +294,8 @@ class MqttClient:
                 )
                 self._refused_subscription = code
         if not self._suback_pending and self._loop is not None:
+            # Connected means subscribed: a message published from now on reaches us.
+            self._post(self._set_state, ConnectionState.CONNECTED)
             first = self._first_connack
             if first is not None and self._connack is not None:
                 self._post(_resolve, first, self._connack)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -273,3 +274,59 @@ def test_unreachable_broker_is_not_ready() -> None:
         assert client.state is ConnectionState.FAILED
 
     asyncio.run(main())
+
+
+def test_a_full_queue_holds_the_broker_back_and_loses_nothing(mosquitto: Broker) -> None:
+    depths: list[int] = []
+    seqs: list[int] = []
+
+    async def main() -> None:
+        client: MqttClient
+
+        def slow_consumer(b: Batch) -> None:
+            depths.append(client._queue.qsize())
+            seqs.append(b.sequence)
+            time.sleep(0.005)  # a consumer slower than the network
+
+        client = MqttClient(
+            config(mosquitto, queue_messages=2), POINTS, None, Clock(T0), on_batch=slow_consumer
+        )
+        await client.connect()
+        device = Device(mosquitto.host, mosquitto.port)
+        try:
+            for seq in range(60):
+                device.client.publish(TOPIC, batch(seq, [sample("bat1.p_kw", float(seq))]), qos=1)
+            await until(lambda: len(seqs) == 60, 30, "all 60 batches")
+        finally:
+            device.close()
+            await client.close()
+
+    asyncio.run(main())
+    assert seqs == list(range(60))
+    assert max(depths) <= 2
+
+
+def test_reconnects_after_the_broker_restarts(mosquitto: Broker) -> None:
+    got: list[Sample] = []
+
+    async def main() -> None:
+        client = MqttClient(
+            config(mosquitto, reconnect_min_s=0.1, reconnect_max_s=1), POINTS, got.append, Clock(T0)
+        )
+        await client.connect()
+        try:
+            await asyncio.to_thread(mosquitto.stop)
+            await until(lambda: client.state is ConnectionState.RECONNECTING, what="loss seen")
+            await asyncio.to_thread(mosquitto.start_again)
+            await until(lambda: client.state is ConnectionState.CONNECTED, 30, "reconnected")
+            device = Device(mosquitto.host, mosquitto.port)
+            try:
+                device.publish(TOPIC, batch(1, [sample("bat1.soc_pct", 33.0)]))
+                await until(lambda: len(got) == 1, what="telemetry after the restart")
+            finally:
+                device.close()
+        finally:
+            await client.close()
+
+    asyncio.run(main())
+    assert got[0].value == 33.0
