@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +15,6 @@ from runtime.cli import main
 from runtime.deadletter import DeadLetterStore
 from tests.support.mosquitto import Broker, free_port
 from tests.support.mqttdevice import Device
-from tests.support.opcuaserver import field_server
 
 pytestmark = pytest.mark.integration
 
@@ -56,24 +53,22 @@ approvals: {{auto_approve_max_kw: 100, two_person_min_kw: 200}}
 def test_probe_prints_samples_and_one_clear_error_per_failed_source(
     mosquitto: Broker, tmp_path: Path
 ) -> None:
-    async def serve(ready: threading.Event, stop: threading.Event, info: dict[str, object]) -> None:
-        async with field_server() as fs:
-            await fs.set("soc_pct", 64.5)
-            info["endpoint"] = fs.endpoint
-            ready.set()
-            await asyncio.to_thread(stop.wait)
-
-    ready, stop, info = threading.Event(), threading.Event(), {}
-    thread = threading.Thread(target=lambda: asyncio.run(serve(ready, stop, info)), daemon=True)
-    thread.start()
-    assert ready.wait(30)
+    ua_port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.opcuaserver", str(ua_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    info = {"endpoint": f"opc.tcp://127.0.0.1:{ua_port}/gridaios/test"}
     config = tmp_path / "site.yaml"
     config.write_text(
         CONFIG.format(endpoint=info["endpoint"], mqtt_port=mosquitto.port, dead_port=free_port())
     )
     device = Device(mosquitto.host, mosquitto.port)
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gridaios"), "probe", str(config), "--seconds", "4"],
+        [str(Path(sys.executable).parent / "gridaios"), "probe", str(config), "--seconds", "10"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -95,8 +90,8 @@ def test_probe_prints_samples_and_one_clear_error_per_failed_source(
         out, err = process.communicate(timeout=30)
     finally:
         device.close()
-        stop.set()
-        thread.join(30)
+        server.terminate()
+        server.wait(10)
     assert process.returncode == 1, err
     rows = [json.loads(line) for line in out.splitlines()]
     soc = [r for r in rows if r["source"] == "ua" and r["point"] == "bat1.soc_pct"]

@@ -125,3 +125,20 @@ async def field_server(
         yield fs
     finally:
         await server.stop()
+
+
+async def _serve_forever(port: int) -> None:
+    """``python -m tests.support.opcuaserver PORT``: a field server in its own process."""
+    import asyncio
+
+    async with field_server(port=port) as fs:
+        await fs.set("soc_pct", 64.5)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import asyncio
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1])))
