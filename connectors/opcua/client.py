@@ -387,6 +387,8 @@ class OpcUaClient:
                 except ConnectorError as err:
                     if attempt == 1:
                         log.warning("OPC UA source %s: reconnect failed: %s", c.id, err)
+                    if isinstance(err, ConnectorAuthFailed | UnknownPoint):
+                        self._set_state(ConnectionState.FAILED)  # a human must act; keep trying
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter
                     delay = min(delay * 2, c.reconnect_max_s)
                     continue
