@@ -330,3 +330,30 @@ def test_reconnects_after_the_broker_restarts(mosquitto: Broker) -> None:
 
     asyncio.run(main())
     assert got[0].value == 33.0
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_persistent_session_delivers_what_arrived_while_we_were_away(
+    mosquitto: Broker, protocol: str
+) -> None:
+    got: list[Sample] = []
+
+    async def main() -> None:
+        cfg = config(mosquitto, protocol=protocol, client_id=f"persist-{protocol}")
+        first = MqttClient(cfg, POINTS, None, Clock(T0))
+        await first.connect()
+        await first.close()
+        device = Device(mosquitto.host, mosquitto.port)
+        try:
+            device.publish(TOPIC, batch(5, [sample("bat1.soc_pct", 55.0)]))
+        finally:
+            device.close()
+        second = MqttClient(cfg, POINTS, got.append, Clock(T0))
+        await second.connect()
+        try:
+            await until(lambda: len(got) == 1, what="the message queued by the broker")
+        finally:
+            await second.close()
+
+    asyncio.run(main())
+    assert got[0].value == 55.0
