@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -34,6 +33,7 @@ from connectors.mqtt.errors import connack_error, socket_error, subscribe_error
 from connectors.mqtt.jsonwire import JsonWire
 from connectors.mqtt.sparkplug import SparkplugWire
 from connectors.mqtt.spool import Spool
+from connectors.mqtt.transport import make_paho
 from connectors.mqtt.wire import Ack, DeviceState, Publish, Refused, Telemetry, Wire
 from connectors.normalize import Batch, NormalizeConfig, Normalizer
 from connectors.points import PointBinding, WriteResult, WriteTarget
@@ -98,37 +98,7 @@ class MqttClient:
     # --- lifecycle ----------------------------------------------------------
 
     def _make_paho(self) -> paho.Client:
-        c = self.config
-        v5 = c.protocol == "5"
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=c.resolved_client_id(),
-            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-            clean_session=None if v5 else False,
-        )
-        if c.username is not None:
-            client.username_pw_set(c.username, c.resolved_password())
-        if c.tls is not None:
-            client.tls_set(
-                ca_certs=str(c.tls.ca_file),
-                certfile=str(c.tls.cert_file) if c.tls.cert_file else None,
-                keyfile=str(c.tls.key_file) if c.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        else:
-            log.warning(
-                "MQTT source %s: connecting to %s:%d WITHOUT TLS (allow_insecure is set); "
-                "credentials and commands travel in clear text",
-                c.id,
-                c.host,
-                c.port,
-            )
-        will = self.wire.will(self._clock())
-        client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
-        client.reconnect_delay_set(
-            min_delay=max(1, math.ceil(c.reconnect_min_s)), max_delay=math.ceil(c.reconnect_max_s)
-        )
-        client.max_queued_messages_set(c.queue_messages)
+        client = make_paho(self.config, self.wire.will(self._clock()))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe

@@ -35,9 +35,10 @@ from connectors.errors import (
     WriteFailed,
 )
 from connectors.normalize import Batch, NormalizeConfig, Normalizer
+from connectors.opcua.browse import engineering_info, resolve_nodes
 from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.errors import connect_error
-from connectors.opcua.mapping import browse_path, is_browse_path, quality_of, utc
+from connectors.opcua.mapping import quality_of, utc
 from connectors.points import PointBinding, WriteResult, WriteTarget
 from connectors.sample import Sample, SampleQuality
 from connectors.state import ConnectionState
@@ -49,7 +50,6 @@ _POLICIES: dict[str, Any] = {
     "Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256,
     "Aes256_Sha256_RsaPss": security_policies.SecurityPolicyAes256Sha256RsaPss,
 }
-_CHUNK = 1000  # nodes per bulk request
 _NET_ERRORS = (TimeoutError, OSError, ConnectionError, ua.UaError)
 
 
@@ -196,71 +196,27 @@ class OpcUaClient:
                 client.set_password(password)
 
     async def _resolve(self, client: Client) -> list[Node]:
-        nodes: list[Node] = []
-        for binding in self._points:
-            if is_browse_path(binding.node_id):
-                try:
-                    node = await client.nodes.root.get_child(browse_path(binding.node_id))
-                except ua.UaStatusCodeError as err:
-                    raise UnknownPoint(
-                        f"OPC UA source {self._config.id}: browse path {binding.node_id} for "
-                        f"point {binding.point} does not exist on {self._config.endpoint}"
-                    ) from err
-            else:
-                node = client.get_node(binding.node_id)
-            nodes.append(node)
+        nodes = await resolve_nodes(client, self._points, self._config.id, self._config.endpoint)
+        for node, binding in zip(nodes, self._points, strict=True):
             self.node_ids[binding.point] = node.nodeid.to_string()
-        results = await client.read_attributes(nodes, ua.AttributeIds.NodeId)
-        for node, result, binding in zip(nodes, results, self._points, strict=True):
-            if not result.StatusCode.is_good():
-                raise UnknownPoint(
-                    f"OPC UA source {self._config.id}: node {node.nodeid.to_string()} for point "
-                    f"{binding.point} does not exist on {self._config.endpoint}"
-                )
         return nodes
 
     async def _describe(self, client: Client, nodes: list[Node]) -> None:
-        """Capture EngineeringUnits and EURange where the server has them (bulk requests)."""
-        wanted: list[tuple[PointBinding, str]] = []
-        paths: list[ua.BrowsePath] = []
-        for node, binding in zip(nodes, self._points, strict=True):
-            for prop in ("EngineeringUnits", "EURange"):
-                path = ua.BrowsePath()
-                path.StartingNode = node.nodeid
-                element = ua.RelativePathElement()
-                element.ReferenceTypeId = ua.TwoByteNodeId(ua.ObjectIds.HasProperty)
-                element.IsInverse = False  # asyncua's default is True
-                element.IncludeSubtypes = True
-                element.TargetName = ua.QualifiedName(prop, 0)
-                path.RelativePath = ua.RelativePath(Elements=[element])
-                paths.append(path)
-                wanted.append((binding, prop))
-        found: list[tuple[PointBinding, str, Node]] = []
-        for i in range(0, len(paths), _CHUNK):
-            results = await client.uaclient.translate_browsepaths_to_nodeids(paths[i : i + _CHUNK])
-            for (binding, prop), result in zip(wanted[i : i + _CHUNK], results, strict=True):
-                if result.StatusCode.is_good() and result.Targets:
-                    found.append((binding, prop, client.get_node(result.Targets[0].TargetId)))
-        for i in range(0, len(found), _CHUNK):
-            chunk = found[i : i + _CHUNK]
-            values = await client.read_attributes([n for _, _, n in chunk], ua.AttributeIds.Value)
-            for (binding, _prop, _node), dv in zip(chunk, values, strict=True):
-                value = dv.Value.Value if dv.Value is not None else None
-                if isinstance(value, ua.Range):
-                    self.eu_ranges[binding.point] = (float(value.Low), float(value.High))
-                elif isinstance(value, ua.EUInformation):
-                    self._record_unit(binding, value.DisplayName.Text or "")
-
-    def _record_unit(self, binding: PointBinding, unit: str) -> None:
-        self.units[binding.point] = unit
-        if binding.unit and unit and unit != binding.unit:
-            log.warning(
-                "OPC UA source %s: %s has unit %r on the server but %r in the config",
-                self._config.id,
-                binding.point,
-                unit,
-                binding.unit,
-            )
+        units, ranges = await engineering_info(client, nodes, self._points)
+        self.eu_ranges.update(ranges)
+        for binding in self._points:
+            unit = units.get(binding.point)
+            if unit is None:
+                continue
+            self.units[binding.point] = unit
+            if binding.unit and unit and unit != binding.unit:
+                log.warning(
+                    "OPC UA source %s: %s has unit %r on the server but %r in the config",
+                    self._config.id,
+                    binding.point,
+                    unit,
+                    binding.unit,
+                )
 
     async def _subscribe(self, client: Client, nodes: list[Node]) -> None:
         c = self._config
