@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -89,7 +90,9 @@ class OpcUaClient:
         self._clock = clock
         self._client: Client | None = None
         self._subscription: _BatchSubscription | None = None
-        self._by_handle: dict[int, tuple[PointBinding, str, str]] = {}
+        # client handle -> (binding, point, unit, EURange low, EURange high)
+        self._by_handle: dict[int, tuple[PointBinding, str, str, float, float]] = {}
+        self.out_of_range = 0
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
@@ -241,7 +244,12 @@ class OpcUaClient:
         )
         by_server_handle = dict(zip(handles, self._points, strict=True))
         self._by_handle = {
-            handle: (b, b.point, b.unit or self.units.get(b.point, ""))
+            handle: (
+                b,
+                b.point,
+                b.unit or self.units.get(b.point, ""),
+                *self.eu_ranges.get(b.point, (-math.inf, math.inf)),
+            )
             for handle, data in subscription._monitored_items.items()
             if (b := by_server_handle.get(data.server_handle)) is not None
         }
@@ -290,7 +298,13 @@ class OpcUaClient:
             points.append(bound[1])
             values.append(value)
             units.append(bound[2])
-            qualities.append(good if status is None or status.value == 0 else quality_of(status))
+            quality = good if status is None or status.value == 0 else quality_of(status)
+            if not bound[3] <= value <= bound[4]:
+                # outside the server's own EURange: the instrument is suspect, not the grid
+                self.out_of_range += 1
+                if quality is good:
+                    quality = SampleQuality.UNCERTAIN
+            qualities.append(quality)
             source_ts.append(utc(source, received))
             server_ts.append(server)
         if not points or not self.normalizer.admit(f"sub{sub.subscription_id}", sequence):

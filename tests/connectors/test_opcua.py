@@ -104,6 +104,10 @@ def test_samples_units_ranges_and_timestamps_without_security() -> None:
                 assert abs((sample.source_ts - stamp).total_seconds()) < 0.001
                 assert sample.server_ts is not None
                 assert client.eu_ranges["bat1.p_kw"] == (-250.0, 250.0)
+                await fs.set("p_kw", 400.0)  # beyond the server's EURange of -250..250 kW
+                await until(lambda: any(s.value == 400.0 for s in got), what="400 kW arrives")
+                odd = next(s for s in got if s.value == 400.0)
+                assert odd.quality is SampleQuality.UNCERTAIN and client.out_of_range == 1
                 assert client.node_ids["bat1.p_kw"] == "ns=2;s=bat1.p_kw"  # from the browse path
             finally:
                 await client.close()
