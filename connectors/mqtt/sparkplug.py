@@ -44,7 +44,8 @@ class _Node:
     bd_seq: int | None = None
     last_seq: int | None = None
     unwrapped: int = -1
-    aliases: dict[int, str] = field(default_factory=dict)  # alias -> "<device>/<metric>" key
+    # per device ("" for the node itself): alias -> (metric name, the point it feeds or None)
+    aliases: dict[str, dict[int, tuple[str, PointBinding | None]]] = field(default_factory=dict)
     last_rebirth: datetime | None = None
 
 
@@ -121,7 +122,7 @@ class SparkplugWire:
             )
         if kind == "DBIRTH":
             assert device is not None
-            self._learn_aliases(node, device, message)
+            self._learn_aliases(edge, node, device, message)
         outcome = self._data(edge, device, node, message, received)
         states = [DeviceState(f"{edge}/{device}", "online")] if kind == "DBIRTH" else []
         return Outcome(
@@ -137,7 +138,7 @@ class SparkplugWire:
         node.aliases = {}
         node.last_seq = message.seq if message.HasField("seq") else 0
         node.unwrapped = -1
-        self._learn_aliases(node, None, message)
+        self._learn_aliases(edge, node, None, message)
         outcome = self._data(edge, None, node, message, received, new_session=True)
         return Outcome(outcome.event, outcome.replies, outcome.acks, [DeviceState(edge, "online")])
 
@@ -181,11 +182,15 @@ class SparkplugWire:
         metric.boolean_value = True
         return [Publish(f"{NAMESPACE}/{self.group}/NCMD/{edge}", request.SerializeToString())]
 
-    def _learn_aliases(self, node: _Node, device: str | None, message: pb.Payload) -> None:
-        prefix = f"{device}/" if device else ""
+    def _learn_aliases(
+        self, edge: str, node: _Node, device: str | None, message: pb.Payload
+    ) -> None:
+        """Resolve each announced alias once, at birth: data messages only look it up."""
+        prefix = f"{edge}/{device}/" if device else f"{edge}/"
+        table = node.aliases.setdefault(device or "", {})
         for metric in message.metrics:
             if metric.HasField("alias") and metric.name:
-                node.aliases[metric.alias] = prefix + metric.name
+                table[metric.alias] = (metric.name, self._by_wire.get(prefix + metric.name))
 
     def _data(
         self,
@@ -202,53 +207,78 @@ class SparkplugWire:
             node.unwrapped = seq
         else:
             node.unwrapped += (seq - node.unwrapped) % 256
-        batch = Batch(
-            source=self.source, stream=edge, sequence=node.unwrapped, received_ts=received
-        )
         default_ts = _from_ms(message.timestamp) if message.HasField("timestamp") else received
         problems: list[Problem] = []
         acks: list[Ack] = []
         replies: list[Publish] = []
         prefix = f"{edge}/{device}/" if device else f"{edge}/"
+        aliases = node.aliases.get(device or "", {})
+        by_wire = self._by_wire
+        commanded = self._commanded.get(prefix)
+        points: list[str] = []
+        values: list[float] = []
+        units: list[str] = []
+        qualities: list[SampleQuality] = []
+        stamps: list[datetime] = []
+        good, bad = SampleQuality.GOOD, SampleQuality.BAD
         for metric in message.metrics:
-            if metric.name:
-                name = metric.name
-            elif metric.HasField("alias") and metric.alias in node.aliases:
-                full = node.aliases[metric.alias]
-                name = full.split("/", 1)[1] if device and full.startswith(f"{device}/") else full
+            name = metric.name
+            if name:
+                binding = by_wire.get(prefix + name)
             else:
-                problems.append(
-                    Problem(
-                        BadInputReason.UNKNOWN_ALIAS,
-                        f"alias {metric.alias} of {prefix[:-1]} was never announced in a birth",
+                entry = aliases.get(metric.alias) if metric.HasField("alias") else None
+                if entry is None:
+                    problems.append(
+                        Problem(
+                            BadInputReason.UNKNOWN_ALIAS,
+                            f"alias {metric.alias} of {prefix[:-1]} was never announced in a birth",
+                        )
                     )
-                )
-                replies = self._rebirth(edge, node, received)
-                continue
+                    replies = self._rebirth(edge, node, received)
+                    continue
+                name, binding = entry
             if name == APPLIED_METRIC and metric.HasField("string_value"):
                 acks.append(
                     Ack(metric.string_value, "applied", self._last_setpoint.get(prefix), "")
                 )
                 continue
-            if self._commanded.get(prefix) == name:
-                commanded = _numeric(metric)
-                if commanded is not None:
-                    self._last_setpoint[prefix] = commanded
-            binding = self._by_wire.get(prefix + name)
+            which = metric.WhichOneof("value")
+            if which == "double_value" or which == "float_value":
+                value: float | None = getattr(metric, which)
+            else:
+                value = _numeric(metric)
+            if commanded == name and value is not None:
+                self._last_setpoint[prefix] = value
             if binding is None:
                 continue  # edge nodes publish many metrics a site does not use
             ts = _from_ms(metric.timestamp) if metric.HasField("timestamp") else default_ts
             if metric.is_null:
-                batch.append(binding.point, math.nan, binding.unit, SampleQuality.BAD, ts)
-                continue
-            value = _numeric(metric)
-            if value is None or not math.isfinite(value):
+                value, quality = math.nan, bad
+            elif value is None or not math.isfinite(value):
                 reason = BadInputReason.WRONG_TYPE if value is None else BadInputReason.NOT_FINITE
                 problems.append(
                     Problem(reason, f"{prefix}{name}: datatype {metric.datatype} is not a number")
                 )
                 continue
-            batch.append(binding.point, value, binding.unit, SampleQuality.GOOD, ts)
+            else:
+                quality = good
+            points.append(binding.point)
+            values.append(value)
+            units.append(binding.unit)
+            qualities.append(quality)
+            stamps.append(ts)
+        batch = Batch(
+            source=self.source,
+            stream=edge,
+            sequence=node.unwrapped,
+            received_ts=received,
+            points=points,
+            values=values,
+            units=units,
+            qualities=qualities,
+            source_ts=stamps,
+            flags=[0] * len(points),
+        )
         return Outcome(Telemetry(batch, problems, new_session=new_session), replies, acks)
 
     def _stale(self, edge: str, device: str | None, node: _Node, now: datetime) -> Batch:
