@@ -246,6 +246,48 @@ def _memory(payloads: list[tuple[str, bytes]]) -> tuple[float, int]:
     return used / 1e6, len(normalizer)
 
 
+_RSS_PROBE = """
+import json, sys
+from datetime import UTC, datetime
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+import runtime.cli, runtime.conductor  # the whole runtime, as gridaios run loads it
+from benchmarks.bench_mqtt_ingest import _bindings, _payloads, DEVICES
+from connectors.mqtt.codec import TelemetryCodec
+from connectors.normalize import Normalizer
+from runtime.state import LatestState
+payloads = _payloads(datetime.now(UTC))[:DEVICES]
+before = rss_mb()
+codec, normalizer, state = TelemetryCodec("m", _bindings(), 1000), Normalizer("m"), LatestState()
+now = datetime.now(UTC)
+for topic, body in payloads:
+    batch = codec.decode(topic.split("/")[3], body, now).batch
+    normalizer.admit(batch.stream, batch.sequence)
+    normalizer.apply(batch)
+    for sample in batch.samples():
+        state.apply(sample)
+del payloads
+print(json.dumps({"before": before, "after": rss_mb(), "points": len(normalizer)}))
+"""
+
+
+def _runtime_rss() -> dict[str, float]:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def run() -> list[dict[str, Any]]:
     start = datetime.now(UTC)
     payloads = _payloads(start)
@@ -312,6 +354,19 @@ def run() -> list[dict[str, Any]]:
             "ratio": round(mem_mb * 1e6 / points, 1),
             "note": "tracemalloc of codec + normalizer with every point live; "
             "baseline = points, ratio = bytes per point",
+        }
+    )
+    rss = _runtime_rss()
+    rows.append(
+        {
+            "name": "runtime_rss_10k_points_live",
+            "value": round(rss["after"], 1),
+            "unit": "MB",
+            "baseline": round(rss["before"], 1),
+            "ratio": round(rss["after"] / rss["before"], 3),
+            "note": f"RSS of a process with the whole runtime imported, after {rss['points']:.0f} "
+            "points went through codec, normalizer and runtime.state.LatestState; "
+            "baseline = the same process before any point",
         }
     )
     return rows
