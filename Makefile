@@ -9,13 +9,21 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # AVX2 kernels: a native build emits AMX/AVX-512 code that traps (SIGILL) on this CPU.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: demo test lint typecheck unit bench soak sysdeps clean
+.PHONY: demo test lint typecheck unit bench soak sysdeps interop clean
 
 demo: sysdeps $(DEMO_STAMP)
 	$(BIN)/gridaios demo --auto-approve
 
-test: sysdeps $(STAMP) lint typecheck
+NODE_OPCUA := tests/interop/node-opcua
+
+test: sysdeps $(STAMP) lint typecheck interop
 	$(BIN)/python -m pytest -q
+
+# The independent OPC UA server (node-opcua) used by interop tests, pinned by package-lock.json.
+interop: $(NODE_OPCUA)/node_modules/.package-lock.json
+
+$(NODE_OPCUA)/node_modules/.package-lock.json: $(NODE_OPCUA)/package-lock.json
+	cd $(NODE_OPCUA) && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,3 +22,5 @@ class Sample:
     source_ts: datetime
     received_ts: datetime
     sequence: int
+    server_ts: datetime | None = None  # OPC UA: when the server saw it; None elsewhere
+    flags: int = 0  # connectors.normalize.SampleFlag bits (out of order, future, frozen)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from connectors import Sample
-from connectors.opcua import OpcUaClient, WriteResult
+from connectors import WriteResult
 from runtime import approvals, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock
@@ -30,6 +30,7 @@ from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
 from runtime.policy import Proposal, peak_shaving
+from runtime.sources import SourceClient, make_client
 from runtime.state import LatestState
 from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot, evaluate
 from simulator import TwinState, ValidationReport, validate_plan
@@ -66,7 +67,7 @@ class Conductor:
         self.counts: Counter[str] = Counter()
         self.dispatch_ids: list[str] = []
         self.projections = Projections()
-        self._clients: dict[str, OpcUaClient] = {}
+        self._clients: dict[str, SourceClient] = {}
         self._awaiting: dict[str, Command] = {}
         self._config_body, self.config_sha = records.config_json(config)
         self._state_timeout_s = state_timeout_s
@@ -92,8 +93,12 @@ class Conductor:
 
     async def connect(self) -> None:
         for source in self.config.sources:
-            client = OpcUaClient(
-                source, site.bindings(self.config, source.id), self._on_sample, self.clock
+            client = make_client(
+                source,
+                site.bindings(self.config, source.id),
+                self._on_sample,
+                self.clock,
+                dead_letters=self.dlq.put if self.dlq is not None else None,
             )
             await client.connect()
             self._clients[source.id] = client

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from connectors.mqtt import MqttSourceConfig
 from connectors.opcua import OpcUaSourceConfig
 from runtime.errors import ConfigError, ConfigIssue
 from runtime.safety_config import AssetLimitsConfig, SafetyConfig, safety_issues
@@ -19,7 +20,11 @@ class _Model(BaseModel):
 
 class PointConfig(_Model):
     source: str = Field(min_length=1)
-    node: str = Field(min_length=1, description="OPC UA node id, e.g. ns=2;s=bat1.soc_pct")
+    node: str = Field(
+        min_length=1,
+        description="OPC UA node id (ns=2;s=bat1.soc_pct) or browse path "
+        "(/Objects/2:Field/2:bat1/2:soc_pct); on MQTT the point name on the wire (bat1.soc_pct)",
+    )
     unit: str = ""
     writable: bool = False
     max_age_s: float | None = Field(default=None, gt=0, description="overrides safety.max_age_s")
@@ -90,6 +95,9 @@ Asset = Annotated[
 ]
 
 
+Source = Annotated[OpcUaSourceConfig | MqttSourceConfig, Field(discriminator="type")]
+
+
 class SiteInfo(_Model):
     id: str = Field(min_length=1)
     name: str = ""
@@ -144,7 +152,7 @@ class ForecastConfig(_Model):
 class SiteConfig(_Model):
     site: SiteInfo
     feeder: FeederConfig
-    sources: list[OpcUaSourceConfig] = Field(min_length=1)
+    sources: list[Source] = Field(min_length=1)
     assets: list[Asset] = Field(min_length=1)
     policy: PolicyConfig
     approvals: ApprovalsConfig
@@ -163,7 +171,7 @@ class SiteConfig(_Model):
             raise KeyError(asset_id)
         return asset
 
-    def source(self, source_id: str) -> OpcUaSourceConfig:
+    def source(self, source_id: str) -> OpcUaSourceConfig | MqttSourceConfig:
         for source in self.sources:
             if source.id == source_id:
                 return source

@@ -29,7 +29,10 @@ def free_port() -> int:
 
 def with_endpoint(config: SiteConfig, endpoint: str) -> SiteConfig:
     """Point every OPC UA source at ``endpoint`` (the demo's own field)."""
-    sources = [s.model_copy(update={"endpoint": endpoint}) for s in config.sources]
+    sources = [
+        s.model_copy(update={"endpoint": endpoint}) if s.type == "opcua" else s
+        for s in config.sources
+    ]
     return config.model_copy(update={"sources": sources})
 
 

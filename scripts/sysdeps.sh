@@ -8,6 +8,9 @@ declare -A NEED=(
   [mosquitto]=mosquitto
   [g++]=g++          # llama-cpp-python (the `llm` extra) compiles llama.cpp
   [cmake]=cmake
+  [mosquitto_passwd]=mosquitto
+  [node]=nodejs
+  [npm]=npm
 )
 
 missing=()

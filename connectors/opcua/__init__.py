@@ -1,4 +1,4 @@
-"""OPC UA connector (asyncua): client, config, mapping.
+"""OPC UA connector (asyncua): client, config, mapping, errors.
 
 The client (and asyncua, about a second to import) loads on first use, so
 commands that only read configs stay fast.
@@ -9,15 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from connectors.opcua.config import OpcUaSourceConfig
+from connectors.points import PointBinding, WriteResult, WriteTarget
+from connectors.state import ConnectionState
 
 if TYPE_CHECKING:
-    from connectors.opcua.client import (
-        ConnectionState,
-        OpcUaClient,
-        PointBinding,
-        WriteResult,
-        WriteTarget,
-    )
+    from connectors.opcua.client import OpcUaClient
 
 __all__ = [
     "ConnectionState",
@@ -30,8 +26,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from connectors.opcua import client
+    if name == "OpcUaClient":
+        from connectors.opcua.client import OpcUaClient
 
-        return getattr(client, name)
+        return OpcUaClient
     raise AttributeError(name)

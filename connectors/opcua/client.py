@@ -1,67 +1,73 @@
-"""OPC UA client: subscribe to points, write approved commands with read-back."""
+"""OPC UA client: secure session, subscriptions, reconnect, writes with read-back.
+
+``connect()`` makes one attempt and raises what went wrong (ConnectorNotReady,
+ConnectorAuthFailed, UnknownPoint). Once connected, a supervisor task owns the session:
+when the server goes away it reconnects with exponential back-off and jitter and
+subscribes again, and the connection state is exported as a metric throughout.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from datetime import UTC, datetime
+from math import isfinite
+from pathlib import Path
 from typing import Any
 
 from asyncua import Client, Node, ua
+from asyncua.common.subscription import Subscription
+from asyncua.crypto import security_policies, uacrypto
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
-from connectors.errors import ConnectorNotReady, UnknownPoint, WriteFailed
+from connectors import metrics
+from connectors.badinput import BadInput, BadInputReason
+from connectors.deadletter import DeadLetterSink
+from connectors.errors import (
+    ConnectorAuthFailed,
+    ConnectorError,
+    ConnectorNotReady,
+    UnknownPoint,
+    WriteFailed,
+)
+from connectors.normalize import Batch, NormalizeConfig, Normalizer
+from connectors.opcua.browse import engineering_info, resolve_nodes
 from connectors.opcua.config import OpcUaSourceConfig
+from connectors.opcua.errors import connect_error
 from connectors.opcua.mapping import quality_of, utc
-from connectors.sample import Sample
+from connectors.points import PointBinding, WriteResult, WriteTarget
+from connectors.sample import Sample, SampleQuality
+from connectors.state import ConnectionState
 from safety import ApprovedCommand
 
 log = logging.getLogger(__name__)
 
-
-class ConnectionState(StrEnum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PointBinding:
-    point: str
-    node_id: str
-    unit: str
+_POLICIES: dict[str, Any] = {
+    "Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256,
+    "Aes256_Sha256_RsaPss": security_policies.SecurityPolicyAes256Sha256RsaPss,
+}
+_NET_ERRORS = (TimeoutError, OSError, ConnectionError, ua.UaError)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriteTarget:
-    """Where a command lands: the setpoint, the idempotency key, and the key the device applied."""
+class _BatchSubscription(Subscription):  # type: ignore[misc]
+    """Hands each publish response to the client as one batch instead of per item."""
 
-    value_node: str
-    key_node: str
-    applied_key_node: str
+    def __init__(self, owner: OpcUaClient, *args: Any) -> None:
+        super().__init__(*args)
+        self._owner = owner
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriteResult:
-    key: str
-    written_value: float
-    readback_value: float
-    applied_key: str
-
-    @property
-    def verified(self) -> bool:
-        return self.applied_key == self.key and abs(self.readback_value - self.written_value) < 1e-6
-
-
-class _Handler:
-    def __init__(self, client: OpcUaClient) -> None:
-        self._client = client
-
-    def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-        self._client._on_change(node, data.monitored_item.Value)
+    async def publish_callback(self, publish_result: ua.PublishResult) -> None:
+        message = publish_result.NotificationMessage
+        for notif in message.NotificationData or ():
+            if isinstance(notif, ua.DataChangeNotification):
+                self._owner._on_notification(self, message.SequenceNumber, notif)
+            elif isinstance(notif, ua.StatusChangeNotification):
+                log.warning("OPC UA subscription status change: %s", notif.Status)
 
 
 class OpcUaClient:
@@ -71,86 +77,303 @@ class OpcUaClient:
         self,
         config: OpcUaSourceConfig,
         points: Sequence[PointBinding],
-        on_sample: Callable[[Sample], None],
+        on_sample: Callable[[Sample], None] | None,
         clock: Callable[[], datetime],
+        *,
+        on_batch: Callable[[Batch], None] | None = None,
+        dead_letters: DeadLetterSink | None = None,
     ) -> None:
         self._config = config
         self._points = list(points)
         self._on_sample = on_sample
+        self._on_batch = on_batch
         self._clock = clock
         self._client: Client | None = None
-        self._by_node: dict[str, PointBinding] = {}
-        self._seq = 0
-        self.state = ConnectionState.DISCONNECTED
+        self._subscription: _BatchSubscription | None = None
+        # client handle -> (binding, point, unit, EURange low, EURange high)
+        self._by_handle: dict[int, tuple[PointBinding, str, str, float, float]] = {}
+        self.out_of_range = 0
+        self._lost = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
+        self.bad = BadInput(config.id, dead_letters, clock)
+        self.normalizer = Normalizer(
+            config.id,
+            NormalizeConfig(
+                future_tolerance_s=config.future_tolerance_s, frozen_after_s=config.frozen_after_s
+            ),
+        )
+        self.units: dict[str, str] = {}
+        self.eu_ranges: dict[str, tuple[float, float]] = {}
+        self.node_ids: dict[str, str] = {}
+        self.notifications = 0
+        self._m_messages = metrics.MESSAGES.labels(config.id)
+        self._set_state(ConnectionState.DISCONNECTED)
+
+    def _set_state(self, state: ConnectionState) -> None:
+        self.state = state
+        metrics.set_state(self._config.id, state)
+
+    # --- lifecycle ----------------------------------------------------------
 
     async def connect(self) -> None:
-        if self._config.security == "none":
-            log.warning(
-                "OPC UA source %s: connecting WITHOUT security to %s (allow_insecure is set)",
-                self._config.id,
-                self._config.endpoint,
-            )
-        self.state = ConnectionState.CONNECTING
-        client = Client(url=self._config.endpoint, timeout=self._config.timeout_s)
+        """One attempt; on success a supervisor keeps the session up until ``close()``."""
+        self._closing = False
+        self._set_state(ConnectionState.CONNECTING)
         try:
+            await self._open()
+        except ConnectorError:
+            self._set_state(ConnectionState.FAILED)
+            raise
+        self._set_state(ConnectionState.CONNECTED)
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"opcua-{self._config.id}")
+
+    async def _open(self) -> None:
+        c = self._config
+        client = Client(url=c.endpoint, timeout=c.timeout_s, watchdog_intervall=c.watchdog_s)
+        client.application_uri = c.application_uri
+        client.name = f"gridaios {c.id}"
+        try:
+            await self._secure(client)
             await client.connect()
-        except (TimeoutError, OSError, ua.UaError) as err:
-            self.state = ConnectionState.FAILED
-            raise ConnectorNotReady(
-                f"OPC UA source {self._config.id}: cannot connect to {self._config.endpoint}: {err}"
+        except ConnectorError:
+            raise
+        except (*_NET_ERRORS, ValueError) as err:
+            await _quiet_disconnect(client)
+            raise connect_error(c.id, c.endpoint, err) from err
+        except AttributeError as err:
+            # asyncua 1.1 trips over a server's ERR reply to OpenSecureChannel (seen with
+            # node-opcua refusing an untrusted client certificate) with an AttributeError.
+            await _quiet_disconnect(client)
+            if c.security == "none":
+                raise ConnectorNotReady(f"OPC UA source {c.id}: {c.endpoint}: {err!r}") from err
+            raise ConnectorAuthFailed(
+                f"OPC UA source {c.id}: {c.endpoint} refused the secure channel; most often "
+                "the server does not trust our client certificate (add it to the server's "
+                "trusted certificates)"
             ) from err
+        client.connection_lost_callback = self._connection_lost
         self._client = client
-        nodes = [client.get_node(p.node_id) for p in self._points]
-        await self._check_nodes_exist(nodes)
-        self._by_node = {n.nodeid.to_string(): p for n, p in zip(nodes, self._points, strict=True)}
-        subscription = await client.create_subscription(
-            self._config.publishing_interval_ms, _Handler(self)
-        )
+        try:
+            nodes = await self._resolve(client)
+            await self._describe(client, nodes)
+            await self._subscribe(client, nodes)
+        except ConnectorError:
+            await self._drop_client()
+            raise
+        except _NET_ERRORS as err:
+            await self._drop_client()
+            raise ConnectorNotReady(f"OPC UA source {c.id}: lost {c.endpoint}: {err!r}") from err
+        log.info("OPC UA source %s: subscribed to %d points", c.id, len(nodes))
+
+    async def _secure(self, client: Client) -> None:
+        c = self._config
+        if c.security == "none":
+            log.warning(
+                "OPC UA source %s: connecting WITHOUT security to %s (allow_insecure is set); "
+                "commands travel unsigned and unencrypted",
+                c.id,
+                c.endpoint,
+            )
+        else:
+            assert c.certificate and c.private_key and c.trust_dir  # checked by the config
+            store = TrustStore([c.trust_dir], [])
+            await store.load()
+            client.certificate_validator = CertificateValidator(
+                CertificateValidatorOptions.TRUSTED
+                | CertificateValidatorOptions.TIME_RANGE
+                | CertificateValidatorOptions.PEER_SERVER,
+                store,
+            )
+            mode = getattr(ua.MessageSecurityMode, c.mode)
+            await client.set_security(
+                _POLICIES[c.security],
+                uacrypto.CertProperties(str(c.certificate), _encoding(c.certificate)),
+                uacrypto.CertProperties(str(c.private_key), _encoding(c.private_key)),
+                mode=mode,
+            )
+        if c.username is not None:
+            client.set_user(c.username)
+            password = c.resolved_password()
+            if password is not None:
+                client.set_password(password)
+
+    async def _resolve(self, client: Client) -> list[Node]:
+        nodes = await resolve_nodes(client, self._points, self._config.id, self._config.endpoint)
+        for node, binding in zip(nodes, self._points, strict=True):
+            self.node_ids[binding.point] = node.nodeid.to_string()
+        return nodes
+
+    async def _describe(self, client: Client, nodes: list[Node]) -> None:
+        units, ranges = await engineering_info(client, nodes, self._points)
+        self.eu_ranges.update(ranges)
+        for binding in self._points:
+            unit = units.get(binding.point)
+            if unit is None:
+                continue
+            self.units[binding.point] = unit
+            if binding.unit and unit and unit != binding.unit:
+                log.warning(
+                    "OPC UA source %s: %s has unit %r on the server but %r in the config",
+                    self._config.id,
+                    binding.point,
+                    unit,
+                    binding.unit,
+                )
+
+    async def _subscribe(self, client: Client, nodes: list[Node]) -> None:
+        c = self._config
+        params = ua.CreateSubscriptionParameters()
+        params.RequestedPublishingInterval = c.publishing_interval_ms
+        params.RequestedLifetimeCount = 10000
+        params.RequestedMaxKeepAliveCount = client.get_keepalive_count(c.publishing_interval_ms)
+        params.MaxNotificationsPerPublish = 10000
+        params.PublishingEnabled = True
+        params.Priority = 0
+        subscription = _BatchSubscription(self, client.uaclient, params, None)
+        await subscription.init()
         # StatusValueTimestamp: a value that stays the same but is re-measured still
         # arrives, so staleness is judged on the device's own timestamps.
         trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-        await subscription._subscribe(
+        handles = await subscription._subscribe(
             nodes,
             ua.AttributeIds.Value,
             mfilter=trigger,
-            queuesize=1,
-            sampling_interval=self._config.sampling_interval_ms,
+            queuesize=c.queue_size,
+            sampling_interval=c.sampling_interval_ms,
         )
-        self.state = ConnectionState.CONNECTED
-        log.info("OPC UA source %s: subscribed to %d points", self._config.id, len(nodes))
-
-    async def _check_nodes_exist(self, nodes: list[Node]) -> None:
-        assert self._client is not None
-        results = await self._client.read_attributes(nodes, ua.AttributeIds.NodeId)
-        for node, result, binding in zip(nodes, results, self._points, strict=True):
-            if not result.StatusCode.is_good():
-                raise UnknownPoint(
-                    f"OPC UA source {self._config.id}: node {node.nodeid.to_string()} for point "
-                    f"{binding.point} does not exist on {self._config.endpoint}"
-                )
-
-    def _on_change(self, node: Node, value: ua.DataValue) -> None:
-        binding = self._by_node.get(node.nodeid.to_string())
-        if binding is None:
-            return
-        received = self._clock()
-        raw = value.Value.Value if value.Value is not None else None
-        self._seq += 1
-        try:
-            number = float(raw) if raw is not None else float("nan")
-        except (TypeError, ValueError):
-            number = float("nan")
-        self._on_sample(
-            Sample(
-                point=binding.point,
-                value=number,
-                unit=binding.unit,
-                quality=quality_of(value.StatusCode),
-                source_ts=utc(value.SourceTimestamp, received),
-                received_ts=received,
-                sequence=self._seq,
+        by_server_handle = dict(zip(handles, self._points, strict=True))
+        self._by_handle = {
+            handle: (
+                b,
+                b.point,
+                b.unit or self.units.get(b.point, ""),
+                *self.eu_ranges.get(b.point, (-math.inf, math.inf)),
             )
+            for handle, data in subscription._monitored_items.items()
+            if (b := by_server_handle.get(data.server_handle)) is not None
+        }
+        self.normalizer.forget_stream(f"sub{subscription.subscription_id}")
+        self._subscription = subscription
+
+    # --- notifications --------------------------------------------------------
+
+    def _on_notification(
+        self, sub: Subscription, sequence: int, notif: ua.DataChangeNotification
+    ) -> None:
+        received = self._clock()
+        self._m_messages.inc()
+        points: list[str] = []
+        values: list[float] = []
+        units: list[str] = []
+        qualities: list[SampleQuality] = []
+        source_ts: list[datetime] = []
+        server_ts: list[datetime | None] = []
+        by_handle = self._by_handle
+        good = SampleQuality.GOOD
+        items = notif.MonitoredItems
+        self.notifications += len(items)
+        for item in items:
+            bound = by_handle.get(item.ClientHandle)
+            if bound is None:
+                continue
+            dv = item.Value
+            variant = dv.Value
+            raw = variant.Value if variant is not None else None
+            if raw.__class__ is float:
+                value = raw
+            elif isinstance(raw, bool | int):
+                value = float(raw)
+            else:
+                self._bad(BadInputReason.WRONG_TYPE, bound[0], f"value {raw!r} is not a number")
+                continue
+            if not isfinite(value):
+                self._bad(BadInputReason.NOT_FINITE, bound[0], f"value {value} is not finite")
+                continue
+            status = dv.StatusCode_
+            server = dv.ServerTimestamp
+            source = dv.SourceTimestamp or server
+            if server is not None and server.tzinfo is None:
+                server = server.replace(tzinfo=UTC)
+            points.append(bound[1])
+            values.append(value)
+            units.append(bound[2])
+            quality = good if status is None or status.value == 0 else quality_of(status)
+            if not bound[3] <= value <= bound[4]:
+                # outside the server's own EURange: the instrument is suspect, not the grid
+                self.out_of_range += 1
+                if quality is good:
+                    quality = SampleQuality.UNCERTAIN
+            qualities.append(quality)
+            source_ts.append(utc(source, received))
+            server_ts.append(server)
+        if not points or not self.normalizer.admit(f"sub{sub.subscription_id}", sequence):
+            return
+        batch = Batch(
+            source=self._config.id,
+            stream=f"sub{sub.subscription_id}",
+            sequence=sequence,
+            received_ts=received,
+            points=points,
+            values=values,
+            units=units,
+            qualities=qualities,
+            source_ts=source_ts,
+            flags=[0] * len(points),
+            server_ts=server_ts,
         )
+        self.normalizer.apply(batch)
+        if self._on_batch is not None:
+            self._on_batch(batch)
+        if self._on_sample is not None:
+            for sample in batch.samples():
+                self._on_sample(sample)
+
+    def _bad(self, reason: BadInputReason, binding: PointBinding, detail: str) -> None:
+        """A value no sample can carry: counted, kept (as text) in the dead-letter sink."""
+        text = f"node {binding.node_id} ({binding.point}): {detail}"
+        self.bad.report(reason, text, text.encode(), kind="opcua")
+
+    # --- supervision: reconnect and re-subscribe ------------------------------
+
+    async def _connection_lost(self, err: Exception) -> None:
+        if not self._closing:
+            log.warning("OPC UA source %s: connection lost: %r", self._config.id, err)
+            self._lost.set()
+
+    async def _supervise(self) -> None:
+        c = self._config
+        while True:
+            await self._lost.wait()
+            self._lost.clear()
+            self._set_state(ConnectionState.RECONNECTING)
+            await self._drop_client()
+            delay = c.reconnect_min_s
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    await self._open()
+                except ConnectorError as err:
+                    if attempt == 1:
+                        log.warning("OPC UA source %s: reconnect failed: %s", c.id, err)
+                    if isinstance(err, ConnectorAuthFailed | UnknownPoint):
+                        self._set_state(ConnectionState.FAILED)  # a human must act; keep trying
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter
+                    delay = min(delay * 2, c.reconnect_max_s)
+                    continue
+                break
+            metrics.RECONNECTS.labels(c.id).inc()
+            self._set_state(ConnectionState.CONNECTED)
+            log.warning("OPC UA source %s: reconnected after %d attempt(s)", c.id, attempt)
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        self._subscription = None
+        if client is not None:
+            await _quiet_disconnect(client)
+
+    # --- writes ----------------------------------------------------------------
 
     async def write(
         self, approved: ApprovedCommand, target: WriteTarget, *, readback_timeout_s: float = 5.0
@@ -175,7 +398,10 @@ class OpcUaClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + readback_timeout_s
         while True:
-            readback, applied = await client.read_values([value_node, applied_node])
+            try:
+                readback, applied = await client.read_values([value_node, applied_node])
+            except (TimeoutError, OSError, ConnectionError) as err:
+                raise ConnectorNotReady(f"read-back of {approved.key} failed: {err}") from err
             result = WriteResult(
                 key=approved.key,
                 written_value=float(approved.value),
@@ -192,10 +418,28 @@ class OpcUaClient:
         return self._client
 
     async def close(self) -> None:
-        if self._client is not None:
-            try:
-                await self._client.disconnect()
-            except (TimeoutError, OSError, ConnectionError, ua.UaError):
-                log.debug("OPC UA source %s: disconnect failed", self._config.id, exc_info=True)
-            self._client = None
-        self.state = ConnectionState.DISCONNECTED
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        await self._drop_client()
+        self._set_state(ConnectionState.DISCONNECTED)
+
+
+async def _quiet_disconnect(client: Client) -> None:
+    try:
+        await client.disconnect()
+    except (*_NET_ERRORS, RuntimeError, AttributeError):
+        log.debug("OPC UA disconnect failed", exc_info=True)
+
+
+def _encoding(path: Path) -> str:
+    """PEM or DER by content, whatever the file is called (asyncua goes by the suffix)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError as err:
+        raise ConnectorAuthFailed(f"cannot read {path}: {err.strerror}; check the path") from err
+    return "pem" if b"-----BEGIN" in head else "der"

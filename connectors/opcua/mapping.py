@@ -27,3 +27,13 @@ def utc(ts: datetime | None, fallback: datetime) -> datetime:
     if ts.tzinfo is None:
         return ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC)
+
+
+def browse_path(path: str) -> list[str]:
+    """``/Objects/2:Field/2:bat1`` -> ``["0:Objects", "2:Field", "2:bat1"]`` (from Root)."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    return [p if ":" in p else f"0:{p}" for p in parts]
+
+
+def is_browse_path(node: str) -> bool:
+    return node.startswith("/")

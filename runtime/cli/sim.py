@@ -170,13 +170,19 @@ def run(args: argparse.Namespace) -> int:
     from runtime.clock import ScaledClock
     from runtime.config import load_config
     from runtime.demo import SCENARIO_DIR
+    from connectors.opcua import OpcUaSourceConfig
     from simulator import NetworkError, ScenarioError, VirtualField, load_network, load_scenario
 
     try:
         config = load_config(args.config)
         scenario = load_scenario(args.scenario, SCENARIO_DIR)
         network = load_network(args.network) if args.network else None
-        endpoint = config.sources[0].endpoint
+        opcua = [s for s in config.sources if isinstance(s, OpcUaSourceConfig)]
+        if not opcua:
+            print(f"{args.config}: the virtual field serves OPC UA; no opcua source",
+                  file=sys.stderr)
+            return 2
+        endpoint = opcua[0].endpoint
         clock = ScaledClock(scenario.start, args.speed)
         field_ = VirtualField(site.field_spec(config), scenario, clock, endpoint, network=network)
     except (ConfigError, ScenarioError, NetworkError) as err:

@@ -1,0 +1,44 @@
+"""What a connector reads and writes, independent of the protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointBinding:
+    """One configured point: the gridaios point id, where it lives on the peer, its unit.
+
+    ``node_id`` is an OPC UA node id (``ns=2;s=bat1.soc_pct``) or browse path
+    (``/Objects/2:Field/2:bat1/2:soc_pct``), or the point name on the MQTT wire
+    (``bat1.soc_pct`` for JSON, ``<edge node>/<device>/<metric>`` for Sparkplug B).
+    """
+
+    point: str
+    node_id: str
+    unit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteTarget:
+    """Where a command lands: the setpoint, the idempotency key, and the key the device applied.
+
+    On MQTT only ``value_node`` is used (the wire name of the setpoint); the key travels in
+    the command payload and comes back in the device's ack.
+    """
+
+    value_node: str
+    key_node: str
+    applied_key_node: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteResult:
+    key: str
+    written_value: float
+    readback_value: float
+    applied_key: str
+
+    @property
+    def verified(self) -> bool:
+        return self.applied_key == self.key and abs(self.readback_value - self.written_value) < 1e-6

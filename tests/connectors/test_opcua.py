@@ -1,0 +1,244 @@
+"""OPC UA client against real asyncua servers on loopback: security, data, reconnect, writes."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors import (
+    ConnectionState,
+    ConnectorAuthFailed,
+    ConnectorNotReady,
+    MemoryDeadLetters,
+    PointBinding,
+    Sample,
+    SampleQuality,
+    UnknownPoint,
+    WriteTarget,
+)
+from connectors.opcua import OpcUaClient, OpcUaSourceConfig
+from tests.support.approved import approved
+from tests.support.opcuaserver import field_server
+from tests.support.pki import opcua_app_cert
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.integration
+
+POINTS = [
+    PointBinding(point="bat1.soc_pct", node_id="ns=2;s=bat1.soc_pct", unit=""),
+    PointBinding(point="bat1.p_kw", node_id="/Objects/2:Field/2:bat1/2:p_kw", unit="kW"),
+]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def insecure(endpoint: str, **extra: object) -> OpcUaSourceConfig:
+    return OpcUaSourceConfig.model_validate(
+        {"id": "ua", "endpoint": endpoint, "allow_insecure": True, "publishing_interval_ms": 20}
+        | extra
+    )
+
+
+class Pki:
+    def __init__(self, root: Path) -> None:
+        self.server = opcua_app_cert(
+            root / "server", "server", "urn:gridaios:test-server", server=True
+        )
+        self.client = opcua_app_cert(root / "client", "client", "urn:gridaios:client", server=False)
+        self.client_trust = root / "client-trusts"  # what the client trusts (server certs)
+        self.server_trust = root / "server-trusts"  # what the server trusts (client certs)
+        for d, cert in ((self.client_trust, self.server), (self.server_trust, self.client)):
+            d.mkdir()
+            shutil.copy(cert.der, d / "trusted.der")
+
+    def config(self, endpoint: str, policy: str, **extra: object) -> OpcUaSourceConfig:
+        return OpcUaSourceConfig.model_validate(
+            {
+                "id": "ua",
+                "endpoint": endpoint,
+                "security": policy,
+                "certificate": str(self.client.der),
+                "private_key": str(self.client.key),
+                "trust_dir": str(self.client_trust),
+                "username": "operator",
+                "password": "s3cret",
+                "publishing_interval_ms": 20,
+            }
+            | extra
+        )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def test_insecure_needs_explicit_consent() -> None:
+    with pytest.raises(ValueError, match="allow_insecure"):
+        OpcUaSourceConfig(id="x", endpoint="opc.tcp://127.0.0.1:4840")
+    with pytest.raises(ValueError, match="certificate, private_key, trust_dir"):
+        OpcUaSourceConfig(id="x", endpoint="opc.tcp://127.0.0.1:4840", security="Basic256Sha256")
+
+
+def test_samples_units_ranges_and_timestamps_without_security() -> None:
+    got: list[Sample] = []
+
+    async def main() -> None:
+        async with field_server() as fs:
+            client = OpcUaClient(insecure(fs.endpoint), POINTS, got.append, now)
+            await client.connect()
+            try:
+                stamp = now() - timedelta(seconds=1)
+                await fs.set("soc_pct", 81.5, ts=stamp)
+                await until(lambda: any(s.value == 81.5 for s in got), what="soc 81.5 arrives")
+                sample = next(s for s in got if s.value == 81.5)
+                assert sample.point == "bat1.soc_pct"
+                assert sample.unit == "%"  # from the server's EngineeringUnits
+                assert sample.quality is SampleQuality.GOOD
+                assert abs((sample.source_ts - stamp).total_seconds()) < 0.001
+                assert sample.server_ts is not None
+                assert client.eu_ranges["bat1.p_kw"] == (-250.0, 250.0)
+                await fs.set("p_kw", 400.0)  # beyond the server's EURange of -250..250 kW
+                await until(lambda: any(s.value == 400.0 for s in got), what="400 kW arrives")
+                odd = next(s for s in got if s.value == 400.0)
+                assert odd.quality is SampleQuality.UNCERTAIN and client.out_of_range == 1
+                assert client.node_ids["bat1.p_kw"] == "ns=2;s=bat1.p_kw"  # from the browse path
+            finally:
+                await client.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("policy", ["Basic256Sha256", "Aes256_Sha256_RsaPss"])
+def test_sign_and_encrypt_with_trusted_certificates_and_a_user(pki: Pki, policy: str) -> None:
+    got: list[Sample] = []
+
+    async def main() -> None:
+        async with field_server(
+            cert=pki.server, trusted_clients=pki.server_trust, users={"operator": "s3cret"}
+        ) as fs:
+            client = OpcUaClient(pki.config(fs.endpoint, policy), POINTS, got.append, now)
+            await client.connect()
+            try:
+                await fs.set("p_kw", 42.0)
+                await until(lambda: any(s.value == 42.0 for s in got), what="p_kw 42 arrives")
+                target = WriteTarget(
+                    value_node="ns=2;s=bat1.p_setpoint_kw",
+                    key_node="ns=2;s=bat1.cmd_key",
+                    applied_key_node="ns=2;s=bat1.cmd_key",
+                )
+                result = await client.write(approved("k-1", "bat1", 55.0, now()), target)
+                assert result.verified, result
+            finally:
+                await client.close()
+
+    asyncio.run(main())
+
+
+def _refused(pki: Pki, config_change: dict[str, object], server_kwargs: dict[str, object]) -> str:
+    async def main() -> str:
+        async with field_server(
+            cert=pki.server,
+            users={"operator": "s3cret"},
+            **server_kwargs,  # type: ignore[arg-type]
+        ) as fs:
+            config = pki.config(fs.endpoint, "Basic256Sha256", **config_change)
+            client = OpcUaClient(config, POINTS, None, now)
+            with pytest.raises(ConnectorAuthFailed) as info:
+                await client.connect()
+            assert client.state is ConnectionState.FAILED
+            await client.close()
+            return str(info.value)
+
+    return asyncio.run(main())
+
+
+def test_server_certificate_not_in_the_trust_list_is_refused(pki: Pki, tmp_path: Path) -> None:
+    other = opcua_app_cert(tmp_path / "other", "other", "urn:other", server=True)
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    shutil.copy(other.der, trust / "other.der")
+    message = _refused(pki, {"trust_dir": str(trust)}, {"trusted_clients": pki.server_trust})
+    assert "BadCertificateUntrusted" in message
+
+
+def test_client_certificate_the_server_does_not_trust_is_refused(pki: Pki, tmp_path: Path) -> None:
+    empty = tmp_path / "nobody"
+    empty.mkdir()
+    _refused(pki, {}, {"trusted_clients": empty})
+
+
+def test_wrong_password_is_refused(pki: Pki) -> None:
+    message = _refused(pki, {"password": "guess"}, {"trusted_clients": pki.server_trust})
+    assert "username/password" in message
+
+
+def test_unknown_node_and_unreachable_server() -> None:
+    async def main() -> None:
+        async with field_server() as fs:
+            bad = [PointBinding(point="x.y", node_id="ns=2;s=nope", unit="")]
+            client = OpcUaClient(insecure(fs.endpoint), bad, None, now)
+            with pytest.raises(UnknownPoint, match="ns=2;s=nope"):
+                await client.connect()
+            await client.close()
+            path = [PointBinding(point="x.y", node_id="/Objects/2:Field/2:bat9/2:p_kw", unit="")]
+            client = OpcUaClient(insecure(fs.endpoint), path, None, now)
+            with pytest.raises(UnknownPoint, match="bat9"):
+                await client.connect()
+            await client.close()
+            port = fs.port
+        client = OpcUaClient(
+            insecure(f"opc.tcp://127.0.0.1:{port}/x", timeout_s=1), POINTS, None, now
+        )
+        with pytest.raises(ConnectorNotReady):
+            await client.connect()
+
+    asyncio.run(main())
+
+
+def test_non_numeric_values_are_dead_lettered() -> None:
+    dead = MemoryDeadLetters()
+    points = [*POINTS, PointBinding(point="bat1.label", node_id="ns=2;s=bat1.label", unit="")]
+
+    async def main() -> None:
+        async with field_server() as fs:
+            client = OpcUaClient(insecure(fs.endpoint), points, None, now, dead_letters=dead)
+            await client.connect()
+            try:
+                await fs.nodes["label"].write_value("not a number")
+                await until(lambda: client.bad.counts.get("wrong_type", 0) >= 1)
+            finally:
+                await client.close()
+
+    asyncio.run(main())
+    assert dead.items[0][0] == "opcua"
+    assert b"not a number" in dead.items[-1][3]
+
+
+def test_reconnects_and_resubscribes_after_the_server_restarts() -> None:
+    got: list[Sample] = []
+
+    async def main() -> None:
+        async with field_server() as fs:
+            port = fs.port
+            config = insecure(fs.endpoint, watchdog_s=0.2, reconnect_min_s=0.1, reconnect_max_s=0.5)
+            client = OpcUaClient(config, POINTS, got.append, now)
+            await client.connect()
+            await fs.set("soc_pct", 10.0)
+            await until(lambda: any(s.value == 10.0 for s in got))
+        await until(lambda: client.state is ConnectionState.RECONNECTING, what="loss noticed")
+        try:
+            async with field_server(port=port) as fs2:
+                await until(lambda: client.state is ConnectionState.CONNECTED, 20, "reconnected")
+                await fs2.set("soc_pct", 20.0)
+                await until(lambda: any(s.value == 20.0 for s in got), what="samples again")
+        finally:
+            await client.close()
+
+    asyncio.run(main())
