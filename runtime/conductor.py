@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from connectors import Sample
-from connectors import WriteResult
+from connectors import Sample, WriteResult
 from runtime import approvals, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock

@@ -166,11 +166,11 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from connectors.opcua import OpcUaSourceConfig
     from runtime import site
     from runtime.clock import ScaledClock
     from runtime.config import load_config
     from runtime.demo import SCENARIO_DIR
-    from connectors.opcua import OpcUaSourceConfig
     from simulator import NetworkError, ScenarioError, VirtualField, load_network, load_scenario
 
     try:
@@ -179,8 +179,9 @@ def run(args: argparse.Namespace) -> int:
         network = load_network(args.network) if args.network else None
         opcua = [s for s in config.sources if isinstance(s, OpcUaSourceConfig)]
         if not opcua:
-            print(f"{args.config}: the virtual field serves OPC UA; no opcua source",
-                  file=sys.stderr)
+            print(
+                f"{args.config}: the virtual field serves OPC UA; no opcua source", file=sys.stderr
+            )
             return 2
         endpoint = opcua[0].endpoint
         clock = ScaledClock(scenario.start, args.speed)
