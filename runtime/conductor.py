@@ -25,6 +25,7 @@ from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
 from runtime.dispatch import UNDECIDED, DispatchRecord, Projections, State
 from runtime.eventlog import EventLog
+from runtime.gridcheck import GridCheck, GridChecker
 from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
@@ -72,6 +73,9 @@ class Conductor:
         self._state_timeout_s = state_timeout_s
         self.dlq = dlq
         self.outbox = Outbox(events, self._write, clock, retry=retry, dlq=dlq)
+        network = config.feeder.network
+        reports = events.path.parent / "reports"
+        self.grid = GridChecker(config, network, reports) if network is not None else None
         self.ready = asyncio.Event()
         self.resumed: list[Delivery] = []
         self.historian = historian
@@ -244,11 +248,11 @@ class Conductor:
         if approved is None:
             return
         report = self._simulate(approved, snapshot, now)
-        if not report.ok:
+        grid = self._grid_check(approved, snapshot, now)
+        if not report.ok or (grid is not None and not grid.ok):
             self.counts["blocked"] += 1
-            self.events.append_event(
-                ev.DispatchBlocked(reason=report.summary()), ts=now, dispatch_id=did
-            )
+            reason = report.summary() if not report.ok else grid.summary if grid else ""
+            self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
             return
         need = approvals.requirement(approved.value, self.config.approvals)
         if need is approvals.Requirement.AUTO or self.auto_approve:
@@ -273,7 +277,9 @@ class Conductor:
                 asset=command.asset,
                 value=approved.value,
                 rationale=proposal.rationale,
-                simulation=report.summary(),
+                simulation=grid.summary if grid is not None else report.summary(),
+                grid_report=grid.report if grid is not None else None,
+                plot=grid.plot if grid is not None else None,
             ),
             ts=now,
             dispatch_id=did,
@@ -336,6 +342,21 @@ class Conductor:
             records.simulated(report, twin, approved.value), ts=now, dispatch_id=approved.key
         )
         return report
+
+    def _grid_check(
+        self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime
+    ) -> GridCheck | None:
+        if self.grid is None:
+            return None
+        check = self.grid.check(with_value(approved.command, approved.value), snapshot, now)
+        self.events.append_event(
+            ev.DispatchGridValidated(
+                ok=check.ok, summary=check.summary, report=check.report, plot=check.plot
+            ),
+            ts=now,
+            dispatch_id=approved.key,
+        )
+        return check
 
     # --- approvals ----------------------------------------------------------
 

@@ -106,6 +106,11 @@ class SiteInfo(_Model):
 class FeederConfig(_Model):
     meter: str = Field(description="id of the substation meter asset")
     transformer_rating_kw: float = Field(gt=0)
+    network: str | None = Field(
+        default=None,
+        description="the feeder's network (.m or .yaml), relative to this file: every plan "
+        "is then run through a power flow before dispatch",
+    )
 
 
 class PeakShavingConfig(_Model):
@@ -187,7 +192,24 @@ def load_config(path: str | Path) -> SiteConfig:
         raise ConfigError(
             file, [ConfigIssue("(file)", "", f"cannot read: {err.strerror}")]
         ) from err
-    return parse_config(text, file)
+    config = parse_config(text, file)
+    if config.feeder.network is not None:
+        network = Path(path).parent / config.feeder.network
+        if not network.is_file():
+            raise ConfigError(
+                file,
+                [
+                    ConfigIssue(
+                        "feeder.network",
+                        config.feeder.network,
+                        f"no such file ({network}); give a .m or .yaml network relative "
+                        "to this config",
+                    )
+                ],
+            )
+        feeder = config.feeder.model_copy(update={"network": str(network.resolve())})
+        config = config.model_copy(update={"feeder": feeder})
+    return config
 
 
 def parse_config(text: str, file: str = "<config>") -> SiteConfig:

@@ -152,6 +152,17 @@ class DispatchSimulated(_Event):
     value: float | None = None  # v2: the value simulated
 
 
+class DispatchGridValidated(_Event):
+    """The plan run through a power flow on the feeder's network twin (when configured)."""
+
+    kind: Literal["dispatch.grid_validated"] = "dispatch.grid_validated"
+    v: Literal[1] = 1
+    ok: bool
+    summary: str
+    report: dict[str, Any]
+    plot: str | None = None  # path of the PNG (plan vs no action), when plots are available
+
+
 class DispatchBlocked(_Event):
     kind: Literal["dispatch.blocked"] = "dispatch.blocked"
     v: Literal[1] = 1
@@ -173,6 +184,8 @@ class ApprovalRequested(_Event):
     value: float
     rationale: str
     simulation: str
+    grid_report: dict[str, Any] | None = None  # the power-flow report the operator reviews
+    plot: str | None = None  # its PNG
 
 
 class ApprovalAuto(_Event):
@@ -302,6 +315,7 @@ TypedEvent = Annotated[
     | DispatchGated
     | DispatchRejected
     | DispatchSimulated
+    | DispatchGridValidated
     | DispatchBlocked
     | DispatchSuperseded
     | ApprovalRequested

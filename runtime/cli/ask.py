@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from runtime import site
+from runtime import records, site
 from runtime.approvals import requirement
 from runtime.clock import Clock, WallClock
-from runtime.conductor import command_json, verdict_json
 from runtime.config import BatteryAsset, SiteConfig, load_config
 from runtime.errors import ConfigError
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
@@ -137,8 +136,8 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
     else:
         state = assumed_state(config, now) if args.state == "config" else StateSnapshot()
         verdict = evaluate([command], state, site.envelope(config), now)[0]
-        vj = verdict_json(verdict)
-        out.update(command=command_json(command), verdict=vj)
+        vj = records.gated(verdict).model_dump(mode="json", exclude={"kind", "v", "recheck"})
+        out.update(command=records.command_body(command).model_dump(mode="json"), verdict=vj)
         kw = vj["value"] if command.kind is CommandKind.ACTIVE_POWER_KW else None
         out["approval"] = (
             requirement(kw, config.approvals).value if kw is not None and vj["value"] else None

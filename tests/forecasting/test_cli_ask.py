@@ -36,7 +36,8 @@ def test_unknown_asset_is_rejected_by_the_gate(capsys: pytest.CaptureFixture[str
     verdict = out["verdict"]
     assert isinstance(verdict, dict)
     assert verdict["outcome"] == "rejected"
-    assert verdict["constraints"][0]["constraint"] == "asset.unknown"
+    # Other input rules may fire too (e.g. a long hold late in the day): the asset must be named.
+    assert "asset.unknown" in {c["constraint"] for c in verdict["constraints"]}
 
 
 def test_without_state_the_gate_fails_closed(capsys: pytest.CaptureFixture[str]) -> None:
