@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
-from safety.envelope import AssetLimits
+from safety.envelope import AssetLimits, Range
 from safety.track import Track, history_value, project_soc
 from safety.types import Command, CommandKind, ConstraintHit, StateSnapshot
 
@@ -35,9 +35,11 @@ class Bound(NamedTuple):
 
 
 def range_bounds(command: Command, limits: AssetLimits) -> list[Bound]:
-    rng = limits.ranges[command.kind]
-    unit = command.kind.unit
-    asset = command.asset
+    return range_bounds_of(command.asset, command.kind, limits.ranges[command.kind])
+
+
+def range_bounds_of(asset: str, kind: CommandKind, rng: Range) -> list[Bound]:
+    unit = kind.unit
 
     def above(value: float) -> ConstraintHit:
         return ConstraintHit(
@@ -97,31 +99,50 @@ def ramp_bounds(
     asset = command.asset
     ref = reference(command, limits, track, state)
     if ref is None:
-
-        def unknown(value: float) -> ConstraintHit:
-            return ConstraintHit(
-                constraint="ramp",
-                reason=f"{asset} has no last commanded or measured value to ramp from",
-            )
-
-        return [Bound("ramp", math.inf, -math.inf, unknown)]  # empty: nothing admissible
+        return [ramp_unknown(asset)]
     ref_value, source = ref
     minutes = ramp.interval.total_seconds() / 60.0
-    step = ramp.per_min * minutes
+    return [
+        ramp_bound(asset, unit, ref_value, source, ramp.per_min, minutes, ramp.per_min * minutes)
+    ]
+
+
+def ramp_unknown(asset: str) -> Bound:
+    """No reference to ramp from: an empty interval, nothing admissible."""
+
+    def unknown(value: float) -> ConstraintHit:
+        return ConstraintHit(
+            constraint="ramp",
+            reason=f"{asset} has no last commanded or measured value to ramp from",
+        )
+
+    return Bound("ramp", math.inf, -math.inf, unknown)
+
+
+def ramp_bound(
+    asset: str,
+    unit: str,
+    ref_value: float,
+    source: str,
+    per_min: float,
+    minutes: float,
+    step: float,
+) -> Bound:
+    """At most ``step`` away from ``ref_value`` (``per_min`` over ``minutes``, from ``source``)."""
 
     def too_steep(value: float) -> ConstraintHit:
         return ConstraintHit(
             constraint="ramp",
             reason=(
                 f"{asset} step {ref_value:g} -> {value:g} {unit} is {abs(value - ref_value):g} "
-                f"{unit}; ramp {ramp.per_min:g} {unit}/min over {minutes:g} min allows "
+                f"{unit}; ramp {per_min:g} {unit}/min over {minutes:g} min allows "
                 f"{step:g} {unit} from {source}"
             ),
             limit=step,
             observed=abs(value - ref_value),
         )
 
-    return [Bound("ramp", ref_value - step, ref_value + step, too_steep)]
+    return Bound("ramp", ref_value - step, ref_value + step, too_steep)
 
 
 def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Bound]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from safety.envelope import AssetLimits, Envelope
 from safety.inputs import is_utc_aware
@@ -38,6 +38,38 @@ def state_errors(
         if hits is None:
             hits = memo[point] = tuple(point_errors(point, state, envelope, now))
         errors.extend(hits)
+    return errors
+
+
+def fresh_state_errors(
+    points: Iterable[tuple[str, timedelta]],
+    state: StateSnapshot,
+    envelope: Envelope,
+    now: datetime,
+    memo: dict[str, tuple[ConstraintHit, ...]],
+) -> list[ConstraintHit]:
+    """``state_errors`` over ``(point, max_age)`` pairs, with the common case inlined."""
+    errors: list[ConstraintHit] = []
+    readings = state.readings
+    for point, max_age in points:
+        hits = memo.get(point)
+        if hits is None:
+            reading = readings.get(point)
+            if (  # the same fast test as point_errors, with the max age looked up once
+                type(reading) is Reading
+                and reading.quality is Quality.GOOD
+                and type(reading.value) is float
+                and math.isfinite(reading.value)
+                and reading.unit is None
+                and isinstance(reading.ts, datetime)
+                and reading.ts.utcoffset() is not None
+                and abs(now - reading.ts) <= max_age
+            ):
+                hits = memo[point] = ()
+            else:
+                hits = memo[point] = tuple(point_errors(point, state, envelope, now))
+        if hits:
+            errors.extend(hits)
     return errors
 
 

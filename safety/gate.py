@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
-from typing import cast
+from datetime import datetime, timedelta
 
 from safety.approved import _claim_minter
-from safety.bounds import TOLERANCE, Bound, ramp_bounds, range_bounds, soc_bounds
+from safety.bounds import TOLERANCE, Bound, ramp_bound, ramp_unknown, soc_bounds
 from safety.envelope import CLAMPABLE, AssetLimits, Envelope, Policy, family
-from safety.freshness import interlock_errors, points_needed, state_errors
+from safety.freshness import fresh_state_errors, interlock_errors, points_needed
 from safety.grid import Effect, NetworkTimeline
 from safety.inputs import duplicate_keys, input_errors, is_utc_aware, overlaps
 from safety.schedule import min_on_off_hits, rate_limit_hits, time_window_hits
-from safety.track import Track, new_track
+from safety.track import Track, history_value, new_track
 from safety.types import Command, CommandKind, ConstraintHit, Dispatch, Forecast, StateSnapshot
 from safety.verdict import Accepted, Clamped, Rejected, Verdict
+from safety.view import AssetView, RampStep, asset_view, max_ages
 
 _mint = _claim_minter()
 
@@ -125,18 +125,18 @@ class _Plan:
     def judge(self, command: Command) -> Verdict:
         envelope = self.envelope
         limits = envelope.assets[command.asset]
+        view = asset_view(envelope, command.asset, limits)
         stale = self.asset_state.get(limits.asset)
         if stale is None:
-            memo_key = ("points", limits.asset, self.forecast is not None)
-            points = cast("tuple[str, ...] | None", envelope.derived.get(memo_key))
-            if points is None:
-                points = self._points(limits)
-                envelope.derived[memo_key] = points
-            stale = state_errors(points, self.state, envelope, self.now, self.freshness)
+            points = view.points if self.forecast is None else self._forecast_points(limits)
+            stale = fresh_state_errors(points, self.state, envelope, self.now, self.freshness)
             self.asset_state[limits.asset] = stale
         if stale:
             return Rejected(command=command, hits=tuple(stale))
-        track = self.track(limits)
+        track = self.tracks.get(limits.asset)
+        if track is None:
+            track = self.track(limits)
+        kind = command.kind
         hard: list[ConstraintHit] = []  # constraints no value can satisfy
         if limits.interlocks:
             hard.extend(interlock_errors(limits, self.state))
@@ -146,21 +146,23 @@ class _Plan:
             hard.extend(rate_limit_hits(command, limits, track))
         if limits.switch is not None:
             hard.extend(min_on_off_hits(command, limits, track))
-        bounds = list(self.static_bounds(command, limits))
-        if command.kind in limits.ramps:
-            bounds.extend(ramp_bounds(command, limits, track, self.state))
+        bounds = list(view.range_bounds[kind])
+        ramp = view.ramps.get(kind)
+        if ramp is not None:
+            bounds.append(self._ramp_bound(command, view, ramp, track))
         if limits.battery is not None:
             bounds.extend(soc_bounds(command, limits, track))
         network_bounds, effects = self.network.bounds(command, limits)
-        bounds.extend(network_bounds)
+        if network_bounds:
+            bounds.extend(network_bounds)
         value = command.value
         fired = [b for b in bounds if not b.lo - TOLERANCE <= value <= b.hi + TOLERANCE]
-        hits = hard + [b.explain(value) for b in fired]
-        if not hits:
+        if not fired and not hard:
             return self._accept(command, value, track, limits, effects, ())
+        hits = hard + [b.explain(value) for b in fired]
         can_clamp = (
             not hard
-            and command.kind is not CommandKind.SWITCH
+            and kind is not CommandKind.SWITCH
             and all(_clampable(b.constraint, envelope) for b in fired)
         )
         if not can_clamp:
@@ -170,21 +172,35 @@ class _Plan:
             infeasible = ConstraintHit(
                 constraint="plan.infeasible",
                 reason=(
-                    f"no {command.kind.value} value satisfies "
+                    f"no {kind.value} value satisfies "
                     f"{', '.join(sorted({b.constraint for b in bounds}))} together"
                 ),
             )
             return Rejected(command=command, hits=(*hits, infeasible))
         return self._accept(command, clamped, track, limits, effects, tuple(hits))
 
-    def static_bounds(self, command: Command, limits: AssetLimits) -> list[Bound]:
-        """Bounds that depend only on the envelope (min/max), built once per asset and kind."""
-        key = ("range", limits.asset, command.kind)
-        found = cast("list[Bound] | None", self.envelope.derived.get(key))
-        if found is None:
-            found = range_bounds(command, limits)
-            self.envelope.derived[key] = found
-        return found
+    def _ramp_bound(self, command: Command, view: AssetView, ramp: RampStep, track: Track) -> Bound:
+        """``ramp_bounds`` over the precomputed step: the same reference, the same interval."""
+        kind = command.kind
+        last = track.last_value.get(kind)
+        if last is not None:
+            ref_value, source = last, "the previous command in the plan"
+        else:
+            dispatched = history_value(track.history, kind) if track.history else None
+            if dispatched is not None:
+                ref_value, source = dispatched, "the last dispatched value"
+            else:
+                point = ramp.point or view.current_points[kind]
+                reading = self.state.get(point) if point else None
+                if reading is None:
+                    return ramp_unknown(command.asset)
+                ref_value, source = reading.value, f"the measured {point}"
+        return ramp_bound(
+            command.asset, kind.unit, ref_value, source, ramp.per_min, ramp.minutes, ramp.step
+        )
+
+    def _forecast_points(self, limits: AssetLimits) -> tuple[tuple[str, timedelta], ...]:
+        return max_ages(self.envelope, self._points(limits))
 
     def _points(self, limits: AssetLimits) -> tuple[str, ...]:
         points = list(points_needed(limits, self.envelope))

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 from safety.bounds import TOLERANCE, Bound, current_point
@@ -215,20 +216,30 @@ class NetworkTimeline:
         return value
 
     def span(self, command: Command) -> range:
-        start = max(command.start, self.times[0])
-        return range(bisect_left(self.times, start), bisect_left(self.times, command.end))
+        # A command starting before the first cut (now) starts at segment 0 either way.
+        times = self.times
+        return range(bisect_left(times, command.start), bisect_left(times, command.end))
 
     def bounds(self, command: Command, limits: AssetLimits) -> tuple[list[Bound], list[Effect]]:
+        key = (limits.asset, command.kind)
+        found = self._effects.get(key)
+        if found is None:
+            found = self.effects(command, limits)
+        if not found:
+            return [], []
         present = self.present(limits, command.kind)
-        segments = self.span(command)
+        times = self.times
+        start = bisect_left(times, command.start)
+        stop = bisect_left(times, command.end)
+        segments = range(start, stop)
         bounds: list[Bound] = []
         effects: list[Effect] = []
-        for quantity, coeff in self.effects(command, limits):
+        for quantity, coeff in found:
             # Inside the limits, or no worse than with this asset idle: an asset may
             # always step back to idle, never add to a violation the rest of the
             # feeder causes. With the asset idle every segment shifts by the same
             # amount, so the tightest are the extremes: q_max up, q_min down.
-            window = quantity.values[segments.start : segments.stop]
+            window = quantity.values[start:stop]
             own = coeff * present
             idle_min, idle_max = min(window) - own, max(window) - own
             room_lo = min(quantity.lo, idle_min) - idle_min
@@ -244,7 +255,7 @@ class NetworkTimeline:
                     quantity.constraint,
                     v_lo,
                     v_hi,
-                    _explainer(quantity, coeff, present, segments, self.times, command),
+                    partial(_explain, quantity, coeff, present, segments, times, command),
                 )
             )
             effects.append(Effect(quantity, coeff, present, segments))
@@ -264,33 +275,32 @@ class Effect(NamedTuple):
         values[start:stop] = [v + delta for v in values[start:stop]]
 
 
-def _explainer(
+def _explain(
     quantity: Quantity,
     coeff: float,
     present: float,
     segments: range,
     times: list[datetime],
     command: Command,
-) -> Callable[[float], ConstraintHit]:
-    def explain(value: float) -> ConstraintHit:
-        delta = coeff * (value - present)
-        worst_i, worst_excess, worst_q = segments.start, -math.inf, math.nan
-        for i in segments:
-            q = quantity.values[i] + delta
-            excess = max(q - quantity.hi, quantity.lo - q)
-            if excess > worst_excess + TOLERANCE:
-                worst_i, worst_excess, worst_q = i, excess, q
-        limit = quantity.hi if worst_q >= quantity.hi else quantity.lo
-        where = times[worst_i].isoformat(timespec="minutes") if worst_i < len(times) else "?"
-        return ConstraintHit(
-            constraint=quantity.constraint,
-            reason=(
-                f"{command.asset} {command.kind.value} {value:g} would put {quantity.label} at "
-                f"{worst_q:.4g} {quantity.unit} at {where}, outside "
-                f"{quantity.lo:g}..{quantity.hi:g} {quantity.unit}"
-            ),
-            limit=limit,
-            observed=worst_q,
-        )
-
-    return explain
+    value: float,
+) -> ConstraintHit:
+    """Why ``value`` breaks ``quantity``: the worst segment and its number."""
+    delta = coeff * (value - present)
+    worst_i, worst_excess, worst_q = segments.start, -math.inf, math.nan
+    for i in segments:
+        q = quantity.values[i] + delta
+        excess = max(q - quantity.hi, quantity.lo - q)
+        if excess > worst_excess + TOLERANCE:
+            worst_i, worst_excess, worst_q = i, excess, q
+    limit = quantity.hi if worst_q >= quantity.hi else quantity.lo
+    where = times[worst_i].isoformat(timespec="minutes") if worst_i < len(times) else "?"
+    return ConstraintHit(
+        constraint=quantity.constraint,
+        reason=(
+            f"{command.asset} {command.kind.value} {value:g} would put {quantity.label} at "
+            f"{worst_q:.4g} {quantity.unit} at {where}, outside "
+            f"{quantity.lo:g}..{quantity.hi:g} {quantity.unit}"
+        ),
+        limit=limit,
+        observed=worst_q,
+    )
