@@ -34,6 +34,11 @@ class Bound(NamedTuple):
         return self.lo - TOLERANCE <= value <= self.hi + TOLERANCE
 
 
+# ``tuple.__new__(Bound, (...))`` builds a Bound without the generated Python ``__new__``;
+# the hot paths (ramp, SoC, network) build several per command.
+new_tuple = tuple.__new__
+
+
 def range_bounds(command: Command, limits: AssetLimits) -> list[Bound]:
     return range_bounds_of(command.asset, command.kind, limits.ranges[command.kind])
 
@@ -142,7 +147,7 @@ def ramp_bound(
             observed=abs(value - ref_value),
         )
 
-    return Bound("ramp", ref_value - step, ref_value + step, too_steep)
+    return new_tuple(Bound, ("ramp", ref_value - step, ref_value + step, too_steep))
 
 
 def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Bound]:
@@ -177,7 +182,7 @@ def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Boun
             observed=end_soc,
         )
 
-    return [Bound("soc.window", lo, hi, outside)]
+    return [new_tuple(Bound, ("soc.window", lo, hi, outside))]
 
 
 def _hhmm(t: datetime) -> str:

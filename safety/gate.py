@@ -219,8 +219,10 @@ class _Plan:
         hits: tuple[ConstraintHit, ...],
     ) -> Verdict:
         track.accept(command, value, limits.battery)
-        for effect in effects:
-            effect.apply(value)
+        for quantity, coeff, present, segments in effects:  # Effect.apply, inlined
+            delta = coeff * (value - present)
+            values, start, stop = quantity.values, segments.start, segments.stop
+            values[start:stop] = [v + delta for v in values[start:stop]]
         approved = _mint(command, value)
         if hits:
             return Clamped(command=command, value=value, approved=approved, hits=hits)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
-from safety.bounds import TOLERANCE, Bound, current_point
+from safety.bounds import TOLERANCE, Bound, current_point, new_tuple
 from safety.envelope import AssetLimits, AssetRole, Envelope
 from safety.types import Command, CommandKind, ConstraintHit, Forecast, StateSnapshot
 
@@ -250,15 +250,9 @@ class NetworkTimeline:
                 v_lo, v_hi = room_hi / coeff, room_lo / coeff
             if not quantity.finite and not all(map(math.isfinite, window)):
                 v_lo, v_hi = math.inf, -math.inf  # unknown base: nothing admissible
-            bounds.append(
-                Bound(
-                    quantity.constraint,
-                    v_lo,
-                    v_hi,
-                    partial(_explain, quantity, coeff, present, segments, times, command),
-                )
-            )
-            effects.append(Effect(quantity, coeff, present, segments))
+            explain = partial(_explain, quantity, coeff, present, segments, times, command)
+            bounds.append(new_tuple(Bound, (quantity.constraint, v_lo, v_hi, explain)))
+            effects.append(new_tuple(Effect, (quantity, coeff, present, segments)))
         return bounds, effects
 
 
