@@ -112,6 +112,8 @@ class _Plan:
         self.network = NetworkTimeline(commands, state, envelope, now, forecast)
         self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
         self.asset_state: dict[str, list[ConstraintHit]] = {}
+        # Per asset, once its state is fresh: limits, view, track and active interlocks.
+        self.ready: dict[str, tuple[AssetLimits, AssetView, Track, tuple[ConstraintHit, ...]]] = {}
         self.forecast = forecast
 
     def track(self, limits: AssetLimits) -> Track:
@@ -124,22 +126,23 @@ class _Plan:
 
     def judge(self, command: Command) -> Verdict:
         envelope = self.envelope
-        limits = envelope.assets[command.asset]
-        view = asset_view(envelope, command.asset, limits)
-        stale = self.asset_state.get(limits.asset)
-        if stale is None:
-            points = view.points if self.forecast is None else self._forecast_points(limits)
-            stale = fresh_state_errors(points, self.state, envelope, self.now, self.freshness)
-            self.asset_state[limits.asset] = stale
-        if stale:
-            return Rejected(command=command, hits=tuple(stale))
-        track = self.tracks.get(limits.asset)
-        if track is None:
-            track = self.track(limits)
+        ready = self.ready.get(command.asset)
+        if ready is None:
+            limits = envelope.assets[command.asset]
+            view = asset_view(envelope, command.asset, limits)
+            stale = self.asset_state.get(limits.asset)
+            if stale is None:
+                points = view.points if self.forecast is None else self._forecast_points(limits)
+                stale = fresh_state_errors(points, self.state, envelope, self.now, self.freshness)
+                self.asset_state[limits.asset] = stale
+            if stale:
+                return Rejected(command=command, hits=tuple(stale))
+            # Interlocks read only the state: the same for every command of the asset.
+            locks = tuple(interlock_errors(limits, self.state)) if limits.interlocks else ()
+            ready = self.ready[command.asset] = (limits, view, self.track(limits), locks)
+        limits, view, track, locks = ready
         kind = command.kind
-        hard: list[ConstraintHit] = []  # constraints no value can satisfy
-        if limits.interlocks:
-            hard.extend(interlock_errors(limits, self.state))
+        hard: list[ConstraintHit] = list(locks)  # constraints no value can satisfy
         if limits.time_windows:
             hard.extend(time_window_hits(command, limits, envelope.timezone))
         if limits.rate_limit is not None:
