@@ -242,8 +242,11 @@ class NetworkTimeline:
             window = quantity.values[start:stop]
             own = coeff * present
             idle_min, idle_max = min(window) - own, max(window) - own
-            room_lo = min(quantity.lo, idle_min) - idle_min
-            room_hi = max(quantity.hi, idle_max) - idle_max
+            q_lo, q_hi = quantity.lo, quantity.hi
+            # min(q_lo, idle_min) and max(q_hi, idle_max), spelled as the builtins decide
+            # (the first argument unless the second compares strictly beyond it).
+            room_lo = (idle_min if idle_min < q_lo else q_lo) - idle_min
+            room_hi = (idle_max if idle_max > q_hi else q_hi) - idle_max
             if coeff > 0:
                 v_lo, v_hi = room_lo / coeff, room_hi / coeff
             else:
