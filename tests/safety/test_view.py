@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from safety import Range, Ramp, evaluate
+from safety import Ramp, Range, evaluate
 from tests.safety.harness import KW, T0, battery, cmd, site, snapshot
 
 
