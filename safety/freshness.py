@@ -25,30 +25,14 @@ def points_needed(limits: AssetLimits, envelope: Envelope) -> tuple[str, ...]:
 
 
 def state_errors(
-    points: Iterable[str],
-    state: StateSnapshot,
-    envelope: Envelope,
-    now: datetime,
-    memo: dict[str, tuple[ConstraintHit, ...]],
-) -> list[ConstraintHit]:
-    """What is wrong with each point the checks read; ``memo`` keeps per-point results."""
-    errors: list[ConstraintHit] = []
-    for point in points:
-        hits = memo.get(point)
-        if hits is None:
-            hits = memo[point] = tuple(point_errors(point, state, envelope, now))
-        errors.extend(hits)
-    return errors
-
-
-def fresh_state_errors(
     points: Iterable[tuple[str, timedelta]],
     state: StateSnapshot,
     envelope: Envelope,
     now: datetime,
     memo: dict[str, tuple[ConstraintHit, ...]],
 ) -> list[ConstraintHit]:
-    """``state_errors`` over ``(point, max_age)`` pairs, with the common case inlined."""
+    """What is wrong with each ``(point, max_age)`` the checks read; ``memo`` keeps per-point
+    results. The common case (good, finite, fresh, no unit) is tested inline."""
     errors: list[ConstraintHit] = []
     readings = state.readings
     for point, max_age in points:

@@ -13,16 +13,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from safety.approved import _claim_minter
-from safety.bounds import TOLERANCE, Bound, ramp_bound, ramp_unknown, soc_bounds
+from safety.bounds import TOLERANCE, Bound, ramp_bound, soc_bounds
 from safety.envelope import CLAMPABLE, AssetLimits, Envelope, Policy, family
-from safety.freshness import fresh_state_errors, interlock_errors, points_needed
+from safety.freshness import interlock_errors, points_needed, state_errors
 from safety.grid import Effect, NetworkTimeline
 from safety.inputs import duplicate_keys, input_errors, is_utc_aware, overlaps
 from safety.schedule import min_on_off_hits, rate_limit_hits, time_window_hits
-from safety.track import Track, history_value, new_track
+from safety.track import Track, new_track
 from safety.types import Command, CommandKind, ConstraintHit, Dispatch, Forecast, StateSnapshot
 from safety.verdict import Accepted, Clamped, Rejected, Verdict
-from safety.view import AssetView, RampStep, asset_view, max_ages
+from safety.view import AssetView, asset_view, max_ages
 
 _mint = _claim_minter()
 
@@ -133,7 +133,7 @@ class _Plan:
             stale = self.asset_state.get(limits.asset)
             if stale is None:
                 points = view.points if self.forecast is None else self._forecast_points(limits)
-                stale = fresh_state_errors(points, self.state, envelope, self.now, self.freshness)
+                stale = state_errors(points, self.state, envelope, self.now, self.freshness)
                 self.asset_state[limits.asset] = stale
             if stale:
                 return Rejected(command=command, hits=tuple(stale))
@@ -152,7 +152,7 @@ class _Plan:
         bounds = list(view.range_bounds[kind])
         ramp = view.ramps.get(kind)
         if ramp is not None:
-            bounds.append(self._ramp_bound(command, view, ramp, track))
+            bounds.append(ramp_bound(command, ramp, track, self.state))
         if limits.battery is not None:
             bounds.extend(soc_bounds(command, limits, track))
         network_bounds, effects = self.network.bounds(command, limits)
@@ -181,26 +181,6 @@ class _Plan:
             )
             return Rejected(command=command, hits=(*hits, infeasible))
         return self._accept(command, clamped, track, limits, effects, tuple(hits))
-
-    def _ramp_bound(self, command: Command, view: AssetView, ramp: RampStep, track: Track) -> Bound:
-        """``ramp_bounds`` over the precomputed step: the same reference, the same interval."""
-        kind = command.kind
-        last = track.last_value.get(kind)
-        if last is not None:
-            ref_value, source = last, "the previous command in the plan"
-        else:
-            dispatched = history_value(track.history, kind) if track.history else None
-            if dispatched is not None:
-                ref_value, source = dispatched, "the last dispatched value"
-            else:
-                point = ramp.point or view.current_points[kind]
-                reading = self.state.get(point) if point else None
-                if reading is None:
-                    return ramp_unknown(command.asset)
-                ref_value, source = reading.value, f"the measured {point}"
-        return ramp_bound(
-            command.asset, kind.unit, ref_value, source, ramp.per_min, ramp.minutes, ramp.step
-        )
 
     def _forecast_points(self, limits: AssetLimits) -> tuple[tuple[str, timedelta], ...]:
         return max_ages(self.envelope, self._points(limits))

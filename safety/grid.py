@@ -215,11 +215,6 @@ class NetworkTimeline:
             value = self._present[key] = reading.value if reading is not None else 0.0
         return value
 
-    def span(self, command: Command) -> range:
-        # A command starting before the first cut (now) starts at segment 0 either way.
-        times = self.times
-        return range(bisect_left(times, command.start), bisect_left(times, command.end))
-
     def bounds(self, command: Command, limits: AssetLimits) -> tuple[list[Bound], list[Effect]]:
         key = (limits.asset, command.kind)
         found = self._effects.get(key)
@@ -260,16 +255,13 @@ class NetworkTimeline:
 
 
 class Effect(NamedTuple):
+    """An accepted ``value`` adds ``coeff * (value - present)`` to ``quantity`` over ``segments``
+    (applied by the gate, inline, when it accepts the command)."""
+
     quantity: Quantity
     coeff: float
     present: float
     segments: range
-
-    def apply(self, value: float) -> None:
-        delta = self.coeff * (value - self.present)
-        values = self.quantity.values
-        start, stop = self.segments.start, self.segments.stop
-        values[start:stop] = [v + delta for v in values[start:stop]]
 
 
 def _explain(

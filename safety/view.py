@@ -15,23 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from safety.bounds import Bound, range_bounds_of
+from safety.bounds import Bound, RampStep, ramp_step, range_bounds
 from safety.envelope import AssetLimits, Envelope
 from safety.freshness import points_needed
 from safety.types import CommandKind
 
 _KEY = "safety.view"
-
-
-@dataclass(frozen=True, slots=True)
-class RampStep:
-    """A ramp rule reduced to numbers: the allowed step per interval and where to measure."""
-
-    per_min: float
-    minutes: float
-    step: float
-    point: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,50 +33,29 @@ class AssetView:
     points: tuple[tuple[str, timedelta], ...]
     range_bounds: dict[CommandKind, list[Bound]]
     ramps: dict[CommandKind, RampStep]
-    current_points: dict[CommandKind, str | None]
 
 
 def asset_view(envelope: Envelope, asset: str, limits: AssetLimits) -> AssetView:
     """The view of ``asset`` (whose limits are ``limits``, read from ``envelope``)."""
-    views = envelope.derived.get(_KEY)
+    views = cast("dict[str, AssetView] | None", envelope.derived.get(_KEY))
     if views is None:
-        views = envelope.derived[_KEY] = {}
-    assert isinstance(views, dict)
+        views = {}
+        envelope.derived[_KEY] = views
     found = views.get(asset)
     if found is None or found.limits is not limits:  # identity: a replaced asset rebuilds
         found = views[asset] = _build(envelope, asset, limits)
-    assert isinstance(found, AssetView)
     return found
 
 
 def _build(envelope: Envelope, asset: str, limits: AssetLimits) -> AssetView:
     points = tuple((p, envelope.max_age_of(p)) for p in points_needed(limits, envelope))
-    ramps = {
-        kind: RampStep(
-            per_min=ramp.per_min,
-            minutes=ramp.interval.total_seconds() / 60.0,
-            step=ramp.per_min * (ramp.interval.total_seconds() / 60.0),
-            point=ramp.point,
-        )
-        for kind, ramp in limits.ramps.items()
-    }
-    current: dict[CommandKind, str | None] = {}
-    for kind in CommandKind:
-        if kind in limits.current_points:
-            current[kind] = limits.current_points[kind]
-        elif kind is CommandKind.ACTIVE_POWER_KW:
-            current[kind] = limits.power_point
-        else:
-            current[kind] = None
+    ramps = {kind: ramp_step(ramp, limits, kind) for kind, ramp in limits.ramps.items()}
     return AssetView(
         asset=asset,
         limits=limits,
         points=points,
-        range_bounds={
-            kind: range_bounds_of(asset, kind, rng) for kind, rng in limits.ranges.items()
-        },
+        range_bounds={kind: range_bounds(asset, kind, rng) for kind, rng in limits.ranges.items()},
         ramps=ramps,
-        current_points=current,
     )
 
 
