@@ -64,6 +64,12 @@ def _evaluate(
     if not is_utc_aware(now):
         hit = ConstraintHit(constraint="input.now", reason="now must be a timezone-aware datetime")
         return [Rejected(command=c, hits=(hit,)) for c in commands]
+    if len(commands) == 1:  # nothing to duplicate, overlap or order: straight to the checks
+        (command,) = commands
+        errors = input_errors(command, envelope, now, duplicate=False)
+        if errors:
+            return [Rejected(command=command, hits=tuple(errors))]
+        return [_Plan(state, envelope, now, history, (command,), forecast).judge(command)]
     dupes = duplicate_keys(commands) if len(commands) > 1 else set()
     valid: list[int] = []
     for i, command in enumerate(commands):
