@@ -270,7 +270,7 @@ def run() -> list[dict[str, Any]]:
     one = _plan(envelope, 1)[0]
     assert evaluate([one], state, envelope, T0)[0].outcome in ("accepted", "clamped")
     assert _naive_check(one, state, envelope)
-    n = 20_000
+    n = 50_000
     overhead = _timer_overhead()
     gate_one = _time_each(lambda: evaluate([one], state, envelope, T0), n, overhead)
     naive_one = _time_each(lambda: _naive_check(one, state, envelope), n, overhead)
@@ -285,8 +285,8 @@ def run() -> list[dict[str, Any]]:
         for command in plan:
             evaluate([command], state, envelope, T0)
 
-    gate_plan = _time_each(lambda: evaluate(plan, state, envelope, T0), 60, overhead)
-    naive_plan = _time_each(per_command_loop, 12, overhead)
+    gate_plan = _time_each(lambda: evaluate(plan, state, envelope, T0), 150, overhead)
+    naive_plan = _time_each(per_command_loop, 25, overhead)
     return [
         *_rows(
             "safety.one_command",
