@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from safety.envelope import AssetLimits
+from safety.envelope import AssetLimits, Ramp, Range
 from safety.track import Track, history_value, project_soc
 from safety.types import Command, CommandKind, ConstraintHit, StateSnapshot
 
@@ -34,10 +35,13 @@ class Bound(NamedTuple):
         return self.lo - TOLERANCE <= value <= self.hi + TOLERANCE
 
 
-def range_bounds(command: Command, limits: AssetLimits) -> list[Bound]:
-    rng = limits.ranges[command.kind]
-    unit = command.kind.unit
-    asset = command.asset
+# ``tuple.__new__(Bound, (...))`` builds a Bound without the generated Python ``__new__``;
+# the hot paths (ramp, SoC, network) build several per command.
+new_tuple = tuple.__new__
+
+
+def range_bounds(asset: str, kind: CommandKind, rng: Range) -> list[Bound]:
+    unit = kind.unit
 
     def above(value: float) -> ConstraintHit:
         return ConstraintHit(
@@ -61,24 +65,6 @@ def range_bounds(command: Command, limits: AssetLimits) -> list[Bound]:
     ]
 
 
-def reference(
-    command: Command, limits: AssetLimits, track: Track, state: StateSnapshot
-) -> tuple[float, str] | None:
-    """The value a new setpoint moves from, and where it came from."""
-    if command.kind in track.last_value:
-        return track.last_value[command.kind], "the previous command in the plan"
-    value = history_value(track.history, command.kind)
-    if value is not None:
-        return value, "the last dispatched value"
-    ramp = limits.ramps.get(command.kind)
-    point = ramp.point if ramp is not None else None
-    point = point or current_point(limits, command.kind)
-    reading = state.get(point) if point else None
-    if reading is not None:
-        return reading.value, f"the measured {point}"
-    return None
-
-
 def current_point(limits: AssetLimits, kind: CommandKind) -> str | None:
     if kind in limits.current_points:
         return limits.current_points[kind]
@@ -87,41 +73,71 @@ def current_point(limits: AssetLimits, kind: CommandKind) -> str | None:
     return None
 
 
-def ramp_bounds(
-    command: Command, limits: AssetLimits, track: Track, state: StateSnapshot
-) -> list[Bound]:
-    ramp = limits.ramps.get(command.kind)
-    if ramp is None:
-        return []
-    unit = command.kind.unit
-    asset = command.asset
-    ref = reference(command, limits, track, state)
-    if ref is None:
+@dataclass(frozen=True, slots=True)
+class RampStep:
+    """A ramp rule reduced to numbers once per envelope: the step allowed per interval, and the
+    point measuring the value to ramp from when neither the plan nor the history has one."""
 
-        def unknown(value: float) -> ConstraintHit:
-            return ConstraintHit(
-                constraint="ramp",
-                reason=f"{asset} has no last commanded or measured value to ramp from",
-            )
+    per_min: float
+    minutes: float
+    step: float
+    point: str | None
 
-        return [Bound("ramp", math.inf, -math.inf, unknown)]  # empty: nothing admissible
-    ref_value, source = ref
+
+def ramp_step(ramp: Ramp, limits: AssetLimits, kind: CommandKind) -> RampStep:
     minutes = ramp.interval.total_seconds() / 60.0
-    step = ramp.per_min * minutes
+    return RampStep(
+        per_min=ramp.per_min,
+        minutes=minutes,
+        step=ramp.per_min * minutes,
+        point=ramp.point or current_point(limits, kind),
+    )
+
+
+def ramp_bound(command: Command, ramp: RampStep, track: Track, state: StateSnapshot) -> Bound:
+    """At most ``ramp.step`` from the reference: the previous command for the asset in the
+    plan, else the last dispatch in the history, else the measured value."""
+    kind, asset = command.kind, command.asset
+    last = track.last_value.get(kind)
+    if last is not None:
+        ref_value, source = last, "the previous command in the plan"
+    else:
+        dispatched = history_value(track.history, kind) if track.history else None
+        if dispatched is not None:
+            ref_value, source = dispatched, "the last dispatched value"
+        else:
+            point = ramp.point
+            reading = state.get(point) if point else None
+            if reading is None:
+                return _ramp_unknown(asset)
+            ref_value, source = reading.value, f"the measured {point}"
+    unit, per_min, minutes, step = kind.unit, ramp.per_min, ramp.minutes, ramp.step
 
     def too_steep(value: float) -> ConstraintHit:
         return ConstraintHit(
             constraint="ramp",
             reason=(
                 f"{asset} step {ref_value:g} -> {value:g} {unit} is {abs(value - ref_value):g} "
-                f"{unit}; ramp {ramp.per_min:g} {unit}/min over {minutes:g} min allows "
+                f"{unit}; ramp {per_min:g} {unit}/min over {minutes:g} min allows "
                 f"{step:g} {unit} from {source}"
             ),
             limit=step,
             observed=abs(value - ref_value),
         )
 
-    return [Bound("ramp", ref_value - step, ref_value + step, too_steep)]
+    return new_tuple(Bound, ("ramp", ref_value - step, ref_value + step, too_steep))
+
+
+def _ramp_unknown(asset: str) -> Bound:
+    """No reference to ramp from: an empty interval, nothing admissible."""
+
+    def unknown(value: float) -> ConstraintHit:
+        return ConstraintHit(
+            constraint="ramp",
+            reason=f"{asset} has no last commanded or measured value to ramp from",
+        )
+
+    return Bound("ramp", math.inf, -math.inf, unknown)
 
 
 def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Bound]:
@@ -156,7 +172,7 @@ def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Boun
             observed=end_soc,
         )
 
-    return [Bound("soc.window", lo, hi, outside)]
+    return [new_tuple(Bound, ("soc.window", lo, hi, outside))]
 
 
 def _hhmm(t: datetime) -> str:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
-from typing import cast
+from datetime import datetime, timedelta
 
 from safety.approved import _claim_minter
-from safety.bounds import TOLERANCE, Bound, ramp_bounds, range_bounds, soc_bounds
+from safety.bounds import TOLERANCE, Bound, ramp_bound, soc_bounds
 from safety.envelope import CLAMPABLE, AssetLimits, Envelope, Policy, family
 from safety.freshness import interlock_errors, points_needed, state_errors
 from safety.grid import Effect, NetworkTimeline
@@ -23,6 +22,7 @@ from safety.schedule import min_on_off_hits, rate_limit_hits, time_window_hits
 from safety.track import Track, new_track
 from safety.types import Command, CommandKind, ConstraintHit, Dispatch, Forecast, StateSnapshot
 from safety.verdict import Accepted, Clamped, Rejected, Verdict
+from safety.view import AssetView, asset_view, max_ages
 
 _mint = _claim_minter()
 
@@ -64,6 +64,12 @@ def _evaluate(
     if not is_utc_aware(now):
         hit = ConstraintHit(constraint="input.now", reason="now must be a timezone-aware datetime")
         return [Rejected(command=c, hits=(hit,)) for c in commands]
+    if len(commands) == 1:  # nothing to duplicate, overlap or order: straight to the checks
+        (command,) = commands
+        errors = input_errors(command, envelope, now, duplicate=False)
+        if errors:
+            return [Rejected(command=command, hits=tuple(errors))]
+        return [_Plan(state, envelope, now, history, (command,), forecast).judge(command)]
     dupes = duplicate_keys(commands) if len(commands) > 1 else set()
     valid: list[int] = []
     for i, command in enumerate(commands):
@@ -112,6 +118,8 @@ class _Plan:
         self.network = NetworkTimeline(commands, state, envelope, now, forecast)
         self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
         self.asset_state: dict[str, list[ConstraintHit]] = {}
+        # Per asset, once its state is fresh: limits, view, track and active interlocks.
+        self.ready: dict[str, tuple[AssetLimits, AssetView, Track, tuple[ConstraintHit, ...]]] = {}
         self.forecast = forecast
 
     def track(self, limits: AssetLimits) -> Track:
@@ -124,43 +132,46 @@ class _Plan:
 
     def judge(self, command: Command) -> Verdict:
         envelope = self.envelope
-        limits = envelope.assets[command.asset]
-        stale = self.asset_state.get(limits.asset)
-        if stale is None:
-            memo_key = ("points", limits.asset, self.forecast is not None)
-            points = cast("tuple[str, ...] | None", envelope.derived.get(memo_key))
-            if points is None:
-                points = self._points(limits)
-                envelope.derived[memo_key] = points
-            stale = state_errors(points, self.state, envelope, self.now, self.freshness)
-            self.asset_state[limits.asset] = stale
-        if stale:
-            return Rejected(command=command, hits=tuple(stale))
-        track = self.track(limits)
-        hard: list[ConstraintHit] = []  # constraints no value can satisfy
-        if limits.interlocks:
-            hard.extend(interlock_errors(limits, self.state))
+        ready = self.ready.get(command.asset)
+        if ready is None:
+            limits = envelope.assets[command.asset]
+            view = asset_view(envelope, command.asset, limits)
+            stale = self.asset_state.get(limits.asset)
+            if stale is None:
+                points = view.points if self.forecast is None else self._forecast_points(limits)
+                stale = state_errors(points, self.state, envelope, self.now, self.freshness)
+                self.asset_state[limits.asset] = stale
+            if stale:
+                return Rejected(command=command, hits=tuple(stale))
+            # Interlocks read only the state: the same for every command of the asset.
+            locks = tuple(interlock_errors(limits, self.state)) if limits.interlocks else ()
+            ready = self.ready[command.asset] = (limits, view, self.track(limits), locks)
+        limits, view, track, locks = ready
+        kind = command.kind
+        hard: list[ConstraintHit] = list(locks)  # constraints no value can satisfy
         if limits.time_windows:
             hard.extend(time_window_hits(command, limits, envelope.timezone))
         if limits.rate_limit is not None:
             hard.extend(rate_limit_hits(command, limits, track))
         if limits.switch is not None:
             hard.extend(min_on_off_hits(command, limits, track))
-        bounds = list(self.static_bounds(command, limits))
-        if command.kind in limits.ramps:
-            bounds.extend(ramp_bounds(command, limits, track, self.state))
+        bounds = list(view.range_bounds[kind])
+        ramp = view.ramps.get(kind)
+        if ramp is not None:
+            bounds.append(ramp_bound(command, ramp, track, self.state))
         if limits.battery is not None:
             bounds.extend(soc_bounds(command, limits, track))
         network_bounds, effects = self.network.bounds(command, limits)
-        bounds.extend(network_bounds)
+        if network_bounds:
+            bounds.extend(network_bounds)
         value = command.value
         fired = [b for b in bounds if not b.lo - TOLERANCE <= value <= b.hi + TOLERANCE]
-        hits = hard + [b.explain(value) for b in fired]
-        if not hits:
+        if not fired and not hard:
             return self._accept(command, value, track, limits, effects, ())
+        hits = hard + [b.explain(value) for b in fired]
         can_clamp = (
             not hard
-            and command.kind is not CommandKind.SWITCH
+            and kind is not CommandKind.SWITCH
             and all(_clampable(b.constraint, envelope) for b in fired)
         )
         if not can_clamp:
@@ -170,21 +181,15 @@ class _Plan:
             infeasible = ConstraintHit(
                 constraint="plan.infeasible",
                 reason=(
-                    f"no {command.kind.value} value satisfies "
+                    f"no {kind.value} value satisfies "
                     f"{', '.join(sorted({b.constraint for b in bounds}))} together"
                 ),
             )
             return Rejected(command=command, hits=(*hits, infeasible))
         return self._accept(command, clamped, track, limits, effects, tuple(hits))
 
-    def static_bounds(self, command: Command, limits: AssetLimits) -> list[Bound]:
-        """Bounds that depend only on the envelope (min/max), built once per asset and kind."""
-        key = ("range", limits.asset, command.kind)
-        found = cast("list[Bound] | None", self.envelope.derived.get(key))
-        if found is None:
-            found = range_bounds(command, limits)
-            self.envelope.derived[key] = found
-        return found
+    def _forecast_points(self, limits: AssetLimits) -> tuple[tuple[str, timedelta], ...]:
+        return max_ages(self.envelope, self._points(limits))
 
     def _points(self, limits: AssetLimits) -> tuple[str, ...]:
         points = list(points_needed(limits, self.envelope))
@@ -203,8 +208,10 @@ class _Plan:
         hits: tuple[ConstraintHit, ...],
     ) -> Verdict:
         track.accept(command, value, limits.battery)
-        for effect in effects:
-            effect.apply(value)
+        for quantity, coeff, present, segments in effects:  # Effect.apply, inlined
+            delta = coeff * (value - present)
+            values, start, stop = quantity.values, segments.start, segments.stop
+            values[start:stop] = [v + delta for v in values[start:stop]]
         approved = _mint(command, value)
         if hits:
             return Clamped(command=command, value=value, approved=approved, hits=hits)

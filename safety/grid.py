@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
-from safety.bounds import TOLERANCE, Bound, current_point
+from safety.bounds import TOLERANCE, Bound, current_point, new_tuple
 from safety.envelope import AssetLimits, AssetRole, Envelope
 from safety.types import Command, CommandKind, ConstraintHit, Forecast, StateSnapshot
 
@@ -214,83 +215,81 @@ class NetworkTimeline:
             value = self._present[key] = reading.value if reading is not None else 0.0
         return value
 
-    def span(self, command: Command) -> range:
-        start = max(command.start, self.times[0])
-        return range(bisect_left(self.times, start), bisect_left(self.times, command.end))
-
     def bounds(self, command: Command, limits: AssetLimits) -> tuple[list[Bound], list[Effect]]:
+        key = (limits.asset, command.kind)
+        found = self._effects.get(key)
+        if found is None:
+            found = self.effects(command, limits)
+        if not found:
+            return [], []
         present = self.present(limits, command.kind)
-        segments = self.span(command)
+        times = self.times
+        start = bisect_left(times, command.start)
+        stop = bisect_left(times, command.end)
+        segments = range(start, stop)
         bounds: list[Bound] = []
         effects: list[Effect] = []
-        for quantity, coeff in self.effects(command, limits):
+        for quantity, coeff in found:
             # Inside the limits, or no worse than with this asset idle: an asset may
             # always step back to idle, never add to a violation the rest of the
             # feeder causes. With the asset idle every segment shifts by the same
             # amount, so the tightest are the extremes: q_max up, q_min down.
-            window = quantity.values[segments.start : segments.stop]
+            window = quantity.values[start:stop]
             own = coeff * present
             idle_min, idle_max = min(window) - own, max(window) - own
-            room_lo = min(quantity.lo, idle_min) - idle_min
-            room_hi = max(quantity.hi, idle_max) - idle_max
+            q_lo, q_hi = quantity.lo, quantity.hi
+            # min(q_lo, idle_min) and max(q_hi, idle_max), spelled as the builtins decide
+            # (the first argument unless the second compares strictly beyond it).
+            room_lo = (idle_min if idle_min < q_lo else q_lo) - idle_min
+            room_hi = (idle_max if idle_max > q_hi else q_hi) - idle_max
             if coeff > 0:
                 v_lo, v_hi = room_lo / coeff, room_hi / coeff
             else:
                 v_lo, v_hi = room_hi / coeff, room_lo / coeff
             if not quantity.finite and not all(map(math.isfinite, window)):
                 v_lo, v_hi = math.inf, -math.inf  # unknown base: nothing admissible
-            bounds.append(
-                Bound(
-                    quantity.constraint,
-                    v_lo,
-                    v_hi,
-                    _explainer(quantity, coeff, present, segments, self.times, command),
-                )
-            )
-            effects.append(Effect(quantity, coeff, present, segments))
+            explain = partial(_explain, quantity, coeff, present, segments, times, command)
+            bounds.append(new_tuple(Bound, (quantity.constraint, v_lo, v_hi, explain)))
+            effects.append(new_tuple(Effect, (quantity, coeff, present, segments)))
         return bounds, effects
 
 
 class Effect(NamedTuple):
+    """An accepted ``value`` adds ``coeff * (value - present)`` to ``quantity`` over ``segments``
+    (applied by the gate, inline, when it accepts the command)."""
+
     quantity: Quantity
     coeff: float
     present: float
     segments: range
 
-    def apply(self, value: float) -> None:
-        delta = self.coeff * (value - self.present)
-        values = self.quantity.values
-        start, stop = self.segments.start, self.segments.stop
-        values[start:stop] = [v + delta for v in values[start:stop]]
 
-
-def _explainer(
+def _explain(
     quantity: Quantity,
     coeff: float,
     present: float,
     segments: range,
     times: list[datetime],
     command: Command,
-) -> Callable[[float], ConstraintHit]:
-    def explain(value: float) -> ConstraintHit:
-        delta = coeff * (value - present)
-        worst_i, worst_excess, worst_q = segments.start, -math.inf, math.nan
-        for i in segments:
-            q = quantity.values[i] + delta
-            excess = max(q - quantity.hi, quantity.lo - q)
-            if excess > worst_excess + TOLERANCE:
-                worst_i, worst_excess, worst_q = i, excess, q
-        limit = quantity.hi if worst_q >= quantity.hi else quantity.lo
-        where = times[worst_i].isoformat(timespec="minutes") if worst_i < len(times) else "?"
-        return ConstraintHit(
-            constraint=quantity.constraint,
-            reason=(
-                f"{command.asset} {command.kind.value} {value:g} would put {quantity.label} at "
-                f"{worst_q:.4g} {quantity.unit} at {where}, outside "
-                f"{quantity.lo:g}..{quantity.hi:g} {quantity.unit}"
-            ),
-            limit=limit,
-            observed=worst_q,
-        )
-
-    return explain
+    value: float,
+) -> ConstraintHit:
+    """Why ``value`` breaks ``quantity``: the worst segment and its number."""
+    delta = coeff * (value - present)
+    worst_i, worst_excess, worst_q = segments.start, -math.inf, math.nan
+    for i in segments:
+        q = quantity.values[i] + delta
+        excess = max(q - quantity.hi, quantity.lo - q)
+        if excess > worst_excess + TOLERANCE:
+            worst_i, worst_excess, worst_q = i, excess, q
+    limit = quantity.hi if worst_q >= quantity.hi else quantity.lo
+    where = times[worst_i].isoformat(timespec="minutes") if worst_i < len(times) else "?"
+    return ConstraintHit(
+        constraint=quantity.constraint,
+        reason=(
+            f"{command.asset} {command.kind.value} {value:g} would put {quantity.label} at "
+            f"{worst_q:.4g} {quantity.unit} at {where}, outside "
+            f"{quantity.lo:g}..{quantity.hi:g} {quantity.unit}"
+        ),
+        limit=limit,
+        observed=worst_q,
+    )
