@@ -92,6 +92,9 @@ class OpcUaClient:
         self._subscription: _BatchSubscription | None = None
         # client handle -> (binding, point, unit, EURange low, EURange high)
         self._by_handle: dict[int, tuple[PointBinding, str, str, float, float]] = {}
+        # Notifications that arrive while a subscription is being set up (the server's
+        # initial values) wait here until the handle map exists, then are replayed.
+        self._early: list[tuple[Subscription, int, ua.DataChangeNotification]] | None = None
         self.out_of_range = 0
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
@@ -231,17 +234,22 @@ class OpcUaClient:
         params.PublishingEnabled = True
         params.Priority = 0
         subscription = _BatchSubscription(self, client.uaclient, params, None)
-        await subscription.init()
-        # StatusValueTimestamp: a value that stays the same but is re-measured still
-        # arrives, so staleness is judged on the device's own timestamps.
-        trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-        handles = await subscription._subscribe(
-            nodes,
-            ua.AttributeIds.Value,
-            mfilter=trigger,
-            queuesize=c.queue_size,
-            sampling_interval=c.sampling_interval_ms,
-        )
+        self._early = []
+        try:
+            await subscription.init()
+            # StatusValueTimestamp: a value that stays the same but is re-measured still
+            # arrives, so staleness is judged on the device's own timestamps.
+            trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+            handles = await subscription._subscribe(
+                nodes,
+                ua.AttributeIds.Value,
+                mfilter=trigger,
+                queuesize=c.queue_size,
+                sampling_interval=c.sampling_interval_ms,
+            )
+        except BaseException:
+            self._early = None  # the reconnect loop subscribes afresh
+            raise
         by_server_handle = dict(zip(handles, self._points, strict=True))
         self._by_handle = {
             handle: (
@@ -255,12 +263,18 @@ class OpcUaClient:
         }
         self.normalizer.forget_stream(f"sub{subscription.subscription_id}")
         self._subscription = subscription
+        early, self._early = self._early or [], None
+        for args in early:
+            self._on_notification(*args)
 
     # --- notifications --------------------------------------------------------
 
     def _on_notification(
         self, sub: Subscription, sequence: int, notif: ua.DataChangeNotification
     ) -> None:
+        if self._early is not None:  # still subscribing: keep the initial values for later
+            self._early.append((sub, sequence, notif))
+            return
         received = self._clock()
         self._m_messages.inc()
         points: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ def register(sub: Any) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("list", help="entries, newest first")
     ls.add_argument("--status", choices=[s.value for s in Status], default=None)
+    ls.add_argument("--json", action="store_true", help="JSON lines, raw bytes in hex")
     for name, text in (
         ("show", "one entry with its raw payload"),
         ("retry", "hand back to its owner"),
@@ -38,6 +40,22 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "list":
             status = Status(args.status) if args.status else None
             entries = store.list(status=status)
+            if args.json:
+                for e in entries:
+                    print(
+                        json.dumps(
+                            {
+                                "id": e.id,
+                                "ts": e.ts.isoformat(),
+                                "status": e.status.value,
+                                "kind": e.kind,
+                                "source": e.source,
+                                "reason": e.reason,
+                                "payload_hex": e.payload.hex(),
+                            }
+                        )
+                    )
+                return 0
             for e in entries:
                 print(
                     f"{e.id:>6}  {e.ts:%Y-%m-%d %H:%M:%S}  {e.status.value:<8} {e.kind:<16} "

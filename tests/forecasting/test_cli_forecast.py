@@ -60,6 +60,8 @@ def test_run_uses_site_config_and_reuses_selection(
     history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     site = (REPO / "configs" / "demo-feeder.yaml").read_text(encoding="utf-8")
+    # the copy lives elsewhere: point its network at the repo's file
+    site = site.replace("network: networks/", f"network: {REPO / 'configs' / 'networks'}/")
     config = tmp_path / "site.yaml"
     config.write_text(
         site + f"\nforecast:\n  history: {history}\n  output: out/fc.parquet\n  horizon_h: 12\n"

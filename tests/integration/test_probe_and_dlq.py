@@ -110,10 +110,10 @@ def test_dlq_list_shows_raw_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[
     store = DeadLetterStore(db)
     ident = store.put("mqtt-json", "mq", "malformed_json: not JSON", b'{"v": 1,', datetime.now(UTC))
     store.close()
-    assert main(["dlq", "list", "--db", str(db), "--json"]) == 0
+    assert main(["dlq", "--dlq", str(db), "list", "--json"]) == 0
     row = json.loads(capsys.readouterr().out.strip())
     assert row["id"] == ident and row["source"] == "mq"
     assert bytes.fromhex(row["payload_hex"]) == b'{"v": 1,'
-    assert main(["dlq", "list", "--db", str(db)]) == 0
+    assert main(["dlq", "--dlq", str(db), "list"]) == 0
     assert "malformed_json: not JSON" in capsys.readouterr().out
-    assert main(["dlq", "list", "--db", str(tmp_path / "none.db")]) == 2
+    assert main(["dlq", "--dlq", str(tmp_path / "none.db"), "list"]) == 2
