@@ -199,6 +199,7 @@ def test_sim_field_cli_serves_mqtt_and_opcua(mosquitto: Broker, tmp_path: Path) 
 
     port = free_port()
     text = (REPO / "configs" / "demo-feeder.yaml").read_text()
+    text = text.replace("network: networks/", f"network: {REPO / 'configs' / 'networks'}/")
     config = tmp_path / "site.yaml"
     config.write_text(text.replace("127.0.0.1:48400", f"127.0.0.1:{port}"))
     listener = Listener(mosquitto)
