@@ -47,9 +47,17 @@ async def wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = 
 
 
 @asynccontextmanager
-async def rig(tmp_path: Path, *, at: datetime = PEAK, **overrides: object) -> AsyncIterator[Rig]:
+async def rig(
+    tmp_path: Path,
+    *,
+    at: datetime = PEAK,
+    adapt: Callable[[SiteConfig], SiteConfig] | None = None,
+    **overrides: object,
+) -> AsyncIterator[Rig]:
     """The demo feeder's virtual field on a real OPC UA server, and a conductor connected to it."""
     config = load_config(REPO / "configs" / "demo-feeder.yaml")
+    if adapt is not None:
+        config = adapt(config)
     if overrides:
         approvals = config.approvals.model_copy(update=overrides)
         config = config.model_copy(update={"approvals": approvals})
