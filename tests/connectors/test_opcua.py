@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -94,7 +94,9 @@ def test_samples_units_ranges_and_timestamps_without_security() -> None:
             client = OpcUaClient(insecure(fs.endpoint), POINTS, got.append, now)
             await client.connect()
             try:
-                stamp = now() - timedelta(seconds=1)
+                # newer than the initial values the subscription delivered first (an older
+                # stamp would rightly be flagged out of order and not applied)
+                stamp = now()
                 await fs.set("soc_pct", 81.5, ts=stamp)
                 await until(lambda: any(s.value == 81.5 for s in got), what="soc 81.5 arrives")
                 sample = next(s for s in got if s.value == 81.5)
