@@ -6,6 +6,6 @@ from tests.support.mosquitto import Broker
 
 
 def test_mosquitto_fixture_listens(mosquitto: Broker) -> None:
-    with socket.create_connection((mosquitto.host, mosquitto.port), timeout=2):
-        pass
+    connection = socket.create_connection((mosquitto.host, mosquitto.port), timeout=2)
+    connection.close()
     assert mosquitto.process.poll() is None

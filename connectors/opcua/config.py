@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from connectors.credentials import check_common, resolve_password
 
 
 class OpcUaSourceConfig(BaseModel):
@@ -61,21 +62,13 @@ class OpcUaSourceConfig(BaseModel):
                     f"security {self.security} needs {', '.join(missing)} "
                     "(the client certificate and key, and the trusted server certificates)"
                 )
-        if self.password is not None and self.password_env is not None:
-            raise ValueError("set password or password_env, not both")
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        check_common(
+            password=self.password,
+            password_env=self.password_env,
+            reconnect_min_s=self.reconnect_min_s,
+            reconnect_max_s=self.reconnect_max_s,
+        )
         return self
 
     def resolved_password(self) -> str | None:
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_env is not None:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ValueError(
-                    f"source {self.id}: password_env {self.password_env} is not set in the "
-                    "environment; export it or remove password_env"
-                )
-            return value
-        return None
+        return resolve_password(self.id, self.password, self.password_env)
