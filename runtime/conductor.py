@@ -279,7 +279,7 @@ class Conductor:
                 rationale=proposal.rationale,
                 simulation=grid.summary if grid is not None else report.summary(),
                 grid_report=grid.report if grid is not None else None,
-                plot=grid.plot if grid is not None else None,
+                plot=self.grid.plot(grid, did) if self.grid and grid else None,
             ),
             ts=now,
             dispatch_id=did,
@@ -350,9 +350,7 @@ class Conductor:
             return None
         check = self.grid.check(with_value(approved.command, approved.value), snapshot, now)
         self.events.append_event(
-            ev.DispatchGridValidated(
-                ok=check.ok, summary=check.summary, report=check.report, plot=check.plot
-            ),
+            ev.DispatchGridValidated(ok=check.ok, summary=check.summary, report=check.report),
             ts=now,
             dispatch_id=approved.key,
         )

@@ -2,9 +2,10 @@
 
 The shell adapter around ``simulator.validate_dispatch``: it turns the latest state
 into a twin state and a persistence forecast, runs plan and no-action baseline
-through the power flow, and writes the plot an operator sees on the approval
-request. A plan is blocked when the power flow did not converge or when it makes
-any voltage, thermal or SoC figure worse than doing nothing.
+through the power flow, and, for an approval request, writes the plot the
+operator reviews (auto-approved plans skip the rendering). A plan is blocked
+when the power flow did not converge or when it makes any voltage, thermal or
+SoC figure worse than doing nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from typing import Any
 from runtime import site
 from runtime.config import BatteryAsset, CurtailableLoadAsset, PvAsset, SiteConfig
 from safety import Command, StateSnapshot
-from simulator import GridState, load_network, persistence_forecast, plot_png, validate_dispatch
+from simulator import (
+    GridReport,
+    GridState,
+    load_network,
+    persistence_forecast,
+    plot_png,
+    validate_dispatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +38,7 @@ class GridCheck:
     ok: bool
     summary: str
     report: dict[str, Any]
-    plot: str | None
+    grid_report: GridReport
 
 
 class GridChecker:
@@ -49,9 +57,7 @@ class GridChecker:
         summary = report.summary()
         if report.converged and not report.ok and not worse:
             summary = f"no new violation (existing without the plan too): {summary}"
-        return GridCheck(
-            ok=ok, summary=summary, report=report.as_json(), plot=self._plot(report, command.key)
-        )
+        return GridCheck(ok=ok, summary=summary, report=report.as_json(), grid_report=report)
 
     def _inputs(
         self, command: Command, snapshot: StateSnapshot
@@ -80,11 +86,12 @@ class GridChecker:
         profiles["base_load"] = max(base_kw, 0.0)
         return GridState(soc_pct=soc, battery_kw=held), profiles
 
-    def _plot(self, report: Any, key: str) -> str | None:
+    def plot(self, check: GridCheck, key: str) -> str | None:
+        """Render the PNG an operator reviews (only approval requests need one)."""
         if self.reports_dir is None:
             return None
         try:
-            png = plot_png(report)
+            png = plot_png(check.grid_report)
         except RuntimeError as err:  # matplotlib not installed: the report stands without it
             log.info("no plot for %s: %s", key, err)
             return None
