@@ -129,6 +129,11 @@ class ApprovalsConfig(_Model):
     auto_approve_max_kw: float = Field(ge=0)
     two_person_min_kw: float = Field(ge=0)
     expiry_s: float = Field(default=900, gt=0)
+    # unanswered this long: one ``approval.escalated`` event and a WARNING naming who to call
+    escalate_after_s: float = Field(default=300, gt=0)
+    escalate_to: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["duty engineer"], min_length=1
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ApprovalsConfig:
@@ -136,6 +141,11 @@ class ApprovalsConfig(_Model):
             raise ValueError(
                 f"two_person_min_kw ({self.two_person_min_kw:g}) must be >= "
                 f"auto_approve_max_kw ({self.auto_approve_max_kw:g})"
+            )
+        if self.escalate_after_s >= self.expiry_s:
+            raise ValueError(
+                f"escalate_after_s ({self.escalate_after_s:g}) must be < expiry_s "
+                f"({self.expiry_s:g}): escalate while the request can still be answered"
             )
         return self
 

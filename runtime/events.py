@@ -177,7 +177,7 @@ class DispatchSuperseded(_Event):
 
 class ApprovalRequested(_Event):
     kind: Literal["approval.requested"] = "approval.requested"
-    v: Literal[1] = 1
+    v: Literal[2] = 2
     requirement: str
     expires_at: datetime
     asset: str
@@ -186,6 +186,12 @@ class ApprovalRequested(_Event):
     simulation: str
     grid_report: dict[str, Any] | None = None  # the power-flow report the operator reviews
     plot: str | None = None  # its PNG
+    # v2: the plan an approval is bound to, who proposed it, and when it escalates
+    commands: list[CommandBody] = Field(default_factory=list)
+    plan_hash: str | None = None  # sha256 of the canonical JSON of ``commands``
+    proposed_by: str = ""  # "policy:<name>", or the operator behind an operator intent
+    rollback_kw: float | None = None
+    escalate_at: datetime | None = None
 
 
 class ApprovalAuto(_Event):
@@ -197,9 +203,10 @@ class ApprovalAuto(_Event):
 
 class ApprovalGranted(_Event):
     kind: Literal["approval.granted"] = "approval.granted"
-    v: Literal[1] = 1
+    v: Literal[2] = 2
     user: str
     reason: str = ""
+    plan_hash: str | None = None  # v2: the plan the operator saw (None: a v1 request had none)
 
 
 class ApprovalRejected(_Event):
@@ -212,6 +219,16 @@ class ApprovalRejected(_Event):
 class ApprovalExpired(_Event):
     kind: Literal["approval.expired"] = "approval.expired"
     v: Literal[1] = 1
+    reason: str
+
+
+class ApprovalEscalated(_Event):
+    """A request unanswered for ``after_s``: who to call (recorded once per request)."""
+
+    kind: Literal["approval.escalated"] = "approval.escalated"
+    v: Literal[1] = 1
+    after_s: float
+    escalate_to: list[str]
     reason: str
 
 
@@ -323,6 +340,7 @@ TypedEvent = Annotated[
     | ApprovalGranted
     | ApprovalRejected
     | ApprovalExpired
+    | ApprovalEscalated
     | DispatchApproved
     | DispatchSent
     | DispatchAcked

@@ -38,12 +38,31 @@ def _failed_v1(p: dict[str, Any]) -> dict[str, Any]:
     return {**p, "v": 2, "attempt": 1, "retryable": False}
 
 
+def _requested_v1(p: dict[str, Any]) -> dict[str, Any]:
+    # a v1 request bound no plan: it can be approved without a hash (nothing to compare)
+    return {
+        **p,
+        "v": 2,
+        "commands": [],
+        "plan_hash": None,
+        "proposed_by": "",
+        "rollback_kw": None,
+        "escalate_at": None,
+    }
+
+
+def _granted_v1(p: dict[str, Any]) -> dict[str, Any]:
+    return {**p, "v": 2, "plan_hash": None}
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("dispatch.proposed", 1): _proposed_v1,
     ("runtime.started", 1): _started_v1,
     ("dispatch.simulated", 1): _simulated_v1,
     ("dispatch.sent", 1): _sent_v1,
     ("dispatch.failed", 1): _failed_v1,
+    ("approval.requested", 1): _requested_v1,
+    ("approval.granted", 1): _granted_v1,
 }
 
 
