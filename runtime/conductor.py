@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from connectors import Sample, WriteResult
-from runtime import approvals, interventions, records, site
+from runtime import approval_desk, approvals, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock
 from runtime.config import SiteConfig
@@ -68,7 +68,8 @@ class Conductor:
         self.dispatch_ids: list[str] = []
         self.projections = Projections()
         self._clients: dict[str, SourceClient] = {}
-        self._awaiting: dict[str, Command] = {}
+        self._awaiting: dict[str, Command] = {}  # the plan each request binds, by dispatch id
+        self._escalate_at: dict[str, datetime] = {}  # requests not escalated yet
         self._config_body, self.config_sha = records.config_json(config)
         self._state_timeout_s = state_timeout_s
         self.dlq = dlq
@@ -197,9 +198,7 @@ class Conductor:
         self._refresh()
 
     def _restore_awaiting(self) -> None:
-        for record in self.projections.open.values():
-            if record.state is State.AWAITING_APPROVAL:
-                self._awaiting[record.dispatch_id] = records.command_from(record.command)
+        approval_desk.restore(self)
 
     # --- one decision cycle -------------------------------------------------
 
@@ -220,7 +219,15 @@ class Conductor:
             await self.handle(proposal, snapshot, now)
         self._refresh()
 
-    async def handle(self, proposal: Proposal, snapshot: StateSnapshot, now: datetime) -> None:
+    async def handle(
+        self,
+        proposal: Proposal,
+        snapshot: StateSnapshot,
+        now: datetime,
+        *,
+        proposed_by: str | None = None,
+    ) -> None:
+        """``proposed_by``: the operator behind an operator intent (they cannot approve it)."""
         command = proposal.command
         did = command.key
         if self.events.has_dispatch(did):
@@ -268,24 +275,17 @@ class Conductor:
             )
             await self.send(approved, now)
             return
-        expires = now + timedelta(seconds=self.config.approvals.expiry_s)
-        self.counts["awaiting_approval"] += 1
-        self.events.append_event(
-            ev.ApprovalRequested(
-                requirement=need.value,
-                expires_at=expires,
-                asset=command.asset,
-                value=approved.value,
-                rationale=proposal.rationale,
-                simulation=grid.summary if grid is not None else report.summary(),
-                grid_report=grid.report if grid is not None else None,
-                plot=self.grid.plot(grid, did) if self.grid and grid else None,
-            ),
-            ts=now,
-            dispatch_id=did,
+        approval_desk.request(
+            self,
+            approved,
+            need,
+            proposal,
+            report,
+            grid,
+            now,
+            proposed_by=proposed_by or f"policy:{proposal.policy}",
+            rollback_kw=last_kw,
         )
-        self._awaiting[did] = command
-        log.info("dispatch %s awaits %s: gridaios approvals approve %s", did, need.value, did)
 
     def gate(
         self, command: Command, snapshot: StateSnapshot, now: datetime, *, recheck: bool = False
@@ -360,40 +360,21 @@ class Conductor:
 
     async def check_approvals(self, now: datetime) -> None:
         """Operators decide in another process (CLI, console): read their events from the log."""
-        if not self._awaiting:
-            return
-        self._refresh()
-        for did in list(self._awaiting):
-            command = self._awaiting[did]
-            record = self.projections.open.get(did)
-            if record is None or record.state is not State.AWAITING_APPROVAL:
-                self._awaiting.pop(did)  # rejected by an operator, or otherwise closed
-                self.counts["rejected_by_operator"] += 1
-                continue
-            if now >= datetime.fromisoformat(record.expires_at):
-                self._awaiting.pop(did)
-                self.counts["expired"] += 1
-                self.events.append_event(
-                    ev.ApprovalExpired(reason="no decision before expiry; setpoint left unchanged"),
-                    ts=now,
-                    dispatch_id=did,
-                )
-                continue
-            needed = approvals.Requirement(record.requirement).approvers
-            if len(set(record.approvers)) < needed:
-                continue
-            self._awaiting.pop(did)
-            # Re-check against fresh state: a stale approval cannot dispatch.
-            approved = self.gate(command, self.state.snapshot(), now, recheck=True)
-            if approved is None:
-                continue
-            self.counts["approved"] += 1
-            await self.send(approved, now)
+        await approval_desk.check(self, now)
+
+    def _revalidate(self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime) -> str:
+        """The simulator and the power flow again, on fresh state: '' when still safe."""
+        report = self._simulate(approved, snapshot, now)
+        if not report.ok:
+            return report.summary()
+        grid = self._grid_check(approved, snapshot, now)
+        return grid.summary if grid is not None and not grid.ok else ""
 
     def _supersede(self, asset: str, now: datetime) -> None:
         for did, command in list(self._awaiting.items()):
             if command.asset == asset:
                 self._awaiting.pop(did)
+                self._escalate_at.pop(did, None)
                 self.counts["superseded"] += 1
                 self.events.append_event(
                     ev.DispatchSuperseded(reason="a newer proposal for the same asset replaced it"),

@@ -110,6 +110,7 @@ async def run_demo(
         "blocked",
         "awaiting_approval",
         "expired",
+        "escalated",
         "superseded",
         "sent",
         "acked",

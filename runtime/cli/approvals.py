@@ -30,6 +30,11 @@ def register(sub: Any) -> None:
         a.add_argument("id")
         a.add_argument("--user", default=getpass.getuser(), help="operator name (default: $USER)")
         a.add_argument("--reason", default="", help="why (required to reject)")
+    actions.choices["approve"].add_argument(
+        "--plan-hash",
+        default=None,
+        help="the plan_hash `show` printed (default: the pending plan's, printed as approved)",
+    )
     p.set_defaults(func=run)
 
 
@@ -84,15 +89,25 @@ def _run(args: argparse.Namespace, log: EventLog) -> int:
         return 0
     if args.action == "show":
         p = approvals.find_pending(log, args.id)
+        d = approvals.detail(log, args.id)
         for event in log.events(dispatch_id=args.id):
             print(
                 f"{event.seq:>6}  {event.ts:%H:%M:%S}  {event.kind:<20} "
                 f"{json.dumps(dict(event.payload))[:160]}"
             )
+        print(f"plan: {d['plan']}")
+        print(f"plan_hash: {p.plan_hash or '- (older request, not bound to a plan)'}")
+        print(f"proposed by: {d['proposed_by'] or '-'}; rollback point: {d['rollback_kw']} kW")
+        print(f"if nobody acts: {d['do_nothing']['summary']}")
+        print(f"explanation: {d['explanation']}")
         print(f"awaiting {p.requirement.value}; approvers so far: {', '.join(p.approvers) or '-'}")
         return 0
     if args.action == "approve":
-        approvals.approve(log, args.id, args.user, args.reason, now)
+        plan_hash = args.plan_hash
+        if plan_hash is None:
+            plan_hash = approvals.find_pending(log, args.id).plan_hash
+            print(f"{args.id}: approving the pending plan, plan_hash {plan_hash or '-'}")
+        approvals.approve(log, args.id, args.user, args.reason, now, plan_hash=plan_hash)
         print(f"{args.id}: approved by {args.user}")
         return 0
     approvals.reject(log, args.id, args.user, args.reason, now)

@@ -116,7 +116,9 @@ def test_operator_approval_survives_a_restart_and_then_dispatches(
     assert device.snapshot()[0] == []  # nothing reached the device without a human
     (request,) = approvals.pending(log)
     assert request.dispatch_id == did and request.requirement.value == "one_operator"
-    approvals.approve(log, did, "alice", "checked the feeder", WallClock()())
+    approvals.approve(
+        log, did, "alice", "checked the feeder", WallClock()(), plan_hash=request.plan_hash
+    )
 
     async def restart_and_decide() -> Conductor:
         conductor = Conductor(config, log, WallClock())
@@ -134,7 +136,8 @@ def test_operator_approval_survives_a_restart_and_then_dispatches(
     kinds = [e.kind for e in log.events(dispatch_id=did)]
     assert kinds[kinds.index("approval.granted") :] == [
         "approval.granted",
-        "dispatch.gated",
+        "dispatch.gated",  # re-gated and
+        "dispatch.simulated",  # re-validated against fresh state at approval time
         "dispatch.approved",
         "dispatch.sent",
         "dispatch.acked",

@@ -275,7 +275,8 @@ async def test_stale_approval_cannot_dispatch(tmp_path: Path) -> None:
 
         await r.field.stop()
         r.clock.advance(timedelta(seconds=r.config.safety.max_age_s + 10))
-        approvals.approve(r.events, dispatch_id, "erin", "ok", r.clock())
+        plan = approvals.find_pending(r.events, dispatch_id).plan_hash
+        approvals.approve(r.events, dispatch_id, "erin", "ok", r.clock(), plan_hash=plan)
         await r.conductor.check_approvals(r.clock())
         assert r.field.ledger("bat1") == []
         assert kinds(r.events, dispatch_id)[-2:] == ["dispatch.gated", "dispatch.rejected"]
