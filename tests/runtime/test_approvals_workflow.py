@@ -425,6 +425,37 @@ async def test_the_request_binds_the_gated_plan_and_names_the_proposer(tmp_path:
     assert d["grid_report"]["ok"] is True
 
 
+async def test_an_operator_intent_cannot_be_approved_by_its_author(tmp_path: Path) -> None:
+    from runtime.policy import Proposal
+    from safety import Command, CommandKind, Origin
+
+    c, clock = make_conductor(tmp_path, auto_approve_max_kw=50, two_person_min_kw=400)
+    intent = Command(
+        key="ask-1",
+        asset="bat1",
+        kind=CommandKind.ACTIVE_POWER_KW,
+        value=120.0,
+        start=clock(),
+        end=clock() + timedelta(minutes=15),
+        origin=Origin.OPERATOR,
+    )
+    proposal = Proposal(command=intent, policy="operator intent", rationale="discharge 120 kW")
+    await c.handle(proposal, c.state.snapshot(), clock(), proposed_by="olga")
+    p = approvals.find_pending(c.events, "ask-1")
+    assert p.proposed_by == "olga"
+    with pytest.raises(approvals.ApprovalError, match="olga proposed ask-1"):
+        approvals.approve(c.events, "ask-1", "olga", "mine", clock(), plan_hash=p.plan_hash)
+    # A grant written around approve() is not counted by the conductor either.
+    c.events.append(
+        approvals.GRANTED,
+        {"user": "olga", "reason": "bypass", "plan_hash": p.plan_hash},
+        ts=clock(),
+        dispatch_id="ask-1",
+    )
+    await c.check_approvals(clock())
+    assert kinds_of(c, "ask-1")[-1] == "approval.granted" and c.counts["sent"] == 0
+
+
 async def test_escalation_once_with_a_warning_naming_who_to_call(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
