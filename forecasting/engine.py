@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from statsforecast import StatsForecast
 
+from forecasting import intervals
 from forecasting.candidates import (
     CANDIDATES,
     FALLBACK,
@@ -68,6 +69,8 @@ class SeriesChoice:
     fallback: bool
     reason: str
     backtest_mase: dict[str, float] = field(default_factory=dict)
+    #: level ("80", "95") -> 24 interval half-widths by UTC hour, from the backtest errors
+    interval_halfwidths: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +92,7 @@ class Selection:
                     "fallback": c.fallback,
                     "reason": c.reason,
                     "backtest_mase": c.backtest_mase,
+                    "interval_halfwidths": c.interval_halfwidths,
                 }
                 for uid, c in self.choices.items()
             },
@@ -107,6 +111,10 @@ class Selection:
                         fallback=bool(c["fallback"]),
                         reason=str(c["reason"]),
                         backtest_mase={k: float(v) for k, v in c["backtest_mase"].items()},
+                        interval_halfwidths={
+                            lv: [float(x) for x in hw]
+                            for lv, hw in c.get("interval_halfwidths", {}).items()
+                        },
                     )
                     for uid, c in data["choices"].items()
                 },
@@ -156,6 +164,7 @@ class ForecastEngine:
         lengths = dict(clean.frame.group_by("unique_id").len().iter_rows())
         exog = [c for c in clean.frame.columns if c not in ("unique_id", "ds", "y")]
         scores: dict[str, dict[str, float]] = {uid: {} for uid in lengths}
+        widths: dict[str, dict[str, dict[str, list[float]]]] = {uid: {} for uid in lengths}
         for cand in CANDIDATES:
             if (cand.uses_exog and not exog) or not cand.selectable:
                 continue
@@ -164,12 +173,14 @@ class ForecastEngine:
             if not ids:
                 continue
             try:
-                mase = self._backtest(clean, cand, ids, exog)
+                mase, cand_widths = self._backtest(clean, cand, ids, exog)
             except Exception as err:  # a candidate failing never stops the others
                 log.warning("backtest of %s failed: %s", cand.name, err)
                 continue
             for uid, value in mase.items():
                 scores[uid][cand.name] = value
+            for uid, hw in cand_widths.items():
+                widths[uid][cand.name] = hw
         choices: dict[str, SeriesChoice] = {}
         for uid, n in lengths.items():
             finite = {k: v for k, v in scores[uid].items() if np.isfinite(v)}
@@ -190,6 +201,7 @@ class ForecastEngine:
                     fallback=False,
                     reason=reason,
                     backtest_mase=finite,
+                    interval_halfwidths=widths[uid].get(best, {}),
                 )
             else:
                 days = n / self.daily
@@ -214,7 +226,8 @@ class ForecastEngine:
 
     def _backtest(
         self, clean: CleanFrame, cand: Candidate, ids: list[str], exog: list[str]
-    ) -> dict[str, float]:
+    ) -> tuple[dict[str, float], dict[str, dict[str, list[float]]]]:
+        """Per series: MASE, and interval half-widths from the same out-of-sample errors."""
         cfg = self.config
         h = cfg.h
         df = clean.frame.filter(pl.col("unique_id").is_in(ids))
@@ -238,7 +251,7 @@ class ForecastEngine:
         for uid, mae in err.iter_rows():
             scale = naive_scale(ys[str(uid)], self.daily)
             out[str(uid)] = float(mae) / scale if mae is not None else float("nan")
-        return out
+        return out, intervals.halfwidths(cv, cand.name, LEVELS)
 
     # ---- refresh (every cycle) --------------------------------------------------------------
 
@@ -292,6 +305,12 @@ class ForecastEngine:
             if part is not None:
                 parts.append(part)
         frame = pl.concat(parts).sort("unique_id", "ds")
+        calibrated = {
+            uid: ch.interval_halfwidths
+            for uid, ch in chosen.items()
+            if ch.interval_halfwidths and not ch.fallback
+        }
+        frame = intervals.apply(frame, calibrated, LEVELS)
         metadata = {
             uid: {
                 "model": ch.model,
@@ -300,6 +319,11 @@ class ForecastEngine:
                 "flags": clean.flags[uid].as_dict() if uid in clean.flags else {},
                 "backtest_mase": ch.backtest_mase,
                 "selected_at": selection.fitted_at.isoformat(),
+                "intervals": (
+                    "calibrated on backtest errors by hour of day"
+                    if uid in calibrated
+                    else f"{ch.model}'s own"
+                ),
             }
             for uid, ch in chosen.items()
         }

@@ -1,7 +1,10 @@
 """ONNX graphs for the two small models, built from numpy weights with ``onnx.helper``.
 
 (a) ``anomaly``: z-normalise each telemetry window, project onto the principal
-    components of normal windows, score = mean squared reconstruction error.
+    components of normal windows; two scores, each divided by its own threshold
+    (trained on normal windows) and the larger one kept, so 1.0 is the threshold:
+    the mean squared reconstruction error (spikes, odd shapes) and the largest
+    jump in the residual over its median jump (level steps, stuck-then-jump).
 (b) ``forecaster``: a global 1-4 h forecaster across series: z-normalise the
     last day, append time-of-day features, one ReLU hidden layer, denormalise.
 
@@ -44,8 +47,19 @@ def _common_inits() -> list[onnx.TensorProto]:
     ]
 
 
-def anomaly_graph(components: np.ndarray, metadata: dict[str, object]) -> onnx.ModelProto:
-    """``components``: [W, k] orthonormal columns. Input ``window`` [N, W] -> ``score`` [N, 1]."""
+def anomaly_graph(
+    components: np.ndarray,
+    metadata: dict[str, object],
+    *,
+    shape_threshold: float,
+    jump_threshold: float,
+    jump_floor: float,
+) -> onnx.ModelProto:
+    """``components``: [W, k] orthonormal columns. Input ``window`` [N, W] -> ``score`` [N, 1].
+
+    ``score`` = max(shape / shape_threshold, jump / jump_threshold) where shape is the
+    mean squared residual and jump = max |diff(residual)| / (median |diff| + jump_floor).
+    """
     width = components.shape[0]
     nodes = [
         *_znorm_nodes("window"),
@@ -53,14 +67,41 @@ def anomaly_graph(components: np.ndarray, metadata: dict[str, object]) -> onnx.M
         helper.make_node("MatMul", ["code", "PT"], ["recon"]),
         helper.make_node("Sub", ["z", "recon"], ["resid"]),
         helper.make_node("Mul", ["resid", "resid"], ["resid2"]),
-        helper.make_node("ReduceMean", ["resid2", "axes1"], ["score"], keepdims=1),
+        helper.make_node("ReduceMean", ["resid2", "axes1"], ["shape"], keepdims=1),
+        helper.make_node("Div", ["shape", "shape_thr"], ["shape_n"]),
+        # jumps: |r[t+1] - r[t]|; the median of the W-1 jumps is the smallest of the
+        # top half (TopK), robust to the one jump a level step makes
+        helper.make_node("Slice", ["resid", "one", "big", "axes1"], ["r_next"]),
+        helper.make_node("Slice", ["resid", "zero", "minus_one", "axes1"], ["r_prev"]),
+        helper.make_node("Sub", ["r_next", "r_prev"], ["dr"]),
+        helper.make_node("Abs", ["dr"], ["jumps"]),
+        helper.make_node("ReduceMax", ["jumps", "axes1"], ["jump_max"], keepdims=1),
+        helper.make_node("TopK", ["jumps", "half"], ["top_half", "top_idx"], axis=1),
+        helper.make_node("ReduceMin", ["top_half", "axes1"], ["jump_median"], keepdims=1),
+        helper.make_node("Add", ["jump_median", "jump_floor"], ["jump_scale"]),
+        helper.make_node("Div", ["jump_max", "jump_scale"], ["jump"]),
+        helper.make_node("Div", ["jump", "jump_thr"], ["jump_n"]),
+        helper.make_node("Max", ["shape_n", "jump_n"], ["score"]),
     ]
+    i64 = np.int64
     graph = helper.make_graph(
         nodes,
         "gridaios_anomaly",
         [helper.make_tensor_value_info("window", TensorProto.FLOAT, ["N", width])],
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", 1])],
-        [*_common_inits(), _init("P", components), _init("PT", components.T)],
+        [
+            *_common_inits(),
+            _init("P", components),
+            _init("PT", components.T),
+            _init("shape_thr", np.array(shape_threshold)),
+            _init("jump_thr", np.array(jump_threshold)),
+            _init("jump_floor", np.array(jump_floor)),
+            numpy_helper.from_array(np.array([0], dtype=i64), "zero"),
+            numpy_helper.from_array(np.array([1], dtype=i64), "one"),
+            numpy_helper.from_array(np.array([-1], dtype=i64), "minus_one"),
+            numpy_helper.from_array(np.array([width + 1], dtype=i64), "big"),
+            numpy_helper.from_array(np.array([width // 2], dtype=i64), "half"),
+        ],
     )
     return _model(graph, metadata)
 

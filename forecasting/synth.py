@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 DEFAULT_START = datetime(2026, 6, 1, tzinfo=UTC)
+PV_SHARE = 0.25  # the first quarter of the series are PV
 
 
 def temperature_c(times_h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -60,7 +61,7 @@ def make_frame(
     *,
     freq_min: int = 15,
     seed: int = 0,
-    pv_share: float = 0.25,
+    pv_share: float = PV_SHARE,
     start: datetime = DEFAULT_START,
     with_temperature: bool = False,
 ) -> pl.DataFrame:

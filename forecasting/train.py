@@ -26,11 +26,16 @@ from forecasting.onnx_models import (
     ShortTermForecaster,
     calendar_features,
 )
-from forecasting.synth import make_frame
+from forecasting.synth import PV_SHARE, make_frame
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 WINDOW = 32
 COMPONENTS = 6
+#: floor of the jump score's robust scale (z units): a flat window is not a jumpy one
+JUMP_FLOOR = 0.1
+#: each anomaly score's threshold: this quantile of its scores on normal windows (measured on
+#: held-out series: 0.999 caught 64% of load steps, 0.995 caught 79% at 0.4% false alarms)
+NORMAL_QUANTILE = 0.995
 LOOKBACK = 96
 HORIZON = 16
 HIDDEN = 256
@@ -90,13 +95,34 @@ def inject(normal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return bad
 
 
-def train_anomaly(train: Split) -> tuple[np.ndarray, float]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnomalyWeights:
+    components: np.ndarray  # [W, k]
+    shape_threshold: float
+    jump_threshold: float
+
+
+def _jump_scores(z: np.ndarray, comps: np.ndarray) -> np.ndarray:
+    """The graph's jump score in numpy (same definition, for training the threshold)."""
+    resid = z - z @ comps @ comps.T
+    jumps = np.abs(np.diff(resid, axis=1))
+    half = jumps.shape[1] // 2
+    median = -np.sort(-jumps, axis=1)[:, half - 1]  # smallest of the top half, as TopK
+    return np.asarray(jumps.max(axis=1) / (median + JUMP_FLOOR))
+
+
+def train_anomaly(train: Split) -> AnomalyWeights:
+    """Principal components of normal windows; each score's threshold at NORMAL_QUANTILE."""
     z, _, _ = _znorm(windows(train, WINDOW, 4))
     _, _, vt = np.linalg.svd(z, full_matrices=False)
     comps = vt[:COMPONENTS].T
     resid = z - z @ comps @ comps.T
-    scores = (resid**2).mean(axis=1)
-    return comps, float(np.quantile(scores, 0.99))
+    shape = (resid**2).mean(axis=1)
+    return AnomalyWeights(
+        components=comps,
+        shape_threshold=float(np.quantile(shape, NORMAL_QUANTILE)),
+        jump_threshold=float(np.quantile(_jump_scores(z, comps), NORMAL_QUANTILE)),
+    )
 
 
 def forecast_samples(split: Split, stride: int) -> tuple[np.ndarray, np.ndarray, list[datetime]]:
@@ -136,17 +162,23 @@ def quantize(src: Path, dst: Path, metadata: dict[str, object]) -> None:
 
 
 def evaluate_anomaly(detector: AnomalyDetector, test: Split) -> dict[str, float]:
+    """Detection rates per injected fault kind, overall and on load / PV series apart."""
     normal = windows(test, WINDOW, 16)
     bad = inject(normal, np.random.default_rng(TEST_SEED))
     fp = detector.score(normal).flagged.mean()
     hit = detector.score(bad).flagged
-    kinds = {"spike": hit[0::3], "step": hit[1::3], "stuck_then_jump": hit[2::3]}
-    rates = {f"tpr_{k}": round(float(v.mean()), 4) for k, v in kinds.items()}
-    return {
-        "true_positive_rate": round(float(hit.mean()), 4),
-        **rates,
-        "false_positive_rate": round(float(fp), 4),
-    }
+    per_series = len(normal) // test.values.shape[0]
+    n_pv = round(test.values.shape[0] * PV_SHARE)  # synth puts the PV series first
+    is_pv = np.arange(len(normal)) // per_series < n_pv
+    out = {"true_positive_rate": round(float(hit.mean()), 4)}
+    for k, kind in enumerate(("spike", "step", "stuck_then_jump")):
+        sel = np.zeros(len(hit), dtype=bool)
+        sel[k::3] = True
+        out[f"tpr_{kind}"] = round(float(hit[sel].mean()), 4)
+        out[f"tpr_{kind}_load"] = round(float(hit[sel & ~is_pv].mean()), 4)
+        out[f"tpr_{kind}_pv"] = round(float(hit[sel & is_pv].mean()), 4)
+    out["false_positive_rate"] = round(float(fp), 4)
+    return out
 
 
 def evaluate_forecaster(model: ShortTermForecaster, test: Split) -> dict[str, float]:
@@ -177,9 +209,25 @@ def build(out: Path) -> dict[str, dict[str, float]]:
     }
     report: dict[str, dict[str, float]] = {}
 
-    comps, threshold = train_anomaly(train)
-    meta_a = {**common, "kind": "anomaly", "window": WINDOW, "threshold": threshold}
-    onnx.save(anomaly_graph(comps, meta_a), out / "anomaly.onnx")
+    weights = train_anomaly(train)
+    meta_a = {
+        **common,
+        "kind": "anomaly",
+        "window": WINDOW,
+        "threshold": 1.0,
+        "score": "max(shape / shape_threshold, jump / jump_threshold)",
+        "shape_threshold": weights.shape_threshold,
+        "jump_threshold": weights.jump_threshold,
+        "jump_floor": JUMP_FLOOR,
+    }
+    graph = anomaly_graph(
+        weights.components,
+        meta_a,
+        shape_threshold=weights.shape_threshold,
+        jump_threshold=weights.jump_threshold,
+        jump_floor=JUMP_FLOOR,
+    )
+    onnx.save(graph, out / "anomaly.onnx")
     quantize(out / "anomaly.onnx", out / "anomaly.int8.onnx", meta_a)
     for name, int8 in (("anomaly.onnx", False), ("anomaly.int8.onnx", True)):
         metrics = evaluate_anomaly(AnomalyDetector(out / name, int8=int8), test)

@@ -152,9 +152,12 @@ class ApprovalsConfig(_Model):
 
 class ForecastConfig(_Model):
     """Where ``gridaios forecast run`` reads history and writes forecasts (paths are
-    relative to the config file), and how often models are re-selected."""
+    relative to the config file), and how often models are re-selected. ``history`` is
+    a Parquet file (``unique_id, ds, y``) or the runtime's historian directory, read
+    back ``history_days``."""
 
     history: str
+    history_days: float = Field(default=28, gt=0, le=366)
     output: str = "var/forecast.parquet"
     freq: Literal["15m", "1h"] = "15m"
     horizon_h: float = Field(default=24, gt=0, le=48)

@@ -185,6 +185,27 @@ class Historian:
             pl.col("point").alias("unique_id"), pl.col("ts").alias("ds"), pl.col("value").alias("y")
         )
 
+    def forecast_frame(self, since: datetime, until: datetime, every: timedelta) -> pl.DataFrame:
+        """Good-quality samples of every point as ``unique_id, ds, y``, averaged per ``every``.
+
+        Telemetry arrives every few seconds; a forecast wants one value per slot (the
+        slot's mean, stamped with its start). Bad and uncertain samples are left out.
+        """
+        samples = self.read(since=since, until=until).filter(
+            (pl.col("quality") == "good") & pl.col("value").is_finite()
+        )
+        every_us = int(every / timedelta(microseconds=1))
+        return (
+            samples.group_by_dynamic("ts", every=f"{every_us}us", group_by="point")
+            .agg(pl.col("value").mean())
+            .select(
+                pl.col("point").alias("unique_id"),
+                pl.col("ts").alias("ds"),
+                pl.col("value").alias("y"),
+            )
+            .sort("unique_id", "ds")
+        )
+
     def compact_day(self, day: date) -> int:
         """Merge a day's part files into one (fewer files, faster scans); returns parts merged."""
         folder = self.root / f"day={day.isoformat()}"

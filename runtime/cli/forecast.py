@@ -90,6 +90,16 @@ def run_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(path: Path, days: float, freq: str, now: datetime) -> pl.DataFrame:
+    """A Parquet file as it is, or the historian's directory averaged to ``freq`` slots."""
+    if not path.is_dir():
+        return pl.read_parquet(path)
+    from runtime.historian import Historian
+
+    every = timedelta(minutes=15) if freq == "15m" else timedelta(hours=1)
+    return Historian(path).forecast_frame(now - timedelta(days=days), now, every)
+
+
 def run_forecast(args: argparse.Namespace) -> int:
     _numba_cache()
     from forecasting import EngineConfig, ForecastEngine, ForecastError, Selection, clean
@@ -112,9 +122,16 @@ def run_forecast(args: argparse.Namespace) -> int:
     state_file = output.with_suffix(".selection.json")
     now = datetime.now(UTC)
     try:
-        raw = pl.read_parquet(history)
+        raw = _history(history, fc.history_days, fc.freq, now)
     except (OSError, pl.exceptions.PolarsError) as err:
         print(f"{args.config}: forecast.history {history}: cannot read: {err}", file=sys.stderr)
+        return 2
+    if raw.is_empty():
+        print(
+            f"{args.config}: forecast.history {history}: no good samples in the last "
+            f"{fc.history_days:g} days; check the path or raise history_days",
+            file=sys.stderr,
+        )
         return 2
     try:
         frame = clean(raw, fc.freq)

@@ -82,3 +82,41 @@ def test_run_uses_site_config_and_reuses_selection(
 def test_run_without_forecast_section_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["forecast", "run", "--config", str(REPO / "configs" / "demo-feeder.yaml")]) == 2
     assert "no forecast: section" in capsys.readouterr().err
+
+
+def test_run_reads_the_runtime_historian(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Minute telemetry in the historian -> 15-minute slot means -> a forecast per point."""
+    from datetime import UTC, datetime, timedelta
+
+    from runtime.historian import Historian
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(days=9)
+    minutes = make_frame(2, 9, freq_min=1, seed=5, start=start)
+    historian = Historian(tmp_path / "historian")
+    for uid, ts, y in minutes.iter_rows():
+        historian.add(f"feeder.{uid}", ts, y)
+    historian.add("feeder.load_001", now - timedelta(minutes=3), float("nan"), "bad")
+    historian.close()
+    site = (REPO / "configs" / "demo-feeder.yaml").read_text(encoding="utf-8")
+    site = site.replace("network: networks/", f"network: {REPO / 'configs' / 'networks'}/")
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        site + "\nforecast:\n  history: historian\n  history_days: 8\n  output: fc.parquet\n"
+        "  horizon_h: 6\n  backtest_windows: 1\n  n_jobs: 1\n",
+        encoding="utf-8",
+    )
+    assert main(["forecast", "run", "--config", str(config), "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(meta) == {"feeder.load_000", "feeder.load_001"}
+    fc = pl.read_parquet(tmp_path / "fc.parquet")
+    assert fc.height == 2 * 24 and fc["yhat"].is_finite().all()
+    assert (fc["ds"].dt.minute() % 15 == 0).all()
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(config.read_text().replace("history: historian", "history: nothing"))
+    (tmp_path / "nothing").mkdir()
+    assert main(["forecast", "run", "--config", str(empty)]) == 2
+    assert "no good samples in the last 8 days" in capsys.readouterr().err

@@ -33,6 +33,19 @@ def test_shipped_anomaly_model_flags_spikes_in_a_batch(
     assert det.score(spiked).flagged.mean() > 0.8
 
 
+@pytest.mark.parametrize("int8", [False, True])
+def test_shipped_anomaly_model_flags_level_steps_in_load(int8: bool) -> None:
+    """A load that jumps by a few of its own standard deviations and stays there."""
+    load = windows(load_split(11, 8, 3), 32, 16)[-40:]  # the last series are loads
+    det = AnomalyDetector(int8=int8)
+    assert det.score(load).flagged.mean() < 0.05
+    stepped = load.copy()
+    stepped[:, 16:] += 4 * load.std(axis=1, keepdims=True)
+    assert det.score(stepped).flagged.mean() > 0.6
+    metrics = det.model.metadata["metrics"]
+    assert metrics["tpr_step"] > 0.6 and metrics["false_positive_rate"] < 0.01
+
+
 def test_int8_and_fp32_forecasters_agree_and_beat_seasonal_naive() -> None:
     split = load_split(9, 3, 3)
     x = split.values[:, -96 - 16 : -16]
