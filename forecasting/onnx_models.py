@@ -82,9 +82,13 @@ class AnomalyResult:
 
 
 class AnomalyDetector:
-    """Scores telemetry windows [N, W]; a score above the trained threshold is anomalous."""
+    """Scores telemetry windows [N, W]; a score above the trained threshold is anomalous.
 
-    def __init__(self, path: Path | None = None, *, int8: bool = True) -> None:
+    fp32 by default: at 3.5 KB the int8 file is larger (quantize/dequantize nodes) and
+    1.8x slower on a batch of 256 (measured, `python -m benchmarks --only onnx`).
+    """
+
+    def __init__(self, path: Path | None = None, *, int8: bool = False) -> None:
         self.model = OnnxModel(
             path or MODEL_DIR / ("anomaly.int8.onnx" if int8 else "anomaly.onnx")
         )
