@@ -96,6 +96,8 @@ class OpcUaClient:
         # initial values) wait here until the handle map exists, then are replayed.
         self._early: list[tuple[Subscription, int, ua.DataChangeNotification]] | None = None
         self.out_of_range = 0
+        self.no_value = 0  # notifications with a non-good status and no value at all
+        self._said_no_value: set[str] = set()
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
@@ -298,6 +300,11 @@ class OpcUaClient:
                 value = raw
             elif isinstance(raw, bool | int):
                 value = float(raw)
+            elif raw is None and dv.StatusCode_ is not None and dv.StatusCode_.value != 0:
+                # the server has no value yet (e.g. BadWaitingForInitialData): not bad
+                # input; the point stays missing, which the gate treats as fail-closed
+                self._no_value(bound[0], dv.StatusCode_)
+                continue
             else:
                 self._bad(BadInputReason.WRONG_TYPE, bound[0], f"value {raw!r} is not a number")
                 continue
@@ -342,6 +349,19 @@ class OpcUaClient:
         if self._on_sample is not None:
             for sample in batch.samples():
                 self._on_sample(sample)
+
+    def _no_value(self, binding: PointBinding, status: ua.StatusCode) -> None:
+        self.no_value += 1
+        if binding.point not in self._said_no_value:
+            self._said_no_value.add(binding.point)
+            log.info(
+                "OPC UA source %s: node %s (%s) has no value (%s); the point stays missing "
+                "until the server sends one",
+                self._config.id,
+                binding.node_id,
+                binding.point,
+                status.name,
+            )
 
     def _bad(self, reason: BadInputReason, binding: PointBinding, detail: str) -> None:
         """A value no sample can carry: counted, kept (as text) in the dead-letter sink."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from asyncua import ua
 
 from connectors import (
     ConnectionState,
@@ -221,6 +222,29 @@ def test_non_numeric_values_are_dead_lettered() -> None:
     asyncio.run(main())
     assert dead.items[0][0] == "opcua"
     assert b"not a number" in dead.items[-1][3]
+
+
+def test_a_bad_status_without_a_value_is_a_missing_point_not_bad_input() -> None:
+    """A server that has no value yet (BadWaitingForInitialData) is not sending garbage."""
+    dead = MemoryDeadLetters()
+    got: list[Sample] = []
+
+    async def main() -> OpcUaClient:
+        async with field_server() as fs:
+            client = OpcUaClient(insecure(fs.endpoint), POINTS, got.append, now, dead_letters=dead)
+            await client.connect()
+            try:
+                waiting = ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData)
+                await fs.nodes["soc_pct"].write_value(ua.DataValue(ua.Variant(), waiting))
+                await until(lambda: client.no_value >= 1)
+                await fs.set("soc_pct", 42.0)
+                await until(lambda: any(s.value == 42.0 for s in got))
+            finally:
+                await client.close()
+            return client
+
+    client = asyncio.run(main())
+    assert client.bad.counts == {} and dead.items == []
 
 
 def test_reconnects_and_resubscribes_after_the_server_restarts() -> None:
