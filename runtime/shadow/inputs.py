@@ -24,6 +24,8 @@ from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from simulator import Scenario
 
+_INCLUSIVE = timedelta(microseconds=1)  # --history FROM..TO includes TO
+
 
 class InputsError(GridaiosError):
     """The inputs of a shadow run cannot be built (no data in the window, bad range...)."""
@@ -118,7 +120,7 @@ def recorded_frame(
     if historian is not None:
         if not historian.is_dir():
             raise InputsError(f"--historian {historian}: no such directory")
-        frame = Historian(historian).read(since=lookback, until=until)
+        frame = Historian(historian).read(since=lookback, until=until + _INCLUSIVE)
         frames.append(frame.filter(pl.col("quality") == "good").select("point", "ts", "value"))
     if db is not None:
         if not db.is_file():
