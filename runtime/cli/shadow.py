@@ -17,8 +17,6 @@ from typing import Any
 
 from runtime.cli.history import DEFAULT_ROOT
 
-REPORTS_DIR = Path("var/gridaios/shadow")
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -56,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
     from runtime.errors import ConfigError
     from runtime.shadow import InputsError, from_history, from_scenario, parse_range, run_shadow
-    from runtime.shadow.report import shadow_html, write
+    from runtime.shadow.report import REPORTS_DIR, shadow_html, write
     from simulator import NetworkError, ScenarioError, load_scenario
 
     try:

@@ -17,6 +17,7 @@ from typing import Any
 from runtime.shadow.engine import ShadowResult
 from runtime.shadow.kpis import Kpis
 
+REPORTS_DIR = Path("var/gridaios/shadow")  # where reports go by default (the API lists it)
 NO_PLOTS = "plots need matplotlib: pip install 'gridaios[plots]'; the tables below are complete"
 
 KPI_ROWS: tuple[tuple[str, str], ...] = (
