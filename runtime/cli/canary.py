@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"--db {args.db}: no event log there", file=sys.stderr)
         return 2
     now = datetime.now(UTC)
-    user = args.user or getpass.getuser() if args.action != "status" else ""
+    user = "" if args.action == "status" else (args.user or getpass.getuser())
     try:
         config = (
             load_config(args.config or DEFAULT_CONFIG)
@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"report: {args.report}", file=sys.stderr if args.json else sys.stdout)
             if args.json:
                 print(json.dumps(summary))
+            elif summary["candidate"] is None:
+                print(f"no canary has run on {args.db}; production: {summary['production']}")
             else:
                 for key, value in summary.items():
                     print(f"{key:<22} {value}")

@@ -131,6 +131,7 @@ class CanaryWatch:
         self.ctx = ctx
         self.state = load_state(events)
         self.recorded = 0
+        self.errors = 0
 
     def production_policy(self) -> ActivePolicy:
         return production_policy(self.config, self.state)
@@ -156,8 +157,16 @@ class CanaryWatch:
         candidate = self.candidate_policy(production)
         if candidate is None:
             return []
-        ours = decide_step(snapshot, None, self.ctx, production, now, setpoints=setpoints)
-        theirs = decide_step(snapshot, None, self.ctx, candidate, now, setpoints=setpoints)
+        try:
+            ours = decide_step(snapshot, None, self.ctx, production, now, setpoints=setpoints)
+            theirs = decide_step(snapshot, None, self.ctx, candidate, now, setpoints=setpoints)
+        except Exception:  # a canary never takes production down: log it, skip this cycle
+            self.errors += 1
+            if self.errors == 1:
+                log.exception(
+                    "canary %s: decision step failed; production continues", candidate.name
+                )
+            return []
         self.events.append_event(
             ev.CanaryDecision(
                 candidate=candidate.name,
