@@ -13,9 +13,13 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.cli.history import DEFAULT_ROOT
+
+if TYPE_CHECKING:
+    from runtime.config import SiteConfig
+    from runtime.decision import ActivePolicy
 
 
 def register(sub: Any) -> None:
@@ -41,7 +45,12 @@ def register(sub: Any) -> None:
         default=None,
         help=f"historian root (history mode; {DEFAULT_ROOT})",
     )
-    p.add_argument("--db", type=Path, default=None, help="event log with telemetry.sample events")
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="event log: telemetry.sample events (history mode) and the promoted production policy",
+    )
     p.add_argument(
         "--step-s", type=float, default=60.0, help="history mode: resampling step (default 60 s)"
     )
@@ -59,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config or DEFAULT_CONFIG)
-        production = resolve_policy(config, "production")
-        candidate = resolve_policy(config, args.candidate)
+        production = _production(config, args.db)
+        candidate = (
+            production if args.candidate == "production" else resolve_policy(config, args.candidate)
+        )
         if args.scenario is not None:
             inputs = from_scenario(config, load_scenario(args.scenario, SCENARIO_DIR))
         else:
@@ -88,6 +99,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     return 0
+
+
+def _production(config: SiteConfig, db: Path | None) -> ActivePolicy:
+    """The config's production policy, or the one a ``canary promote`` in ``db`` made production."""
+    from runtime.decision import resolve_policy
+    from runtime.eventlog import EventLog
+    from runtime.shadow import canary
+
+    if db is None or not db.is_file():
+        return resolve_policy(config, "production")
+    log = EventLog(db, readonly=True)
+    try:
+        return canary.production_policy(config, canary.load_state(log))
+    finally:
+        log.close()
 
 
 def _print_table(summary: dict[str, Any]) -> None:

@@ -128,6 +128,12 @@ def test_status_report_and_promotion(
     log.close()
     assert main(["canary", "promote", "--db", str(copy)]) == 1  # nothing active any more
     assert "no canary is active" in capsys.readouterr().err
+    # shadow runs against this site compare with the promoted production
+    argv = ["shadow", "--scenario", "cloud-transient", "--candidate", "production"]
+    assert main([*argv, "--db", str(copy), "--report", str(tmp_path / "s.html"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["production"]["policy"] == "low-threshold"
+    assert summary["candidate"] == summary["production"] and summary["decisions_differ"] == 0
 
 
 def test_rollback_keeps_production(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
