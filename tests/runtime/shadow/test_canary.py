@@ -17,7 +17,8 @@ from runtime.conductor import Conductor
 from runtime.config import load_config
 from runtime.demo import DEFAULT_CONFIG, load_demo_inputs, run_demo
 from runtime.eventlog import EventLog
-from runtime.shadow import canary
+from runtime.shadow import canary, from_scenario
+from runtime.shadow.world import SideWorld
 
 CanaryRun = tuple[Path, list[dict[str, Any]]]
 NOW = datetime(2026, 7, 15, 15, 0, tzinfo=UTC)
@@ -154,3 +155,32 @@ def test_rollback_keeps_production(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["canary", "status", "--db", str(db), "--json"]) == 0
     status = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert status["active"] is None and status["production"] == "production"
+
+
+def test_canary_step_records_and_a_failing_candidate_never_stops_production(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, scenario = load_demo_inputs(None, "evening-peak")
+    world = SideWorld(config, from_scenario(config, scenario))
+    at = datetime(2026, 7, 15, 18, 30, tzinfo=UTC)
+    world.advance(at)
+    snapshot = world.snapshot()  # the simulated field at 18:30: above both thresholds
+    log = EventLog(tmp_path / "events.db")
+    canary.start(log, config, "low-threshold", user="eng", reason="", now=NOW)
+    conductor = Conductor(config, log, FixedClock(at))
+    theirs = conductor.canary.observe(snapshot, at, {"bat1": 0.0}, conductor.policy)
+    assert theirs and theirs[0].proposal.command.value > 0
+    (event,) = [e for e in log.events(kinds=("canary.decision",))]
+    assert event.payload["differ"] is True
+    assert event.payload["inputs"]["meter_p_kw"] == pytest.approx(world.meter_kw())
+    ours = event.payload["production_decisions"][0]["proposed_kw"]
+    assert event.payload["candidate_decisions"][0]["proposed_kw"] == ours + 100  # 1,000 vs 1,100
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("candidate model crashed")
+
+    monkeypatch.setattr(canary, "decide_step", broken)
+    assert conductor.canary.observe(snapshot, at, {"bat1": 0.0}, conductor.policy) == []
+    assert conductor.canary.errors == 1
+    assert len(list(log.events(kinds=("canary.decision",)))) == 1
+    log.close()
