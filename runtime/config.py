@@ -131,13 +131,15 @@ class CandidateConfig(_Model):
     cadence_s: float | None = Field(default=None, gt=0)
     deadband_kw: float | None = Field(default=None, ge=0)
     command_duration_s: float | None = Field(default=None, gt=0)
-    forecast: Literal["persistence", "seasonal_naive"] | None = Field(
+    forecast: Literal["persistence", "seasonal_naive", "onnx"] | None = Field(
         default=None,
-        description="the twin's load forecast: persistence (production's) or seasonal_naive "
-        "(the same time yesterday, persistence until a day is observed)",
+        description="the twin's load forecast: persistence (production's), seasonal_naive "
+        "(the same time yesterday) or onnx (the int8 short-term forecaster of forecasting/)",
     )
     model_version: str | None = Field(
-        default=None, description="a version tag recorded with its decisions, e.g. v2"
+        default=None,
+        description="with forecast: onnx, the model version required (its metadata 'version'); "
+        "otherwise a tag recorded with the decisions",
     )
 
 

@@ -35,6 +35,7 @@ PRODUCTION_MODELS = {"policy": "peak_shaving rule v1", "forecast": "persistence 
 FORECAST_MODELS = {
     "persistence": "persistence (current load)",
     "seasonal_naive": "seasonal naive (same time yesterday) v1",
+    "onnx": "onnx short-term forecaster (forecasting/models/forecaster.int8.onnx)",
 }
 
 
@@ -57,6 +58,7 @@ class ActivePolicy:
     name: str
     peak_shaving: PeakShavingConfig
     forecast: str = "persistence"
+    model_version: str | None = None
     models: Mapping[str, str] = field(default_factory=lambda: dict(PRODUCTION_MODELS))
 
 
@@ -87,6 +89,7 @@ def resolve_policy(
         name=name,
         peak_shaving=production.peak_shaving.model_copy(update=overrides),
         forecast=forecast,
+        model_version=candidate.model_version,
         models={
             "policy": f"peak_shaving rule v1 ({name}{version})",
             "forecast": FORECAST_MODELS[forecast],

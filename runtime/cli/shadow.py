@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
     from runtime.errors import ConfigError
     from runtime.shadow import InputsError, from_history, from_scenario, parse_range, run_shadow
+    from runtime.shadow.engine import ForecastModelError
     from runtime.shadow.report import REPORTS_DIR, shadow_html, write
     from simulator import NetworkError, ScenarioError, load_scenario
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     except UnknownCandidate as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (ConfigError, ScenarioError, NetworkError, InputsError) as err:
+    except (ConfigError, ScenarioError, NetworkError, InputsError, ForecastModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -118,9 +119,10 @@ def _production(config: SiteConfig, db: Path | None) -> ActivePolicy:
 
 def _print_table(summary: dict[str, Any]) -> None:
     prod, cand = summary["production"], summary["candidate"]
-    keys = [k for k in prod if k not in ("policy", "currency")]
+    keys = [k for k in prod if k not in ("policy", "currency", "forecast")]
+    print(f"production: {prod['policy']} (forecast: {prod['forecast']})")
+    print(f"candidate:  {cand['policy']} (forecast: {cand['forecast']})")
     print(f"{'':<22}{'production':>14}{'candidate':>14}")
-    print(f"{'policy':<22}{prod['policy']:>14}{cand['policy']:>14}")
     for key in keys:
         print(f"{key:<22}{prod[key]:>14,}{cand[key]:>14,}")
     print(f"decisions differ at {summary['decisions_differ']} instant(s)")

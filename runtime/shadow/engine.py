@@ -11,10 +11,12 @@ the run shows what the policy would do with an operator who agrees.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from forecasting import ForecastError
 from runtime.config import SiteConfig
 from runtime.decision import (
     ActivePolicy,
@@ -25,10 +27,13 @@ from runtime.decision import (
     propose,
     twin_state,
 )
-from runtime.shadow.forecast import SeasonalNaive
+from runtime.errors import GridaiosError
+from runtime.shadow.forecast import OnnxForecast, SeasonalNaive
 from runtime.shadow.inputs import ShadowInputs
 from runtime.shadow.kpis import Difference, Kpis, compute, differences
 from runtime.shadow.world import Series, SideWorld
+
+log = logging.getLogger(__name__)
 
 FORECAST_STEP = timedelta(minutes=5)
 DISPATCHED = (Outcome.AUTO, Outcome.NEEDS_APPROVAL)
@@ -39,6 +44,38 @@ class Mode(StrEnum):
     POLICY_ONLY = "policy_only"  # the rule alone, applied unchecked (benchmark baseline only)
 
 
+class ForecastModelError(GridaiosError):
+    """The candidate pins a model version that is not the one installed: fix one of them."""
+
+
+Forecaster = SeasonalNaive | OnnxForecast
+
+
+def make_forecaster(policy: ActivePolicy, inputs: ShadowInputs) -> tuple[Forecaster | None, str]:
+    """The side's forecaster and what it really is; an unavailable model means persistence."""
+    if policy.forecast == "seasonal_naive":
+        return SeasonalNaive(inputs.start, inputs.step_s, inputs.yesterday_kw), policy.models[
+            "forecast"
+        ]
+    if policy.forecast != "onnx":
+        return None, policy.models["forecast"]
+    try:
+        from forecasting.onnx_models import ShortTermForecaster
+
+        model = ShortTermForecaster()
+    except (ImportError, ForecastError) as err:  # the `ml` extra is optional: fall back
+        log.warning("%s: onnx forecaster unavailable (%s): persistence instead", policy.name, err)
+        return None, f"persistence (onnx forecaster unavailable: {err})"
+    onnx = OnnxForecast(inputs.start, inputs.step_s, inputs.yesterday_kw, model)
+    if policy.model_version is not None and policy.model_version != onnx.version:
+        raise ForecastModelError(
+            f"policy.candidates.{policy.name}.model_version = {policy.model_version}: the "
+            f"installed forecaster is version {onnx.version}; pin that version or install "
+            f"the model version {policy.model_version}"
+        )
+    return onnx, f"onnx short-term forecaster {onnx.version} (int8)"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SideResult:
     policy: ActivePolicy
@@ -47,6 +84,7 @@ class SideResult:
     decisions: dict[datetime, list[Decision]]
     cycles: int
     forecast_fallbacks: int = 0
+    forecast_model: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,8 +100,16 @@ class ShadowResult:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "production": {"policy": self.production.policy.name, **self.production.kpis.as_json()},
-            "candidate": {"policy": self.candidate.policy.name, **self.candidate.kpis.as_json()},
+            "production": {
+                "policy": self.production.policy.name,
+                "forecast": self.production.forecast_model,
+                **self.production.kpis.as_json(),
+            },
+            "candidate": {
+                "policy": self.candidate.policy.name,
+                "forecast": self.candidate.forecast_model,
+                **self.candidate.kpis.as_json(),
+            },
             "decisions_differ": self.decisions_differ,
         }
 
@@ -78,11 +124,7 @@ def run_side(
 ) -> SideResult:
     world = SideWorld(config, inputs)
     cadence = timedelta(seconds=policy.peak_shaving.cadence_s)
-    forecaster = (
-        SeasonalNaive(inputs.start, inputs.step_s, inputs.yesterday_kw)
-        if policy.forecast == "seasonal_naive"
-        else None
-    )
+    forecaster, forecast_model = make_forecaster(policy, inputs)
     horizon_steps = max(
         1, int(policy.peak_shaving.command_duration_s // FORECAST_STEP.total_seconds())
     )
@@ -138,6 +180,7 @@ def run_side(
         decisions=decisions,
         cycles=cycles,
         forecast_fallbacks=forecaster.fallbacks if forecaster is not None else 0,
+        forecast_model=forecast_model,
     )
 
 

@@ -24,6 +24,7 @@ from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from simulator import Scenario
 
+DAY_S = 86400.0
 _INCLUSIVE = timedelta(microseconds=1)  # --history FROM..TO includes TO
 
 
@@ -73,7 +74,7 @@ def from_scenario(config: SiteConfig, scenario: Scenario) -> ShadowInputs:
         if isinstance(a, CurtailableLoadAsset)
     }
     step = timedelta(seconds=scenario.step_s)
-    n = scenario.n_steps()
+    n = int(DAY_S // scenario.step_s)  # the whole day before the start
     before = scenario.start - timedelta(days=1)
     yesterday = scenario.sample_kw("base_load", before, step, n)
     for a in config.assets:
@@ -188,7 +189,7 @@ def from_history(
         if isinstance(a, CurtailableLoadAsset)
     }
     base = uncontrolled - sum(loads.values(), np.zeros(n)) + sum(pv.values(), np.zeros(n))
-    yesterday = _yesterday(frame, meter_point, batteries, since, step_s, n)
+    yesterday = _yesterday(frame, meter_point, batteries, since, step_s, int(DAY_S // step_s))
     return ShadowInputs(
         label=f"history {since:%Y-%m-%d %H:%M}..{until:%Y-%m-%d %H:%M} UTC",
         start=since,

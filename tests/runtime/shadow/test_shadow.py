@@ -10,10 +10,11 @@ import pytest
 
 from runtime.cli import main
 from runtime.config import SiteConfig, load_config, parse_config
-from runtime.decision import UnknownCandidate, resolve_policy
+from runtime.decision import DecisionContext, UnknownCandidate, resolve_policy
 from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.errors import ConfigError
-from runtime.shadow import ShadowInputs, from_scenario, run_shadow
+from runtime.shadow import ShadowInputs, from_scenario, run_shadow, run_side
+from runtime.shadow.engine import ForecastModelError
 from runtime.shadow.report import shadow_html
 from simulator import load_scenario
 from tests.runtime.shadow.conftest import site_config
@@ -131,9 +132,8 @@ def test_seasonal_forecast_candidate_uses_yesterday(
     result = run_shadow(
         demo_config, evening_peak, resolve_policy(demo_config, "production"), candidate
     )
-    # the scenario's day before covers every step but those past the scenario's end
-    horizon = 900 // 300
-    assert 0 < result.candidate.forecast_fallbacks <= horizon
+    assert result.candidate.forecast_fallbacks == 0  # the scenario's day before covers all
+    assert result.candidate.forecast_model == "seasonal naive (same time yesterday) v1"
     assert result.candidate.kpis.proposals > 0
 
 
@@ -150,3 +150,37 @@ def test_candidate_config_is_validated() -> None:
     bad = text.replace("      threshold_kw: 1000\n", "      threshold_kw: -5\n", 1)
     with pytest.raises(ConfigError, match=r"threshold_kw = -5: must be > 0"):
         parse_config(bad)
+
+
+def test_onnx_forecast_candidate_runs_the_versioned_model(
+    demo_config: SiteConfig, evening_peak: ShadowInputs
+) -> None:
+    pytest.importorskip("onnxruntime")
+    candidate = resolve_policy(demo_config, "onnx-forecast")
+    ctx = DecisionContext.from_config(demo_config)
+    side = run_side(demo_config, ctx, evening_peak, candidate)
+    assert side.forecast_model == "onnx short-term forecaster 1.0.0 (int8)"
+    assert side.forecast_fallbacks == 0  # the day before the scenario fills the lookback
+    assert side.kpis.proposals > 0
+    checked = [d.validation for ds in side.decisions.values() for d in ds if d.validation]
+    assert checked and all(v.steps == 3 for v in checked)
+
+
+def test_a_pinned_model_version_that_is_not_installed_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("onnxruntime")
+    candidates = '    next-model:\n      forecast: onnx\n      model_version: "9.9.9"\n'
+    path = site_config(tmp_path, threshold_kw=1100, candidates=candidates)
+    argv = ["shadow", "--scenario", "evening-peak", "--candidate", "next-model"]
+    assert main([*argv, "--config", str(path), "--report", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "policy.candidates.next-model.model_version = 9.9.9" in err and "1.0.0" in err
+    with pytest.raises(ForecastModelError):
+        config = load_config(path)
+        run_side(
+            config,
+            DecisionContext.from_config(config, with_grid=False),
+            from_scenario(config, load_scenario("evening-peak", SCENARIO_DIR)),
+            resolve_policy(config, "next-model"),
+        )
