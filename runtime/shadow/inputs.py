@@ -161,6 +161,8 @@ def from_history(
     step_s: float = 60.0,
 ) -> ShadowInputs:
     """Resample recorded telemetry to ``step_s`` (last value held) and remove the batteries."""
+    if not 0 < step_s <= 3600:
+        raise InputsError(f"--step-s {step_s:g}: must be in (0, 3600] seconds")
     frame = recorded_frame(since, until, historian=historian, db=db)
     meter_point = site.point_id(config.feeder.meter, "p_kw")
     if frame.filter(pl.col("point") == meter_point).filter(pl.col("ts") >= since).is_empty():
