@@ -18,29 +18,31 @@ from datetime import datetime, timedelta
 import orjson
 
 from connectors import Sample, WriteResult
-from runtime import approval_desk, approvals, interventions, records, site
+from runtime import approval_desk, approvals, decision, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock
 from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
+from runtime.decision import with_value
 from runtime.dispatch import UNDECIDED, DispatchRecord, Projections, State
 from runtime.eventlog import EventLog
 from runtime.gridcheck import GridCheck, GridChecker
 from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
-from runtime.policy import Proposal, peak_shaving
+from runtime.policy import Proposal
+from runtime.shadow.canary import CanaryWatch
 from runtime.sources import SourceClient, make_client
 from runtime.state import LatestState
-from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot, evaluate
-from simulator import TwinState, ValidationReport, validate_plan
+from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot
+from simulator import TwinState, ValidationReport
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 2000  # events between projection snapshots
 # What produced a proposal: the rule policy uses no learned model, and the twin's
 # forecast is persistence of the current uncontrolled load.
-MODELS = {"policy": "peak_shaving rule v1", "forecast": "persistence (current load)"}
+MODELS = dict(decision.PRODUCTION_MODELS)
 
 
 class Conductor:
@@ -82,6 +84,16 @@ class Conductor:
         self.historian = historian
         self._historian_flush_s = historian_flush_s
         self._revert_seq = 0  # revert requests up to here are handled
+        # The production policy is the config's unless a canary was promoted (read from the
+        # log); an active canary decides on the same snapshots, recorded, never dispatched.
+        self.canary = CanaryWatch(
+            config,
+            events,
+            decision.DecisionContext(
+                config=config, envelope=self.envelope, twin=self.twin, grid=self.grid
+            ),
+        )
+        self.policy = self.canary.production_policy()
         self._stopping = False
 
     def _on_sample(self, sample: Sample) -> None:
@@ -141,7 +153,7 @@ class Conductor:
 
     async def run(self, until: datetime | None = None, *, tick_s: float = 0.02) -> None:
         """Run decision cycles at the policy cadence until the clock reaches ``until``."""
-        cadence = timedelta(seconds=self.config.policy.peak_shaving.cadence_s)
+        cadence = timedelta(seconds=self.policy.peak_shaving.cadence_s)
         next_cycle = self.clock()
         saved_at = self.projections.seq
         loop = asyncio.get_running_loop()
@@ -203,20 +215,14 @@ class Conductor:
     # --- one decision cycle -------------------------------------------------
 
     async def cycle(self, now: datetime) -> None:
-        policy = self.config.policy.peak_shaving
-        battery = self.config.battery(policy.battery)
         snapshot = self.state.snapshot()
-        proposals = peak_shaving(
-            snapshot,
-            policy,
-            site_id=self.config.site.id,
-            meter=self.config.feeder.meter,
-            max_discharge_kw=battery.max_discharge_kw,
-            last_setpoint_kw=self.setpoints.get(policy.battery, 0.0),
-            now=now,
+        setpoints = dict(self.setpoints)  # what both production and a canary start from
+        proposals = decision.propose(
+            snapshot, self.config, self.policy.peak_shaving, setpoints, now
         )
         for proposal in proposals:
             await self.handle(proposal, snapshot, now)
+        self.canary.observe(snapshot, now, setpoints, self.policy)
         self._refresh()
 
     async def handle(
@@ -246,7 +252,7 @@ class Conductor:
                 rollback_kw=last_kw,
                 last_setpoint_kw=last_kw,
                 config_sha=self.config_sha,
-                models=MODELS,
+                models=dict(self.policy.models),
             ),
             ts=now,
             dispatch_id=did,
@@ -290,7 +296,7 @@ class Conductor:
     def gate(
         self, command: Command, snapshot: StateSnapshot, now: datetime, *, recheck: bool = False
     ) -> ApprovedCommand | None:
-        (verdict,) = evaluate([command], snapshot, self.envelope, now)
+        verdict = decision.gate_one(command, snapshot, self.envelope, now)
         self.events.append_event(
             records.gated(verdict, recheck=recheck), ts=now, dispatch_id=command.key
         )
@@ -311,33 +317,17 @@ class Conductor:
     def _regate(self, record: DispatchRecord, now: datetime) -> ApprovedCommand | None:
         """Restart re-check of an in-flight command (recorded in ``dispatch.resumed``)."""
         command = records.command_from(record.command)
-        (verdict,) = evaluate([command], self.state.snapshot(), self.envelope, now)
+        verdict = decision.gate_one(command, self.state.snapshot(), self.envelope, now)
         return verdict.approved if isinstance(verdict, Accepted | Clamped) else None
 
     def twin_state(self, snapshot: StateSnapshot) -> TwinState:
-        meter = snapshot.get(site.point_id(self.config.feeder.meter, "p_kw"))
-        p_kw = {
-            b: (r.value if (r := snapshot.get(site.point_id(b, "p_kw"))) else 0.0)
-            for b in self.twin.batteries
-        }
-        soc = {
-            b: (r.value if (r := snapshot.get(site.point_id(b, "soc_pct"))) else 0.0)
-            for b in self.twin.batteries
-        }
-        uncontrolled = (meter.value if meter else 0.0) + sum(p_kw.values())
-        return TwinState(soc_pct=soc, p_kw=p_kw, uncontrolled_net_kw=uncontrolled)
+        return decision.twin_state(self.config, self.twin, snapshot)
 
     def _simulate(
         self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime
     ) -> ValidationReport:
         twin = self.twin_state(snapshot)
-        report = validate_plan(
-            [with_value(approved.command, approved.value)],
-            twin,
-            self.twin,
-            now,
-            approved.end - approved.start,
-        )
+        report = decision.simulate(approved, twin, self.twin, now)
         self.events.append_event(
             records.simulated(report, twin, approved.value), ts=now, dispatch_id=approved.key
         )
@@ -440,17 +430,3 @@ class Conductor:
     async def revert(self, dispatch_id: str, *, by: str, reason: str) -> Delivery | None:
         """Put the asset back to the dispatch's rollback point, through the gate and outbox."""
         return await interventions.revert(self, dispatch_id, by=by, reason=reason)
-
-
-def with_value(command: Command, value: float) -> Command:
-    if value == command.value:
-        return command
-    return Command(
-        key=command.key,
-        asset=command.asset,
-        kind=command.kind,
-        value=value,
-        start=command.start,
-        end=command.end,
-        origin=command.origin,
-    )

@@ -121,8 +121,55 @@ class PeakShavingConfig(_Model):
     command_duration_s: float = Field(default=900, gt=0)
 
 
+class CandidateConfig(_Model):
+    """A named candidate for shadow and canary runs: peak-shaving parameters that differ
+    from production (unset: as production) and the forecast model the twin uses."""
+
+    description: str = ""
+    battery: str | None = None
+    threshold_kw: float | None = Field(default=None, gt=0)
+    cadence_s: float | None = Field(default=None, gt=0)
+    deadband_kw: float | None = Field(default=None, ge=0)
+    command_duration_s: float | None = Field(default=None, gt=0)
+    forecast: Literal["persistence", "seasonal_naive", "onnx"] | None = Field(
+        default=None,
+        description="the twin's load forecast: persistence (production's), seasonal_naive "
+        "(the same time yesterday) or onnx (the int8 short-term forecaster of forecasting/)",
+    )
+    model_version: str | None = Field(
+        default=None,
+        description="with forecast: onnx, the model version required (its metadata 'version'); "
+        "otherwise a tag recorded with the decisions",
+    )
+
+
+class TariffPeriodConfig(_Model):
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local HH:MM")
+    end: str = Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", description="24:00 = midnight")
+    price_per_kwh: float = Field(ge=0)
+
+
+def _default_tou() -> list[TariffPeriodConfig]:
+    return [
+        TariffPeriodConfig(start="00:00", end="07:00", price_per_kwh=0.08),
+        TariffPeriodConfig(start="07:00", end="17:00", price_per_kwh=0.15),
+        TariffPeriodConfig(start="17:00", end="21:00", price_per_kwh=0.32),
+        TariffPeriodConfig(start="21:00", end="24:00", price_per_kwh=0.15),
+    ]
+
+
+class TariffConfig(_Model):
+    """Energy price for shadow KPIs (time of use in safety.timezone); export earns nothing."""
+
+    currency: str = "EUR"
+    periods: list[TariffPeriodConfig] = Field(default_factory=_default_tou, min_length=1)
+    default_price_per_kwh: float = Field(default=0.15, ge=0, description="outside every period")
+
+
 class PolicyConfig(_Model):
     peak_shaving: PeakShavingConfig
+    candidates: dict[str, CandidateConfig] = Field(default_factory=dict)
+    tariff: TariffConfig = TariffConfig()
 
 
 class ApprovalsConfig(_Model):
@@ -327,4 +374,16 @@ def _reference_issues(config: SiteConfig) -> list[ConfigIssue]:
                 "policy.peak_shaving.battery", battery, "must name an asset of type battery"
             )
         )
+    for name, candidate in config.policy.candidates.items():
+        where = f"policy.candidates.{name}"
+        if name == "production":
+            issues.append(
+                ConfigIssue(where, name, "'production' is reserved for the production policy")
+            )
+        if candidate.battery is not None and kinds.get(candidate.battery) != "battery":
+            issues.append(
+                ConfigIssue(
+                    f"{where}.battery", candidate.battery, "must name an asset of type battery"
+                )
+            )
     return issues

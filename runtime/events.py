@@ -321,6 +321,60 @@ class DispatchReverted(_Event):
     reason: str
 
 
+# --- canary runs: a candidate policy decides on live snapshots, never dispatched ----------
+
+
+class CanaryStarted(_Event):
+    kind: Literal["canary.started"] = "canary.started"
+    v: Literal[1] = 1
+    candidate: str
+    production: str  # the policy in production when the canary started
+    user: str
+    reason: str = ""
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class CanaryDecisionBody(_Event):
+    asset: str
+    proposed_kw: float
+    outcome: str  # rejected | blocked | auto | needs_approval
+    value_kw: float | None = None  # after the gate (clamped value), None when rejected
+    reason: str = ""
+    key: str = ""
+
+
+class CanaryDecision(_Event):
+    """One cycle: what production and the candidate decided on the same live snapshot."""
+
+    kind: Literal["canary.decision"] = "canary.decision"
+    v: Literal[1] = 1
+    candidate: str
+    production: str
+    inputs: dict[str, float] = Field(default_factory=dict)  # meter, battery, SoC at the cycle
+    production_decisions: list[CanaryDecisionBody] = Field(default_factory=list)
+    candidate_decisions: list[CanaryDecisionBody] = Field(default_factory=list)
+    differ: bool
+
+
+class CanaryPromoted(_Event):
+    kind: Literal["canary.promoted"] = "canary.promoted"
+    v: Literal[1] = 1
+    candidate: str  # now production
+    previous: str
+    user: str
+    reason: str = ""
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class CanaryRolledBack(_Event):
+    kind: Literal["canary.rolled_back"] = "canary.rolled_back"
+    v: Literal[1] = 1
+    candidate: str
+    production: str  # unchanged
+    user: str
+    reason: str = ""
+
+
 TypedEvent = Annotated[
     RuntimeStarted
     | RuntimeReady
@@ -351,7 +405,11 @@ TypedEvent = Annotated[
     | DispatchDeadLettered
     | DispatchExpired
     | DispatchRevertRequested
-    | DispatchReverted,
+    | DispatchReverted
+    | CanaryStarted
+    | CanaryDecision
+    | CanaryPromoted
+    | CanaryRolledBack,
     Field(discriminator="kind"),
 ]
 

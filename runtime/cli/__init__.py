@@ -11,6 +11,7 @@ from runtime.cli import (
     approvals,
     ask,
     audit,
+    canary,
     check_config,
     demo,
     dlq,
@@ -22,6 +23,7 @@ from runtime.cli import (
     revert,
     run,
     safety,
+    shadow,
     sim,
 )
 
@@ -41,6 +43,8 @@ COMMANDS = (
     safety,
     forecast,
     ask,
+    shadow,
+    canary,
 )
 
 EXIT_OK = 0

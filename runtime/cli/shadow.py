@@ -1,0 +1,128 @@
+"""``gridaios shadow (--scenario NAME | --history FROM..TO) --candidate NAME``.
+
+Runs production and the candidate side by side in simulated time and writes a
+self-contained HTML report (``var/gridaios/shadow/`` unless ``--report``). With
+``--json`` the last line printed is
+``{"production": {...}, "candidate": {...}, "decisions_differ": N}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runtime.cli.history import DEFAULT_ROOT
+
+if TYPE_CHECKING:
+    from runtime.config import SiteConfig
+    from runtime.decision import ActivePolicy
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "shadow", help="run production and a candidate policy side by side in simulated time"
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--scenario", help="simulator scenario name (configs/scenarios) or YAML path"
+    )
+    source.add_argument(
+        "--history", metavar="FROM..TO", help="recorded telemetry window, ISO times (UTC)"
+    )
+    p.add_argument(
+        "--candidate", required=True, help="a name under policy.candidates, or production"
+    )
+    p.add_argument("--config", default=None, help="site config (default: the demo feeder)")
+    p.add_argument("--report", type=Path, default=None, help="HTML report path")
+    p.add_argument("--json", action="store_true", help="print the KPIs as JSON (last line)")
+    p.add_argument(
+        "--historian",
+        type=Path,
+        default=None,
+        help=f"historian root (history mode; {DEFAULT_ROOT})",
+    )
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="event log: telemetry.sample events (history mode) and the promoted production policy",
+    )
+    p.add_argument(
+        "--step-s", type=float, default=60.0, help="history mode: resampling step (default 60 s)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from runtime.config import load_config
+    from runtime.decision import UnknownCandidate, resolve_policy
+    from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
+    from runtime.errors import ConfigError
+    from runtime.shadow import InputsError, from_history, from_scenario, parse_range, run_shadow
+    from runtime.shadow.engine import ForecastModelError
+    from runtime.shadow.report import REPORTS_DIR, shadow_html, write
+    from simulator import NetworkError, ScenarioError, load_scenario
+
+    try:
+        config = load_config(args.config or DEFAULT_CONFIG)
+        production = _production(config, args.db)
+        candidate = (
+            production if args.candidate == "production" else resolve_policy(config, args.candidate)
+        )
+        if args.scenario is not None:
+            inputs = from_scenario(config, load_scenario(args.scenario, SCENARIO_DIR))
+        else:
+            since, until = parse_range(args.history)
+            historian = args.historian
+            if historian is None and args.db is None:
+                historian = DEFAULT_ROOT
+            inputs = from_history(
+                config, since, until, historian=historian, db=args.db, step_s=args.step_s
+            )
+        result = run_shadow(config, inputs, production, candidate)
+    except UnknownCandidate as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (ConfigError, ScenarioError, NetworkError, InputsError, ForecastModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = args.report or REPORTS_DIR / f"shadow-{stamp}-{candidate.name}.html"
+    write(path, shadow_html(result))
+    summary = result.as_json()
+    if not args.json:
+        _print_table(summary)
+    print(f"report: {path}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _production(config: SiteConfig, db: Path | None) -> ActivePolicy:
+    """The config's production policy, or the one a ``canary promote`` in ``db`` made production."""
+    from runtime.decision import resolve_policy
+    from runtime.eventlog import EventLog
+    from runtime.shadow import canary
+
+    if db is None or not db.is_file():
+        return resolve_policy(config, "production")
+    log = EventLog(db, readonly=True)
+    try:
+        return canary.production_policy(config, canary.load_state(log))
+    finally:
+        log.close()
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    prod, cand = summary["production"], summary["candidate"]
+    keys = [k for k in prod if k not in ("policy", "currency", "forecast")]
+    print(f"production: {prod['policy']} (forecast: {prod['forecast']})")
+    print(f"candidate:  {cand['policy']} (forecast: {cand['forecast']})")
+    print(f"{'':<22}{'production':>14}{'candidate':>14}")
+    for key in keys:
+        print(f"{key:<22}{prod[key]:>14,}{cand[key]:>14,}")
+    print(f"decisions differ at {summary['decisions_differ']} instant(s)")

@@ -1,0 +1,226 @@
+"""Self-contained HTML reports: PNG plots embedded as base64, a KPI table, a difference table.
+
+Plots need matplotlib (the ``plots`` extra, as ``simulator.report.plot_png``);
+without it the report is complete apart from the figures and says so in their place.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from runtime.shadow.engine import ShadowResult
+from runtime.shadow.kpis import Kpis
+
+REPORTS_DIR = Path("var/gridaios/shadow")  # where reports go by default (the API lists it)
+NO_PLOTS = "plots need matplotlib: pip install 'gridaios[plots]'; the tables below are complete"
+
+KPI_ROWS: tuple[tuple[str, str], ...] = (
+    ("peak_kw", "feeder peak (kW)"),
+    ("energy_shifted_kwh", "energy shifted by storage (kWh)"),
+    ("violations", "violations (total)"),
+    ("gate_rejections", "  gate rejections"),
+    ("validation_blocks", "  blocked by simulator / power flow"),
+    ("field_violations", "  field limit episodes"),
+    ("human_interventions", "human interventions (approvals needed)"),
+    ("cost", "energy cost"),
+    ("dispatches", "dispatches applied"),
+    ("proposals", "proposals"),
+    ("lost_commands", "commands lost (link down / device offline)"),
+)
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px}
+th{background:#eee;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.differ td{background:#fff4e0}.note{color:#a33}img{max-width:100%}
+"""
+
+
+def figure_png(draw: Callable[[Any], None], rows: int) -> str | None:
+    """Draw on a fresh Agg figure and return it as base64 PNG, or None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    fig = Figure(figsize=(10, 2.6 * rows), dpi=80)
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    draw(axes)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _times(start: datetime, step_s: float, n: int) -> list[datetime]:
+    return [start + timedelta(seconds=i * step_s) for i in range(n)]
+
+
+def shadow_plot(result: ShadowResult) -> str | None:
+    inputs = result.inputs
+    n = inputs.n
+    t = _times(inputs.start, inputs.step_s, n)
+    prod, cand = result.production, result.candidate
+
+    def draw(axes: Any) -> None:
+        axes[0].plot(t, inputs.uncontrolled_kw()[:n], color="0.6", label="no action")
+        axes[0].plot(
+            t, prod.series.meter_kw[:n], color="tab:blue", label=f"production ({prod.policy.name})"
+        )
+        axes[0].plot(
+            t,
+            cand.series.meter_kw[:n],
+            color="tab:orange",
+            label=f"candidate ({cand.policy.name})",
+            linestyle="--",
+        )
+        for side, color in ((prod, "tab:blue"), (cand, "tab:orange")):
+            axes[0].axhline(
+                side.policy.peak_shaving.threshold_kw, color=color, linewidth=0.8, linestyle=":"
+            )
+        axes[0].set_ylabel("feeder load kW")
+        axes[0].legend(loc="upper left")
+        for side, color, style in ((prod, "tab:blue", "-"), (cand, "tab:orange", "--")):
+            for battery, values in side.series.setpoint_kw.items():
+                axes[1].step(
+                    t,
+                    values[:n],
+                    where="post",
+                    color=color,
+                    linestyle=style,
+                    label=f"{side.policy.name} {battery}",
+                )
+                axes[2].plot(
+                    t,
+                    side.series.soc_pct[battery][:n],
+                    color=color,
+                    linestyle=style,
+                    label=f"{side.policy.name} {battery}",
+                )
+        axes[1].set_ylabel("battery setpoint kW")
+        axes[1].legend(loc="upper left")
+        axes[2].set_ylabel("SoC %")
+        for d in result.differences:
+            axes[1].axvline(d.at, color="tab:red", alpha=0.25, linewidth=1)
+
+    return figure_png(draw, 3)
+
+
+def kpi_table(production: Kpis, candidate: Kpis, names: tuple[str, str]) -> str:
+    a, b = production.as_json(), candidate.as_json()
+    rows = [
+        f"<tr><th>KPI</th><th>production ({esc(names[0])})</th>"
+        f"<th>candidate ({esc(names[1])})</th><th>difference</th></tr>"
+    ]
+    for key, label in KPI_ROWS:
+        label = label if key != "cost" else f"{label} ({esc(production.currency)})"
+        delta = b[key] - a[key]
+        rows.append(
+            f"<tr><td>{esc(label)}</td><td class=num>{_num(a[key])}</td>"
+            f"<td class=num>{_num(b[key])}</td><td class=num>{_num(delta, signed=True)}</td></tr>"
+        )
+    return "<table id=kpis>" + "".join(rows) + "</table>"
+
+
+def difference_table(rows: Sequence[tuple[datetime, str, str]], *, limit: int = 500) -> str:
+    if not rows:
+        return (
+            "<p id=no-differences>No decision differs: both sides proposed and decided "
+            "the same at every instant.</p>"
+        )
+    out = [
+        "<table id=differences><tr><th>time (UTC)</th><th>production</th><th>candidate</th></tr>"
+    ]
+    for at, ours, theirs in rows[:limit]:
+        out.append(
+            f"<tr class=differ><td>{at:%Y-%m-%d %H:%M}</td>"
+            f"<td>{esc(ours)}</td><td>{esc(theirs)}</td></tr>"
+        )
+    out.append("</table>")
+    if len(rows) > limit:
+        out.append(f"<p>{len(rows) - limit} more differences not shown.</p>")
+    return "".join(out)
+
+
+def describe(signatures: Sequence[tuple[object, ...]]) -> str:
+    """``bat1 190 kW -> Clamped 150 kW (needs_approval)``; ``no proposal`` when empty."""
+    if not signatures:
+        return "no proposal"
+    parts = []
+    for asset, proposed, verdict, value, outcome in signatures:
+        after = f" {float(value):g} kW" if isinstance(value, int | float) else ""
+        parts.append(f"{asset} {float(proposed):g} kW -> {verdict}{after} ({outcome})")  # type: ignore[arg-type]
+    return "; ".join(parts)
+
+
+def page(title: str, sections: Sequence[str]) -> str:
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{esc(title)}</h1>" + "".join(sections) + "</body></html>"
+    )
+
+
+def image(png_b64: str | None, alt: str) -> str:
+    if png_b64 is None:
+        return f"<p class=note id=no-plots>{esc(NO_PLOTS)}</p>"
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{png_b64}">'
+
+
+def shadow_html(result: ShadowResult) -> str:
+    prod, cand = result.production, result.candidate
+    intro = (
+        f"<p>Inputs: {esc(result.inputs.label)}, {result.inputs.n} steps of "
+        f"{result.inputs.step_s:g} s. Production: <b>{esc(prod.policy.name)}</b> "
+        f"({esc(_models(prod.policy.models))}); candidate: "
+        f"<b>{esc(cand.policy.name)}</b> ({esc(_models(cand.policy.models))}). "
+        f"Both sides run the conductor's decision step (policy, gate, twin validation, power flow, "
+        f"approval rule) on their own simulated batteries; decisions needing an operator are "
+        f"counted and treated as approved.</p>"
+        f"<p><b>decisions differ at {result.decisions_differ} instant(s)</b> "
+        f"({prod.cycles} production cycles, {cand.cycles} candidate cycles).</p>"
+    )
+    rows = [(d.at, describe(d.production), describe(d.candidate)) for d in result.differences]
+    return page(
+        f"gridaios shadow run: {prod.policy.name} vs {cand.policy.name}",
+        [
+            intro,
+            "<h2>Feeder load, battery setpoints and SoC</h2>",
+            image(shadow_plot(result), "feeder load, setpoints and SoC, production vs candidate"),
+            "<h2>KPIs</h2>",
+            kpi_table(prod.kpis, cand.kpis, (prod.policy.name, cand.policy.name)),
+            "<h2>Decisions that differ</h2>",
+            difference_table(rows),
+        ],
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # readers (the API) never see a half-written report
+    return path
+
+
+def _models(models: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in models.items())
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _num(value: Any, *, signed: bool = False) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    return f"{int(value):+,d}" if signed else f"{int(value):,d}"
