@@ -26,6 +26,7 @@ from runtime.deadletter import DeadLetterStore
 from runtime.dispatch import UNDECIDED, DispatchRecord, Projections, State
 from runtime.eventlog import EventLog
 from runtime.gridcheck import GridCheck, GridChecker
+from runtime.hierarchy.site_link import SiteLink
 from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
@@ -82,6 +83,8 @@ class Conductor:
         self._historian_flush_s = historian_flush_s
         self._revert_seq = 0  # revert requests up to here are handled
         self._stopping = False
+        # The controller's side of this site (runtime.hierarchy); the shell starts it.
+        self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -205,6 +208,8 @@ class Conductor:
 
     async def cycle(self, now: datetime) -> None:
         policy = self.config.policy.peak_shaving
+        if self.link is not None:  # a fresh cap may lower the threshold, never raise it
+            policy = self.link.peak_shaving(policy)
         battery = self.config.battery(policy.battery)
         snapshot = self.state.snapshot()
         proposals = peak_shaving(
@@ -218,6 +223,8 @@ class Conductor:
         )
         for proposal in proposals:
             await self.handle(proposal, snapshot, now)
+        if self.link is not None:
+            self.link.publish_summary(snapshot, policy.threshold_kw)
         self._refresh()
 
     async def handle(self, proposal: Proposal, snapshot: StateSnapshot, now: datetime) -> None:
