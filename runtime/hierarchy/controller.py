@@ -87,8 +87,7 @@ class Controller:
                 if now >= next_beat:
                     self.session.publish(self._heartbeat("online"))
                     next_beat = now + beat_every
-                if now >= next_cycle:
-                    self.cycle(now)
+                if now >= next_cycle and self.cycle(now):
                     next_cycle = now + cadence
                 await asyncio.sleep(tick_s)
         finally:
@@ -98,8 +97,8 @@ class Controller:
         """Graceful stop: publish ``offline`` (retained) and disconnect."""
         self._stopping = True
 
-    def cycle(self, now: datetime) -> None:
-        """One allocation: caps to every site with a fresh summary.
+    def cycle(self, now: datetime) -> bool:
+        """One allocation: caps to every site with a fresh summary (False: still warming up).
 
         Warm-up: right after a (re)start the controller has not heard every site yet,
         and a site it has never heard from has no load to reserve. It allocates once
@@ -110,7 +109,7 @@ class Controller:
             if waiting and now - self._started_at < timedelta(
                 seconds=self.config.summary_max_age_s
             ):
-                return
+                return False
             self._warm = True
             if waiting:
                 log.warning(
@@ -165,6 +164,7 @@ class Controller:
                 ts=now,
             )
         self.caps = allocation.caps
+        return True
 
     # --- messages (on the event loop's thread) --------------------------------
 

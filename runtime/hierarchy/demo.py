@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -96,9 +97,13 @@ async def run_site(args: argparse.Namespace) -> None:
         asyncio.create_task(conductor.run()),
     ]
     local_kw = config.policy.peak_shaving.threshold_kw
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        while True:
-            await asyncio.sleep(args.cadence_s)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.cadence_s)
             feed(conductor, clock, args.load_kw, seq)
             threshold = link.threshold_kw(config.policy.peak_shaving)
             want = max(0.0, args.load_kw - threshold)
@@ -127,8 +132,7 @@ def main() -> None:
     p.add_argument("--db", type=Path, default=None, help="event log (var/hierarchy/SITE.db)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo (link closed)
-        asyncio.run(run_site(args))
+    asyncio.run(run_site(args))  # until SIGTERM or Ctrl-C
 
 
 if __name__ == "__main__":
