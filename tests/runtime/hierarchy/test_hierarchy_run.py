@@ -258,3 +258,31 @@ async def test_sites_obey_caps_fall_back_when_the_controller_dies_and_follow_it_
     finally:
         allocated.close()
     assert CAP_KW in caps
+
+
+async def test_a_silent_controller_is_noticed_by_its_missing_heartbeat(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    """SIGSTOP: the connection stays up (no last will), only the heartbeats stop."""
+    ctl_config = controller_yaml(tmp_path / "controller.yaml", mosquitto)
+    ctl_db, ctl_log = tmp_path / "controller.db", tmp_path / "controller.log"
+    async with (
+        running_site("north", mosquitto, tmp_path) as north,
+        running_site("south", mosquitto, tmp_path) as south,
+    ):
+        with controller(ctl_config, ctl_db, ctl_log) as process:
+            for s in (north, south):
+                await wait_for(s.obeying_cap, f"{s.name} obeying its cap", ctl_log)
+            marks = {s.name: s.last_seq() for s in (north, south)}
+            process.send_signal(signal.SIGSTOP)
+            try:
+                for s in (north, south):
+                    await wait_for(s.on_its_own, f"{s.name} noticing the silence")
+                    (lost,) = s.of("hierarchy.controller_lost", marks[s.name])
+                    assert "no controller heartbeat for" in lost.payload["reason"]
+                    assert s.threshold_kw() == LOCAL_THRESHOLD_KW
+            finally:
+                process.send_signal(signal.SIGCONT)
+            for s in (north, south):
+                await wait_for(s.obeying_cap, f"{s.name} following again", ctl_log)
+                assert s.of("hierarchy.controller_back", marks[s.name])
