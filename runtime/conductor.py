@@ -224,7 +224,7 @@ class Conductor:
         for proposal in proposals:
             await self.handle(proposal, snapshot, now)
         if self.link is not None:
-            self.link.publish_summary(snapshot, policy.threshold_kw)
+            self.link.publish_summary(snapshot)
         self._refresh()
 
     async def handle(self, proposal: Proposal, snapshot: StateSnapshot, now: datetime) -> None:

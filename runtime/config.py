@@ -219,6 +219,12 @@ class HierarchyConfig(_Model):
     min_threshold_kw: float = Field(
         default=0.0, ge=0, description="a cap below this is applied as this (floor)"
     )
+    summary_every_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a summary at least this often (and every decision cycle); keep it "
+        "below the controller's summary_max_age_s",
+    )
     known_policies: list[str] = Field(default_factory=lambda: ["peak_shaving"], min_length=1)
     known_models: dict[str, list[str]] = Field(default_factory=dict)
 

@@ -118,7 +118,9 @@ async def serve(
             if link is None:
                 await conductor.run()
                 return
-            watch = asyncio.create_task(link.watch(), name="hierarchy-watch")
+            watch = asyncio.create_task(
+                link.watch(conductor.state.snapshot), name="hierarchy-watch"
+            )
             try:
                 await conductor.run()
             finally:

@@ -93,7 +93,7 @@ async def run_site(args: argparse.Namespace) -> None:
     feed(conductor, clock, args.load_kw, seq)
     link.start()
     tasks = [
-        asyncio.create_task(link.watch()),
+        asyncio.create_task(link.watch(conductor.state.snapshot)),
         asyncio.create_task(conductor.run()),
     ]
     local_kw = config.policy.peak_shaving.threshold_kw

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from connectors.mqtt.wire import Publish
 from runtime import events as ev
@@ -56,6 +57,7 @@ class SiteLink:
         self.in_use = follow.PolicyInUse(policy=self.h.known_policies[0])
         self.counts: Counter[str] = Counter()
         self._seq = 0
+        self._summarized_at = datetime.min.replace(tzinfo=UTC)
         self._applied: tuple[int, float] | None = None  # (cap seq, threshold) last recorded
         self.session = Session(
             self.h.broker,
@@ -85,10 +87,17 @@ class SiteLink:
     async def close(self) -> None:
         await self.session.stop(farewell=self._status("offline"))
 
-    async def watch(self, tick_s: float = 0.5) -> None:
-        """Re-check the controller's liveness between cycles, forever."""
+    async def watch(
+        self, snapshot: Callable[[], StateSnapshot] | None = None, tick_s: float = 0.5
+    ) -> None:
+        """Re-check the controller's liveness between cycles, forever; with ``snapshot``,
+        also publish a summary whenever none went out for ``summary_every_s`` (decision
+        cycles can be minutes apart; the controller must not think the site is gone)."""
+        every = timedelta(seconds=self.h.summary_every_s)
         while True:
             self.check()
+            if snapshot is not None and self.clock() - self._summarized_at >= every:
+                self.publish_summary(snapshot())
             await asyncio.sleep(tick_s)
 
     # --- what the conductor calls --------------------------------------------
@@ -107,14 +116,15 @@ class SiteLink:
             base = min(base, self.in_use.threshold_kw)
         return follow.threshold_kw(self.link, base, self.h.min_threshold_kw)
 
-    def publish_summary(self, snapshot: StateSnapshot, threshold_kw: float) -> None:
+    def publish_summary(self, snapshot: StateSnapshot) -> None:
         now = self.clock()
+        self._summarized_at = now
         summary = summarize(
             self.config,
             snapshot,
             site=self.site,
             link=self.link,
-            threshold_kw=threshold_kw,
+            threshold_kw=self.threshold_kw(self.config.policy.peak_shaving),
             in_use=self.in_use,
             seq=self._seq,
             now=now,

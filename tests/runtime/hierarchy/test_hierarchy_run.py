@@ -151,7 +151,7 @@ async def running_site(name: str, broker: Broker, tmp_path: Path) -> AsyncIterat
     conductor.link.start()
     tasks = [
         asyncio.create_task(field()),
-        asyncio.create_task(conductor.link.watch(tick_s=0.1)),
+        asyncio.create_task(conductor.link.watch(conductor.state.snapshot, tick_s=0.1)),
         asyncio.create_task(conductor.run(tick_s=0.05)),
     ]
     try:

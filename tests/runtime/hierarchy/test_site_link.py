@@ -19,7 +19,17 @@ from runtime.eventlog import EventLog
 from runtime.hierarchy.demo import scripted_config
 from runtime.hierarchy.follow import Mode
 from runtime.hierarchy.site_link import SiteLink
-from runtime.hierarchy.wire import HEARTBEAT_TOPIC, Cap, Heartbeat, cap_topic, policy_topic
+from runtime.hierarchy.wire import (
+    HEARTBEAT_TOPIC,
+    Cap,
+    Heartbeat,
+    SiteSummary,
+    cap_topic,
+    decode,
+    policy_topic,
+    summary_topic,
+)
+from safety import Quality, Reading, StateSnapshot
 from tests.support.mosquitto import Broker
 
 pytestmark = pytest.mark.integration
@@ -35,15 +45,21 @@ async def wait_for(predicate: Callable[[], Any], what: str) -> None:
 
 
 @asynccontextmanager
-async def link_on(broker: Broker, tmp_path: Path, timeout_s: float) -> AsyncIterator[SiteLink]:
+async def link_on(
+    broker: Broker,
+    tmp_path: Path,
+    timeout_s: float,
+    snapshot: Callable[[], StateSnapshot] | None = None,
+) -> AsyncIterator[SiteLink]:
     hierarchy = {
         "broker": {"host": broker.host, "port": broker.port, "allow_insecure": True},
         "controller_timeout_s": timeout_s,
+        "summary_every_s": 0.2,
     }
     events = EventLog(tmp_path / "site.db")
     link = SiteLink(scripted_config("north", hierarchy, cadence_s=1), events, WallClock())
     link.start()
-    watch = asyncio.create_task(link.watch(tick_s=0.05))
+    watch = asyncio.create_task(link.watch(snapshot, tick_s=0.05))
     try:
         await asyncio.wait_for(link.session.connected.wait(), 30)
         yield link
@@ -120,3 +136,44 @@ async def test_bad_foreign_and_stale_messages_are_refused_counted_and_kept(
         (push,) = kinds(link, "hierarchy.policy_rejected")
         assert "policy 'deep_rl' is not known" in push["reason"]
         assert link.in_use.policy == "peak_shaving"
+
+
+async def test_between_cycles_the_site_still_reports_its_summary(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    clock = WallClock()
+    soc_pct = 80.0
+
+    def snapshot() -> StateSnapshot:
+        now = clock()
+        values = {"substation.p_kw": 1000.0, "bat1.p_kw": 120.0, "bat1.soc_pct": soc_pct}
+        return StateSnapshot(
+            readings={
+                p: Reading(point=p, value=v, ts=now, quality=Quality.GOOD)
+                for p, v in values.items()
+            }
+        )
+
+    received: list[SiteSummary | str] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="test-controller")
+    client.on_message = lambda _c, _u, m: received.append(decode(SiteSummary, bytes(m.payload)))
+    client.connect(mosquitto.host, mosquitto.port)
+    client.subscribe(summary_topic("north"), qos=1)
+    client.loop_start()
+    try:
+        async with link_on(mosquitto, tmp_path, timeout_s=30, snapshot=snapshot):
+            await wait_for(lambda: len(received) >= 2, "two summaries")
+            soc_pct = 9.0  # below the battery's 10 % minimum: no flexibility left
+            await wait_for(
+                lambda: any(isinstance(r, SiteSummary) and r.soc_pct == 9.0 for r in received),
+                "a summary with the low SoC",
+            )
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    first, later = received[0], received[-1]
+    assert isinstance(first, SiteSummary) and isinstance(later, SiteSummary)
+    assert (first.site, first.load_kw, first.net_kw) == ("north", 1120.0, 1000.0)
+    assert (first.flexible_kw, first.health, first.mode) == (250.0, "ok", "starting")
+    assert (first.threshold_kw, first.policy, first.cap_kw) == (1100.0, "peak_shaving", None)
+    assert later.flexible_kw == 0.0 and later.seq > first.seq
