@@ -125,6 +125,7 @@ async def serve(
                 await conductor.run()
             finally:
                 watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
         finally:
             await conductor.close()
             if link is not None:
@@ -179,14 +180,25 @@ def run_controller(args: argparse.Namespace) -> int:
     async def serve_controller() -> None:
         clock = WallClock()
         events = EventLog(args.db)
-        controller = Controller(config.hierarchy, events, clock)
+
+        async def control(ready: Callable[[], None]) -> None:
+            controller = Controller(config.hierarchy, events, clock)
+            stop_now = controller.request_stop
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop_now)
+            ready()
+            await controller.run()  # returns once asked to stop: no restart
+
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, controller.request_stop)
+        supervisor = Supervisor([FunctionService("controller", control)])
         try:
-            await controller.run()
+            await supervisor.run()
         finally:
             events.close()
 
-    asyncio.run(serve_controller())
+    try:
+        asyncio.run(serve_controller())
+    except ServiceFailed as err:
+        print(f"gridaios run --role controller: {err}", file=sys.stderr)
+        return 1
     return 0

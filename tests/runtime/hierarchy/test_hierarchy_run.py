@@ -239,7 +239,7 @@ async def test_sites_obey_caps_fall_back_when_the_controller_dies_and_follow_it_
 
         # 3. The controller comes back: caps resume (its seq continues above the old one).
         marks = {s.name: s.last_seq() for s in sites}
-        with controller(ctl_config, ctl_db, ctl_log):
+        with controller(ctl_config, ctl_db, ctl_log) as process:
             for s in sites:
                 await wait_for(
                     s.obeying_cap,
@@ -252,6 +252,15 @@ async def test_sites_obey_caps_fall_back_when_the_controller_dies_and_follow_it_
                     f"{s.name} proposing against its cap again",
                 )
             assert not north.of("hierarchy.cap_rejected")
+
+            # 4. A graceful stop (SIGTERM) says goodbye: the sites fall back at once.
+            marks = {s.name: s.last_seq() for s in sites}
+            process.terminate()
+            assert process.wait(timeout=30) == 0, _tail(ctl_log)
+            for s in sites:
+                await wait_for(s.on_its_own, f"{s.name} told the controller stopped")
+                (lost,) = s.of("hierarchy.controller_lost", marks[s.name])
+                assert "went offline" in lost.payload["reason"]
     allocated = EventLog(ctl_db)
     try:
         caps = [e.payload["caps"] for e in allocated.events(kinds=("hierarchy.caps_allocated",))]
