@@ -210,18 +210,25 @@ class SiteLink:
 
     def _on_heartbeat(self, payload: bytes) -> None:
         beat = decode(Heartbeat, payload)
-        result = beat if isinstance(beat, str) else None
-        if not isinstance(beat, str):
-            out = follow.on_heartbeat(self.link, beat, self.h.controller, self.clock())
-            if isinstance(out, follow.Refused):
-                result = out.reason
-            else:
-                self.link = out
-                self.check()
-                return
+        out = (
+            follow.Refused(beat)
+            if isinstance(beat, str)
+            else follow.on_heartbeat(self.link, beat, self.h.controller, self.clock())
+        )
+        if isinstance(out, follow.Link):
+            self.link = out
+            self.check()
+            return
+        # Heartbeats come every few seconds: count them all, log the first (with its
+        # raw payload), record none in the event log.
         self.counts["heartbeats_rejected"] += 1
         if self.counts["heartbeats_rejected"] == 1:
-            log.warning("hierarchy: site %s ignores a heartbeat: %s", self.site, result)
+            log.warning(
+                "hierarchy: site %s ignores a heartbeat: %s (payload %s)",
+                self.site,
+                out.reason,
+                _raw(payload)[:200],
+            )
 
     def _on_cap(self, payload: bytes) -> None:
         now = self.clock()

@@ -114,7 +114,9 @@ async def test_bad_foreign_and_stale_messages_are_refused_counted_and_kept(
         replayed = good.model_copy(update={"seq": 99, "cap_kw": 1})
         client = publisher(mosquitto)
         try:
-            client.publish(HEARTBEAT_TOPIC, beat.encode(), qos=1).wait_for_publish(10)
+            foreign = beat.model_copy(update={"controller": "rogue"})
+            for heartbeat in (b"[]", foreign.encode(), beat.encode()):
+                client.publish(HEARTBEAT_TOPIC, heartbeat, qos=1).wait_for_publish(10)
             for payload in (b"{not json", rogue.encode(), expired.encode(), good.encode()):
                 client.publish(cap_topic("north"), payload, qos=1).wait_for_publish(10)
             await wait_for(lambda: link.mode is Mode.COORDINATED, "the good cap obeyed")
@@ -126,6 +128,7 @@ async def test_bad_foreign_and_stale_messages_are_refused_counted_and_kept(
             client.loop_stop()
             client.disconnect()
         assert link.threshold_kw(link.config.policy.peak_shaving) == 900
+        assert link.counts["heartbeats_rejected"] == 2
         refused = kinds(link, "hierarchy.cap_rejected")
         reasons = [r["reason"] for r in refused]
         assert reasons[0].startswith("Cap v1: (payload): Invalid JSON")
