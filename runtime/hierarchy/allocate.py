@@ -2,7 +2,8 @@
 
 The rule (docs/hierarchy.md):
 
-1. A site counts only if its summary is fresh (``|now - ts| <= max_age``). A stale
+1. A site counts only if its summary is fresh (``|now - ts| <= max_age``) and its
+   conductor is not known to be gone (``gone``: it said ``offline``). A stale
    site gets no cap (it falls back to its own config when its last cap expires);
    its last known demand (``load_kw``, if positive) is reserved out of the feeder
    cap, so the fresh sites do not spend what it may still be drawing.
@@ -21,7 +22,7 @@ always give the same caps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,9 +49,10 @@ def allocate(
     now: datetime,
     *,
     max_age: timedelta = DEFAULT_MAX_AGE,
+    gone: Collection[str] = (),
 ) -> dict[str, float]:
     """``{site: cap_kw}`` for every site with a fresh summary (the rule above)."""
-    return plan(summaries, feeder_cap_kw, now, max_age=max_age).caps
+    return plan(summaries, feeder_cap_kw, now, max_age=max_age, gone=gone).caps
 
 
 def plan(
@@ -59,13 +61,14 @@ def plan(
     now: datetime,
     *,
     max_age: timedelta = DEFAULT_MAX_AGE,
+    gone: Collection[str] = (),
 ) -> Allocation:
     """``allocate`` with the figures behind it (for the controller's event log)."""
     fresh: dict[str, SiteSummary] = {}
     stale: list[str] = []
     for site in sorted(summaries):
         summary = summaries[site]
-        if abs(now - summary.ts) <= max_age:
+        if site not in gone and abs(now - summary.ts) <= max_age:
             fresh[site] = summary
         else:
             stale.append(site)

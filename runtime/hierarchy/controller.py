@@ -118,13 +118,12 @@ class Controller:
                     ", ".join(waiting),
                 )
         known = {s: self.summaries[s] for s in self.config.sites if s in self.summaries}
-        for site in self.offline:
-            known.pop(site, None)  # its conductor said it is gone: not counted fresh
         allocation = plan(
             known,
             self.config.feeder_cap_kw,
             now,
             max_age=timedelta(seconds=self.config.summary_max_age_s),
+            gone=self.offline,  # conductors that said offline: stale, their load reserved
         )
         valid_until = now + timedelta(seconds=self.config.cap_valid_s)
         for site, cap_kw in allocation.caps.items():

@@ -112,3 +112,8 @@ def test_a_summary_older_than_max_age_is_stale() -> None:
     summaries = {"a": s("a", 900, 100, age_s=61)}
     assert allocate(summaries, 1000, NOW, max_age=timedelta(seconds=60)) == {}
     assert allocate(summaries, 1000, NOW, max_age=timedelta(seconds=62)) == {"a": 1000.0}
+
+
+def test_a_site_whose_conductor_said_offline_is_stale_whatever_its_age() -> None:
+    summaries = {x.site: x for x in [s("a", 1500, 250), s("b", 700, 250)]}
+    assert allocate(summaries, 2000, NOW, gone={"b"}) == {"a": 1300.0}
