@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     except ServiceFailed as err:
         print(f"gridaios run: {err}", file=sys.stderr)
         return 1
+    except ConfigError as err:  # found while starting (e.g. a password_env not set)
+        print(err, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -180,19 +183,17 @@ def run_controller(args: argparse.Namespace) -> int:
     async def serve_controller() -> None:
         clock = WallClock()
         events = EventLog(args.db)
-
-        async def control(ready: Callable[[], None]) -> None:
-            controller = Controller(config.hierarchy, events, clock)
-            stop_now = controller.request_stop
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop_now)
-            ready()
-            await controller.run()  # returns once asked to stop: no restart
-
-        loop = asyncio.get_running_loop()
-        supervisor = Supervisor([FunctionService("controller", control)])
         try:
-            await supervisor.run()
+            controller = Controller(config.hierarchy, events, clock)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, controller.request_stop)
+
+            async def control(ready: Callable[[], None]) -> None:
+                ready()
+                await controller.run()  # returns once asked to stop: no restart
+
+            await Supervisor([FunctionService("controller", control)]).run()
         finally:
             events.close()
 
@@ -201,4 +202,7 @@ def run_controller(args: argparse.Namespace) -> int:
     except ServiceFailed as err:
         print(f"gridaios run --role controller: {err}", file=sys.stderr)
         return 1
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
     return 0

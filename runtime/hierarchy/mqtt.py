@@ -20,6 +20,7 @@ from connectors.mqtt import MqttSourceConfig
 from connectors.mqtt.transport import make_paho
 from connectors.mqtt.wire import Publish
 from runtime.config import BrokerConfig
+from runtime.errors import ConfigError, ConfigIssue
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,13 @@ class Session:
             session_expiry_s=0,
         )
         self._source = source
-        self._paho = make_paho(source, will)
+        try:
+            self._paho = make_paho(source, will)
+        except ValueError as err:  # password_env not set: refuse to start, say which
+            issue = ConfigIssue(
+                "hierarchy.broker.password_env", broker.password_env or "", str(err)
+            )
+            raise ConfigError("hierarchy", [issue]) from err
         self._paho.on_connect = self._connected
         self._paho.on_disconnect = self._disconnected
         self._paho.on_message = self._message

@@ -170,3 +170,18 @@ def test_run_refuses_a_site_config_as_a_controller(tmp_path: Path) -> None:
     result = _cli("run", "--role", "controller", "--config", "configs/demo-feeder.yaml")
     assert result.returncode == 2
     assert "hierarchy: required field is missing" in result.stderr
+
+
+def test_run_refuses_to_start_without_the_broker_password(tmp_path: Path) -> None:
+    config = tmp_path / "controller.yaml"
+    config.write_text(
+        BASE.replace(
+            "    allow_insecure: true",
+            "    allow_insecure: true\n    username: ctl\n    password_env: GRIDAIOS_TEST_UNSET_PW",
+        )
+    )
+    result = _cli(
+        "run", "--role", "controller", "--config", str(config), "--db", str(tmp_path / "c.db")
+    )
+    assert result.returncode == 2, result.stderr
+    assert "password_env GRIDAIOS_TEST_UNSET_PW is not set in the environment" in result.stderr
