@@ -91,9 +91,9 @@ class Session:
         await asyncio.to_thread(self._paho.loop_stop)
 
     def publish(self, message: Publish) -> bool:
-        """Queue one QoS 1 message; False when it could not even be queued."""
+        """Send one QoS 1 message; False when not connected (paho may still queue it)."""
         info = self._paho.publish(message.topic, message.payload, qos=1, retain=message.retain)
-        return info.rc == paho.MQTT_ERR_SUCCESS or info.rc == paho.MQTT_ERR_NO_CONN
+        return info.rc == paho.MQTT_ERR_SUCCESS
 
     # --- paho's thread -------------------------------------------------------
 

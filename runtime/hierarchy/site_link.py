@@ -117,8 +117,10 @@ class SiteLink:
         return follow.threshold_kw(self.link, base, self.h.min_threshold_kw)
 
     def publish_summary(self, snapshot: StateSnapshot) -> None:
+        if not self.session.connected.is_set():
+            self.counts["summaries_dropped"] += 1  # the watcher sends one once connected
+            return
         now = self.clock()
-        self._summarized_at = now
         summary = summarize(
             self.config,
             snapshot,
@@ -132,6 +134,7 @@ class SiteLink:
         self._seq += 1
         if self.session.publish(Publish(summary_topic(self.site), summary.encode())):
             self.counts["summaries"] += 1
+            self._summarized_at = now
         else:
             self.counts["summaries_dropped"] += 1
 
