@@ -143,11 +143,12 @@ class SiteLink:
     def check(self) -> None:
         now = self.clock()
         self.link, change = follow.check(self.link, self.timeout, now)
-        local_kw = self.config.policy.peak_shaving.threshold_kw
         match change:
             case follow.Lost(reason):
                 self.counts["controller_lost"] += 1
                 self._applied = None
+                # The local config (tightened by an accepted push, if any: never looser).
+                local_kw = self.threshold_kw(self.config.policy.peak_shaving)
                 log.warning(
                     "hierarchy: site %s lost controller %s (%s): back to the local config, "
                     "threshold %g kW",
