@@ -27,6 +27,7 @@ from runtime.decision import with_value
 from runtime.dispatch import UNDECIDED, DispatchRecord, Projections, State
 from runtime.eventlog import EventLog
 from runtime.gridcheck import GridCheck, GridChecker
+from runtime.hierarchy.site_link import SiteLink
 from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
@@ -95,6 +96,8 @@ class Conductor:
         )
         self.policy = self.canary.production_policy()
         self._stopping = False
+        # The controller's side of this site (runtime.hierarchy); the shell starts it.
+        self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -217,12 +220,15 @@ class Conductor:
     async def cycle(self, now: datetime) -> None:
         snapshot = self.state.snapshot()
         setpoints = dict(self.setpoints)  # what both production and a canary start from
-        proposals = decision.propose(
-            snapshot, self.config, self.policy.peak_shaving, setpoints, now
-        )
+        peak = self.policy.peak_shaving
+        if self.link is not None:  # a fresh cap may lower the threshold, never raise it
+            peak = self.link.peak_shaving(peak)
+        proposals = decision.propose(snapshot, self.config, peak, setpoints, now)
         for proposal in proposals:
             await self.handle(proposal, snapshot, now)
         self.canary.observe(snapshot, now, setpoints, self.policy)
+        if self.link is not None:
+            self.link.publish_summary(snapshot)
         self._refresh()
 
     async def handle(

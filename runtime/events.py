@@ -375,6 +375,87 @@ class CanaryRolledBack(_Event):
     reason: str = ""
 
 
+# --- hierarchy (runtime.hierarchy): a conductor and its controller ---------------
+
+
+class HierarchyControllerLost(_Event):
+    kind: Literal["hierarchy.controller_lost"] = "hierarchy.controller_lost"
+    v: Literal[1] = 1
+    site: str
+    reason: str
+    threshold_kw: float  # the local config's, now in force
+
+
+class HierarchyControllerBack(_Event):
+    kind: Literal["hierarchy.controller_back"] = "hierarchy.controller_back"
+    v: Literal[1] = 1
+    site: str
+    cap_kw: float
+    threshold_kw: float
+
+
+class HierarchyCapApplied(_Event):
+    kind: Literal["hierarchy.cap_applied"] = "hierarchy.cap_applied"
+    v: Literal[1] = 1
+    site: str
+    cap_kw: float
+    threshold_kw: float
+    seq: int
+    valid_until: datetime
+
+
+class HierarchyCapRejected(_Event):
+    kind: Literal["hierarchy.cap_rejected"] = "hierarchy.cap_rejected"
+    v: Literal[1] = 1
+    site: str
+    reason: str
+    raw: str  # the payload as received (truncated), for inspection
+
+
+class HierarchyPolicyAccepted(_Event):
+    kind: Literal["hierarchy.policy_accepted"] = "hierarchy.policy_accepted"
+    v: Literal[1] = 1
+    site: str
+    policy: str
+    threshold_kw: float | None = None
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class HierarchyPolicyRejected(_Event):
+    kind: Literal["hierarchy.policy_rejected"] = "hierarchy.policy_rejected"
+    v: Literal[1] = 1
+    site: str
+    reason: str
+    raw: str
+
+
+class HierarchyCapsAllocated(_Event):
+    """The controller's allocation (one per cadence), with the figures behind it."""
+
+    kind: Literal["hierarchy.caps_allocated"] = "hierarchy.caps_allocated"
+    v: Literal[1] = 1
+    controller: str
+    caps: dict[str, float]
+    feeder_cap_kw: float
+    load_kw: float
+    reserved_kw: float
+    reduction_kw: float
+    flexible_kw: float
+    infeasible: bool
+    stale: list[str] = Field(default_factory=list)
+    valid_until: datetime
+
+
+class HierarchyPolicyPushed(_Event):
+    kind: Literal["hierarchy.policy_pushed"] = "hierarchy.policy_pushed"
+    v: Literal[1] = 1
+    controller: str
+    site: str
+    policy: str
+    params: dict[str, float] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+
+
 TypedEvent = Annotated[
     RuntimeStarted
     | RuntimeReady
@@ -409,7 +490,15 @@ TypedEvent = Annotated[
     | CanaryStarted
     | CanaryDecision
     | CanaryPromoted
-    | CanaryRolledBack,
+    | CanaryRolledBack
+    | HierarchyControllerLost
+    | HierarchyControllerBack
+    | HierarchyCapApplied
+    | HierarchyCapRejected
+    | HierarchyPolicyAccepted
+    | HierarchyPolicyRejected
+    | HierarchyCapsAllocated
+    | HierarchyPolicyPushed,
     Field(discriminator="kind"),
 ]
 

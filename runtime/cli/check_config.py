@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from runtime.config import load_config
+from runtime.config import (
+    ControllerConfig,
+    is_controller_config,
+    load_config,
+    load_controller_config,
+)
 from runtime.errors import ConfigError
 
 
@@ -19,6 +25,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if _is_controller(args.file):
+            return _controller_summary(args.file, load_controller_config(args.file))
         config = load_config(args.file)
     except ConfigError as err:
         for issue in err.issues:
@@ -46,4 +54,29 @@ def run(args: argparse.Namespace) -> int:
         f"  approvals   auto <= {a.auto_approve_max_kw:g} kW, two-person >= "
         f"{a.two_person_min_kw:g} kW, expiry {a.expiry_s:g} s"
     )
+    return 0
+
+
+def _is_controller(file: str) -> bool:
+    try:
+        return is_controller_config(Path(file).read_text(encoding="utf-8"))
+    except OSError:
+        return False  # load_config reports the unreadable file
+
+
+def _controller_summary(file: str, config: ControllerConfig) -> int:
+    h = config.hierarchy
+    print(f"{file}: OK")
+    print(f"  controller  {h.id} (role controller)")
+    print(f"  broker      {h.broker.host}:{h.broker.port} ({'TLS' if h.broker.tls else 'plain'})")
+    print(f"  sites       {len(h.sites)}: {', '.join(h.sites)}")
+    print(
+        f"  feeder cap  {h.feeder_cap_kw:g} kW, allocated every {h.cadence_s:g} s, "
+        f"caps valid {h.cap_valid_s:g} s"
+    )
+    pushed = {s: h.site_policies.get(s, h.policy) for s in h.sites}
+    for site, push in pushed.items():
+        if push is not None:
+            models = ", ".join(f"{k}={v}" for k, v in sorted(push.models.items())) or "none"
+            print(f"  push        {site}: policy {push.policy}, models {models}")
     return 0

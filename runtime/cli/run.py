@@ -1,5 +1,8 @@
 """``gridaios run --config SITE.yaml [--db PATH]``: the long-running conductor for a site.
 
+``gridaios run --role controller --config CONTROLLER.yaml``: the global controller
+(runtime.hierarchy) that shares a feeder cap among the sites' conductors.
+
 Supervised (restart with back-off, limit), drains on SIGTERM/SIGINT, resumes
 in-flight commands after a crash, records health changes in the event log.
 """
@@ -20,7 +23,7 @@ from typing import Any
 from runtime import events as ev
 from runtime.clock import WallClock
 from runtime.conductor import Conductor
-from runtime.config import SiteConfig, load_config
+from runtime.config import SiteConfig, load_config, load_controller_config
 from runtime.deadletter import DeadLetterStore
 from runtime.errors import ConfigError
 from runtime.eventlog import EventLog
@@ -34,7 +37,13 @@ DEFAULT_DB = Path("var/gridaios/events.db")
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the conductor against a site's sources until stopped")
-    p.add_argument("--config", required=True, type=Path, help="site config YAML")
+    p.add_argument("--config", required=True, type=Path, help="site (or controller) config YAML")
+    p.add_argument(
+        "--role",
+        choices=("conductor", "controller"),
+        default="conductor",
+        help="conductor: one site (default); controller: the feeder cap across sites",
+    )
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="event log (SQLite)")
     p.add_argument(
         "--dlq", type=Path, default=None, help="dead-letter store (default: next to --db)"
@@ -56,6 +65,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.role == "controller":
+        return run_controller(args)
     try:
         config = load_config(args.config)
     except ConfigError as err:
@@ -77,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     except ServiceFailed as err:
         print(f"gridaios run: {err}", file=sys.stderr)
         return 1
+    except ConfigError as err:  # found while starting (e.g. a password_env not set)
+        print(err, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -98,12 +112,27 @@ async def serve(
     )
 
     async def conduct(ready: Callable[[], None]) -> None:
+        link = conductor.link
         try:
+            if link is not None:
+                link.start()  # never blocks: the site runs on its own config until heard
             await conductor.connect()
             ready()
-            await conductor.run()
+            if link is None:
+                await conductor.run()
+                return
+            watch = asyncio.create_task(
+                link.watch(conductor.state.snapshot), name="hierarchy-watch"
+            )
+            try:
+                await conductor.run()
+            finally:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
         finally:
             await conductor.close()
+            if link is not None:
+                await link.close()
 
     supervisor: Supervisor | None = None
 
@@ -140,3 +169,40 @@ async def serve(
         events.append_event(ev.RuntimeStopped(reason="signal: drained"), ts=clock())
         events.close()
         dlq.close()
+
+
+def run_controller(args: argparse.Namespace) -> int:
+    from runtime.hierarchy.controller import Controller
+
+    try:
+        config = load_controller_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+
+    async def serve_controller() -> None:
+        clock = WallClock()
+        events = EventLog(args.db)
+        try:
+            controller = Controller(config.hierarchy, events, clock)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, controller.request_stop)
+
+            async def control(ready: Callable[[], None]) -> None:
+                ready()
+                await controller.run()  # returns once asked to stop: no restart
+
+            await Supervisor([FunctionService("controller", control)]).run()
+        finally:
+            events.close()
+
+    try:
+        asyncio.run(serve_controller())
+    except ServiceFailed as err:
+        print(f"gridaios run --role controller: {err}", file=sys.stderr)
+        return 1
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return 0
