@@ -97,29 +97,43 @@ async def run_demo(
         await field_.stop()
         events.close()
     wall = loop.time() - t0
+    return summarize(config, scenario, field_, conductor, end, db_path, wall)
 
+
+DISPATCH_KEYS = (
+    "proposed",
+    "approved",
+    "rejected",
+    "clamped",
+    "blocked",
+    "awaiting_approval",
+    "expired",
+    "superseded",
+    "sent",
+    "acked",
+    "verified",
+    "failed",
+)
+
+
+def summarize(
+    config: SiteConfig,
+    scenario: Scenario,
+    field_: VirtualField,
+    conductor: Conductor,
+    end: datetime,
+    db_path: Path,
+    wall: float,
+) -> DemoResult:
+    """The demo's result from the field's own record (device truth) and the conductor."""
     n = scenario.step_index(end) + 1
     baseline = field_.baseline_net_kw()[:n]
     observed = [r for r in field_.meter_history if r.ts <= end]
     violations = _violations(config, field_, observed)
-    keys = (
-        "proposed",
-        "approved",
-        "rejected",
-        "clamped",
-        "blocked",
-        "awaiting_approval",
-        "expired",
-        "superseded",
-        "sent",
-        "acked",
-        "verified",
-        "failed",
-    )
     return DemoResult(
         peak_kw_before=max(baseline),
         peak_kw_after=max(r.p_kw for r in observed),
-        dispatches={k: conductor.counts.get(k, 0) for k in keys},
+        dispatches={k: conductor.counts.get(k, 0) for k in DISPATCH_KEYS},
         violations=len(violations),
         violation_details=violations[:10],
         event_log=str(db_path),
