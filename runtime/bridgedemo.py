@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,22 @@ class BrokerAddress:
 # --- the parts -------------------------------------------------------------------
 
 
+class ClockFromStart:
+    """Simulated time that stands at ``start`` until ``begin()``, then runs ``speed``
+    times faster than the wall (a ``ScaledClock`` started once every part is up)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self.start = start
+        self.speed = speed
+        self._clock: ScaledClock | None = None
+
+    def begin(self) -> None:
+        self._clock = ScaledClock(self.start, self.speed)
+
+    def __call__(self) -> datetime:
+        return self.start if self._clock is None else self._clock()
+
+
 class Mosquitto:
     """A mosquitto on a free loopback port, for this demo run only."""
 
@@ -94,8 +110,8 @@ class Mosquitto:
             f"listener {self.address.port} 127.0.0.1\nallow_anonymous true\n"
             "persistence false\nset_tcp_nodelay true\n"
         )
-        out = (self.workdir / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=out)
+        with (self.workdir / "mosquitto.log").open("ab") as out:
+            self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=out)
         _wait_listening(self.address, self.process, self.workdir / "mosquitto.log")
         return self.address
 
@@ -112,9 +128,9 @@ class BridgeProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BridgeProcess:
-        out = self.log_path.open("ab")
         cmd = [sys.executable, "-m", "gridaios_bridge", "--config", str(self.config_path)]
-        self.process = subprocess.Popen(cmd, stdout=out, stderr=out)
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(cmd, stdout=out, stderr=out)
         return self
 
     def check_alive(self) -> None:
@@ -281,7 +297,7 @@ async def run_bridge_demo(
     assert broker is not None
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
     config = with_broker(with_endpoint(config, endpoint), broker)
-    clock = ScaledClock(scenario.start, speed)
+    clock = ClockFromStart(scenario.start, speed)
     end = scenario.start + timedelta(
         seconds=min(duration_s or scenario.duration_s, scenario.duration_s)
     )
@@ -294,12 +310,14 @@ async def run_bridge_demo(
         config, events, clock, auto_approve=auto_approve, device_time={source.id: timebase}
     )
     bridge: BridgeProcess | None = None
+    run_counts: dict[str, int] = {}
     watch = BridgeWatch(broker, source.site, battery.id)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     try:
-        await field_.start()
+        await field_.start()  # an OPC UA server takes seconds to start on a busy machine:
         await face.start()
+        clock.begin()  # the scenario's time runs from here
         bridge_cfg = workdir / "bridge.json"
         body = bridge_config_for_run(
             bridge_template,
@@ -311,12 +329,17 @@ async def run_bridge_demo(
         bridge_cfg.write_text(json.dumps(body, indent=2))
         watch.start()
         bridge = BridgeProcess(bridge_cfg, workdir / "bridge.log").start()
-        await conductor.connect()
-        bridge.check_alive()
+
+        async def conduct() -> None:
+            await conductor.connect()
+            bridge.check_alive()
+            await conductor.run(until=end)
+
         try:
-            async with asyncio.TaskGroup() as tasks:
+            async with asyncio.TaskGroup() as tasks:  # the field runs while the conductor connects
                 tasks.create_task(field_.run(until=end))
-                tasks.create_task(conductor.run(until=end))
+                tasks.create_task(conduct())
+            run_counts = watch.counts()  # while the conductor ran (its stop fails the bridge safe)
         finally:
             await conductor.close()  # the heartbeat stops with the conductor
     finally:
@@ -330,7 +353,6 @@ async def run_bridge_demo(
             mosquitto.stop()
     wall = loop.time() - t0
     demo = summarize(config, scenario, field_, conductor, end, db_path, wall)
-    counts = watch.counts()
     ledger = workdir / "bridge-state" / "ledger.jsonl"
     counts_more = {
         "ledger_keys": len(ledger.read_text().splitlines()) if ledger.exists() else 0,
@@ -339,7 +361,7 @@ async def run_bridge_demo(
         "config": str(bridge_cfg),
         "log": str(workdir / "bridge.log"),
     }
-    return BridgeDemoResult(demo=demo, bridge={**counts, **counts_more})
+    return BridgeDemoResult(demo=demo, bridge={**run_counts, **counts_more})
 
 
 def bridge_summary(result: BridgeDemoResult) -> str:
