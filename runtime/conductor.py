@@ -33,7 +33,14 @@ from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
 from runtime.policy import Proposal, peak_shaving
-from runtime.sinks import DeviceTimeSource, MqttCommandSink, SinkResult, TimeBase, command_sinks
+from runtime.sinks import (
+    DeviceTimeSource,
+    MqttCommandSink,
+    SinkResult,
+    TimeBase,
+    command_sinks,
+    held_setpoints,
+)
 from runtime.sources import SourceClient, make_client
 from runtime.state import LatestState
 from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot, evaluate
@@ -100,7 +107,8 @@ class Conductor:
 
     @property
     def setpoints(self) -> dict[str, float]:
-        return self.projections.setpoints
+        # A bridge that failed safe holds its default, whatever was dispatched last.
+        return held_setpoints(self.projections.setpoints, self.sinks, self.state.snapshot().get)
 
     # --- lifecycle ----------------------------------------------------------
 

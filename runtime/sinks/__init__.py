@@ -38,6 +38,7 @@ __all__ = [
     "SinkResult",
     "TimeBase",
     "command_sinks",
+    "held_setpoints",
     "mqtt_command_source",
 ]
 
@@ -82,6 +83,24 @@ def command_sinks(
         )
         for sid, points in by_source.items()
     }
+
+
+def held_setpoints(
+    recorded: Mapping[str, float], sinks: Mapping[str, MqttCommandSink], readings: Readings
+) -> dict[str, float]:
+    """The setpoints the runtime can count on: what it last dispatched, except for a
+    device that reports its safe-default mode (a bridge in fail-safe after the runtime
+    went away): that one holds what its read-back says, not the last dispatch."""
+    held = dict(recorded)
+    for sink in sinks.values():
+        for asset, points in sink.points.items():
+            if points.safe_mode_point is None:
+                continue
+            safe = readings(points.safe_mode_point)
+            readback = readings(points.readback_point)
+            if safe is not None and safe.value == 1.0 and readback is not None:
+                held[asset] = readback.value
+    return held
 
 
 def _mqtt(config: SiteConfig, source_id: str) -> MqttSourceConfig:

@@ -257,6 +257,9 @@ async def test_conductor_stop_reverts_the_battery_within_t_plus_one_cycle_and_re
                 15,
                 "the restarted runtime to see the battery in fail-safe at 0 kW",
             )
+            # What it can count on is what the device holds, not its last dispatch.
+            assert second.projections.setpoints["bat1"] == 100.0
+            assert second.setpoints["bat1"] == 0.0
             # After the bridge's minimum hold, a fresh heartbeat and a new command bring
             # the battery back under the runtime's control.
             await until(lambda: time.monotonic() - entered_s >= 0.5, 5, "the minimum hold")

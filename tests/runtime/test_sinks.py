@@ -10,7 +10,13 @@ import pytest
 from runtime.clock import FixedClock
 from runtime.config import load_config, parse_config
 from runtime.errors import ConfigError
-from runtime.sinks import SameTime, ScaledTimeBase, command_sinks, mqtt_command_source
+from runtime.sinks import (
+    SameTime,
+    ScaledTimeBase,
+    command_sinks,
+    held_setpoints,
+    mqtt_command_source,
+)
 from runtime.state import LatestState
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,3 +80,23 @@ def test_scaled_time_maps_ages_and_deadlines_both_ways() -> None:
         ScaledTimeBase(runtime, 0.0)
     same = SameTime()
     assert same.to_device(t) == t and same.to_runtime(t) == t
+
+
+def test_a_device_in_safe_mode_holds_its_read_back_not_the_last_dispatch() -> None:
+    from safety import Quality, Reading
+
+    config = load_config(BRIDGE)
+    now = datetime(2026, 7, 15, 18, tzinfo=UTC)
+    values: dict[str, float] = {"bat1.setpoint_readback_kw": 0.0, "bat1.safe_mode": 0.0}
+
+    def readings(point: str) -> Reading | None:
+        if point not in values:
+            return None
+        return Reading(point=point, value=values[point], ts=now, quality=Quality.GOOD)
+
+    sinks = command_sinks(config, readings, FixedClock(now))
+    recorded = {"bat1": 120.0, "pv1": 10.0}
+    assert held_setpoints(recorded, sinks, readings) == recorded  # following the runtime
+    values["bat1.safe_mode"] = 1.0  # the bridge failed safe
+    assert held_setpoints(recorded, sinks, readings) == {"bat1": 0.0, "pv1": 10.0}
+    assert held_setpoints(recorded, {}, readings) == recorded  # no bridge, no override
