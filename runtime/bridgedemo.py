@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,17 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from runtime import site
-from runtime.clock import ScaledClock
 from runtime.conductor import Conductor
 from runtime.config import BatteryAsset, SiteConfig
-from runtime.demo import REPO, DemoResult, free_port, summarize, with_endpoint
+from runtime.demo import (
+    REPO,
+    ClockFromStart,
+    DemoResult,
+    free_port,
+    summarize,
+    together,
+    with_endpoint,
+)
 from runtime.errors import GridaiosError
 from runtime.eventlog import EventLog
 from runtime.sinks import ScaledTimeBase, TimeBase, mqtt_command_source
@@ -69,22 +76,6 @@ class BrokerAddress:
 
 
 # --- the parts -------------------------------------------------------------------
-
-
-class ClockFromStart:
-    """Simulated time that stands at ``start`` until ``begin()``, then runs ``speed``
-    times faster than the wall (a ``ScaledClock`` started once every part is up)."""
-
-    def __init__(self, start: datetime, speed: float) -> None:
-        self.start = start
-        self.speed = speed
-        self._clock: ScaledClock | None = None
-
-    def begin(self) -> None:
-        self._clock = ScaledClock(self.start, self.speed)
-
-    def __call__(self) -> datetime:
-        return self.start if self._clock is None else self._clock()
 
 
 class Mosquitto:
@@ -336,9 +327,7 @@ async def run_bridge_demo(
             await conductor.run(until=end)
 
         try:
-            async with asyncio.TaskGroup() as tasks:  # the field runs while the conductor connects
-                tasks.create_task(field_.run(until=end))
-                tasks.create_task(conduct())
+            await together(field_.run(until=end), conduct())  # the field runs while it connects
             run_counts = watch.counts()  # while the conductor ran (its stop fails the bridge safe)
         finally:
             await conductor.close()  # the heartbeat stops with the conductor
