@@ -307,3 +307,15 @@ async def test_a_replayed_command_key_is_acked_duplicate_and_not_reapplied(
         finally:
             await conductor.close()
             conductor.events.close()
+
+
+def test_demo_bridge_refuses_a_bad_broker_address() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "demo", "--bridge", "--broker", "localhost"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--broker 'localhost': give HOST:PORT" in result.stderr
