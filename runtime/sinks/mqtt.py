@@ -154,8 +154,9 @@ class MqttCommandSink:
         if code.is_failure:
             await self.close()
             raise ConnectorNotReady(
-                f"MQTT command sink {c.id}: broker refused {self.ack_topic} ({code}); "
-                "grant read on it in the broker ACL"
+                f"MQTT command sink {c.id}: {c.host}:{c.port} refused the session or the "
+                f"subscription to {self.ack_topic} ({code}); check the credentials and that "
+                "the broker ACL grants read on the ack topics and write on the cmd topics"
             )
 
     async def close(self) -> None:
