@@ -9,10 +9,14 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # AVX2 kernels: a native build emits AMX/AVX-512 code that traps (SIGILL) on this CPU.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: demo test lint typecheck unit bench soak sysdeps interop clean
+.PHONY: demo demo-bridge test lint typecheck unit bench soak sysdeps interop clean
 
 demo: sysdeps $(DEMO_STAMP)
 	$(BIN)/gridaios demo --auto-approve
+
+# The demo with its battery behind the firmware bridge (a subprocess) over mosquitto.
+demo-bridge: sysdeps $(DEMO_STAMP)
+	$(BIN)/gridaios demo --bridge --auto-approve
 
 NODE_OPCUA := tests/interop/node-opcua
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import orjson
 
 from connectors import Sample, WriteResult
+from connectors.mqtt import MqttSourceConfig
+from connectors.opcua import OpcUaSourceConfig
 from runtime import approval_desk, approvals, decision, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock
@@ -33,6 +36,14 @@ from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
 from runtime.policy import Proposal
 from runtime.shadow.canary import CanaryWatch
+from runtime.sinks import (
+    DeviceTimeSource,
+    MqttCommandSink,
+    SinkResult,
+    TimeBase,
+    command_sinks,
+    held_setpoints,
+)
 from runtime.sources import SourceClient, make_client
 from runtime.state import LatestState
 from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot
@@ -59,6 +70,7 @@ class Conductor:
         state_timeout_s: float = 10.0,
         historian: Historian | None = None,
         historian_flush_s: float = 10.0,
+        device_time: Mapping[str, TimeBase] | None = None,
     ) -> None:
         self.config = config
         self.events = events
@@ -71,6 +83,11 @@ class Conductor:
         self.dispatch_ids: list[str] = []
         self.projections = Projections()
         self._clients: dict[str, SourceClient] = {}
+        # Setpoints on an MQTT (JSON) source go through a command sink (cmd, ack, read-back).
+        self.sinks: dict[str, MqttCommandSink] = {}
+        # Sources whose devices keep the wall clock while this conductor runs on a
+        # simulated one (the demo's bridge): their times are translated.
+        self._device_time = dict(device_time or {})
         self._awaiting: dict[str, Command] = {}  # the plan each request binds, by dispatch id
         self._escalate_at: dict[str, datetime] = {}  # requests not escalated yet
         self._config_body, self.config_sha = records.config_json(config)
@@ -106,21 +123,24 @@ class Conductor:
 
     @property
     def setpoints(self) -> dict[str, float]:
-        return self.projections.setpoints
+        # A bridge that failed safe holds its default, whatever was dispatched last.
+        return held_setpoints(self.projections.setpoints, self.sinks, self.state.snapshot().get)
 
     # --- lifecycle ----------------------------------------------------------
 
     async def connect(self) -> None:
         for source in self.config.sources:
-            client = make_client(
-                source,
-                site.bindings(self.config, source.id),
-                self._on_sample,
-                self.clock,
-                dead_letters=self.dlq.put if self.dlq is not None else None,
-            )
+            client = self._make_client(source)
             await client.connect()
             self._clients[source.id] = client
+        self.sinks = command_sinks(
+            self.config,
+            lambda point: self.state.snapshot().get(point),
+            self.clock,
+            self._device_time,
+        )
+        for sink in self.sinks.values():
+            await sink.connect()
         self.events.append_event(
             ev.RuntimeStarted(
                 site=self.config.site.id,
@@ -145,7 +165,19 @@ class Conductor:
         )
         self.ready.set()
 
+    def _make_client(self, source: OpcUaSourceConfig | MqttSourceConfig) -> SourceClient:
+        dead_letters = self.dlq.put if self.dlq is not None else None
+        points = site.bindings(self.config, source.id)
+        timebase = self._device_time.get(source.id)
+        if timebase is not None and isinstance(source, MqttSourceConfig):
+            return DeviceTimeSource(
+                source, points, self._on_sample, timebase, dead_letters=dead_letters
+            )
+        return make_client(source, points, self._on_sample, self.clock, dead_letters=dead_letters)
+
     async def close(self) -> None:
+        for sink in self.sinks.values():
+            await sink.close()  # kept: their counts outlive the session
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
@@ -419,7 +451,10 @@ class Conductor:
         else:
             self.counts["failed"] += 1
 
-    async def _write(self, approved: ApprovedCommand, source: str) -> WriteResult:
+    async def _write(self, approved: ApprovedCommand, source: str) -> WriteResult | SinkResult:
+        sink = self.sinks.get(source)
+        if sink is not None:
+            return await sink.write(approved)
         battery = self.config.battery(approved.asset)
         return await self._clients[source].write(approved, site.write_target(battery))
 

@@ -66,7 +66,9 @@ class BatteryAsset(_AssetBase):
     soc_max_pct: float = Field(ge=0, le=100)
     efficiency: float = Field(default=0.95, gt=0, le=1)
     initial_soc_pct: float = Field(default=80.0, ge=0, le=100)
-    REQUIRED_POINTS: Any = ("soc_pct", "p_kw", "p_setpoint_kw", "cmd_key", "cmd_key_applied")
+    # cmd_key / cmd_key_applied (OPC UA, Sparkplug B) or setpoint_readback_kw (MQTT JSON)
+    # depend on the setpoint's source: checked in _command_point_issues.
+    REQUIRED_POINTS: Any = ("soc_pct", "p_kw", "p_setpoint_kw")
 
     @model_validator(mode="after")
     def _soc_window(self) -> BatteryAsset:
@@ -450,6 +452,8 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
     except ValidationError as err:
         raise ConfigError(file, [_issue(e, raw) for e in err.errors()]) from err
     issues = _reference_issues(config) + safety_issues(config) + _hierarchy_issues(config)
+    if not issues:
+        issues = _command_point_issues(config)
     if issues:
         raise ConfigError(file, issues)
     return config
@@ -567,3 +571,44 @@ def _hierarchy_issues(config: SiteConfig) -> list[ConfigIssue]:
             "digits, '_', '.', '-'",
         )
     ]
+
+
+# The points a battery's setpoint path needs, by the kind of its source: OPC UA and
+# Sparkplug B confirm a command by the applied key the device reports; the JSON wire
+# carries the key in the command and the ack, and verifies by the setpoint telemetry.
+KEYED_POINTS = ("cmd_key", "cmd_key_applied")
+READBACK_POINT = "setpoint_readback_kw"
+
+
+def _command_point_issues(config: SiteConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for i, asset in enumerate(config.assets):
+        if not isinstance(asset, BatteryAsset):
+            continue
+        setpoint = asset.points["p_setpoint_kw"]
+        source = config.source(setpoint.source)
+        if isinstance(source, MqttSourceConfig) and source.format == "json":
+            readback = asset.points.get(READBACK_POINT)
+            if readback is None or readback.source != source.id:
+                issues.append(
+                    ConfigIssue(
+                        f"assets[{i}].points",
+                        "",
+                        f"points {READBACK_POINT} are required for a battery whose "
+                        f"p_setpoint_kw goes over MQTT (source {source.id}): the device's "
+                        f"setpoint as telemetry on that source, e.g. {{source: {source.id}, "
+                        f"node: {setpoint.node}}}, verifies every command",
+                    )
+                )
+            continue
+        missing = [role for role in KEYED_POINTS if role not in asset.points]
+        if missing:
+            issues.append(
+                ConfigIssue(
+                    f"assets[{i}].points",
+                    "",
+                    f"points {', '.join(missing)} are required for a battery "
+                    f"whose p_setpoint_kw goes over {source.type} (source {source.id})",
+                )
+            )
+    return issues

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,33 @@ def with_endpoint(config: SiteConfig, endpoint: str) -> SiteConfig:
         for s in config.sources
     ]
     return config.model_copy(update={"sources": sources})
+
+
+class ClockFromStart:
+    """Simulated time that stands at ``start`` until ``begin()``, then runs ``speed``
+    times faster than the wall (a ``ScaledClock`` started once every part is up)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self.start = start
+        self.speed = speed
+        self._clock: ScaledClock | None = None
+
+    def begin(self) -> None:
+        self._clock = ScaledClock(self.start, self.speed)
+
+    def __call__(self) -> datetime:
+        return self.start if self._clock is None else self._clock()
+
+
+async def together(*parts: Coroutine[Any, Any, None]) -> None:
+    """Run ``parts`` to the end together; the first failure stops the others and is
+    raised as itself (not wrapped in an ExceptionGroup), so callers can catch it."""
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            for part in parts:
+                tasks.create_task(part)
+    except ExceptionGroup as group:
+        raise group.exceptions[0] from group
 
 
 @dataclass
@@ -77,7 +105,7 @@ async def run_demo(
 ) -> DemoResult:
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
     config = with_endpoint(config, endpoint)
-    clock = ScaledClock(scenario.start, speed)
+    clock = ClockFromStart(scenario.start, speed)
     end = scenario.start + timedelta(
         seconds=min(duration_s or scenario.duration_s, scenario.duration_s)
     )
@@ -86,41 +114,58 @@ async def run_demo(
     conductor = Conductor(config, events, clock, auto_approve=auto_approve)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    await field_.start()
-    try:
+    await field_.start()  # an OPC UA server takes seconds to start on a busy machine:
+    clock.begin()  # the scenario's time runs from here
+
+    async def conduct() -> None:
         await conductor.connect()
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(field_.run(until=end))
-            tasks.create_task(conductor.run(until=end))
+        await conductor.run(until=end)
+
+    try:
+        await together(field_.run(until=end), conduct())  # the field runs while it connects
     finally:
         await conductor.close()
         await field_.stop()
         events.close()
     wall = loop.time() - t0
+    return summarize(config, scenario, field_, conductor, end, db_path, wall)
 
+
+DISPATCH_KEYS = (
+    "proposed",
+    "approved",
+    "rejected",
+    "clamped",
+    "blocked",
+    "awaiting_approval",
+    "expired",
+    "escalated",
+    "superseded",
+    "sent",
+    "acked",
+    "verified",
+    "failed",
+)
+
+
+def summarize(
+    config: SiteConfig,
+    scenario: Scenario,
+    field_: VirtualField,
+    conductor: Conductor,
+    end: datetime,
+    db_path: Path,
+    wall: float,
+) -> DemoResult:
+    """The demo's result from the field's own record (device truth) and the conductor."""
     n = scenario.step_index(end) + 1
     baseline = field_.baseline_net_kw()[:n]
     observed = [r for r in field_.meter_history if r.ts <= end]
     violations = _violations(config, field_, observed)
-    keys = (
-        "proposed",
-        "approved",
-        "rejected",
-        "clamped",
-        "blocked",
-        "awaiting_approval",
-        "expired",
-        "escalated",
-        "superseded",
-        "sent",
-        "acked",
-        "verified",
-        "failed",
-    )
     return DemoResult(
         peak_kw_before=max(baseline),
         peak_kw_after=max(r.p_kw for r in observed),
-        dispatches={k: conductor.counts.get(k, 0) for k in keys},
+        dispatches={k: conductor.counts.get(k, 0) for k in DISPATCH_KEYS},
         violations=len(violations),
         violation_details=violations[:10],
         event_log=str(db_path),

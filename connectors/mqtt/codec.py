@@ -68,6 +68,9 @@ class WireStatus(msgspec.Struct, forbid_unknown_fields=True):
     v: Literal[1]
     state: Literal["online", "offline", "failsafe"]
     ts: UtcDatetime | None = None
+    # Optional in PROTOCOL.md §2 (the firmware bridge sets them): receivers must accept them.
+    reason: str = ""
+    heartbeat_age_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,23 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--db", type=Path, default=None, help="event log path (default under var/demo)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument(
+        "--bridge",
+        action="store_true",
+        help="run the battery behind a firmware bridge (gridaios-bridge) over MQTT; "
+        "default config: configs/demo-feeder-bridge.yaml",
+    )
+    p.add_argument(
+        "--broker",
+        default=None,
+        help="with --bridge: MQTT broker HOST:PORT (default: start a mosquitto for the run)",
+    )
+    p.add_argument(
+        "--bridge-config",
+        type=Path,
+        default=None,
+        help="with --bridge: the bridge's config (default: configs/bridge-demo.yaml)",
+    )
     p.set_defaults(func=run)
 
 
@@ -46,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         print(f"--duration = {args.duration:g}: must be > 0 simulated seconds", file=sys.stderr)
         return 2
+    if args.bridge:
+        return _run_bridge(args)
     try:
         config, scenario = load_demo_inputs(args.config, args.scenario)
     except ConfigError as err:
@@ -76,4 +95,56 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_json()))
     else:
         print(summary_table(result))
+    return 0
+
+
+def _run_bridge(args: argparse.Namespace) -> int:
+    from runtime.bridgedemo import (
+        BRIDGE_CONFIG,
+        BRIDGE_SITE_CONFIG,
+        BridgeDemoError,
+        BrokerAddress,
+        bridge_summary,
+        run_bridge_demo,
+    )
+    from runtime.demo import default_db_path, load_demo_inputs, summary_table
+    from simulator import ScenarioError
+
+    try:
+        broker = BrokerAddress.parse(args.broker) if args.broker else None
+        config, scenario = load_demo_inputs(args.config or str(BRIDGE_SITE_CONFIG), args.scenario)
+    except (ConfigError, ScenarioError, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 2
+    db = args.db or default_db_path(datetime.now(UTC))
+    workdir = db.with_suffix("").with_name(db.stem + "-bridge")
+    if not args.json:
+        wall = (args.duration or scenario.duration_s) / args.speed
+        print(
+            f"gridaios demo --bridge: {scenario.name} at {args.speed:g}x (about {wall:.0f} s); "
+            f"event log {db}; bridge files in {workdir}",
+            flush=True,
+        )
+    try:
+        result = asyncio.run(
+            run_bridge_demo(
+                config=config,
+                scenario=scenario,
+                db_path=db,
+                speed=args.speed,
+                duration_s=args.duration,
+                auto_approve=args.auto_approve,
+                workdir=workdir,
+                bridge_template=args.bridge_config or BRIDGE_CONFIG,
+                broker=broker,
+            )
+        )
+    except BridgeDemoError as err:
+        print(f"gridaios demo --bridge: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print(summary_table(result.demo))
+        print(bridge_summary(result))
     return 0
