@@ -28,7 +28,8 @@ from forecasting.onnx_models import (
 )
 from forecasting.synth import PV_SHARE, make_frame
 
-VERSION = "1.1.0"
+ANOMALY_VERSION = "1.1.0"  # 1.1: the jump score (level steps)
+FORECASTER_VERSION = "1.0.0"
 WINDOW = 32
 COMPONENTS = 6
 #: floor of the jump score's robust scale (z units): a flat window is not a jumpy one
@@ -200,7 +201,6 @@ def build(out: Path) -> dict[str, dict[str, float]]:
     test = load_split(TEST_SEED, 20, TEST_DAYS)
     rng_end = train.start + train.values.shape[1] * train.step
     common: dict[str, object] = {
-        "version": VERSION,
         "trained_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "training_data": f"forecasting.synth seed {TRAIN_SEED}, {train.values.shape[0]} series",
         "training_range": f"{train.start.isoformat()}/{rng_end.isoformat()}",
@@ -213,6 +213,7 @@ def build(out: Path) -> dict[str, dict[str, float]]:
     meta_a = {
         **common,
         "kind": "anomaly",
+        "version": ANOMALY_VERSION,
         "window": WINDOW,
         "threshold": 1.0,
         "score": "max(shape / shape_threshold, jump / jump_threshold)",
@@ -238,6 +239,7 @@ def build(out: Path) -> dict[str, dict[str, float]]:
     meta_f = {
         **common,
         "kind": "forecaster",
+        "version": FORECASTER_VERSION,
         "lookback": LOOKBACK,
         "horizon": HORIZON,
         "calendar_features": CALENDAR,
