@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from connectors import Sample, WriteResult
-from runtime import approvals, interventions, records, site
+from runtime import approvals, gate_inputs, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock
 from runtime.config import SiteConfig
@@ -290,9 +290,25 @@ class Conductor:
     def gate(
         self, command: Command, snapshot: StateSnapshot, now: datetime, *, recheck: bool = False
     ) -> ApprovedCommand | None:
-        (verdict,) = evaluate([command], snapshot, self.envelope, now)
+        inputs = gate_inputs.collect(
+            self.events,
+            self.projections.last_key,
+            self.envelope,
+            self.historian,
+            snapshot,
+            command,
+            now,
+        )
+        (verdict,) = evaluate(
+            [command],
+            snapshot,
+            self.envelope,
+            now,
+            history=inputs.history,
+            forecast=inputs.forecast,
+        )
         self.events.append_event(
-            records.gated(verdict, recheck=recheck), ts=now, dispatch_id=command.key
+            inputs.gated(verdict, recheck=recheck), ts=now, dispatch_id=command.key
         )
         match verdict:
             case Rejected():
@@ -311,7 +327,24 @@ class Conductor:
     def _regate(self, record: DispatchRecord, now: datetime) -> ApprovedCommand | None:
         """Restart re-check of an in-flight command (recorded in ``dispatch.resumed``)."""
         command = records.command_from(record.command)
-        (verdict,) = evaluate([command], self.state.snapshot(), self.envelope, now)
+        snapshot = self.state.snapshot()
+        inputs = gate_inputs.collect(
+            self.events,
+            self.projections.last_key,
+            self.envelope,
+            self.historian,
+            snapshot,
+            command,
+            now,
+        )
+        (verdict,) = evaluate(
+            [command],
+            snapshot,
+            self.envelope,
+            now,
+            history=inputs.history,
+            forecast=inputs.forecast,
+        )
         return verdict.approved if isinstance(verdict, Accepted | Clamped) else None
 
     def twin_state(self, snapshot: StateSnapshot) -> TwinState:

@@ -38,12 +38,24 @@ def _failed_v1(p: dict[str, Any]) -> dict[str, Any]:
     return {**p, "v": 2, "attempt": 1, "retryable": False}
 
 
+def _gated_v1(p: dict[str, Any]) -> dict[str, Any]:
+    # v1 conductors called the gate without history or forecast: empty is what it saw.
+    return {
+        **p,
+        "v": 2,
+        "history": [],
+        "forecast": None,
+        "forecast_note": "not recorded (v1): the gate ran without history or forecast",
+    }
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("dispatch.proposed", 1): _proposed_v1,
     ("runtime.started", 1): _started_v1,
     ("dispatch.simulated", 1): _simulated_v1,
     ("dispatch.sent", 1): _sent_v1,
     ("dispatch.failed", 1): _failed_v1,
+    ("dispatch.gated", 1): _gated_v1,
 }
 
 
