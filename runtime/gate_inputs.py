@@ -239,7 +239,7 @@ def seasonal_naive(
             break
         profile.append(sum(math.fsum(m) / len(m) for m in means if m is not None))
     if not profile:
-        return None, f"no samples of {', '.join(points)} a {_span(season)} before now"
+        return None, f"no samples of {', '.join(points)} from {_span(season)} ago"
     series = tuple(present + (y - profile[0]) for y in profile)
     note = (
         f"seasonal naive ({_span(season)} back, {_span(step)} steps) level-adjusted to the "
