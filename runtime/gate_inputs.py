@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from runtime import events as ev
 from runtime import records
@@ -131,15 +132,25 @@ def history(
     newest = last_key.get(asset)
     if newest is not None:
         ids[newest] = None
-    out = [
-        d
-        for did in ids
-        if did != exclude
-        and (d := _sent(events, did, now)) is not None
-        and d.asset == asset
-        and d.at <= now
-    ]
+    known = _SENT.setdefault(events, {})
+    out: list[Dispatch] = []
+    for did in ids:
+        if did == exclude:
+            continue
+        found = known.get(did)
+        if found is None:
+            found = _sent(events, did, now)
+            if found is None:
+                continue
+            known[did] = found  # a first send never changes: read it from the log once
+        if found.asset == asset and found.at <= now:
+            out.append(found)
     return tuple(sorted(out, key=lambda d: (d.at, d.kind.value, d.value)))
+
+
+# Per event log: dispatch id -> its first send. Facts of an append-only log, so a cache of
+# what was read, never a second source of truth; it goes with the log object.
+_SENT: WeakKeyDictionary[EventLog, dict[str, Dispatch]] = WeakKeyDictionary()
 
 
 def _sent(events: EventLog, dispatch_id: str, now: datetime) -> Dispatch | None:
