@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple, cast
@@ -25,19 +24,19 @@ from safety.envelope import AssetLimits, AssetRole, Envelope
 from safety.types import Command, CommandKind, ConstraintHit, Forecast, StateSnapshot
 
 
-@dataclass(slots=True)
-class Quantity:
-    """One limited quantity (a feeder's net kW, a bus voltage) over the plan's segments."""
+class Quantity(NamedTuple):
+    """One limited quantity (a feeder's net kW, a bus voltage) over the plan's segments.
+
+    A tuple built with ``new_tuple`` (one or two per plan); ``values`` is a list, advanced
+    in place as commands are accepted.
+    """
 
     names: tuple[str, str]  # (constraint id, label), built once per envelope
     unit: str
     lo: float
     hi: float
     values: list[float]
-    finite: bool = True  # every base value is a number (then sums of finite deltas stay so)
-
-    def __post_init__(self) -> None:
-        self.finite = all(map(math.isfinite, self.values))
+    finite: bool  # every base value is a number (then sums of finite deltas stay so)
 
     @property
     def constraint(self) -> str:
@@ -46,6 +45,12 @@ class Quantity:
     @property
     def label(self) -> str:
         return self.names[1]
+
+
+def _quantity(
+    names: tuple[str, str], unit: str, lo: float, hi: float, values: list[float]
+) -> Quantity:
+    return new_tuple(Quantity, (names, unit, lo, hi, values, all(map(math.isfinite, values))))
 
 
 class NetworkTimeline:
@@ -103,7 +108,7 @@ class NetworkTimeline:
                 f = forecast.at(series, self.times[i])
                 if f is not None:
                     values[i] = f - held_storage_kw
-        found = self.quantities[key] = Quantity(
+        found = self.quantities[key] = _quantity(
             _names(self.envelope, key), "kW", -feeder.rating_kw, feeder.rating_kw, values
         )
         return found
@@ -129,7 +134,7 @@ class NetworkTimeline:
                 f = forecast.at(series, self.times[i])
                 if f is not None:
                     values[i] = f
-        found = self.quantities[key] = Quantity(
+        found = self.quantities[key] = _quantity(
             _names(self.envelope, key), "pu", bus.min_pu, bus.max_pu, values
         )
         return found
@@ -234,9 +239,12 @@ class NetworkTimeline:
             # always step back to idle, never add to a violation the rest of the
             # feeder causes. With the asset idle every segment shifts by the same
             # amount, so the tightest are the extremes: q_max up, q_min down.
-            window = quantity.values[start:stop]
             own = coeff * present
-            idle_min, idle_max = min(window) - own, max(window) - own
+            if stop - start == 1:  # one segment (a lone command from now): no window to scan
+                idle_min = idle_max = quantity.values[start] - own
+            else:
+                window = quantity.values[start:stop]
+                idle_min, idle_max = min(window) - own, max(window) - own
             q_lo, q_hi = quantity.lo, quantity.hi
             # min(q_lo, idle_min) and max(q_hi, idle_max), spelled as the builtins decide
             # (the first argument unless the second compares strictly beyond it).
@@ -246,7 +254,7 @@ class NetworkTimeline:
                 v_lo, v_hi = room_lo / coeff, room_hi / coeff
             else:
                 v_lo, v_hi = room_hi / coeff, room_lo / coeff
-            if not quantity.finite and not all(map(math.isfinite, window)):
+            if not quantity.finite and not all(map(math.isfinite, quantity.values[start:stop])):
                 v_lo, v_hi = math.inf, -math.inf  # unknown base: nothing admissible
             explain = partial(_explain, quantity, coeff, present, segments, times, command)
             bounds.append(new_tuple(Bound, (quantity.names[0], v_lo, v_hi, explain)))
