@@ -21,7 +21,7 @@ import orjson
 from connectors import Sample, WriteResult
 from connectors.mqtt import MqttSourceConfig
 from connectors.opcua import OpcUaSourceConfig
-from runtime import approval_desk, approvals, decision, interventions, records, site
+from runtime import approval_desk, approvals, decision, gate_inputs, interventions, records, site
 from runtime import events as ev
 from runtime.clock import Clock
 from runtime.config import SiteConfig
@@ -334,9 +334,10 @@ class Conductor:
     def gate(
         self, command: Command, snapshot: StateSnapshot, now: datetime, *, recheck: bool = False
     ) -> ApprovedCommand | None:
-        verdict = decision.gate_one(command, snapshot, self.envelope, now)
+        inputs = self._gate_inputs(command, snapshot, now)
+        verdict = decision.gate_one(command, snapshot, self.envelope, now, inputs)
         self.events.append_event(
-            records.gated(verdict, recheck=recheck), ts=now, dispatch_id=command.key
+            inputs.gated(verdict, recheck=recheck), ts=now, dispatch_id=command.key
         )
         match verdict:
             case Rejected():
@@ -352,10 +353,26 @@ class Conductor:
             case Accepted():
                 return verdict.approved
 
+    def _gate_inputs(
+        self, command: Command, snapshot: StateSnapshot, now: datetime
+    ) -> gate_inputs.GateInputs:
+        """The gate's history (from the log) and feeder forecast (from the historian)."""
+        return gate_inputs.collect(
+            self.events,
+            self.projections.last_key,
+            self.envelope,
+            self.historian,
+            snapshot,
+            command,
+            now,
+        )
+
     def _regate(self, record: DispatchRecord, now: datetime) -> ApprovedCommand | None:
         """Restart re-check of an in-flight command (recorded in ``dispatch.resumed``)."""
         command = records.command_from(record.command)
-        verdict = decision.gate_one(command, self.state.snapshot(), self.envelope, now)
+        snapshot = self.state.snapshot()
+        inputs = self._gate_inputs(command, snapshot, now)
+        verdict = decision.gate_one(command, snapshot, self.envelope, now, inputs)
         return verdict.approved if isinstance(verdict, Accepted | Clamped) else None
 
     def twin_state(self, snapshot: StateSnapshot) -> TwinState:

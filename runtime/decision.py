@@ -16,6 +16,7 @@ from enum import StrEnum
 from runtime import approvals, site
 from runtime.config import PeakShavingConfig, SiteConfig
 from runtime.errors import GridaiosError
+from runtime.gate_inputs import GateInputs
 from runtime.gridcheck import GridCheck, GridChecker
 from runtime.policy import Proposal, peak_shaving
 from safety import (
@@ -171,9 +172,24 @@ def propose(
 
 
 def gate_one(
-    command: Command, snapshot: StateSnapshot, envelope: Envelope, now: datetime
+    command: Command,
+    snapshot: StateSnapshot,
+    envelope: Envelope,
+    now: datetime,
+    inputs: GateInputs | None = None,
 ) -> Verdict:
-    (verdict,) = evaluate([command], snapshot, envelope, now)
+    """The gate for one command; ``inputs``: its dispatch history and feeder forecast."""
+    if inputs is None:
+        (verdict,) = evaluate([command], snapshot, envelope, now)
+    else:
+        (verdict,) = evaluate(
+            [command],
+            snapshot,
+            envelope,
+            now,
+            history=inputs.history,
+            forecast=inputs.forecast,
+        )
     return verdict
 
 

@@ -122,13 +122,35 @@ class DispatchProposed(_Event):
     models: dict[str, str] = Field(default_factory=dict)  # v2: model / forecast versions
 
 
+class DispatchBody(_Event):
+    """One dispatch already sent, as the gate's ``history`` input."""
+
+    asset: str
+    kind: str
+    value: float
+    at: datetime
+
+
+class ForecastBody(_Event):
+    """The gate's ``forecast`` input: per-step series from ``start``."""
+
+    start: datetime
+    step_s: float
+    feeder_net_kw: dict[str, list[float]] = Field(default_factory=dict)
+    bus_voltage_pu: dict[str, list[float]] = Field(default_factory=dict)
+
+
 class DispatchGated(_Event):
     kind: Literal["dispatch.gated"] = "dispatch.gated"
-    v: Literal[1] = 1
+    v: Literal[2] = 2
     outcome: str
     value: float | None
     constraints: list[HitBody]
     recheck: bool = False
+    # v2: the gate's other inputs, exactly as it took them (replay passes them back)
+    history: list[DispatchBody] = Field(default_factory=list)
+    forecast: ForecastBody | None = None
+    forecast_note: str = ""  # how the forecast was made, or why there was none
 
 
 class DispatchRejected(_Event):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from runtime import events as ev
@@ -20,6 +20,8 @@ from safety import (
     Clamped,
     Command,
     CommandKind,
+    Dispatch,
+    Forecast,
     Origin,
     Quality,
     Reading,
@@ -77,13 +79,76 @@ def snapshot_from(body: Mapping[str, Any]) -> StateSnapshot:
     )
 
 
-def gated(verdict: Verdict, *, recheck: bool = False) -> ev.DispatchGated:
-    value = verdict.approved.value if isinstance(verdict, Accepted | Clamped) else None
+def gated(
+    verdict: Verdict,
+    *,
+    recheck: bool = False,
+    history: Sequence[ev.DispatchBody] = (),
+    forecast: ev.ForecastBody | None = None,
+    forecast_note: str = "",
+) -> ev.DispatchGated:
+    """The verdict and the history and forecast the gate took (replay passes them back)."""
     return ev.DispatchGated(
-        outcome=verdict.outcome,
-        value=value,
-        constraints=[ev.HitBody(**asdict(hit)) for hit in verdict.hits],
+        **verdict_body(verdict),
         recheck=recheck,
+        history=list(history),
+        forecast=forecast,
+        forecast_note=forecast_note,
+    )
+
+
+def verdict_body(verdict: Verdict) -> dict[str, Any]:
+    """outcome, value and every constraint hit: what replay compares, exactly."""
+    value = verdict.approved.value if isinstance(verdict, Accepted | Clamped) else None
+    return {
+        "outcome": verdict.outcome,
+        "value": value,
+        "constraints": [ev.HitBody(**asdict(hit)) for hit in verdict.hits],
+    }
+
+
+def dispatch_body(dispatch: Dispatch) -> ev.DispatchBody:
+    return ev.DispatchBody(
+        asset=dispatch.asset, kind=dispatch.kind.value, value=dispatch.value, at=dispatch.at
+    )
+
+
+def command_dispatch(command: Mapping[str, Any], value: float, at: datetime) -> Dispatch:
+    """A recorded command body, sent with ``value`` at ``at``, as a history entry."""
+    return Dispatch(
+        asset=str(command["asset"]), kind=CommandKind(command["kind"]), value=value, at=at
+    )
+
+
+def history_from(body: Sequence[Mapping[str, Any]]) -> tuple[Dispatch, ...]:
+    return tuple(
+        Dispatch(
+            asset=str(d["asset"]),
+            kind=CommandKind(d["kind"]),
+            value=float(d["value"]),
+            at=_dt(d["at"]),
+        )
+        for d in body
+    )
+
+
+def forecast_body(forecast: Forecast) -> ev.ForecastBody:
+    return ev.ForecastBody(
+        start=forecast.start,
+        step_s=forecast.step.total_seconds(),
+        feeder_net_kw={k: list(v) for k, v in forecast.feeder_net_kw.items()},
+        bus_voltage_pu={k: list(v) for k, v in forecast.bus_voltage_pu.items()},
+    )
+
+
+def forecast_from(body: Mapping[str, Any] | None) -> Forecast | None:
+    if body is None:
+        return None
+    return Forecast(
+        start=_dt(body["start"]),
+        step=timedelta(seconds=float(body["step_s"])),
+        feeder_net_kw={str(k): tuple(map(float, v)) for k, v in body["feeder_net_kw"].items()},
+        bus_voltage_pu={str(k): tuple(map(float, v)) for k, v in body["bus_voltage_pu"].items()},
     )
 
 

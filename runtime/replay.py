@@ -1,7 +1,8 @@
 """Replay: re-run the pure decision functions on the inputs the log recorded.
 
 For every dispatch proposed in a time window: the policy (``peak_shaving``) on the
-recorded snapshot and last setpoint, the gate (``safety.evaluate``), plan
+recorded snapshot and last setpoint, the gate (``safety.evaluate``, with the dispatch history and
+forecast recorded in ``dispatch.gated``; its verdict compared exactly), plan
 validation (``validate_plan`` on the recorded twin state) and the approval rule
 (``approvals.requirement``), each with the site config the run used (recorded in
 ``runtime.started``) or a candidate config. Every decision that comes out
@@ -10,6 +11,7 @@ different is listed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +21,7 @@ from runtime import approvals, records, site
 from runtime.config import SiteConfig
 from runtime.eventlog import Event, EventLog
 from runtime.policy import peak_shaving
-from safety import Accepted, Clamped, evaluate
+from safety import evaluate
 from simulator import validate_plan
 
 
@@ -116,16 +118,25 @@ def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, lis
     count = 1
 
     # 2. the gate, on the recorded command (not the replayed one: one decision at a time)
+    # with the history and forecast it recorded, compared exactly: value, hits, numbers, reasons
     gated = _first(chain, "dispatch.gated", recheck=False)
     if gated is not None:
-        (verdict,) = evaluate([command], snapshot, site.envelope(cfg), now)
-        value = verdict.approved.value if isinstance(verdict, Accepted | Clamped) else None
-        hits = ",".join(sorted(h.constraint for h in verdict.hits))
-        rec_hits = ",".join(sorted(str(h["constraint"]) for h in gated.payload["constraints"]))
+        g = gated.payload
+        (verdict,) = evaluate(
+            [command],
+            snapshot,
+            site.envelope(cfg),
+            gated.ts,
+            history=records.history_from(g["history"]),
+            forecast=records.forecast_from(g["forecast"]),
+        )
+        body = records.verdict_body(verdict)
         differ(
             "gate",
-            f"{gated.payload['outcome']} {_kw(gated.payload['value'])} [{rec_hits}]",
-            f"{verdict.outcome} {_kw(value)} [{hits}]",
+            *_verdict_texts(
+                {k: g[k] for k in ("outcome", "value", "constraints")},
+                {**body, "constraints": [h.model_dump() for h in body["constraints"]]},
+            ),
         )
         count += 1
 
@@ -150,6 +161,23 @@ def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, lis
         differ("approval_rule", str(rule.payload["requirement"]), need.value)
         count += 1
     return count, diffs
+
+
+def _verdict_texts(recorded: dict[str, Any], replayed: dict[str, Any]) -> tuple[str, str]:
+    """Short texts of two verdict bodies; the whole bodies where only the details differ."""
+    if _canonical(recorded) == _canonical(replayed):
+        return "same", "same"
+    texts = []
+    for body in (recorded, replayed):
+        hits = ",".join(sorted(str(h["constraint"]) for h in body["constraints"]))
+        texts.append(f"{body['outcome']} {_kw(body['value'])} [{hits}]")
+    if texts[0] == texts[1]:  # same outcome, value and ids: a number or a reason changed
+        return _canonical(recorded), _canonical(replayed)
+    return texts[0], texts[1]
+
+
+def _canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
 def _kw(value: object) -> str:

@@ -55,6 +55,17 @@ def _granted_v1(p: dict[str, Any]) -> dict[str, Any]:
     return {**p, "v": 2, "plan_hash": None}
 
 
+def _gated_v1(p: dict[str, Any]) -> dict[str, Any]:
+    # v1 conductors called the gate without history or forecast: empty is what it saw.
+    return {
+        **p,
+        "v": 2,
+        "history": [],
+        "forecast": None,
+        "forecast_note": "not recorded (v1): the gate ran without history or forecast",
+    }
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("dispatch.proposed", 1): _proposed_v1,
     ("runtime.started", 1): _started_v1,
@@ -63,6 +74,7 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("dispatch.failed", 1): _failed_v1,
     ("approval.requested", 1): _requested_v1,
     ("approval.granted", 1): _granted_v1,
+    ("dispatch.gated", 1): _gated_v1,
 }
 
 

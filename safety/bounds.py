@@ -107,7 +107,7 @@ def ramp_bound(command: Command, ramp: RampStep, track: Track, state: StateSnaps
             ref_value, source = dispatched, "the last dispatched value"
         else:
             point = ramp.point
-            reading = state.get(point) if point else None
+            reading = state.readings.get(point) if point else None
             if reading is None:
                 return _ramp_unknown(asset)
             ref_value, source = reading.value, f"the measured {point}"

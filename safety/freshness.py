@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from safety.envelope import AssetLimits, Envelope
 from safety.inputs import is_utc_aware
@@ -45,9 +45,9 @@ def state_errors(
                 and type(reading.value) is float
                 and math.isfinite(reading.value)
                 and reading.unit is None
-                and isinstance(reading.ts, datetime)
-                and reading.ts.utcoffset() is not None
-                and abs(now - reading.ts) <= max_age
+                and type(ts := reading.ts) is datetime
+                and (ts.tzinfo is UTC or ts.utcoffset() is not None)  # UTC: no call needed
+                and abs(now - ts) <= max_age
             ):
                 hits = memo[point] = ()
             else:
@@ -141,7 +141,7 @@ def interlock_errors(limits: AssetLimits, state: StateSnapshot) -> list[Constrai
     """Interlocks that are active (their points were already checked for freshness)."""
     hits: list[ConstraintHit] = []
     for lock in limits.interlocks:
-        reading = state.get(lock.point)
+        reading = state.readings.get(lock.point)
         if reading is None or reading.value == lock.active_when:
             observed = reading.value if reading is not None else None
             hits.append(

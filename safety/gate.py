@@ -113,14 +113,16 @@ class _Plan:
         self.now = now
         self.tracks: dict[str, Track] = {}
         self.history: dict[str, list[Dispatch]] = {}
-        for dispatch in sorted(history, key=lambda d: (d.at, d.asset, d.kind.value, d.value)):
-            self.history.setdefault(dispatch.asset, []).append(dispatch)
+        if history:
+            for dispatch in sorted(history, key=lambda d: (d.at, d.asset, d.kind.value, d.value)):
+                self.history.setdefault(dispatch.asset, []).append(dispatch)
         self.network = NetworkTimeline(commands, state, envelope, now, forecast)
         self.freshness: dict[str, tuple[ConstraintHit, ...]] = {}
         self.asset_state: dict[str, list[ConstraintHit]] = {}
         # Per asset, once its state is fresh: limits, view, track and active interlocks.
         self.ready: dict[str, tuple[AssetLimits, AssetView, Track, tuple[ConstraintHit, ...]]] = {}
         self.forecast = forecast
+        self.left = len(commands)  # commands still to judge: the last one moves nothing later
 
     def track(self, limits: AssetLimits) -> Track:
         track = self.tracks.get(limits.asset)
@@ -131,6 +133,7 @@ class _Plan:
         return track
 
     def judge(self, command: Command) -> Verdict:
+        self.left -= 1
         envelope = self.envelope
         ready = self.ready.get(command.asset)
         if ready is None:
@@ -161,7 +164,7 @@ class _Plan:
             bounds.append(ramp_bound(command, ramp, track, self.state))
         if limits.battery is not None:
             bounds.extend(soc_bounds(command, limits, track))
-        network_bounds, effects = self.network.bounds(command, limits)
+        network_bounds, effects = self.network.bounds(command, limits, with_effects=self.left > 0)
         if network_bounds:
             bounds.extend(network_bounds)
         value = command.value
@@ -207,11 +210,12 @@ class _Plan:
         effects: list[Effect],
         hits: tuple[ConstraintHit, ...],
     ) -> Verdict:
-        track.accept(command, value, limits.battery)
-        for quantity, coeff, present, segments in effects:  # Effect.apply, inlined
-            delta = coeff * (value - present)
-            values, start, stop = quantity.values, segments.start, segments.stop
-            values[start:stop] = [v + delta for v in values[start:stop]]
+        if self.left:  # only later commands read the track and the network: none after the last
+            track.accept(command, value, limits.battery)
+            for quantity, coeff, present, segments in effects:  # Effect.apply, inlined
+                delta = coeff * (value - present)
+                values, start, stop = quantity.values, segments.start, segments.stop
+                values[start:stop] = [v + delta for v in values[start:stop]]
         approved = _mint(command, value)
         if hits:
             return Clamped(command=command, value=value, approved=approved, hits=hits)

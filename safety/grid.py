@@ -15,30 +15,42 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from safety.bounds import TOLERANCE, Bound, current_point, new_tuple
 from safety.envelope import AssetLimits, AssetRole, Envelope
 from safety.types import Command, CommandKind, ConstraintHit, Forecast, StateSnapshot
 
 
-@dataclass(slots=True)
-class Quantity:
-    """One limited quantity (a feeder's net kW, a bus voltage) over the plan's segments."""
+class Quantity(NamedTuple):
+    """One limited quantity (a feeder's net kW, a bus voltage) over the plan's segments.
 
-    constraint: str
-    label: str
+    A tuple built with ``new_tuple`` (one or two per plan); ``values`` is a list, advanced
+    in place as commands are accepted.
+    """
+
+    names: tuple[str, str]  # (constraint id, label), built once per envelope
     unit: str
     lo: float
     hi: float
     values: list[float]
-    finite: bool = True  # every base value is a number (then sums of finite deltas stay so)
+    finite: bool  # every base value is a number (then sums of finite deltas stay so)
 
-    def __post_init__(self) -> None:
-        self.finite = all(map(math.isfinite, self.values))
+    @property
+    def constraint(self) -> str:
+        return self.names[0]
+
+    @property
+    def label(self) -> str:
+        return self.names[1]
+
+
+def _quantity(
+    names: tuple[str, str], unit: str, lo: float, hi: float, values: list[float]
+) -> Quantity:
+    return new_tuple(Quantity, (names, unit, lo, hi, values, all(map(math.isfinite, values))))
 
 
 class NetworkTimeline:
@@ -75,10 +87,11 @@ class NetworkTimeline:
         self.times = sorted(cuts)
         self._n = max(1, len(self.times) - 1)
         self._forecast = forecast
-        self.quantities: dict[str, Quantity] = {}  # built on first use: big sites, small plans
+        # (is_feeder, id) -> quantity, built on first use: big sites, small plans
+        self.quantities: dict[tuple[bool, str], Quantity] = {}
 
     def _feeder(self, feeder_id: str) -> Quantity | None:
-        key = f"feeder:{feeder_id}"
+        key = (True, feeder_id)
         found = self.quantities.get(key)
         if found is not None:
             return found
@@ -86,7 +99,7 @@ class NetworkTimeline:
         if feeder is None:
             return None
         forecast, n = self._forecast, self._n
-        meter = self.state.get(feeder.meter_point)
+        meter = self.state.readings.get(feeder.meter_point)
         values = [meter.value if meter is not None else math.nan] * n
         series = forecast.feeder_net_kw.get(feeder.id) if forecast is not None else None
         if series is not None and forecast is not None:
@@ -95,18 +108,13 @@ class NetworkTimeline:
                 f = forecast.at(series, self.times[i])
                 if f is not None:
                     values[i] = f - held_storage_kw
-        found = self.quantities[key] = Quantity(
-            constraint=f"thermal.{feeder.id}",
-            label=f"{feeder.id} loading",
-            unit="kW",
-            lo=-feeder.rating_kw,
-            hi=feeder.rating_kw,
-            values=values,
+        found = self.quantities[key] = _quantity(
+            _names(self.envelope, key), "kW", -feeder.rating_kw, feeder.rating_kw, values
         )
         return found
 
     def _bus(self, bus_id: str) -> Quantity | None:
-        key = f"bus:{bus_id}"
+        key = (False, bus_id)
         found = self.quantities.get(key)
         if found is not None:
             return found
@@ -114,7 +122,7 @@ class NetworkTimeline:
         if bus is None:
             return None
         forecast, n = self._forecast, self._n
-        reading = self.state.get(bus.point) if bus.point else None
+        reading = self.state.readings.get(bus.point) if bus.point else None
         if reading is not None:
             base = reading.value
         else:
@@ -126,13 +134,8 @@ class NetworkTimeline:
                 f = forecast.at(series, self.times[i])
                 if f is not None:
                     values[i] = f
-        found = self.quantities[key] = Quantity(
-            constraint=f"voltage.{bus.id}",
-            label=f"bus {bus.id} voltage",
-            unit="pu",
-            lo=bus.min_pu,
-            hi=bus.max_pu,
-            values=values,
+        found = self.quantities[key] = _quantity(
+            _names(self.envelope, key), "pu", bus.min_pu, bus.max_pu, values
         )
         return found
 
@@ -151,7 +154,7 @@ class NetworkTimeline:
     def _held_storage_kw(self, feeder_id: str) -> float:
         total = 0.0
         for point in self.storage_points(feeder_id):
-            reading = self.state.get(point)
+            reading = self.state.readings.get(point)
             total += reading.value if reading is not None else 0.0
         return total
 
@@ -169,14 +172,16 @@ class NetworkTimeline:
         out: list[tuple[Quantity, float]] = []
         if kind is CommandKind.SWITCH:
             return out
-        curtail_kw = self._curtailable_kw(limits) if kind is CommandKind.CURTAIL_PCT else 0.0
+        if kind is not CommandKind.CURTAIL_PCT:  # coefficients read no state: worked out once
+            for is_feeder, target, coeff in static_effects(self.envelope, limits, kind):
+                quantity = self._feeder(target) if is_feeder else self._bus(target)
+                if quantity is not None:
+                    out.append((quantity, coeff))
+            return out
+        curtail_kw = self._curtailable_kw(limits)  # curtailment: scaled by what can be curtailed
         feeder = self._feeder(limits.feeder) if limits.feeder is not None else None
         if feeder is not None:
-            coeff = 0.0
-            if kind is CommandKind.ACTIVE_POWER_KW:
-                coeff = -1.0  # injection (discharge) lowers the feeder's import
-            elif kind is CommandKind.CURTAIL_PCT:
-                coeff = -curtail_kw / 100.0 if limits.role is AssetRole.LOAD else curtail_kw / 100.0
+            coeff = -curtail_kw / 100.0 if limits.role is AssetRole.LOAD else curtail_kw / 100.0
             if coeff != 0.0:
                 out.append((feeder, coeff))
         for bus_id in sorted(set(limits.voltage_pu_per_kw) | set(limits.voltage_pu_per_kvar)):
@@ -184,11 +189,7 @@ class NetworkTimeline:
             if quantity is None:
                 continue
             per_kw = limits.voltage_pu_per_kw.get(bus_id, 0.0)
-            if kind is CommandKind.ACTIVE_POWER_KW:
-                coeff = per_kw
-            elif kind is CommandKind.REACTIVE_POWER_KVAR:
-                coeff = limits.voltage_pu_per_kvar.get(bus_id, 0.0)
-            elif limits.role is AssetRole.LOAD:
+            if limits.role is AssetRole.LOAD:
                 coeff = per_kw * curtail_kw / 100.0  # curtailing load raises the voltage
             else:
                 coeff = -per_kw * curtail_kw / 100.0
@@ -198,7 +199,7 @@ class NetworkTimeline:
 
     def _curtailable_kw(self, limits: AssetLimits) -> float:
         """Uncurtailed power of a load or generator, from its measured power and curtailment."""
-        reading = self.state.get(limits.power_point) if limits.power_point else None
+        reading = self.state.readings.get(limits.power_point) if limits.power_point else None
         if reading is None:
             return 0.0
         p_kw = abs(reading.value)
@@ -211,11 +212,15 @@ class NetworkTimeline:
         value = self._present.get(key)
         if value is None:
             point = current_point(limits, kind)
-            reading = self.state.get(point) if point else None
+            reading = self.state.readings.get(point) if point else None
             value = self._present[key] = reading.value if reading is not None else 0.0
         return value
 
-    def bounds(self, command: Command, limits: AssetLimits) -> tuple[list[Bound], list[Effect]]:
+    def bounds(
+        self, command: Command, limits: AssetLimits, *, with_effects: bool = True
+    ) -> tuple[list[Bound], list[Effect]]:
+        """The command's network bounds and (``with_effects``: when later commands will read
+        them) its effects on each quantity."""
         key = (limits.asset, command.kind)
         found = self._effects.get(key)
         if found is None:
@@ -234,9 +239,12 @@ class NetworkTimeline:
             # always step back to idle, never add to a violation the rest of the
             # feeder causes. With the asset idle every segment shifts by the same
             # amount, so the tightest are the extremes: q_max up, q_min down.
-            window = quantity.values[start:stop]
             own = coeff * present
-            idle_min, idle_max = min(window) - own, max(window) - own
+            if stop - start == 1:  # one segment (a lone command from now): no window to scan
+                idle_min = idle_max = quantity.values[start] - own
+            else:
+                window = quantity.values[start:stop]
+                idle_min, idle_max = min(window) - own, max(window) - own
             q_lo, q_hi = quantity.lo, quantity.hi
             # min(q_lo, idle_min) and max(q_hi, idle_max), spelled as the builtins decide
             # (the first argument unless the second compares strictly beyond it).
@@ -246,12 +254,65 @@ class NetworkTimeline:
                 v_lo, v_hi = room_lo / coeff, room_hi / coeff
             else:
                 v_lo, v_hi = room_hi / coeff, room_lo / coeff
-            if not quantity.finite and not all(map(math.isfinite, window)):
+            if not quantity.finite and not all(map(math.isfinite, quantity.values[start:stop])):
                 v_lo, v_hi = math.inf, -math.inf  # unknown base: nothing admissible
             explain = partial(_explain, quantity, coeff, present, segments, times, command)
-            bounds.append(new_tuple(Bound, (quantity.constraint, v_lo, v_hi, explain)))
-            effects.append(new_tuple(Effect, (quantity, coeff, present, segments)))
+            bounds.append(new_tuple(Bound, (quantity.names[0], v_lo, v_hi, explain)))
+            if with_effects:
+                effects.append(new_tuple(Effect, (quantity, coeff, present, segments)))
         return bounds, effects
+
+
+_NAMES = "safety.grid.names"
+
+
+def _names(envelope: Envelope, key: tuple[bool, str]) -> tuple[str, str]:
+    """(constraint id, label) of a feeder (``(True, id)``) or bus (``(False, id)``) quantity."""
+    memo = cast("dict[tuple[bool, str], tuple[str, str]] | None", envelope.derived.get(_NAMES))
+    if memo is None:
+        memo = {}
+        envelope.derived[_NAMES] = memo
+    found = memo.get(key)
+    if found is None:
+        is_feeder, name = key
+        found = memo[key] = (
+            (f"thermal.{name}", f"{name} loading")
+            if is_feeder
+            else (f"voltage.{name}", f"bus {name} voltage")
+        )
+    return found
+
+
+_STATIC = "safety.grid.static_effects"
+_Static = tuple[AssetLimits, tuple[tuple[bool, str, float], ...]]
+
+
+def static_effects(
+    envelope: Envelope, limits: AssetLimits, kind: CommandKind
+) -> tuple[tuple[bool, str, float], ...]:
+    """``(is_feeder, feeder or bus id, coeff)`` for an active or reactive power command, in the
+    order ``_compute_effects`` uses; memoised in the envelope like the asset views (keyed by the
+    ``AssetLimits`` object, so a replaced asset is worked out again)."""
+    memo = cast("dict[tuple[int, CommandKind], _Static] | None", envelope.derived.get(_STATIC))
+    if memo is None:
+        memo = {}
+        envelope.derived[_STATIC] = memo
+    found = memo.get((id(limits), kind))
+    if found is not None and found[0] is limits:
+        return found[1]
+    out: list[tuple[bool, str, float]] = []
+    if limits.feeder is not None and kind is CommandKind.ACTIVE_POWER_KW:
+        out.append((True, limits.feeder, -1.0))  # injection (discharge) lowers the import
+    for bus_id in sorted(set(limits.voltage_pu_per_kw) | set(limits.voltage_pu_per_kvar)):
+        if kind is CommandKind.ACTIVE_POWER_KW:
+            coeff = limits.voltage_pu_per_kw.get(bus_id, 0.0)
+        else:
+            coeff = limits.voltage_pu_per_kvar.get(bus_id, 0.0)
+        if coeff != 0.0:
+            out.append((False, bus_id, coeff))
+    result = tuple(out)
+    memo[(id(limits), kind)] = (limits, result)
+    return result
 
 
 class Effect(NamedTuple):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from safety.envelope import Envelope
 from safety.types import Command, CommandKind, ConstraintHit, Origin, is_finite
 
 
 def is_utc_aware(value: object) -> bool:
+    if type(value) is datetime and value.tzinfo is UTC:
+        return True
     return isinstance(value, datetime) and value.utcoffset() is not None
 
 
@@ -76,10 +78,8 @@ def _well_formed(command: Command, envelope: Envelope, now: datetime) -> bool:
         and command.unit is None
         and type(start) is datetime
         and type(end) is datetime
-        and start.tzinfo is not None
-        and end.tzinfo is not None
-        and start.utcoffset() is not None
-        and end.utcoffset() is not None
+        and (start.tzinfo is UTC or start.utcoffset() is not None)  # UTC: no call needed
+        and (end.tzinfo is UTC or end.utcoffset() is not None)
         and now < end
         and start < end
         and end - start <= envelope.max_duration

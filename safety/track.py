@@ -75,18 +75,18 @@ def new_track(
                 track.switch_changed_at = dispatch.at
             track.switch_on = on
     if limits.switch is not None and limits.switch.state_point is not None:
-        reading = state.get(limits.switch.state_point)
+        reading = state.readings.get(limits.switch.state_point)
         if reading is not None:
             measured_on = reading.value >= 0.5
             if track.switch_on is not measured_on:
                 # The device says otherwise than our record: trust it, change time unknown.
                 track.switch_on = measured_on
                 track.switch_changed_at = None
-    power = state.get(limits.power_point) if limits.power_point else None
+    power = state.readings.get(limits.power_point) if limits.power_point else None
     if power is not None:
         track.held_kw = power.value
     if limits.battery is not None:
-        soc = state.get(limits.battery.soc_point)
+        soc = state.readings.get(limits.battery.soc_point)
         if soc is not None:
             track.soc_pct = soc.value
             track.soc_at = now
