@@ -20,6 +20,7 @@ import orjson
 from connectors import Sample, WriteResult
 from runtime import approvals, interventions, records, site
 from runtime import events as ev
+from runtime.agents import AgentSet, Factories
 from runtime.clock import Clock
 from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
@@ -29,7 +30,7 @@ from runtime.gridcheck import GridCheck, GridChecker
 from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
-from runtime.policy import Proposal, peak_shaving
+from runtime.policy import Proposal
 from runtime.sources import SourceClient, make_client
 from runtime.state import LatestState
 from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot, evaluate
@@ -56,6 +57,7 @@ class Conductor:
         state_timeout_s: float = 10.0,
         historian: Historian | None = None,
         historian_flush_s: float = 10.0,
+        agent_factories: Factories | None = None,
     ) -> None:
         self.config = config
         self.events = events
@@ -82,6 +84,7 @@ class Conductor:
         self._historian_flush_s = historian_flush_s
         self._revert_seq = 0  # revert requests up to here are handled
         self._stopping = False
+        self.agents = AgentSet(self, agent_factories)
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -105,6 +108,7 @@ class Conductor:
             )
             await client.connect()
             self._clients[source.id] = client
+        self.agents.start()
         self.events.append_event(
             ev.RuntimeStarted(
                 site=self.config.site.id,
@@ -130,6 +134,7 @@ class Conductor:
         self.ready.set()
 
     async def close(self) -> None:
+        self.agents.stop()
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
@@ -139,8 +144,8 @@ class Conductor:
         self.projections.save(self.events)
 
     async def run(self, until: datetime | None = None, *, tick_s: float = 0.02) -> None:
-        """Run decision cycles at the policy cadence until the clock reaches ``until``."""
-        cadence = timedelta(seconds=self.config.policy.peak_shaving.cadence_s)
+        """Run decision cycles until the clock reaches ``until``; each agent at its cadence."""
+        cadence = self.agents.tick
         next_cycle = self.clock()
         saved_at = self.projections.seq
         loop = asyncio.get_running_loop()
@@ -149,7 +154,7 @@ class Conductor:
             now = self.clock()
             await self.check_approvals(now)
             if now >= next_cycle:
-                await self.cycle(now)
+                await self.cycle(now, due_only=True)
                 next_cycle = now + cadence
             if self.projections.seq - saved_at >= SNAPSHOT_EVERY:
                 self.projections.save(self.events)
@@ -203,21 +208,10 @@ class Conductor:
 
     # --- one decision cycle -------------------------------------------------
 
-    async def cycle(self, now: datetime) -> None:
-        policy = self.config.policy.peak_shaving
-        battery = self.config.battery(policy.battery)
-        snapshot = self.state.snapshot()
-        proposals = peak_shaving(
-            snapshot,
-            policy,
-            site_id=self.config.site.id,
-            meter=self.config.feeder.meter,
-            max_discharge_kw=battery.max_discharge_kw,
-            last_setpoint_kw=self.setpoints.get(policy.battery, 0.0),
-            now=now,
-        )
-        for proposal in proposals:
-            await self.handle(proposal, snapshot, now)
+    async def cycle(self, now: datetime, *, due_only: bool = False) -> None:
+        """Every enabled agent decides (``due_only``: those whose cadence has come round);
+        each proposal goes through ``handle``."""
+        await self.agents.cycle(now, due_only=due_only)
         self._refresh()
 
     async def handle(self, proposal: Proposal, snapshot: StateSnapshot, now: datetime) -> None:
@@ -255,7 +249,9 @@ class Conductor:
             self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
             return
         need = approvals.requirement(approved.value, self.config.approvals)
-        if need is approvals.Requirement.AUTO or self.auto_approve:
+        if proposal.escalated and need is approvals.Requirement.AUTO:
+            need = approvals.Requirement.ONE_OPERATOR  # repeated rejections: a human decides
+        if need is approvals.Requirement.AUTO or (self.auto_approve and not proposal.escalated):
             reason = (
                 f"|{approved.value:g}| kW <= auto-approve limit "
                 f"{self.config.approvals.auto_approve_max_kw:g} kW"

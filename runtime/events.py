@@ -304,6 +304,73 @@ class DispatchReverted(_Event):
     reason: str
 
 
+# --- agents ----------------------------------------------------------------------
+
+
+class AgentDecided(_Event):
+    """One agent step that proposed, flagged, fell back or failed (quiet steps are not logged)."""
+
+    kind: Literal["agent.decided"] = "agent.decided"
+    v: Literal[1] = 1
+    agent: str
+    tier: str
+    confidence: float
+    rationale: str
+    proposals: list[str] = Field(default_factory=list)  # dispatch ids
+    fallback: str = ""
+    errors: list[str] = Field(default_factory=list)
+    escalated: bool = False
+    proposer: str = ""
+
+
+class AgentFlagged(_Event):
+    kind: Literal["agent.flagged"] = "agent.flagged"
+    v: Literal[1] = 1
+    agent: str
+    subject: str
+    reason: str
+    score: float | None = None
+    threshold: float | None = None
+    hold_assets: list[str] = Field(default_factory=list)
+    hold_until: datetime | None = None
+
+
+class AgentEscalated(_Event):
+    kind: Literal["agent.escalated"] = "agent.escalated"
+    v: Literal[1] = 1
+    agent: str
+    rejections: int
+    reason: str
+
+
+class AgentDrEventAccepted(_Event):
+    kind: Literal["agent.dr_event_accepted"] = "agent.dr_event_accepted"
+    v: Literal[1] = 1
+    event_id: str
+    event: dict[str, Any]
+    via: str
+
+
+class AgentDrEventRejected(_Event):
+    kind: Literal["agent.dr_event_rejected"] = "agent.dr_event_rejected"
+    v: Literal[1] = 1
+    reason: str
+    raw: str  # kept for inspection (truncated to 64 KiB)
+    via: str
+
+
+class AgentObservationMismatch(_Event):
+    kind: Literal["agent.observation_mismatch"] = "agent.observation_mismatch"
+    v: Literal[1] = 1
+    asset: str
+    predicted_feeder_kw: float
+    measured_feeder_kw: float
+    setpoint_kw: float
+    measured_asset_kw: float
+    tolerance_kw: float
+    action: str  # alert | revert
+
+
 TypedEvent = Annotated[
     RuntimeStarted
     | RuntimeReady
@@ -333,7 +400,13 @@ TypedEvent = Annotated[
     | DispatchDeadLettered
     | DispatchExpired
     | DispatchRevertRequested
-    | DispatchReverted,
+    | DispatchReverted
+    | AgentDecided
+    | AgentFlagged
+    | AgentEscalated
+    | AgentDrEventAccepted
+    | AgentDrEventRejected
+    | AgentObservationMismatch,
     Field(discriminator="kind"),
 ]
 
