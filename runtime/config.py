@@ -200,6 +200,9 @@ class AnomalyAgentConfig(AgentConfig):
 
 class IntentAgentConfig(AgentConfig):
     command_duration_s: float = Field(default=900, gt=0)
+    max_age_s: float = Field(
+        default=300, gt=0, description="older requests (e.g. queued while stopped) are dropped"
+    )
 
 
 class DrMqttConfig(_Model):

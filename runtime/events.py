@@ -335,6 +335,18 @@ class AgentFlagged(_Event):
     hold_until: datetime | None = None
 
 
+class AgentIntentRequested(_Event):
+    """An operator's request (from ``gridaios ask`` or the console) for the running conductor."""
+
+    kind: Literal["agent.intent_requested"] = "agent.intent_requested"
+    v: Literal[1] = 1
+    request_id: str
+    user: str
+    text: str
+    intent: dict[str, Any]  # forecasting.intent.Intent, as understood by the router
+    tier: str
+
+
 class AgentEscalated(_Event):
     kind: Literal["agent.escalated"] = "agent.escalated"
     v: Literal[1] = 1
@@ -404,6 +416,7 @@ TypedEvent = Annotated[
     | AgentDecided
     | AgentFlagged
     | AgentEscalated
+    | AgentIntentRequested
     | AgentDrEventAccepted
     | AgentDrEventRejected
     | AgentObservationMismatch,

@@ -8,13 +8,16 @@ through the same gate, simulator and approvals as every other proposal.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from runtime import events as ev
 from runtime.agents.base import Decision, Perception
 from runtime.config import SiteConfig
+from runtime.eventlog import EventLog
 from runtime.policy import Proposal
 from safety import Command, CommandKind, Origin
 
@@ -42,6 +45,40 @@ def interpret(text: str, router: Router, *, llm: bool = False) -> tuple[Intent, 
     return routed.value.intent, routed.tier
 
 
+def request(
+    log: EventLog, *, user: str, text: str, intent: Intent, tier: str, now: datetime
+) -> str:
+    """Queue a request for the running conductor (any process); returns its request id."""
+    request_id = uuid.uuid4().hex[:12]
+    log.append_event(
+        ev.AgentIntentRequested(
+            request_id=request_id, user=user, text=text, intent=intent.model_dump(), tier=tier
+        ),
+        ts=now,
+    )
+    return request_id
+
+
+def requested(log: EventLog, after_seq: int) -> list[tuple[int, OperatorRequest]]:
+    """(seq, request) of operator requests newer than ``after_seq``."""
+    from forecasting.intent import validate_intent
+
+    return [
+        (
+            e.seq,
+            OperatorRequest(
+                request_id=str(e.payload["request_id"]),
+                user=str(e.payload["user"]),
+                text=str(e.payload["text"]),
+                intent=validate_intent(e.payload["intent"]),
+                tier=str(e.payload["tier"]),
+                received_at=e.ts,
+            ),
+        )
+        for e in log.events(kinds=("agent.intent_requested",), after_seq=after_seq)
+    ]
+
+
 def _end(intent: Intent, now: datetime, default: timedelta, zone: ZoneInfo) -> datetime:
     """``until`` is site local time (``safety.timezone``); the next such instant."""
     if not intent.until:
@@ -62,8 +99,15 @@ class OperatorIntentAgent:
         proposals: list[Proposal] = []
         notes: list[str] = []
         known = {a.id for a in config.assets}
+        max_age = timedelta(seconds=config.agents.operator_intent.max_age_s)
         for req in perception.requests:
             intent = req.intent
+            if now - req.received_at > max_age:
+                notes.append(
+                    f"{req.user}: {req.text!r} is {(now - req.received_at).total_seconds():.0f} s "
+                    f"old (> {max_age.total_seconds():.0f} s): not acted on; ask again"
+                )
+                continue
             if intent.action == "unknown" or intent.asset not in known:
                 notes.append(f"{req.user}: {req.text!r} not understood; nothing proposed")
                 continue

@@ -108,6 +108,19 @@ class ForecastPeakAgent:
     def __init__(self, forecaster: Forecaster = seasonal_naive_forecast) -> None:
         self.forecaster = forecaster
         self.rule = RulePeakAgent()
+        self._memo: tuple[datetime, LoadForecast] | None = None
+
+    def _forecast(self, series: Series, now: datetime) -> LoadForecast:
+        """The forecast changes only when a 15-min step completes: reuse it until then."""
+        if not series:
+            return self.forecaster(series, now)
+        last = series[-1][0]
+        bucket = last - (last - last.replace(minute=0, second=0, microsecond=0)) % STEP
+        if self._memo is not None and self._memo[0] == bucket:
+            return self._memo[1]
+        forecast = self.forecaster(series, now)
+        self._memo = (bucket, forecast)
+        return forecast
 
     def decide(self, perception: Perception, config: SiteConfig, now: datetime) -> Decision:
         policy = config.policy.peak_shaving
@@ -115,7 +128,7 @@ class ForecastPeakAgent:
         battery = config.battery(policy.battery)
         series = perception.history.get(UNCONTROLLED, ())
         try:
-            forecast = self.forecaster(series, now)
+            forecast = self._forecast(series, now)
         except NotEnoughHistory as err:
             return Decision(confidence=0.0, rationale=f"forecast unavailable: {err}")
         meter = perception.snapshot.get(point_id(config.feeder.meter, "p_kw"))

@@ -24,6 +24,7 @@ from runtime.agents.base import AgentRunner, Perception, Step
 from runtime.agents.dr import DrAccepted, DrAgent, DrEvent, DrInbox, accept_dr_event
 from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
 from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
+from runtime.agents.intent import requested as intent_requests
 from runtime.agents.observe import Prediction, due, observe, prediction
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
@@ -106,6 +107,7 @@ class AgentSet:
         self.predictions: list[Prediction] = []
         self.mismatches = 0
         self._verified_seq: int | None = None
+        self._request_seq = 0  # operator requests in the log up to here are queued
         self.subscriber: DrSubscriber | None = None
 
     # --- lifecycle --------------------------------------------------------------
@@ -146,6 +148,10 @@ class AgentSet:
         snapshot = c.state.snapshot()
         self._record(snapshot, now)
         self._drain_dr(now)
+        if c.config.agents.operator_intent.enabled:
+            for seq, req in intent_requests(c.events, self._request_seq):
+                self._request_seq = seq
+                self.requests.append(req)
         await self._observe(snapshot, now)
         self.holds = {a: t for a, t in self.holds.items() if t > now}
         claimed: set[str] = set()

@@ -154,3 +154,18 @@ def test_model_outage_falls_to_the_rule_tier() -> None:
     assert step.tier == "peak_rule"
     assert step.errors and "ModelUnavailable" in step.errors[0]
     assert [pr.command.value for pr in step.decision.proposals] == [200.0]
+
+
+def test_the_forecast_is_reused_until_a_15_minute_step_completes() -> None:
+    calls: list[datetime] = []
+
+    def counting(series: Series, now: datetime) -> LoadForecast:
+        calls.append(now)
+        return seasonal_naive_forecast(series, now)
+
+    agent = ForecastPeakAgent(counting)
+    for minutes in (0, 5, 10, 15):
+        now = AFTERNOON + timedelta(minutes=minutes)
+        agent.decide(afternoon(history(now, 30)), CFG, now)
+    # 16:00 -> 15:55 bucket 15:45; 16:05, 16:10 -> bucket 16:00; 16:15 -> 16:00 as well
+    assert len(calls) == 2

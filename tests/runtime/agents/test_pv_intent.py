@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from forecasting.router import Router, load_router_config
 from runtime.agents import OperatorRequest, interpret
-from runtime.agents.intent import OperatorIntentAgent
+from runtime.agents.intent import OperatorIntentAgent, request
 from runtime.agents.pv import PvCurtailAgent
 from runtime.errors import ConfigError
+from runtime.eventlog import EventLog
 from safety import CommandKind, Origin
 
-from .support import REPO, T0, config, perception
+from .support import REPO, T0, conductor, config, feed, kinds, perception
+from .test_conductor import FIELD
 
 
 def with_voltage_point(raw: dict[str, Any]) -> None:
@@ -110,3 +113,41 @@ def test_a_request_not_understood_proposes_nothing(router: Router) -> None:
     decision = OperatorIntentAgent().decide(perception({}, requests=(req,)), config(), T0)
     assert decision.proposals == ()
     assert "not understood" in decision.rationale
+
+
+async def test_an_operator_request_from_another_process_reaches_the_conductor(
+    tmp_path: Path, router: Router
+) -> None:
+    def edit(raw: dict[str, Any]) -> None:
+        raw["approvals"]["auto_approve_max_kw"] = 0  # an operator signs off: nothing is sent
+
+    c, _clock, events = conductor(tmp_path, config(edit))
+    feed(c, FIELD, T0)
+    text = "discharge bat1 at 60 kW"
+    intent, tier = interpret(text, router)
+    # e.g. `gridaios ask` in another process, writing to the same log
+    other = EventLog(tmp_path / "events.db")
+    old = request(
+        other, user="bob", text=text, intent=intent, tier=tier, now=T0 - timedelta(hours=1)
+    )
+    rid = request(other, user="alice", text=text, intent=intent, tier=tier, now=T0)
+    other.close()
+    await c.cycle(T0)
+    (proposed,) = kinds(events, "dispatch.proposed")
+    assert proposed.dispatch_id == f"demo-feeder-bat1-op-{rid}"
+    assert proposed.payload["policy"] == "operator_intent"
+    assert proposed.payload["command"]["origin"] == "operator"
+    assert proposed.payload["command"]["value"] == 60.0
+    assert kinds(events, "approval.requested")[0].dispatch_id == proposed.dispatch_id
+    decided = next(
+        e.payload for e in kinds(events, "agent.decided") if e.payload["agent"] == "operator_intent"
+    )
+    assert decided["proposer"] == "alice"
+    assert "bob" in decided["rationale"] and "not acted on" in decided["rationale"]
+    assert old not in proposed.dispatch_id
+    await c.cycle(T0 + timedelta(minutes=5))  # requests are consumed once
+    ops = [
+        e for e in kinds(events, "dispatch.proposed") if e.payload["policy"] == "operator_intent"
+    ]
+    assert len(ops) == 1
+    events.close()
