@@ -46,15 +46,16 @@ class NotEnoughHistory(Exception):
 
 def seasonal_naive_forecast(series: Series, now: datetime) -> LoadForecast:
     """Tomorrow looks like today: ``forecasting``'s seasonal-naive on a clean 15-min grid."""
+    span = series[-1][0] - series[0][0] if series else timedelta(0)
+    need = STEP * (DAY_STEPS + CHECK_STEPS)
+    if span < need:
+        raise NotEnoughHistory(f"has {span.total_seconds() / 3600:.1f} h of load, needs 28 h")
+    # imported on first use: the package loads statsforecast (seconds on an edge box)
     import polars as pl
 
     from forecasting import ForecastError, clean
     from forecasting.short_term import seasonal_naive
 
-    span = series[-1][0] - series[0][0] if series else timedelta(0)
-    need = STEP * (DAY_STEPS + CHECK_STEPS)
-    if span < need:
-        raise NotEnoughHistory(f"has {span.total_seconds() / 3600:.1f} h of load, needs 28 h")
     frame = pl.DataFrame(
         {
             "unique_id": ["feeder"] * len(series),

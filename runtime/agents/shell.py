@@ -406,7 +406,7 @@ class AgentSet:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "agents": {r.name: r.stats.as_json() for r in self.runners},
+            "by_agent": {r.name: r.stats.as_json() for r in self.runners},
             "dr_events": dict(self.dr_counts),
             "observation_mismatches": self.mismatches,
         }

@@ -46,7 +46,7 @@ async def test_repeated_rejections_escalate_to_a_human(tmp_path: Path) -> None:
     assert not kinds(events, "approval.auto")
     decided = [e.payload for e in kinds(events, "agent.decided")]
     assert decided[-1]["escalated"] is True
-    stats = c.agents.stats()["agents"]["peak_shaving"]
+    stats = c.agents.stats()["by_agent"]["peak_shaving"]
     assert stats["rejected"] == 3 and stats["accepted"] == 1 and stats["escalations"] == 1
     events.close()
 
