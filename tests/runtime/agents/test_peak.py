@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,9 +19,13 @@ from runtime.agents.peak import (
     RulePeakAgent,
     seasonal_naive_forecast,
 )
+from runtime.clock import FixedClock
+from runtime.conductor import Conductor
+from runtime.eventlog import EventLog
+from runtime.historian import Historian
 from safety import Origin
 
-from .support import T0, config, perception
+from .support import T0, config, feed, kinds, perception
 
 CFG = config()  # threshold 1100 kW, deadband 15 kW, bat1 250 kW
 
@@ -169,3 +175,39 @@ def test_the_forecast_is_reused_until_a_15_minute_step_completes() -> None:
         agent.decide(afternoon(history(now, 30)), CFG, now)
     # 16:00 -> 15:55 bucket 15:45; 16:05, 16:10 -> bucket 16:00; 16:15 -> 16:00 as well
     assert len(calls) == 2
+
+
+async def test_history_from_the_historian_lets_the_forecast_tier_decide_at_once(
+    tmp_path: Path,
+) -> None:
+    def edit(raw: dict[str, Any]) -> None:
+        raw["approvals"]["auto_approve_max_kw"] = 0  # an operator signs off: nothing is sent
+
+    historian = Historian(tmp_path / "history")
+    for k in range(30 * 60, 0, -1):  # 30 h of 1-min telemetry from a previous run
+        t = AFTERNOON - timedelta(minutes=k)
+        historian.add("substation.p_kw", t, daily_load(t))
+        historian.add("bat1.p_kw", t, 0.0)
+    historian.flush()
+    events = EventLog(tmp_path / "events.db")
+    c = Conductor(config(edit), events, FixedClock(AFTERNOON), historian=historian)
+    field = {
+        "substation.p_kw": daily_load(AFTERNOON),
+        "bat1.p_kw": 0.0,
+        "bat1.soc_pct": 60.0,
+        "pv1.p_kw": 0.0,
+        "pv1.curtail_pct": 0.0,
+        "load1.p_kw": 200.0,
+        "load1.curtail_pct": 0.0,
+    }
+    feed(c, field, AFTERNOON)
+    await c.cycle(AFTERNOON)
+    (decided,) = [e.payload for e in kinds(events, "agent.decided")]
+    assert decided["agent"] == "peak_shaving"
+    assert decided["tier"] == "peak_forecast" and decided["fallback"] == ""
+    assert decided["confidence"] > 0.9
+    (proposed,) = kinds(events, "dispatch.proposed")
+    assert proposed.payload["policy"] == "peak_forecast"
+    assert proposed.payload["command"]["value"] < 0  # charging ahead of the 19:00 peak
+    assert proposed.payload["command"]["origin"] == "model"
+    events.close()
