@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from forecasting.onnx_models import AnomalyDetector
-from runtime.agents import AgentRunner
+from runtime.agents import AgentRunner, Factories
 from runtime.agents.anomaly import AnomalyAgent, onnx_scorer, zscore_scorer
 from runtime.agents.base import Series
 
-from .support import T0, config, perception
+from .support import T0, conductor, config, feed, kinds, perception
 
 CFG = config()
 
@@ -80,3 +82,31 @@ def test_model_outage_falls_to_the_rule_detector() -> None:
     assert step.decision.flags and step.decision.proposals[0].command.value == 0.0
     normal = ladder().step(perception({}, history={"substation.p_kw": window()}), CFG, T0)
     assert normal.tier == "anomaly_zscore" and normal.decision.flags == ()
+
+
+async def test_an_anomaly_holds_the_battery_against_the_other_agents(tmp_path: Path) -> None:
+    def edit(raw: dict[str, Any]) -> None:
+        raw["agents"]["anomaly"] = {"enabled": True, "cadence_s": 60}
+        raw["agents"]["peak_shaving"].update(cadence_s=60, forecast=False)
+        raw["approvals"]["auto_approve_max_kw"] = 0  # an operator signs off: nothing is sent
+
+    def outage() -> Any:  # the model file is gone: the z-score tier answers
+        return AnomalyDetector(Path("/nonexistent/anomaly.onnx"))
+
+    c, _clock, events = conductor(tmp_path, config(edit), factories=Factories(anomaly_model=outage))
+    field = {"bat1.p_kw": 0.0, "bat1.soc_pct": 80.0, "pv1.p_kw": 0.0, "load1.p_kw": 200.0}
+    for k in range(32):
+        now = T0 + timedelta(minutes=k)
+        meter_kw = 1600.0 if k == 31 else 900 + 20 * math.sin(k / 5)  # a spike on the last
+        feed(c, {**field, "substation.p_kw": meter_kw}, now)
+        await c.cycle(now, due_only=True)
+    (flag,) = kinds(events, "agent.flagged")
+    assert flag.payload["subject"] == "substation.p_kw"
+    assert flag.payload["hold_assets"] == ["bat1"]
+    assert not kinds(events, "dispatch.proposed")  # the rule's 500 kW was not acted on
+    decided = {e.payload["agent"]: e.payload for e in kinds(events, "agent.decided")}
+    assert decided["anomaly"]["tier"] == "anomaly_zscore"
+    assert "ModelUnavailable" in decided["anomaly"]["errors"][0]
+    assert "bat1 is held by an anomaly" in decided["peak_shaving"]["rationale"]
+    assert c.agents.holds["bat1"] == T0 + timedelta(minutes=31, seconds=900)
+    events.close()
