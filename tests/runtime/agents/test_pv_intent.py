@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from forecasting.router import Router, load_router_config
 from runtime.agents import OperatorRequest, interpret
-from runtime.agents.intent import OperatorIntentAgent, request
+from runtime.agents.intent import OperatorIntentAgent, request, requested
 from runtime.agents.pv import PvCurtailAgent
 from runtime.errors import ConfigError
 from runtime.eventlog import EventLog
@@ -151,3 +152,24 @@ async def test_an_operator_request_from_another_process_reaches_the_conductor(
     ]
     assert len(ops) == 1
     events.close()
+
+
+def test_gridaios_ask_propose_queues_the_request_for_the_conductor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.cli import main
+
+    db = tmp_path / "events.db"
+    EventLog(db).close()
+    argv = ["ask", "discharge bat1 at 60 kW", "--no-llm", "--json", "--propose"]
+    argv += ["--config", str(REPO / "configs" / "demo-feeder.yaml"), "--user", "carol"]
+    argv += ["--router", str(REPO / "configs" / "router.yaml"), "--db", str(db)]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["dispatched"] is False and out["requested"]
+    log = EventLog(db)
+    ((_seq, req),) = requested(log, 0)
+    log.close()
+    assert (req.request_id, req.user, req.intent.action) == (out["requested"], "carol", "discharge")
+    assert main([*argv[:-2], "--db", str(tmp_path / "none.db")]) == 2  # no runtime log there
+    assert "no event log there" in capsys.readouterr().err
