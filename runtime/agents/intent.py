@@ -61,6 +61,9 @@ def request(
 
 def requested(log: EventLog, after_seq: int) -> list[tuple[int, OperatorRequest]]:
     """(seq, request) of operator requests newer than ``after_seq``."""
+    found = list(log.events(kinds=("agent.intent_requested",), after_seq=after_seq))
+    if not found:
+        return []  # the common case: no import of forecasting (it loads statsforecast)
     from forecasting.intent import validate_intent
 
     return [
@@ -75,7 +78,7 @@ def requested(log: EventLog, after_seq: int) -> list[tuple[int, OperatorRequest]
                 received_at=e.ts,
             ),
         )
-        for e in log.events(kinds=("agent.intent_requested",), after_seq=after_seq)
+        for e in found
     ]
 
 

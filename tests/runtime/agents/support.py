@@ -79,3 +79,13 @@ def kinds(events: EventLog, kind: str) -> list[Any]:
 
 
 STEP = timedelta(minutes=5)
+
+FIELD_POINTS = {
+    "substation.p_kw": 1000.0,
+    "bat1.p_kw": 0.0,
+    "bat1.soc_pct": 80.0,
+    "pv1.p_kw": 0.0,
+    "pv1.curtail_pct": 0.0,
+    "load1.p_kw": 200.0,
+    "load1.curtail_pct": 0.0,
+}
