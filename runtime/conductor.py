@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import orjson
 
@@ -23,6 +23,7 @@ from connectors.mqtt import MqttSourceConfig
 from connectors.opcua import OpcUaSourceConfig
 from runtime import approval_desk, approvals, decision, gate_inputs, interventions, records, site
 from runtime import events as ev
+from runtime.agents import AgentSet, Factories
 from runtime.clock import Clock
 from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
@@ -71,6 +72,7 @@ class Conductor:
         historian: Historian | None = None,
         historian_flush_s: float = 10.0,
         device_time: Mapping[str, TimeBase] | None = None,
+        agent_factories: Factories | None = None,
     ) -> None:
         self.config = config
         self.events = events
@@ -115,6 +117,7 @@ class Conductor:
         self._stopping = False
         # The controller's side of this site (runtime.hierarchy); the shell starts it.
         self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
+        self.agents = AgentSet(self, agent_factories)
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -141,6 +144,7 @@ class Conductor:
         )
         for sink in self.sinks.values():
             await sink.connect()
+        self.agents.start()
         self.events.append_event(
             ev.RuntimeStarted(
                 site=self.config.site.id,
@@ -176,6 +180,7 @@ class Conductor:
         return make_client(source, points, self._on_sample, self.clock, dead_letters=dead_letters)
 
     async def close(self) -> None:
+        self.agents.stop()
         for sink in self.sinks.values():
             await sink.close()  # kept: their counts outlive the session
         for client in self._clients.values():
@@ -187,8 +192,8 @@ class Conductor:
         self.projections.save(self.events)
 
     async def run(self, until: datetime | None = None, *, tick_s: float = 0.02) -> None:
-        """Run decision cycles at the policy cadence until the clock reaches ``until``."""
-        cadence = timedelta(seconds=self.policy.peak_shaving.cadence_s)
+        """Run decision cycles until the clock reaches ``until``; each agent at its cadence."""
+        cadence = self.agents.tick
         next_cycle = self.clock()
         saved_at = self.projections.seq
         loop = asyncio.get_running_loop()
@@ -197,7 +202,7 @@ class Conductor:
             now = self.clock()
             await self.check_approvals(now)
             if now >= next_cycle:
-                await self.cycle(now)
+                await self.cycle(now, due_only=True)
                 next_cycle = now + cadence
             if self.projections.seq - saved_at >= SNAPSHOT_EVERY:
                 self.projections.save(self.events)
@@ -249,15 +254,23 @@ class Conductor:
 
     # --- one decision cycle -------------------------------------------------
 
-    async def cycle(self, now: datetime) -> None:
+    def decision_config(self) -> SiteConfig:
+        """The config production decides with: the policy in production (a promoted
+        canary), its threshold lowered by a fresh controller cap, never raised."""
+        peak = self.policy.peak_shaving
+        if self.link is not None:
+            peak = self.link.peak_shaving(peak)
+        if peak == self.config.policy.peak_shaving:
+            return self.config
+        policy = self.config.policy.model_copy(update={"peak_shaving": peak})
+        return self.config.model_copy(update={"policy": policy})
+
+    async def cycle(self, now: datetime, *, due_only: bool = False) -> None:
+        """Every enabled agent decides (``due_only``: those whose cadence has come round);
+        each proposal goes through ``handle``. A canary decides on the same snapshot."""
         snapshot = self.state.snapshot()
         setpoints = dict(self.setpoints)  # what both production and a canary start from
-        peak = self.policy.peak_shaving
-        if self.link is not None:  # a fresh cap may lower the threshold, never raise it
-            peak = self.link.peak_shaving(peak)
-        proposals = decision.propose(snapshot, self.config, peak, setpoints, now)
-        for proposal in proposals:
-            await self.handle(proposal, snapshot, now)
+        await self.agents.cycle(now, due_only=due_only)
         self.canary.observe(snapshot, now, setpoints, self.policy)
         if self.link is not None:
             self.link.publish_summary(snapshot)
@@ -306,7 +319,9 @@ class Conductor:
             self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
             return
         need = approvals.requirement(approved.value, self.config.approvals)
-        if need is approvals.Requirement.AUTO or self.auto_approve:
+        if proposal.escalated and need is approvals.Requirement.AUTO:
+            need = approvals.Requirement.ONE_OPERATOR  # repeated rejections: a human decides
+        if need is approvals.Requirement.AUTO or (self.auto_approve and not proposal.escalated):
             reason = (
                 f"|{approved.value:g}| kW <= auto-approve limit "
                 f"{self.config.approvals.auto_approve_max_kw:g} kW"

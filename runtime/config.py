@@ -336,6 +336,93 @@ class ControllerConfig(_Model):
     hierarchy: ControllerHierarchyConfig
 
 
+class AgentConfig(_Model):
+    """One agent's loop: on or off, how often it decides, how sure it must be."""
+
+    enabled: bool = True
+    cadence_s: float | None = Field(
+        default=None, gt=0, description="seconds between decisions; default policy.peak_shaving"
+    )
+    min_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="below it, the conservative rule policy decides"
+    )
+
+
+class PeakAgentConfig(AgentConfig):
+    forecast: bool = Field(
+        default=True, description="try the forecast-aware tier first (falls back to the rule)"
+    )
+    lookahead_h: float = Field(default=4, gt=0, le=24)
+    precharge_soc_pct: float = Field(
+        default=90, ge=0, le=100, description="SoC to reach before a forecast peak or DR window"
+    )
+
+
+class PvCurtailConfig(AgentConfig):
+    enabled: bool = False
+    pv: str = Field(description="id of the pv asset to curtail")
+    bus: str = Field(description="id of a safety.buses entry whose voltage is watched")
+    max_pu: float | None = Field(default=None, gt=0, description="default: the bus's max_pu")
+    release_margin_pu: float = Field(default=0.01, ge=0)
+    step_pct: float = Field(default=20, gt=0, le=100)
+    command_duration_s: float = Field(default=900, gt=0)
+
+
+class AnomalyAgentConfig(AgentConfig):
+    enabled: bool = False
+    points: list[str] = Field(
+        default_factory=list, description="asset.role points to watch; default the feeder meter"
+    )
+    hold_s: float = Field(default=900, gt=0, description="how long flagged assets are held")
+    hold_assets: list[str] = Field(
+        default_factory=list, description="assets held on an anomaly; default every battery"
+    )
+    int8: bool = True
+
+
+class IntentAgentConfig(AgentConfig):
+    command_duration_s: float = Field(default=900, gt=0)
+    max_age_s: float = Field(
+        default=300, gt=0, description="older requests (e.g. queued while stopped) are dropped"
+    )
+
+
+class DrMqttConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic: str | None = Field(default=None, description="default gridaios/v1/<site>/dr/event")
+
+
+class DrAgentConfig(AgentConfig):
+    enabled: bool = False
+    battery: str | None = Field(default=None, description="default policy.peak_shaving.battery")
+    mqtt: DrMqttConfig | None = None
+    max_events: int = Field(default=64, ge=1)
+
+
+class AgentsConfig(_Model):
+    peak_shaving: PeakAgentConfig = PeakAgentConfig()
+    pv_curtailment: PvCurtailConfig | None = None
+    anomaly: AnomalyAgentConfig = AnomalyAgentConfig()
+    operator_intent: IntentAgentConfig = IntentAgentConfig()
+    dr_events: DrAgentConfig = DrAgentConfig()
+    escalate_after_rejections: int = Field(default=3, ge=1)
+
+
+class ObserveConfig(_Model):
+    """After a verified dispatch: did the feeder respond as the simulator predicted?"""
+
+    enabled: bool = True
+    after_s: float = Field(default=120, gt=0, description="wait this long after verification")
+    tolerance_kw: float = Field(default=100, gt=0)
+    on_mismatch: Literal["alert", "revert"] = "alert"
+
+
+def anomaly_points(config: SiteConfig) -> list[str]:
+    """The points the anomaly agent watches (default: the feeder meter's p_kw)."""
+    return config.agents.anomaly.points or [f"{config.feeder.meter}.p_kw"]
+
+
 class SiteConfig(_Model):
     site: SiteInfo
     feeder: FeederConfig
@@ -346,6 +433,8 @@ class SiteConfig(_Model):
     safety: SafetyConfig = SafetyConfig()
     forecast: ForecastConfig | None = None
     hierarchy: HierarchyConfig | None = None
+    agents: AgentsConfig = AgentsConfig()
+    observe: ObserveConfig = ObserveConfig()
 
     def asset(self, asset_id: str) -> MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset:
         for asset in self.assets:
@@ -451,7 +540,12 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         config = SiteConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(file, [_issue(e, raw) for e in err.errors()]) from err
-    issues = _reference_issues(config) + safety_issues(config) + _hierarchy_issues(config)
+    issues = (
+        _reference_issues(config)
+        + safety_issues(config)
+        + _hierarchy_issues(config)
+        + _agent_issues(config)
+    )
     if not issues:
         issues = _command_point_issues(config)
     if issues:
@@ -611,4 +705,52 @@ def _command_point_issues(config: SiteConfig) -> list[ConfigIssue]:
                     f"whose p_setpoint_kw goes over {source.type} (source {source.id})",
                 )
             )
+    return issues
+
+
+def _agent_issues(config: SiteConfig) -> list[ConfigIssue]:
+    """The agents block names assets, points and buses that exist, of the right type."""
+    issues: list[ConfigIssue] = []
+    kinds = {a.id: a.type for a in config.assets}
+    agents = config.agents
+    pv = agents.pv_curtailment
+    if pv is not None and pv.enabled:
+        asset = next((a for a in config.assets if a.id == pv.pv), None)
+        if asset is None or asset.type != "pv":
+            issues.append(
+                ConfigIssue("agents.pv_curtailment.pv", pv.pv, "must name an asset of type pv")
+            )
+        elif "curtail_pct" not in asset.points or not asset.points["curtail_pct"].writable:
+            issues.append(
+                ConfigIssue(
+                    "agents.pv_curtailment.pv",
+                    pv.pv,
+                    "the pv asset needs a writable curtail_pct point to be curtailed",
+                )
+            )
+        buses = sorted(b.id for b in config.safety.buses)
+        if pv.bus not in buses:
+            issues.append(
+                ConfigIssue(
+                    "agents.pv_curtailment.bus",
+                    pv.bus,
+                    f"unknown bus; known (safety.buses): {', '.join(buses) or 'none'}",
+                )
+            )
+    anomaly_points = agents.anomaly.points if agents.anomaly.enabled else []
+    for i, point in enumerate(anomaly_points):
+        asset_id, _, role = point.partition(".")
+        asset = next((a for a in config.assets if a.id == asset_id), None)
+        if asset is None or role not in asset.points:
+            issues.append(
+                ConfigIssue(f"agents.anomaly.points[{i}]", point, "no such point (asset.role)")
+            )
+    for i, held in enumerate(agents.anomaly.hold_assets if agents.anomaly.enabled else []):
+        if held not in kinds:
+            issues.append(ConfigIssue(f"agents.anomaly.hold_assets[{i}]", held, "unknown asset"))
+    battery = agents.dr_events.battery
+    if agents.dr_events.enabled and battery is not None and kinds.get(battery) != "battery":
+        issues.append(
+            ConfigIssue("agents.dr_events.battery", battery, "must name an asset of type battery")
+        )
     return issues

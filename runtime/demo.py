@@ -77,6 +77,7 @@ class DemoResult:
     sim_end: datetime
     wall_seconds: float
     device_ledger: list[dict[str, Any]] = field(default_factory=list)
+    agents: dict[str, Any] = field(default_factory=dict)  # per-agent counters (docs/agents.md)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +92,7 @@ class DemoResult:
             "sim_end": self.sim_end.isoformat(),
             "wall_seconds": round(self.wall_seconds, 1),
             "device_ledger": self.device_ledger,
+            "agents": self.agents,
         }
 
 
@@ -183,6 +185,7 @@ def summarize(
             for b in field_.batteries
             for c in field_.ledger(b)
         ],
+        agents=conductor.agents.stats(),
     )
 
 

@@ -478,6 +478,85 @@ class HierarchyPolicyPushed(_Event):
     models: dict[str, str] = Field(default_factory=dict)
 
 
+# --- agents ----------------------------------------------------------------------
+
+
+class AgentDecided(_Event):
+    """One agent step that proposed, flagged, fell back or failed (quiet steps are not logged)."""
+
+    kind: Literal["agent.decided"] = "agent.decided"
+    v: Literal[1] = 1
+    agent: str
+    tier: str
+    confidence: float
+    rationale: str
+    proposals: list[str] = Field(default_factory=list)  # dispatch ids
+    fallback: str = ""
+    errors: list[str] = Field(default_factory=list)
+    escalated: bool = False
+    proposer: str = ""
+
+
+class AgentFlagged(_Event):
+    kind: Literal["agent.flagged"] = "agent.flagged"
+    v: Literal[1] = 1
+    agent: str
+    subject: str
+    reason: str
+    score: float | None = None
+    threshold: float | None = None
+    hold_assets: list[str] = Field(default_factory=list)
+    hold_until: datetime | None = None
+
+
+class AgentIntentRequested(_Event):
+    """An operator's request (from ``gridaios ask`` or the console) for the running conductor."""
+
+    kind: Literal["agent.intent_requested"] = "agent.intent_requested"
+    v: Literal[1] = 1
+    request_id: str
+    user: str
+    text: str
+    intent: dict[str, Any]  # forecasting.intent.Intent, as understood by the router
+    tier: str
+
+
+class AgentEscalated(_Event):
+    kind: Literal["agent.escalated"] = "agent.escalated"
+    v: Literal[1] = 1
+    agent: str
+    rejections: int
+    reason: str
+
+
+class AgentDrEventAccepted(_Event):
+    kind: Literal["agent.dr_event_accepted"] = "agent.dr_event_accepted"
+    v: Literal[1] = 1
+    event_id: str
+    event: dict[str, Any]
+    via: str
+
+
+class AgentDrEventRejected(_Event):
+    kind: Literal["agent.dr_event_rejected"] = "agent.dr_event_rejected"
+    v: Literal[1] = 1
+    reason: str
+    raw: str  # kept for inspection (truncated to 64 KiB)
+    via: str
+
+
+class AgentObservationMismatch(_Event):
+    kind: Literal["agent.observation_mismatch"] = "agent.observation_mismatch"
+    v: Literal[1] = 1
+    asset: str
+    predicted_feeder_kw: float
+    measured_feeder_kw: float
+    setpoint_kw: float
+    measured_asset_kw: float
+    tolerance_kw: float
+    action: str  # alert | revert
+
+
 TypedEvent = Annotated[
     RuntimeStarted
     | RuntimeReady
@@ -520,7 +599,14 @@ TypedEvent = Annotated[
     | HierarchyPolicyAccepted
     | HierarchyPolicyRejected
     | HierarchyCapsAllocated
-    | HierarchyPolicyPushed,
+    | HierarchyPolicyPushed
+    | AgentDecided
+    | AgentFlagged
+    | AgentEscalated
+    | AgentIntentRequested
+    | AgentDrEventAccepted
+    | AgentDrEventRejected
+    | AgentObservationMismatch,
     Field(discriminator="kind"),
 ]
 

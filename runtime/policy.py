@@ -16,6 +16,8 @@ class Proposal:
     policy: str
     rationale: str
     inputs: dict[str, float] = field(default_factory=dict)
+    proposer: str = ""  # who asked: an operator's user name for operator intents
+    escalated: bool = False  # repeated rejections: an operator signs off whatever the size
 
 
 def command_key(site_id: str, asset: str, now: datetime) -> str:

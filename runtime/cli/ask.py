@@ -3,12 +3,15 @@
 The intent comes from the model router (rules first, then the local LLM). It
 becomes an ordinary operator command and goes through ``safety.evaluate``
 against the site envelope; the output says which approval the normal path
-would need. Nothing is written to a device or queued here.
+would need. Nothing is written to a device here; with ``--propose`` the request is
+queued in the runtime's event log (``agent.intent_requested``) and the running
+conductor's operator-intent agent proposes it through the normal path.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import uuid
@@ -26,6 +29,7 @@ from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot
 
 DEFAULT_CONFIG = "configs/demo-feeder.yaml"
 DEFAULT_ROUTER = "configs/router.yaml"
+DEFAULT_DB = Path("var/gridaios/events.db")
 
 
 def register(sub: Any) -> None:
@@ -42,6 +46,19 @@ def register(sub: Any) -> None:
         help="state the gate sees: initial values from the config (default) or none",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--propose",
+        action="store_true",
+        help="queue the request for the running conductor (its operator-intent agent proposes "
+        "it; the gate, simulator and approvals decide)",
+    )
+    p.add_argument("--user", default=None, help="proposer with --propose (default: login name)")
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=DEFAULT_DB,
+        help=f"the runtime's event log (default {DEFAULT_DB})",
+    )
     p.set_defaults(func=run)
 
 
@@ -142,6 +159,24 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         out["approval"] = (
             requirement(kw, config.approvals).value if kw is not None and vj["value"] else None
         )
+    if args.propose:
+        if command is None:
+            print("--propose: the request was not understood; nothing queued", file=sys.stderr)
+            return 2
+        if not args.db.is_file():
+            print(f"--db {args.db}: no event log there; pass the runtime's", file=sys.stderr)
+            return 2
+        from runtime.agents.intent import request
+        from runtime.eventlog import EventLog
+
+        log = EventLog(args.db)
+        try:
+            user = args.user or getpass.getuser()
+            out["requested"] = request(
+                log, user=user, text=args.text, intent=intent, tier=routed.tier, now=now
+            )
+        finally:
+            log.close()
     if args.json:
         print(json.dumps(out))
         return 0
@@ -160,4 +195,6 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         print(f"approval: {out['approval']} (via the normal approval path; nothing was sent)")
     else:
         print("approval: n/a; nothing was sent")
+    if out.get("requested"):
+        print(f"queued  : request {out['requested']} for the running conductor (agent.decided)")
     return 0

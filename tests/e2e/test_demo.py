@@ -56,6 +56,9 @@ def test_demo_json_reports_a_shaved_peak_and_a_verifiable_log(tmp_path: Path) ->
     assert summary["violations"] == 0
     assert summary["peak_kw_after"] < summary["peak_kw_before"] - 100
     assert summary["event_log"] == str(db)
+    # Every dispatch came from the agent set; the peak agent's counters agree with the log.
+    peak = summary["agents"]["by_agent"]["peak_shaving"]
+    assert peak["proposals"] == d["proposed"] and peak["errors"] == 0
     # The device-side ledger agrees with the runtime: one apply per sent dispatch.
     ledger_keys = [c["key"] for c in summary["device_ledger"]]
     assert len(ledger_keys) == len(set(ledger_keys)) == d["sent"]

@@ -1,0 +1,261 @@
+"""The agent contract and the loop shell that runs one agent's tiers.
+
+An agent is a pure ``decide(perception, config, now) -> Decision``: it proposes
+commands with a confidence and a rationale, and never sends anything (the
+conductor's gate -> simulator -> approvals -> outbox path decides). The
+``AgentRunner`` is the imperative part around it: its own cadence, metrics,
+the fallback ladder and escalation to a human:
+
+- a tier that raises (model outage, missing model file, bad input) -> the next tier;
+- a decision below the confidence threshold -> the conservative fallback agent;
+- ``escalate_after`` consecutive rejections by the gate or the simulator -> an
+  ``agent.escalated`` event, and every later proposal needs an operator's sign-off
+  (whatever its size) until one passes the checks again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import Counter, Histogram
+
+from runtime.policy import Proposal
+from safety import StateSnapshot
+
+if TYPE_CHECKING:
+    from runtime.agents.dr import DrEvent
+    from runtime.agents.intent import OperatorRequest
+    from runtime.config import SiteConfig
+
+log = logging.getLogger(__name__)
+
+STEP_SECONDS = Histogram(
+    "gridaios_agent_step_seconds", "Wall time of one agent decision step", ["agent"]
+)
+ERRORS = Counter("gridaios_agent_errors_total", "Agent tiers that raised", ["agent", "tier"])
+PROPOSALS = Counter("gridaios_agent_proposals_total", "Commands proposed", ["agent"])
+ACCEPTED = Counter(
+    "gridaios_agent_accepted_total", "Proposals that passed the gate and simulator", ["agent"]
+)
+REJECTED = Counter(
+    "gridaios_agent_rejected_total", "Proposals rejected by the gate or simulator", ["agent"]
+)
+FALLBACKS = Counter("gridaios_agent_fallbacks_total", "Fallbacks taken", ["agent", "reason"])
+ESCALATIONS = Counter("gridaios_agent_escalations_total", "Escalations to a human", ["agent"])
+
+Series = tuple[tuple[datetime, float], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Perception:
+    """What every agent sees at one instant; built by the shell, read-only to agents."""
+
+    snapshot: StateSnapshot
+    setpoints: Mapping[str, float] = field(default_factory=dict)
+    history: Mapping[str, Series] = field(default_factory=dict)  # point -> oldest first
+    voltages_pu: Mapping[str, float] = field(default_factory=dict)  # bus id -> p.u.
+    dr_events: tuple[DrEvent, ...] = ()
+    requests: tuple[OperatorRequest, ...] = ()
+    held: frozenset[str] = frozenset()  # assets an anomaly hold freezes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flag:
+    """Something an agent noticed that an operator should see (an ``agent.flagged`` event)."""
+
+    subject: str
+    reason: str
+    score: float | None = None
+    threshold: float | None = None
+    hold_assets: tuple[str, ...] = ()
+    hold_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    proposals: tuple[Proposal, ...] = ()
+    confidence: float = 1.0  # 0..1: how far the agent trusts its own inputs
+    rationale: str = ""
+    flags: tuple[Flag, ...] = ()
+
+
+class Agent(Protocol):
+    name: str
+
+    def decide(self, perception: Perception, config: SiteConfig, now: datetime) -> Decision: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One run of an agent: the decision taken, by which tier, and why."""
+
+    agent: str
+    tier: str
+    decision: Decision
+    fallback: str = ""  # why the first tier's decision was not used ("" = it was)
+    errors: tuple[str, ...] = ()
+    escalated: bool = False
+
+
+@dataclass(slots=True)
+class AgentStats:
+    """Plain counters per agent, for the demo JSON and status output."""
+
+    steps: int = 0
+    errors: int = 0
+    proposals: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    fallbacks: int = 0
+    escalations: int = 0
+    flags: int = 0
+    latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=256))
+
+    def as_json(self) -> dict[str, float | int]:
+        decided = self.accepted + self.rejected
+        lat = sorted(self.latency_s)
+        return {
+            "steps": self.steps,
+            "errors": self.errors,
+            "proposals": self.proposals,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "acceptance_rate": round(self.accepted / decided, 3) if decided else 0.0,
+            "fallbacks": self.fallbacks,
+            "escalations": self.escalations,
+            "flags": self.flags,
+            "step_ms_p50": round(lat[len(lat) // 2] * 1000, 3) if lat else 0.0,
+        }
+
+
+class AgentRunner:
+    """One agent's loop shell: tiers tried in order, a conservative fallback, escalation."""
+
+    def __init__(
+        self,
+        name: str,
+        tiers: Sequence[Agent],
+        *,
+        cadence: timedelta,
+        min_confidence: float,
+        fallback: Agent | None = None,
+        escalate_after: int = 3,
+    ) -> None:
+        if not tiers:
+            raise ValueError(f"agent {name}: needs at least one tier")
+        self.name = name
+        self.tiers = tuple(tiers)
+        self.fallback = fallback
+        self.cadence = cadence
+        self.min_confidence = min_confidence
+        self.escalate_after = escalate_after
+        self.stats = AgentStats()
+        self.last_run: datetime | None = None
+        self.consecutive_rejections = 0
+        self.escalated = False
+        self._failing: set[str] = set()
+
+    def due(self, now: datetime) -> bool:
+        return self.last_run is None or now >= self.last_run + self.cadence
+
+    def step(self, perception: Perception, config: SiteConfig, now: datetime) -> Step:
+        """Decide once. Never raises: a failing ladder ends in "propose nothing"."""
+        self.last_run = now
+        self.stats.steps += 1
+        started = time.perf_counter()
+        errors: list[str] = []
+        fallback = ""
+        decision: Decision | None = None
+        tier_name = ""
+        for i, tier in enumerate(self.tiers):
+            try:
+                decision = tier.decide(perception, config, now)
+            except Exception as err:  # a model outage must not stop the loop: next tier
+                errors.append(f"{tier.name}: {type(err).__name__}: {err}")
+                ERRORS.labels(self.name, tier.name).inc()
+                if tier.name not in self._failing:  # log the change, not every repeat
+                    log.warning("agent %s: tier %s failed: %s", self.name, tier.name, err)
+                    self._failing.add(tier.name)
+                continue
+            if tier.name in self._failing:
+                log.info("agent %s: tier %s answers again", self.name, tier.name)
+                self._failing.discard(tier.name)
+            tier_name = tier.name
+            if i > 0:
+                fallback = f"tier {self.tiers[0].name} failed; used {tier.name}"
+            break
+        if decision is not None and decision.confidence < self.min_confidence:
+            low = (
+                f"{tier_name} confidence {decision.confidence:.2f} < "
+                f"{self.min_confidence:.2f}: conservative fallback"
+            )
+            decision, tier_name, fallback = self._fallback(perception, config, now, low, errors)
+        elif decision is None:
+            why = "every tier failed"
+            decision, tier_name, fallback = self._fallback(perception, config, now, why, errors)
+        if fallback:
+            self.stats.fallbacks += 1
+            FALLBACKS.labels(
+                self.name, "low_confidence" if "confidence" in fallback else "error"
+            ).inc()
+        self.stats.errors += len(errors)
+        elapsed = time.perf_counter() - started
+        self.stats.latency_s.append(elapsed)
+        STEP_SECONDS.labels(self.name).observe(elapsed)
+        if self.escalated and decision.proposals:
+            decision = replace(
+                decision,
+                proposals=tuple(replace(p, escalated=True) for p in decision.proposals),
+            )
+        self.stats.proposals += len(decision.proposals)
+        self.stats.flags += len(decision.flags)
+        PROPOSALS.labels(self.name).inc(len(decision.proposals))
+        return Step(
+            agent=self.name,
+            tier=tier_name,
+            decision=decision,
+            fallback=fallback,
+            errors=tuple(errors),
+            escalated=self.escalated,
+        )
+
+    def _fallback(
+        self,
+        perception: Perception,
+        config: SiteConfig,
+        now: datetime,
+        why: str,
+        errors: list[str],
+    ) -> tuple[Decision, str, str]:
+        if self.fallback is not None:
+            try:
+                return self.fallback.decide(perception, config, now), self.fallback.name, why
+            except Exception as err:
+                errors.append(f"{self.fallback.name}: {type(err).__name__}: {err}")
+                ERRORS.labels(self.name, self.fallback.name).inc()
+        hold = Decision(confidence=0.0, rationale=f"{why}; no fallback answered: hold setpoints")
+        return hold, "hold", why
+
+    def outcome(self, *, accepted: bool) -> bool:
+        """Record what the checks made of one proposal; True when this escalates now."""
+        if accepted:
+            self.stats.accepted += 1
+            ACCEPTED.labels(self.name).inc()
+            self.consecutive_rejections = 0
+            self.escalated = False
+            return False
+        self.stats.rejected += 1
+        REJECTED.labels(self.name).inc()
+        self.consecutive_rejections += 1
+        if not self.escalated and self.consecutive_rejections >= self.escalate_after:
+            self.escalated = True
+            self.stats.escalations += 1
+            ESCALATIONS.labels(self.name).inc()
+            return True
+        return False

@@ -1,0 +1,453 @@
+"""The agent set: perceive -> decide -> (conductor) act -> observe, once per conductor cycle.
+
+Built from the ``agents:`` block of the site config. Runners go in priority order
+(anomaly, operator intent, DR events, PV curtailment, peak shaving); the first
+proposal for an asset in a cycle wins, and an anomaly hold drops the automatic
+agents' proposals for the held assets (an operator's request still goes through).
+Each proposal goes to ``Conductor.handle`` (gate -> simulator/grid check ->
+approvals -> outbox); its outcome feeds the runner's acceptance rate and
+escalation. Every step that proposed, flagged, failed or fell back is an
+``agent.decided`` event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from runtime import events as ev
+from runtime.agents.anomaly import AnomalyAgent, Scorer, onnx_scorer, zscore_scorer
+from runtime.agents.base import AgentRunner, Perception, Step
+from runtime.agents.dr import DrAccepted, DrAgent, DrEvent, DrInbox, accept_dr_event
+from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
+from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
+from runtime.agents.intent import requested as intent_requests
+from runtime.agents.observe import Prediction, due, observe, prediction
+from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
+from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
+from runtime.agents.pv import PvCurtailAgent
+from runtime.config import BatteryAsset, anomaly_points
+from runtime.policy import Proposal
+from runtime.site import point_id
+from safety import CommandKind, StateSnapshot
+
+if TYPE_CHECKING:
+    from runtime.conductor import Conductor
+
+log = logging.getLogger(__name__)
+
+HOLD_EXEMPT = frozenset({"anomaly", "operator_intent"})  # may act on a held asset
+HISTORY = timedelta(hours=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Factories:
+    """Model entry points, injectable so tests can make one fail for real."""
+
+    forecaster: Forecaster = default_forecaster
+    anomaly_model: Any = None  # () -> Scorer; default: the shipped ONNX detector
+
+
+class AgentSet:
+    def __init__(self, conductor: Conductor, factories: Factories | None = None) -> None:
+        self.c = conductor
+        config = conductor.config
+        made = factories or Factories()
+        agents = config.agents
+        base_s = config.policy.peak_shaving.cadence_s
+        esc = agents.escalate_after_rejections
+
+        def runner(name: str, cfg: Any, tiers: list[Any], fallback: Any = None) -> AgentRunner:
+            return AgentRunner(
+                name,
+                tiers,
+                cadence=timedelta(seconds=cfg.cadence_s or base_s),
+                min_confidence=cfg.min_confidence,
+                fallback=fallback,
+                escalate_after=esc,
+            )
+
+        self.runners: list[AgentRunner] = []
+        if agents.anomaly.enabled:
+            int8 = agents.anomaly.int8
+            model: Any = made.anomaly_model or (lambda: onnx_scorer(int8=int8))
+            rule: Any = zscore_scorer
+            tiers = [AnomalyAgent("anomaly_onnx", model), AnomalyAgent("anomaly_zscore", rule)]
+            self.runners.append(runner("anomaly", agents.anomaly, tiers))
+        if agents.operator_intent.enabled:
+            self.runners.append(
+                runner("operator_intent", agents.operator_intent, [OperatorIntentAgent()])
+            )
+        if agents.dr_events.enabled:
+            self.runners.append(runner("dr_events", agents.dr_events, [DrAgent()]))
+        pv = agents.pv_curtailment
+        if pv is not None and pv.enabled:
+            self.runners.append(runner("pv_curtailment", pv, [PvCurtailAgent()]))
+        peak = agents.peak_shaving
+        if peak.enabled:
+            rule_peak = RulePeakAgent()
+            ladder: list[Any] = [rule_peak]
+            if peak.forecast:
+                ladder = [ForecastPeakAgent(made.forecaster), rule_peak]
+            self.runners.append(runner("peak_shaving", peak, ladder, fallback=rule_peak))
+        # The conductor cycles at the fastest agent's cadence; observations are checked on
+        # each cycle once ``observe.after_s`` has passed.
+        self.tick = min((r.cadence for r in self.runners), default=timedelta(seconds=base_s))
+        width = min(int(HISTORY / max(self.tick, timedelta(seconds=1))) + 1, 20_000)
+        self.history: dict[str, deque[tuple[datetime, float]]] = {}
+        self._history_width = width
+        self.inbox = DrInbox()
+        self.dr_events: dict[str, DrEvent] = {}
+        self.dr_counts = {"accepted": 0, "rejected": 0}
+        self.requests: list[OperatorRequest] = []
+        self.holds: dict[str, datetime] = {}
+        self.predictions: list[Prediction] = []
+        self.mismatches = 0
+        self._verified_seq: int | None = None
+        self._request_seq = 0  # operator requests in the log up to here are queued
+        self.subscriber: DrSubscriber | None = None
+
+    # --- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        dr = self.c.config.agents.dr_events
+        if dr.enabled and dr.mqtt is not None:
+            site_id = self.c.config.site.id
+            self.subscriber = DrSubscriber(
+                self.inbox,
+                host=dr.mqtt.host,
+                port=dr.mqtt.port,
+                topic=dr.mqtt.topic or dr_topic(site_id),
+                client_id=f"gridaios-dr-{site_id}",
+            )
+            self.subscriber.start()
+
+    def stop(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.stop()
+            self.subscriber = None
+
+    # --- inputs from outside the loop ------------------------------------------
+
+    def submit_dr(self, raw: bytes, via: str = "api") -> None:
+        """A DR payload from any thread; checked and recorded on the next cycle."""
+        self.inbox.put(raw, via)
+
+    def submit_request(self, request: OperatorRequest) -> None:
+        self.requests.append(request)
+
+    # --- one cycle --------------------------------------------------------------
+
+    async def cycle(self, now: datetime, *, due_only: bool = False) -> None:
+        c = self.c
+        if self._verified_seq is None:
+            self._verified_seq = c.events.head()[0]  # observe dispatches from this run on
+            self._seed(now)
+        snapshot = c.state.snapshot()
+        self._record(snapshot, now)
+        self._drain_dr(now)
+        if c.config.agents.operator_intent.enabled:
+            for seq, req in intent_requests(c.events, self._request_seq):
+                self._request_seq = seq
+                self.requests.append(req)
+        await self._observe(snapshot, now)
+        self.holds = {a: t for a, t in self.holds.items() if t > now}
+        claimed: set[str] = set()
+        decide_with = c.decision_config()  # the promoted policy, under a controller's cap
+        for runner in self.runners:
+            if due_only and not runner.due(now):
+                continue
+            perception = self._perceive(snapshot, now)
+            step = runner.step(perception, decide_with, now)
+            for flag in step.decision.flags:
+                for asset in flag.hold_assets:
+                    if flag.hold_until is not None:
+                        self.holds[asset] = max(self.holds.get(asset, now), flag.hold_until)
+                c.events.append_event(
+                    ev.AgentFlagged(
+                        agent=runner.name,
+                        subject=flag.subject,
+                        reason=flag.reason,
+                        score=flag.score,
+                        threshold=flag.threshold,
+                        hold_assets=list(flag.hold_assets),
+                        hold_until=flag.hold_until,
+                    ),
+                    ts=now,
+                )
+            ids, skipped = await self._act(runner, step, snapshot, now, claimed)
+            if runner.name == "operator_intent":
+                done = {r.request_id for r in perception.requests}
+                self.requests = [r for r in self.requests if r.request_id not in done]
+            if ids or skipped or step.fallback or step.errors or step.decision.flags:
+                rationale = step.decision.rationale
+                if skipped:
+                    rationale = f"{rationale}; not handled: {'; '.join(skipped)}"
+                c.events.append_event(
+                    ev.AgentDecided(
+                        agent=runner.name,
+                        tier=step.tier,
+                        confidence=step.decision.confidence,
+                        rationale=rationale,
+                        proposals=ids,
+                        fallback=step.fallback,
+                        errors=list(step.errors),
+                        escalated=step.escalated,
+                        proposer=", ".join(sorted({p.proposer for p in step.decision.proposals}))
+                        if any(p.proposer for p in step.decision.proposals)
+                        else "",
+                    ),
+                    ts=now,
+                )
+
+    async def _act(
+        self,
+        runner: AgentRunner,
+        step: Step,
+        snapshot: StateSnapshot,
+        now: datetime,
+        claimed: set[str],
+    ) -> tuple[list[str], list[str]]:
+        c = self.c
+        ids: list[str] = []
+        skipped: list[str] = []
+        for proposal in step.decision.proposals:
+            asset = proposal.command.asset
+            if asset in claimed:
+                skipped.append(f"{asset} already has a higher-priority proposal this cycle")
+                continue
+            if asset in self.holds and runner.name not in HOLD_EXEMPT:
+                skipped.append(f"{asset} is held by an anomaly until {self.holds[asset]:%H:%M}Z")
+                continue
+            if not self._routable(proposal):
+                skipped.append(
+                    f"{asset} {proposal.command.kind.value}: the conductor sends only battery "
+                    "active power so far"
+                )
+                continue
+            claimed.add(asset)
+            before = dict(c.counts)
+            await c.handle(proposal, snapshot, now)
+            if c.counts["proposed"] == before.get("proposed", 0):
+                continue  # this instant was already decided (e.g. before a restart)
+            ids.append(proposal.command.key)
+            refused = any(c.counts[k] > before.get(k, 0) for k in ("rejected", "blocked"))
+            if runner.outcome(accepted=not refused):
+                c.events.append_event(
+                    ev.AgentEscalated(
+                        agent=runner.name,
+                        rejections=runner.consecutive_rejections,
+                        reason=f"{runner.consecutive_rejections} proposals in a row rejected by "
+                        "the gate or the simulator: an operator signs off every proposal of "
+                        f"{runner.name} until one passes again",
+                    ),
+                    ts=now,
+                )
+                log.warning("agent %s escalated to a human", runner.name)
+        return ids, skipped
+
+    def _routable(self, proposal: Proposal) -> bool:
+        try:
+            asset = self.c.config.asset(proposal.command.asset)
+        except KeyError:
+            return True  # unknown asset: the gate rejects it with the reason
+        return (
+            isinstance(asset, BatteryAsset) and proposal.command.kind is CommandKind.ACTIVE_POWER_KW
+        )
+
+    def _perceive(self, snapshot: StateSnapshot, now: datetime) -> Perception:
+        config = self.c.config
+        voltages = {
+            b.id: r.value
+            for b in config.safety.buses
+            if b.point is not None and (r := snapshot.get(b.point)) is not None
+        }
+        return Perception(
+            snapshot=snapshot,
+            setpoints=dict(self.c.setpoints),
+            history={k: tuple(v) for k, v in self.history.items()},
+            voltages_pu=voltages,
+            dr_events=tuple(self.dr_events.values()),
+            requests=tuple(self.requests),
+            held=frozenset(self.holds),
+        )
+
+    def _record(self, snapshot: StateSnapshot, now: datetime) -> None:
+        config = self.c.config
+        points = {point_id(config.feeder.meter, "p_kw"), *anomaly_points(config)}
+        battery = config.policy.peak_shaving.battery
+        points |= {point_id(battery, "p_kw"), point_id(battery, "soc_pct")}
+        for point in points:
+            reading = snapshot.get(point)
+            if reading is not None:
+                self._series(point).append((now, reading.value))
+        meter = snapshot.get(point_id(config.feeder.meter, "p_kw"))
+        out = snapshot.get(point_id(battery, "p_kw"))
+        if meter is not None and out is not None:
+            self._series(UNCONTROLLED).append((now, meter.value + out.value))
+
+    def _seed(self, now: datetime) -> None:
+        """Start the history from the historian (if any), so a restart does not wait 28 h
+        for the forecast tier: 5-min means of each point, and of meter + battery."""
+        if self.c.historian is None:
+            return
+        import polars as pl
+
+        config = self.c.config
+        meter = point_id(config.feeder.meter, "p_kw")
+        battery = point_id(config.policy.peak_shaving.battery, "p_kw")
+        points = [meter, battery, *anomaly_points(config)]
+        try:
+            self.c.historian.flush()
+            raw = self.c.historian.read(since=now - HISTORY, until=now)
+        except (OSError, pl.exceptions.PolarsError) as err:
+            log.warning("agents: no history from the historian (%s); starting empty", err)
+            return
+        step = max(self.tick, timedelta(minutes=1))
+        means = (
+            raw.filter(pl.col("point").is_in(points) & (pl.col("quality") == "good"))
+            .sort("ts")
+            .group_by_dynamic("ts", every=step, group_by="point")
+            .agg(pl.col("value").mean())
+        )
+        wide: dict[datetime, dict[str, float]] = {}
+        for point, ts, value in means.select("point", "ts", "value").iter_rows():
+            wide.setdefault(ts, {})[point] = value
+        for ts in sorted(wide):
+            row = wide[ts]
+            for point, value in row.items():
+                self._series(point).append((ts, value))
+            if meter in row and battery in row:
+                self._series(UNCONTROLLED).append((ts, row[meter] + row[battery]))
+        if wide:
+            log.info("agents: history seeded with %d steps from the historian", len(wide))
+
+    def _series(self, key: str) -> deque[tuple[datetime, float]]:
+        if key not in self.history:
+            self.history[key] = deque(maxlen=self._history_width)
+        return self.history[key]
+
+    # --- DR events --------------------------------------------------------------
+
+    def _drain_dr(self, now: datetime) -> None:
+        c = self.c
+        assets = frozenset(a.id for a in c.config.assets)
+        for raw, via in self.inbox.drain():
+            result = accept_dr_event(raw, now, assets=assets)
+            if isinstance(result, DrAccepted):
+                event = result.event
+                self.dr_events[event.event_id] = event  # same id again: a revision
+                self.dr_counts["accepted"] += 1
+                c.events.append_event(
+                    ev.AgentDrEventAccepted(
+                        event_id=event.event_id, event=event.model_dump(mode="json"), via=via
+                    ),
+                    ts=now,
+                )
+                continue
+            self.dr_counts["rejected"] += 1
+            log.warning("DR event from %s rejected: %s", via, result.reason)
+            c.events.append_event(
+                ev.AgentDrEventRejected(
+                    reason=result.reason,
+                    raw=result.raw[: 64 * 1024].decode("utf-8", errors="replace"),
+                    via=via,
+                ),
+                ts=now,
+            )
+        self.dr_events = {k: e for k, e in self.dr_events.items() if e.end > now}
+        cap = c.config.agents.dr_events.max_events
+        if len(self.dr_events) > cap:
+            keep = sorted(self.dr_events.values(), key=lambda e: e.start)[:cap]
+            self.dr_events = {e.event_id: e for e in keep}
+
+    # --- observe ----------------------------------------------------------------
+
+    async def _observe(self, snapshot: StateSnapshot, now: datetime) -> None:
+        c = self.c
+        cfg = c.config.observe
+        if not cfg.enabled:
+            return
+        assert self._verified_seq is not None
+        for event in c.events.events(kinds=("dispatch.verified",), after_seq=self._verified_seq):
+            self._verified_seq = event.seq
+            did = event.dispatch_id
+            if did is None or did.endswith("-revert"):
+                continue
+            pred = self._prediction(did, event.ts)
+            if pred is not None:  # a newer dispatch for the asset replaces the older prediction
+                self.predictions = [p for p in self.predictions if p.asset != pred.asset]
+                self.predictions.append(pred)
+        pending: list[Prediction] = []
+        for pred in self.predictions:
+            if not due(pred, cfg, now):
+                pending.append(pred)
+                continue
+            if c.setpoints.get(pred.asset) != pred.setpoint_kw:
+                continue  # reverted or replaced since: nothing left to judge
+            obs = observe(pred, snapshot, c.config.feeder.meter, cfg)
+            if obs is None:
+                pending.append(pred)
+                continue
+            if not obs.mismatch:
+                continue
+            self.mismatches += 1
+            c.events.append_event(
+                ev.AgentObservationMismatch(
+                    asset=pred.asset,
+                    predicted_feeder_kw=pred.predicted_feeder_kw,
+                    measured_feeder_kw=obs.measured_feeder_kw,
+                    setpoint_kw=pred.setpoint_kw,
+                    measured_asset_kw=obs.measured_asset_kw,
+                    tolerance_kw=cfg.tolerance_kw,
+                    action=cfg.on_mismatch,
+                ),
+                ts=now,
+                dispatch_id=pred.dispatch_id,
+            )
+            log.warning(
+                "dispatch %s: feeder at %.0f kW, simulator predicted %.0f kW (tolerance %.0f)",
+                pred.dispatch_id,
+                obs.measured_feeder_kw,
+                pred.predicted_feeder_kw,
+                cfg.tolerance_kw,
+            )
+            if cfg.on_mismatch == "revert":
+                await c.revert(
+                    pred.dispatch_id,
+                    by="agent:observe",
+                    reason=f"feeder {obs.measured_feeder_kw:.0f} kW vs predicted "
+                    f"{pred.predicted_feeder_kw:.0f} kW (tolerance {cfg.tolerance_kw:g} kW)",
+                )
+        self.predictions = pending
+
+    def _prediction(self, did: str, verified_at: datetime) -> Prediction | None:
+        asset = ""
+        simulated: dict[str, Any] | None = None
+        for e in self.c.events.events(
+            dispatch_id=did, kinds=("dispatch.proposed", "dispatch.simulated")
+        ):
+            if e.kind == "dispatch.proposed":
+                if e.payload["command"]["kind"] != CommandKind.ACTIVE_POWER_KW.value:
+                    return None
+                asset = str(e.payload["command"]["asset"])
+            else:
+                simulated = dict(e.payload)
+        if not asset or simulated is None:
+            return None
+        return prediction(did, simulated, asset, verified_at)
+
+    # --- reporting --------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "by_agent": {r.name: r.stats.as_json() for r in self.runners},
+            "dr_events": dict(self.dr_counts),
+            "observation_mismatches": self.mismatches,
+        }
+
+
+__all__ = ["AgentSet", "Factories", "Scorer"]
