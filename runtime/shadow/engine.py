@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from forecasting import ForecastError
 from runtime.config import SiteConfig
 from runtime.decision import (
     ActivePolicy,
@@ -59,11 +58,11 @@ def make_forecaster(policy: ActivePolicy, inputs: ShadowInputs) -> tuple[Forecas
         ]
     if policy.forecast != "onnx":
         return None, policy.models["forecast"]
-    try:
+    try:  # imported here: the forecasting package loads statsforecast (seconds)
         from forecasting.onnx_models import ShortTermForecaster
 
         model = ShortTermForecaster()
-    except (ImportError, ForecastError) as err:  # the `ml` extra is optional: fall back
+    except Exception as err:  # the `ml` extra is optional, the model may be missing: fall back
         log.warning("%s: onnx forecaster unavailable (%s): persistence instead", policy.name, err)
         return None, f"persistence (onnx forecaster unavailable: {err})"
     onnx = OnnxForecast(inputs.start, inputs.step_s, inputs.yesterday_kw, model)

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from forecasting import ForecastError
-
 if TYPE_CHECKING:  # onnxruntime is the optional `ml` extra: imported only when used
     from forecasting.onnx_models import ShortTermForecaster
 
@@ -105,6 +103,8 @@ class OnnxForecast:
             self.fallbacks += steps
             return [current_kw] * steps
         start = self.origin + timedelta(seconds=first * self.BUCKET_S)
+        from forecasting import ForecastError  # loaded already: the model is from there
+
         try:
             predicted = self.model.predict(np.asarray([history], dtype=float), [start])[0]
         except ForecastError:
