@@ -29,7 +29,11 @@ from runtime.api.schemas import (
 from runtime.errors import GridaiosError, NotFound
 from runtime.eventlog import Event
 
-router = APIRouter(prefix="/api/approvals", tags=["approvals"])
+router = APIRouter(
+    prefix="/api/approvals",
+    tags=["approvals"],
+    responses={400: {"description": "body is not JSON"}},
+)
 R = Depends(resources)
 P = Depends(principal)
 ESCALATED = "approval.escalated"
