@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from runtime.clock import ScaledClock
 from runtime.conductor import Conductor
 from runtime.config import BatteryAsset, SiteConfig, load_config
 from runtime.eventlog import EventLog
+from runtime.historian import Historian
 from simulator import Scenario, VirtualField, load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +106,9 @@ async def run_demo(
     speed: float,
     duration_s: float | None,
     auto_approve: bool,
+    api: tuple[Any, Path | None] | None = None,
 ) -> DemoResult:
+    """``api``: (Listen, users path) to serve the HTTP API and console during the run."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
     config = with_endpoint(config, endpoint)
     clock = ClockFromStart(scenario.start, speed)
@@ -113,9 +117,24 @@ async def run_demo(
     )
     field_ = VirtualField(site.field_spec(config), scenario, clock, endpoint)
     events = EventLog(db_path)
-    conductor = Conductor(config, events, clock, auto_approve=auto_approve)
+    # with the console: a historian (the sparklines' source), one per demo log
+    historian = Historian(db_path.with_name(f"{db_path.stem}-history")) if api else None
+    conductor = Conductor(config, events, clock, auto_approve=auto_approve, historian=historian)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
+    app, api_task = None, None
+    if api is not None:
+        from runtime.api import close_app, serve_api
+        from runtime.api.hosting import conductor_app
+
+        listen, users = api
+        app = conductor_app(
+            conductor,
+            listen,
+            users_path=users,
+            history_dir=historian.root if historian is not None else None,
+        )
+        api_task = asyncio.create_task(serve_api(app, listen))
     await field_.start()  # an OPC UA server takes seconds to start on a busy machine:
     clock.begin()  # the scenario's time runs from here
 
@@ -126,6 +145,11 @@ async def run_demo(
     try:
         await together(field_.run(until=end), conduct())  # the field runs while it connects
     finally:
+        if api_task is not None and app is not None:
+            api_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await api_task
+            close_app(app)
         await conductor.close()
         await field_.stop()
         events.close()

@@ -557,6 +557,56 @@ class AgentObservationMismatch(_Event):
     action: str  # alert | revert
 
 
+# --- authentication (the API's users; see runtime/api/auth.py) ------------------------
+
+
+class AuthUserAdded(_Event):
+    kind: Literal["auth.user_added"] = "auth.user_added"
+    v: Literal[1] = 1
+    username: str
+    role: str
+    by: str  # the admin (API) or the OS user (CLI) who added it
+
+
+class AuthLogin(_Event):
+    kind: Literal["auth.login"] = "auth.login"
+    v: Literal[1] = 1
+    username: str
+    role: str
+    client: str = ""
+
+
+class AuthFailed(_Event):
+    kind: Literal["auth.failed"] = "auth.failed"
+    v: Literal[1] = 1
+    username: str
+    reason: str
+    client: str = ""
+
+
+class AuthLocked(_Event):
+    kind: Literal["auth.locked"] = "auth.locked"
+    v: Literal[1] = 1
+    username: str
+    failures: int
+    until: datetime
+
+
+class AuthUnlocked(_Event):
+    kind: Literal["auth.unlocked"] = "auth.unlocked"
+    v: Literal[1] = 1
+    username: str
+    by: str
+
+
+class AuthTokenCreated(_Event):
+    kind: Literal["auth.token_created"] = "auth.token_created"
+    v: Literal[1] = 1
+    username: str
+    by: str
+    token_id: str  # the first characters of the token's digest, never the token
+
+
 TypedEvent = Annotated[
     RuntimeStarted
     | RuntimeReady
@@ -606,7 +656,13 @@ TypedEvent = Annotated[
     | AgentIntentRequested
     | AgentDrEventAccepted
     | AgentDrEventRejected
-    | AgentObservationMismatch,
+    | AgentObservationMismatch
+    | AuthUserAdded
+    | AuthLogin
+    | AuthFailed
+    | AuthLocked
+    | AuthUnlocked
+    | AuthTokenCreated,
     Field(discriminator="kind"),
 ]
 

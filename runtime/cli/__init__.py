@@ -23,8 +23,10 @@ from runtime.cli import (
     revert,
     run,
     safety,
+    serve,
     shadow,
     sim,
+    users,
 )
 
 COMMANDS = (
@@ -45,6 +47,8 @@ COMMANDS = (
     ask,
     shadow,
     canary,
+    serve,
+    users,
 )
 
 EXIT_OK = 0
