@@ -1,0 +1,118 @@
+// Live feeder state: every point the runtime reads, its age and quality, and an hour of history.
+import { get, query } from "../api.js";
+import { duration, errorBox, h, num, utc } from "../dom.js";
+import { sparkline } from "../sparkline.js";
+
+// The safety gate refuses decisions on readings older than `safety.max_age_s` (120 s in the
+// shipped configs); the console flags them from the same age so operators see it first.
+export const STALE_AFTER_S = 120;
+const STATE_EVERY_MS = 3000;
+const HISTORY_EVERY_MS = 15000;
+const HISTORY_MINUTES = 60;
+
+export function pointStatus(p) {
+  const quality = p.quality || "unknown";
+  if (quality !== "good") return { bad: true, text: `BAD: ${quality}` };
+  if (p.age_s !== null && p.age_s !== undefined && p.age_s > STALE_AFTER_S) {
+    return { bad: true, text: `STALE: ${duration(p.age_s)} old` };
+  }
+  return { bad: false, text: "good" };
+}
+
+export async function renderState(main, ctx) {
+  const stamp = h("p", { class: "muted", id: "state-now" });
+  const body = h("tbody", { id: "state-rows" });
+  const error = h("div");
+  main.append(
+    h("h1", {}, "Feeder state"),
+    stamp,
+    error,
+    h(
+      "table",
+      { class: "grid", id: "state-table" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "Point"),
+          h("th", { class: "num" }, "Value"),
+          h("th", {}, "Unit"),
+          h("th", {}, "Quality / age"),
+          h("th", {}, "Last reading (UTC)"),
+          h("th", {}, `Last ${HISTORY_MINUTES} min`),
+        ),
+      ),
+      body,
+    ),
+    h(
+      "p",
+      { class: "muted small" },
+      `Rows in red: the reading is not good quality or older than ${STALE_AFTER_S} s; ` +
+        "the safety gate will not act on it. Red dots on a trend: samples not good quality; " +
+        "breaks: no data.",
+    ),
+  );
+
+  const history = new Map(); // point -> samples
+  let points = [];
+
+  function draw() {
+    body.replaceChildren(
+      ...points.map((p) => {
+        const status = pointStatus(p);
+        return h(
+          "tr",
+          { class: status.bad ? "bad" : "", dataset: { point: p.point } },
+          h("td", {}, p.point),
+          h("td", { class: "num" }, num(p.value, 2)),
+          h("td", {}, p.unit || ""),
+          h("td", { class: status.bad ? "flag" : "" }, status.text,
+            status.bad ? "" : h("span", { class: "muted" }, ` (${duration(p.age_s)})`)),
+          h("td", {}, utc(p.ts)),
+          h("td", {}, sparkline(history.get(p.point), {
+            stale: status.bad,
+            label: `${p.point}${p.unit ? ` (${p.unit})` : ""}`,
+          })),
+        );
+      }),
+    );
+  }
+
+  async function loadState() {
+    try {
+      const r = await get("/api/state");
+      if (!ctx.current()) return;
+      points = (r.points || []).slice().sort((a, b) => a.point.localeCompare(b.point));
+      const source = { live: "live from the runtime", historian: "from the historian (no live runtime)", none: "no source" }[r.source] ?? "";
+      stamp.textContent = `Site clock ${utc(r.now)}; ${source}; refreshed every ${STATE_EVERY_MS / 1000} s.`;
+      error.replaceChildren();
+      if (points.length === 0) {
+        error.append(h("p", { class: "muted" }, "No live state: the API runs without a conductor, or no reading arrived yet."));
+      }
+      draw();
+    } catch (err) {
+      if (ctx.current()) error.replaceChildren(errorBox(`Live state unavailable: ${err.detail || err}`));
+    }
+  }
+
+  async function loadHistory() {
+    await Promise.all(
+      points.map(async (p) => {
+        try {
+          const r = await get(query("/api/state/history", { point: p.point, minutes: HISTORY_MINUTES }));
+          history.set(p.point, r.samples || []);
+        } catch {
+          history.set(p.point, []);
+        }
+      }),
+    );
+    if (ctx.current()) draw();
+  }
+
+  await loadState();
+  await loadHistory();
+  ctx.every(STATE_EVERY_MS, loadState);
+  ctx.every(HISTORY_EVERY_MS, loadHistory);
+}
