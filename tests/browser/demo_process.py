@@ -1,7 +1,7 @@
 """The demo with its API, as a real ``gridaios`` process, for the browser tests.
 
-The site config and scenario are copies of the demo's, changed so that a person (or a
-browser test) has time to decide:
+The scenario is ``console-peak``, made for deciding by hand; the site config is a copy
+of the demo's, changed so that a browser test has time and something to read:
 
 - the feeder is above the peak-shaving threshold from 18:30 to 18:45 (site clock) and
   below it afterwards, so the policy proposes during those minutes only (each new
@@ -34,28 +34,15 @@ REPO = Path(__file__).resolve().parents[2]
 GRIDAIOS = [sys.executable, "-m", "runtime.cli"]
 LISTENING = re.compile(r"api listening on (https?://\S+)")
 
-# base 1,130 + load 140 - PV 20 = about 1,250 kW from 18:30 to 18:45 (threshold 1,100 kW:
-# discharge 150 kW), then 900 + 140 - 20 = about 1,020 kW (nothing to propose while a
-# request waits; "stop discharging" once it was carried out).
-SCENARIO = {
-    "name": "browser-test-peak",
-    "description": "one evening peak of 15 minutes, for the console's browser test",
-    "start": "2026-07-15T18:30:00+00:00",
-    "duration_s": 7200,
-    "step_s": 10,
-    "seed": 7,
-    "noise_pct": 0.5,
-    "profiles": {
-        "base_load": [["18:30", 1130], ["18:45", 1130], ["18:46", 900], ["20:30", 900]],
-        "load1": [["18:30", 140], ["20:30", 140]],
-        "pv1": [["18:30", 20], ["20:30", 20]],
-    },
-}
+# configs/scenarios/console-peak.yaml: base 1,130 + load 140 - PV 20 = about 1,250 kW
+# from 18:30 to 18:45 (threshold 1,100 kW: discharge 150 kW), then about 1,020 kW
+# (nothing to propose while a request waits; "stop discharging" once it was carried out).
+SCENARIO = "console-peak"
 PEAK_OVER = "2026-07-15T18:47:00+00:00"  # the last proposal is behind us (cadence 5 min)
 
 
-def write_inputs(tmp: Path, *, two_person_min_kw: float = 240) -> tuple[Path, Path]:
-    """The demo feeder's config with slow approvals, and the scenario, in ``tmp``."""
+def write_config(tmp: Path, *, two_person_min_kw: float = 240) -> Path:
+    """The demo feeder's config with slow approvals, in ``tmp``."""
     configs = REPO / "configs"
     config = yaml.safe_load((configs / "demo-feeder.yaml").read_text())
     network = config["feeder"].get("network")
@@ -68,9 +55,7 @@ def write_inputs(tmp: Path, *, two_person_min_kw: float = 240) -> tuple[Path, Pa
     config["safety"]["max_age_s"] = 600
     config_path = tmp / "site.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    scenario_path = tmp / "scenario.yaml"
-    scenario_path.write_text(yaml.safe_dump(SCENARIO, sort_keys=False))
-    return config_path, scenario_path
+    return config_path
 
 
 def add_user(users: Path, events: Path, name: str, role: str, password: str) -> None:
@@ -116,13 +101,13 @@ def running_demo(
     ready_s: float = 120.0,
 ) -> Iterator[Demo]:
     """Start ``gridaios demo --api 127.0.0.1:0 --approve-by-hand``; stop it on exit."""
-    config, scenario = write_inputs(tmp, two_person_min_kw=two_person_min_kw)
+    config = write_config(tmp, two_person_min_kw=two_person_min_kw)
     db = events_path(tmp)
     cmd = [
         *GRIDAIOS,
         "demo",
         "--config", str(config),
-        "--scenario", str(scenario),
+        "--scenario", SCENARIO,
         "--speed", str(speed),
         "--db", str(db),
         "--api", "127.0.0.1:0",
