@@ -8,6 +8,8 @@ Every wait is a condition with a deadline (the demo runs on a shared, slow machi
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -29,16 +31,19 @@ def login(page: Any, demo: Demo, user: str, password: str) -> None:
 
 
 def wait_for_site_clock(page: Any, demo: Demo, after: str) -> None:
-    """Wait (with a deadline) until the runtime's clock is past ``after``."""
-    page.wait_for_function(
-        """async (after) => {
-            const r = await fetch("/api/state", { credentials: "same-origin" });
-            return r.ok && new Date((await r.json()).now) > new Date(after);
-        }""",
-        arg=after,
-        timeout=APPEAR_MS,
-        polling=1000,
-    )
+    """Wait (with a deadline) until the runtime's clock, as the API reports it, is past
+    ``after``; the page's own session asks."""
+    target = datetime.fromisoformat(after)
+    deadline = time.monotonic() + APPEAR_MS / 1000
+    now = None
+    while time.monotonic() < deadline:
+        response = page.request.get(demo.url + "/api/state")
+        if response.ok:
+            now = datetime.fromisoformat(response.json()["now"])
+            if now > target:
+                return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the site clock did not pass {after} in time (last seen {now})")
 
 
 def open_the_approval(page: Any, demo: Demo) -> str:
@@ -122,9 +127,23 @@ def test_operator_approves_and_the_dispatch_reaches_the_device(
     verified = api_json(page, demo, f"/api/events?kind=dispatch.verified&dispatch_id={dispatch_id}")
     assert verified and verified[-1]["payload"]["value"] == pytest.approx(approved_kw, abs=0.5)
 
-    # The operator's grant is in the audit log under her name.
+    # The operator's grant is in the audit log under her name, and the audit view finds it.
     granted = api_json(page, demo, f"/api/events?kind=approval.granted&dispatch_id={dispatch_id}")
     assert granted and granted[-1]["payload"]["user"] == "olga"
+    page.goto(demo.url + "/#/audit")
+    page.fill("#audit-kind", "approval.granted")
+    page.fill("#audit-dispatch", dispatch_id)
+    page.click("#audit-search")
+    found = page.locator('#audit-table tr[data-kind="approval.granted"]')
+    expect(found).to_have_count(1)
+    expect(found).to_contain_text("olga")
+
+    # Live state: the battery's readings with their units, a trend, the discharge visible.
+    page.goto(demo.url + "/#/state")
+    battery = page.locator('#state-rows tr[data-point="bat1.p_kw"]')
+    expect(battery).to_contain_text("kW")
+    expect(battery.locator("svg.spark")).to_have_count(1)
+    expect(page.locator('#state-rows tr[data-point="bat1.soc_pct"]')).to_contain_text("%")
     assert page_errors == []
 
 

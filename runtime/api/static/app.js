@@ -98,14 +98,14 @@ async function refreshChrome() {
   try {
     const r = await get("/api/health");
     health.textContent = `health ${r.status}`;
-    health.className = `health ${r.status === "ok" ? "ok" : "bad"}`;
+    health.className = `health ${r.status === "ok" ? "health-ok" : "health-bad"}`;
     const parts = Object.entries(r.components || {}).map(
       ([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`,
     );
     health.title = parts.join("\n") || "runtime health";
   } catch (err) {
     health.textContent = "runtime unreachable";
-    health.className = "health bad";
+    health.className = "health health-bad";
     health.title = err.detail || String(err);
   }
   try {

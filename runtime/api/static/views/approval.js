@@ -153,7 +153,7 @@ function simulation(detail) {
       ]));
       parts.push(violationsList(sim.violations, "The battery and feeder model found no limit breach."));
     }
-    if (detail.simulation_summary && detail.simulation_summary !== sim.summary) {
+    if (detail.simulation_summary && detail.simulation_summary !== sim.summary && !detail.grid_report) {
       parts.push(h("p", { class: "small" }, `Power flow: ${detail.simulation_summary}`));
     }
   } else if (!detail.simulation_summary) parts.push(h("p", { class: "muted" }, "No simulation summary recorded."));
@@ -223,6 +223,9 @@ function decisionForm(detail, ctx) {
       let text = err instanceof ApiError ? err.detail : String(err);
       if (err instanceof ApiError && err.status === 409) text = `Not accepted: ${err.detail}`;
       if (err instanceof ApiError && err.status === 403) text = `Refused: ${err.detail}`;
+      if (err instanceof ApiError && err.status === 404) {
+        text = `No longer pending (decided, expired or superseded by a newer proposal): ${err.detail}`;
+      }
       status.append(errorBox(text, { id: "decision-error" }));
       approve.disabled = reject.disabled = false;
     }

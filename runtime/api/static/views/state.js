@@ -9,6 +9,7 @@ export const STALE_AFTER_S = 120;
 const STATE_EVERY_MS = 3000;
 const HISTORY_EVERY_MS = 15000;
 const HISTORY_MINUTES = 60;
+const SEEN_MAX = 1200; // an hour of 3-second refreshes
 
 export function pointStatus(p) {
   const quality = p.quality || "unknown";
@@ -41,7 +42,7 @@ export async function renderState(main, ctx) {
           h("th", {}, "Unit"),
           h("th", {}, "Quality / age"),
           h("th", {}, "Last reading (UTC)"),
-          h("th", {}, `Last ${HISTORY_MINUTES} min`),
+          h("th", {}, `Trend (last ${HISTORY_MINUTES} min)`),
         ),
       ),
       body,
@@ -50,13 +51,33 @@ export async function renderState(main, ctx) {
       "p",
       { class: "muted small" },
       `Rows in red: the reading is not good quality or older than ${STALE_AFTER_S} s; ` +
-        "the safety gate will not act on it. Red dots on a trend: samples not good quality; " +
-        "breaks: no data.",
+        "the safety gate will not act on it. Trends come from the historian, or, without one, " +
+        "from what this page has seen since it opened; red dots: samples not good quality; " +
+        "breaks: no data. Hover a trend for its range.",
     ),
   );
 
-  const history = new Map(); // point -> samples
+  const history = new Map(); // point -> samples from the historian
+  // Readings this page saw itself (ts, value, quality): the trend when the runtime keeps
+  // no historian (the demo), and the quality of each sample the historian does not give.
+  const seen = new Map();
   let points = [];
+
+  function remember(p) {
+    const list = seen.get(p.point) ?? [];
+    if (list.length === 0 || list[list.length - 1].ts !== p.ts) {
+      list.push({ ts: p.ts, value: p.value, quality: p.quality });
+      if (list.length > SEEN_MAX) list.splice(0, list.length - SEEN_MAX);
+    }
+    seen.set(p.point, list);
+  }
+
+  function trend(point) {
+    const stored = history.get(point) ?? [];
+    return stored.length >= 2
+      ? { samples: stored, source: "historian" }
+      : { samples: seen.get(point) ?? [], source: "since this page opened" };
+  }
 
   function draw() {
     body.replaceChildren(
@@ -71,10 +92,13 @@ export async function renderState(main, ctx) {
           h("td", { class: status.bad ? "flag" : "" }, status.text,
             status.bad ? "" : h("span", { class: "muted" }, ` (${duration(p.age_s)})`)),
           h("td", {}, utc(p.ts)),
-          h("td", {}, sparkline(history.get(p.point), {
-            stale: status.bad,
-            label: `${p.point}${p.unit ? ` (${p.unit})` : ""}`,
-          })),
+          h("td", {}, (() => {
+            const t = trend(p.point);
+            return sparkline(t.samples, {
+              stale: status.bad,
+              label: `${p.point}${p.unit ? ` (${p.unit})` : ""}, ${t.source}`,
+            });
+          })()),
         );
       }),
     );
@@ -85,6 +109,7 @@ export async function renderState(main, ctx) {
       const r = await get("/api/state");
       if (!ctx.current()) return;
       points = (r.points || []).slice().sort((a, b) => a.point.localeCompare(b.point));
+      points.forEach(remember);
       const source = { live: "live from the runtime", historian: "from the historian (no live runtime)", none: "no source" }[r.source] ?? "";
       stamp.textContent = `Site clock ${utc(r.now)}; ${source}; refreshed every ${STATE_EVERY_MS / 1000} s.`;
       error.replaceChildren();
