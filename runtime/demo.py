@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,7 +75,9 @@ async def run_demo(
     speed: float,
     duration_s: float | None,
     auto_approve: bool,
+    api: tuple[Any, Path | None] | None = None,
 ) -> DemoResult:
+    """``api``: (Listen, users path) to serve the HTTP API and console during the run."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
     config = with_endpoint(config, endpoint)
     clock = ScaledClock(scenario.start, speed)
@@ -86,6 +89,14 @@ async def run_demo(
     conductor = Conductor(config, events, clock, auto_approve=auto_approve)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
+    app, api_task = None, None
+    if api is not None:
+        from runtime.api import close_app, serve_api
+        from runtime.api.hosting import conductor_app
+
+        listen, users = api
+        app = conductor_app(conductor, listen, users_path=users)
+        api_task = asyncio.create_task(serve_api(app, listen))
     await field_.start()
     try:
         await conductor.connect()
@@ -93,6 +104,11 @@ async def run_demo(
             tasks.create_task(field_.run(until=end))
             tasks.create_task(conductor.run(until=end))
     finally:
+        if api_task is not None and app is not None:
+            api_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await api_task
+            close_app(app)
         await conductor.close()
         await field_.stop()
         events.close()

@@ -304,6 +304,56 @@ class DispatchReverted(_Event):
     reason: str
 
 
+# --- authentication (the API's users; see runtime/api/auth.py) ------------------------
+
+
+class AuthUserAdded(_Event):
+    kind: Literal["auth.user_added"] = "auth.user_added"
+    v: Literal[1] = 1
+    username: str
+    role: str
+    by: str  # the admin (API) or the OS user (CLI) who added it
+
+
+class AuthLogin(_Event):
+    kind: Literal["auth.login"] = "auth.login"
+    v: Literal[1] = 1
+    username: str
+    role: str
+    client: str = ""
+
+
+class AuthFailed(_Event):
+    kind: Literal["auth.failed"] = "auth.failed"
+    v: Literal[1] = 1
+    username: str
+    reason: str
+    client: str = ""
+
+
+class AuthLocked(_Event):
+    kind: Literal["auth.locked"] = "auth.locked"
+    v: Literal[1] = 1
+    username: str
+    failures: int
+    until: datetime
+
+
+class AuthUnlocked(_Event):
+    kind: Literal["auth.unlocked"] = "auth.unlocked"
+    v: Literal[1] = 1
+    username: str
+    by: str
+
+
+class AuthTokenCreated(_Event):
+    kind: Literal["auth.token_created"] = "auth.token_created"
+    v: Literal[1] = 1
+    username: str
+    by: str
+    token_id: str  # the first characters of the token's digest, never the token
+
+
 TypedEvent = Annotated[
     RuntimeStarted
     | RuntimeReady
@@ -333,7 +383,13 @@ TypedEvent = Annotated[
     | DispatchDeadLettered
     | DispatchExpired
     | DispatchRevertRequested
-    | DispatchReverted,
+    | DispatchReverted
+    | AuthUserAdded
+    | AuthLogin
+    | AuthFailed
+    | AuthLocked
+    | AuthUnlocked
+    | AuthTokenCreated,
     Field(discriminator="kind"),
 ]
 

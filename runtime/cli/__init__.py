@@ -22,7 +22,9 @@ from runtime.cli import (
     revert,
     run,
     safety,
+    serve,
     sim,
+    users,
 )
 
 COMMANDS = (
@@ -41,6 +43,8 @@ COMMANDS = (
     safety,
     forecast,
     ask,
+    serve,
+    users,
 )
 
 EXIT_OK = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,17 @@ DEFAULT_DB = Path("var/gridaios/events.db")
 def register(sub: Any) -> None:
     p = sub.add_parser("approvals", help="list, approve or reject dispatches awaiting sign-off")
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"event log (default {DEFAULT_DB})")
+    p.add_argument(
+        "--api",
+        default=os.environ.get("GRIDAIOS_API"),
+        metavar="URL",
+        help="talk to a running API instead of the local log (env GRIDAIOS_API)",
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("GRIDAIOS_TOKEN"),
+        help="API token for --api (env GRIDAIOS_TOKEN; `gridaios users token NAME`)",
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("list", help="dispatches awaiting approval")
     ls.add_argument("--json", action="store_true")
@@ -28,12 +40,23 @@ def register(sub: Any) -> None:
     for name in ("approve", "reject"):
         a = actions.add_parser(name, help=f"{name} a dispatch")
         a.add_argument("id")
-        a.add_argument("--user", default=getpass.getuser(), help="operator name (default: $USER)")
+        a.add_argument(
+            "--user", default=None, help="operator name (default: $USER; with --api: the token's)"
+        )
         a.add_argument("--reason", default="", help="why (required to reject)")
+    actions.choices["approve"].add_argument(
+        "--plan-hash", default=None, help="with --api: the plan you reviewed (default: current)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.api:
+        from runtime.cli.approvals_api import run_api
+
+        return run_api(args)
+    if getattr(args, "user", None) is None:
+        args.user = getpass.getuser()
     if not args.db.exists():
         print(
             f"--db {args.db}: no event log there; pass the path the runtime printed",

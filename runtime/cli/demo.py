@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runtime.cli.serve import add_api_options, api_listen
 from runtime.errors import ConfigError
 
 
@@ -26,13 +27,20 @@ def register(sub: Any) -> None:
         default=None,
         help="simulated seconds to run (default: the whole scenario)",
     )
-    p.add_argument(
+    approve = p.add_mutually_exclusive_group()
+    approve.add_argument(
         "--auto-approve",
         action="store_true",
         help="approve requests above the approval threshold automatically",
     )
+    approve.add_argument(
+        "--approve-by-hand",
+        action="store_true",
+        help="keep requests pending for people (console, `gridaios approvals`); use with --api",
+    )
     p.add_argument("--db", type=Path, default=None, help="event log path (default under var/demo)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    add_api_options(p, default_api=None)
     p.set_defaults(func=run)
 
 
@@ -45,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.duration is not None and args.duration <= 0:
         print(f"--duration = {args.duration:g}: must be > 0 simulated seconds", file=sys.stderr)
+        return 2
+    try:
+        listen = api_listen(args)
+    except ValueError as err:
+        print(f"gridaios demo: {err}", file=sys.stderr)
         return 2
     try:
         config, scenario = load_demo_inputs(args.config, args.scenario)
@@ -69,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             db_path=db,
             speed=args.speed,
             duration_s=args.duration,
-            auto_approve=args.auto_approve,
+            auto_approve=args.auto_approve and not args.approve_by_hand,
+            api=(listen, args.users) if listen is not None else None,
         )
     )
     if args.json:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import events as ev
+from runtime.cli.serve import add_api_options, api_listen
 from runtime.clock import WallClock
 from runtime.conductor import Conductor
 from runtime.config import SiteConfig, load_config
@@ -26,7 +27,13 @@ from runtime.errors import ConfigError
 from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from runtime.housekeeping import housekeeping_service
-from runtime.supervise import FunctionService, ServiceFailed, ServiceHealth, Supervisor
+from runtime.supervise import (
+    FunctionService,
+    Service,
+    ServiceFailed,
+    ServiceHealth,
+    Supervisor,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_DB = Path("var/gridaios/events.db")
@@ -52,14 +59,19 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--health-file", type=Path, default=None, help="write /healthz-style JSON here on change"
     )
+    add_api_options(p, default_api=None)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        listen = api_listen(args)
     except ConfigError as err:
         print(err, file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"gridaios run: {err}", file=sys.stderr)
         return 2
     dlq_path = args.dlq or args.db.with_name("deadletters.db")
     try:
@@ -72,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 args.health_file,
                 args.history or args.db.with_name("history"),
                 args.keep_telemetry_days,
+                api=(listen, args.users) if listen is not None else None,
             )
         )
     except ServiceFailed as err:
@@ -88,6 +101,7 @@ async def serve(
     health_file: Path | None = None,
     history: Path | None = None,
     keep_telemetry_days: float = 30.0,
+    api: tuple[Any, Path | None] | None = None,
 ) -> None:
     clock = WallClock()
     events = EventLog(db)
@@ -120,10 +134,21 @@ async def serve(
     housekeeping = housekeeping_service(
         events, historian, dlq, clock, keep_telemetry=timedelta(days=keep_telemetry_days)
     )
-    supervisor = Supervisor(
-        [FunctionService("conductor", conduct), FunctionService("housekeeping", housekeeping)],
-        on_change=on_change,
-    )
+    services: list[Service] = [
+        FunctionService("conductor", conduct),
+        FunctionService("housekeeping", housekeeping),
+    ]
+    app = None
+    if api is not None:  # the HTTP API in this loop, on the conductor's live state
+        from runtime.api import close_app
+        from runtime.api.hosting import api_service, conductor_app
+
+        listen, users = api
+        app = conductor_app(
+            conductor, listen, users_path=users, dlq_path=dlq_path, history_dir=history
+        )
+        services.append(FunctionService("api", api_service(app, listen)))
+    supervisor = Supervisor(services, on_change=on_change)
     loop = asyncio.get_running_loop()
 
     def drain() -> None:
@@ -138,5 +163,7 @@ async def serve(
         await supervisor.run()
     finally:
         events.append_event(ev.RuntimeStopped(reason="signal: drained"), ts=clock())
+        if app is not None:
+            close_app(app)
         events.close()
         dlq.close()

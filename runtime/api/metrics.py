@@ -1,0 +1,176 @@
+"""Prometheus metrics: API requests and auth failures (counted here), approval and dispatch
+figures (derived from the event log at scrape time, so they survive a restart)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runtime import approvals
+from runtime.api.queries import Queries
+from runtime.clock import Clock
+from runtime.eventlog import EventLog
+
+BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalFigures:
+    time_to_decision_s: list[float] = field(default_factory=list)
+    expired: int = 0
+    escalated: int = 0
+    human_intervention_rate: float = 0.0
+
+
+def approval_figures(log: EventLog, now: datetime) -> ApprovalFigures:
+    """``approvals.metrics`` when the approvals module offers it, else the same figures
+    folded here from the log (COMPAT issue 9: drop once approvals.metrics is merged)."""
+    metrics = getattr(approvals, "metrics", None)
+    if metrics is not None:
+        m = metrics(log, now)
+        return ApprovalFigures(
+            time_to_decision_s=list(m.time_to_decision_s),
+            expired=int(m.expired),
+            escalated=int(m.escalated),
+            human_intervention_rate=float(m.human_intervention_rate),
+        )
+    requested: dict[str, datetime] = {}
+    decided: dict[str, float] = {}
+    auto = expired = escalated = 0
+    kinds = (
+        "approval.requested",
+        "approval.granted",
+        "approval.rejected",
+        "approval.expired",
+        "approval.escalated",
+        "approval.auto",
+    )
+    for e in log.events(kinds=kinds):
+        did = e.dispatch_id or ""
+        match e.kind:
+            case "approval.requested":
+                requested[did] = e.ts
+            case "approval.auto":
+                auto += 1
+            case "approval.expired":
+                expired += 1
+            case "approval.escalated":
+                escalated += 1
+            case "approval.granted" | "approval.rejected" if did in requested:
+                decided[did] = (e.ts - requested[did]).total_seconds()
+    total = len(requested) + auto
+    return ApprovalFigures(
+        time_to_decision_s=list(decided.values()),
+        expired=expired,
+        escalated=escalated,
+        human_intervention_rate=len(requested) / total if total else 0.0,
+    )
+
+
+class _LogCollector(Collector):
+    def __init__(self, log: EventLog, queries: Queries, clock: Clock) -> None:
+        self.log, self.queries, self.clock = log, queries, clock
+
+    def collect(self) -> Iterator[Any]:
+        figures = approval_figures(self.log, self.clock())
+        observed = sorted(figures.time_to_decision_s)
+        buckets = [(f"{b:g}", bisect.bisect_right(observed, b)) for b in BUCKETS_S]
+        buckets.append(("+Inf", len(observed)))
+        yield HistogramMetricFamily(
+            "gridaios_approvals_time_to_decision_seconds",
+            "time from an approval request to the operators' decision",
+            buckets=buckets,
+            sum_value=sum(observed),
+        )
+        yield CounterMetricFamily(
+            "gridaios_approvals_expired",
+            "approval requests that expired without a decision (safe default kept)",
+            value=figures.expired,
+        )
+        yield CounterMetricFamily(
+            "gridaios_approvals_escalated",
+            "approval requests escalated for being unanswered",
+            value=figures.escalated,
+        )
+        yield GaugeMetricFamily(
+            "gridaios_human_intervention_rate",
+            "share of dispatches that needed an operator's sign-off",
+            value=figures.human_intervention_rate,
+        )
+        yield GaugeMetricFamily(
+            "gridaios_approvals_pending",
+            "dispatches awaiting an operator now",
+            value=len(approvals.pending(self.log)),
+        )
+        dispatch = CounterMetricFamily(
+            "gridaios_dispatch_events", "dispatch events in the log, by kind", labels=["kind"]
+        )
+        for kind, n in sorted(self.queries.kind_counts("dispatch.").items()):
+            dispatch.add_metric([kind], n)
+        yield dispatch
+
+
+class ApiMetrics:
+    def __init__(self, log: EventLog, queries: Queries, clock: Clock) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gridaios_api_requests",
+            "HTTP requests served, by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "gridaios_api_auth_failures",
+            "failed logins and rejected tokens, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.registry.register(_LogCollector(log, queries, clock))
+
+    def auth_failure(self, reason: str) -> None:
+        self.auth_failures.labels(reason=reason).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestCounter:
+    """ASGI middleware: counts every HTTP response by its route template (bounded labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            label = (
+                route
+                if route is not None
+                else ("/api/unmatched" if scope["path"].startswith("/api") else "static")
+            )
+            self.metrics.requests.labels(scope["method"], label, str(status)).inc()

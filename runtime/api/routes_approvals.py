@@ -1,0 +1,165 @@
+"""Approvals: what waits for sign-off, the full request, the plot, approve and reject.
+
+The rules (two-person, proposer, plan hash, expiry) live in ``runtime.approvals``;
+this module only calls them as the logged-in user and maps their refusals to 409.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse
+
+from runtime import approvals, explain
+from runtime.api import views
+from runtime.api.auth import Principal
+from runtime.api.context import Resources, resources
+from runtime.api.guard import principal
+from runtime.api.schemas import (
+    ApprovalDetail,
+    ApprovalOut,
+    ApproveRequest,
+    DecisionOut,
+    RejectRequest,
+)
+from runtime.errors import GridaiosError, NotFound
+from runtime.eventlog import Event
+
+router = APIRouter(prefix="/api/approvals", tags=["approvals"])
+R = Depends(resources)
+P = Depends(principal)
+ESCALATED = "approval.escalated"
+_NOT_PENDING: dict[int | str, dict[str, Any]] = {404: {"description": "no such request pending"}}
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "refused: plan changed, decided, expired, or same person"}
+}
+
+
+def _proposed(res: Resources, dispatch_id: str) -> dict[str, object] | None:
+    event = next(res.log.events(dispatch_id=dispatch_id, kinds=("dispatch.proposed",)), None)
+    return dict(event.payload) if event is not None else None
+
+
+@router.get("", response_model=list[ApprovalOut])
+def list_pending(res: Resources = R) -> list[ApprovalOut]:
+    """Dispatches awaiting sign-off, oldest first."""
+    escalated = res.queries.ids_with(ESCALATED)
+    return [
+        views.approval_item(p, p.dispatch_id in escalated, _proposed(res, p.dispatch_id))
+        for p in approvals.pending(res.log)
+    ]
+
+
+@router.get("/{dispatch_id}", response_model=ApprovalDetail, responses=_NOT_PENDING)
+def detail(dispatch_id: str, res: Resources = R) -> ApprovalDetail:
+    """The whole request: plan, verdicts, simulation and grid report, plot, explanation,
+    rollback point and what happens if nobody acts."""
+    chain = list(res.log.events(dispatch_id=dispatch_id))
+    requested = next((e for e in chain if e.kind == "approval.requested"), None)
+    if requested is None:
+        raise HTTPException(404, f"no approval request for dispatch {dispatch_id}")
+    pending = next((p for p in approvals.pending(res.log) if p.dispatch_id == dispatch_id), None)
+    return views.approval_detail(
+        chain,
+        pending=pending,
+        escalated=any(e.kind == ESCALATED for e in chain),
+        explanation=explain.explain(res.log, dispatch_id),
+        plot_url=f"/api/approvals/{dispatch_id}/plot.png" if _plot(chain) else None,
+    )
+
+
+def _plot(chain: Sequence[Event]) -> Path | None:
+    for e in chain:
+        if e.kind not in ("approval.requested", "dispatch.grid_validated"):
+            continue
+        plot = e.payload.get("plot")
+        if plot and Path(plot).suffix == ".png" and Path(plot).is_file():
+            return Path(plot)
+    return None
+
+
+@router.get(
+    "/{dispatch_id}/plot.png",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}}, 404: {"description": "no plot"}},
+)
+def plot(dispatch_id: str, res: Resources = R) -> FileResponse:
+    path = _plot(list(res.log.events(dispatch_id=dispatch_id)))
+    if path is None:
+        raise HTTPException(404, f"no plot recorded for dispatch {dispatch_id}")
+    return FileResponse(path, media_type="image/png")
+
+
+def _decision(
+    res: Resources, dispatch_id: str, status: Literal["pending", "approved", "rejected"]
+) -> DecisionOut:
+    requirement = next(res.log.events(dispatch_id=dispatch_id, kinds=(approvals.REQUESTED,)))
+    needed = approvals.Requirement(str(requirement.payload["requirement"])).approvers
+    grants = [
+        str(e.payload["user"])
+        for e in res.log.events(dispatch_id=dispatch_id, kinds=(approvals.GRANTED,))
+    ]
+    if status == "approved" and len(set(grants)) < needed:
+        status = "pending"  # recorded; another operator must approve too
+    return DecisionOut(
+        dispatch_id=dispatch_id,
+        status=status,
+        approvers=grants,
+        approvers_needed=needed,
+    )
+
+
+_TAKES_PLAN_HASH = "plan_hash" in inspect.signature(approvals.approve).parameters
+_approve_with_hash: Callable[..., None] = approvals.approve
+
+
+@router.post(
+    "/{dispatch_id}/approve", response_model=DecisionOut, responses={**_NOT_PENDING, **_REFUSED}
+)
+def approve(
+    dispatch_id: str, body: ApproveRequest, who: Principal = P, res: Resources = R
+) -> DecisionOut:
+    """Approve as the logged-in operator, bound to the plan_hash shown with the request."""
+    now = res.ctx.clock()
+    with res.decisions:
+        try:
+            if _TAKES_PLAN_HASH:
+                _approve_with_hash(
+                    res.log, dispatch_id, who.username, body.reason, now, plan_hash=body.plan_hash
+                )
+            else:
+                # COMPAT issue 9: until runtime.approvals binds the grant to the plan itself
+                pending = approvals.find_pending(res.log, dispatch_id)
+                expected = views.plan_hash(pending.request, _proposed(res, dispatch_id))
+                if body.plan_hash != expected:
+                    raise approvals.ApprovalError(
+                        f"plan_hash {body.plan_hash[:12]}... is not the pending plan's "
+                        f"({expected[:12]}...): the plan changed; reload it and review again"
+                    )
+                approvals.approve(res.log, dispatch_id, who.username, body.reason, now)
+        except NotFound as err:
+            raise HTTPException(404, str(err)) from err
+        except GridaiosError as err:
+            raise HTTPException(409, str(err)) from err
+    return _decision(res, dispatch_id, "approved")
+
+
+@router.post(
+    "/{dispatch_id}/reject", response_model=DecisionOut, responses={**_NOT_PENDING, **_REFUSED}
+)
+def reject(
+    dispatch_id: str, body: RejectRequest, who: Principal = P, res: Resources = R
+) -> DecisionOut:
+    """Reject as the logged-in operator; the reason is required."""
+    with res.decisions:
+        try:
+            approvals.reject(res.log, dispatch_id, who.username, body.reason, res.ctx.clock())
+        except NotFound as err:
+            raise HTTPException(404, str(err)) from err
+        except GridaiosError as err:
+            raise HTTPException(409, str(err)) from err
+    return _decision(res, dispatch_id, "rejected")
