@@ -60,8 +60,8 @@ def write_config(tmp: Path, *, two_person_min_kw: float = 240) -> Path:
 
 def add_user(users: Path, events: Path, name: str, role: str, password: str) -> None:
     """``gridaios users add NAME --role ROLE --password-stdin``, as an admin would."""
-    cmd = [*GRIDAIOS, "users", "--users", str(users), "--db", str(events)]
-    cmd += ["add", name, "--role", role, "--password-stdin"]
+    cmd = [*GRIDAIOS, "users", "add", name, "--role", role, "--password-stdin"]
+    cmd += ["--users", str(users), "--db", str(events)]
     done = subprocess.run(
         cmd,
         input=password + "\n",
