@@ -39,14 +39,14 @@ export async function renderAudit(main, ctx) {
         const payload = JSON.stringify(e.payload ?? {});
         return h("tr", { dataset: { kind: e.kind } },
           h("td", { class: "num" }, e.seq),
-          h("td", {}, utc(e.ts)),
-          h("td", {}, h("code", {}, e.kind)),
+          h("td", { class: "nowrap" }, utc(e.ts)),
+          h("td", { class: "nowrap" }, h("code", {}, e.kind)),
           h("td", {}, e.dispatch_id
             ? h("a", { href: `#/dispatches/${encodeURIComponent(e.dispatch_id)}` }, e.dispatch_id) : "–"),
-          h("td", {}, payload.length <= 120 ? h("code", { class: "payload" }, payload)
-            : h("details", {}, h("summary", {}, h("code", {}, `${payload.slice(0, 110)}…`)),
+          h("td", { class: "wide" }, payload.length <= 120 ? h("code", { class: "payload" }, payload)
+            : h("details", {}, h("summary", {}, h("code", { class: "payload" }, `${payload.slice(0, 110)}…`)),
                 h("pre", { class: "payload" }, JSON.stringify(e.payload, null, 1)))),
-          h("td", { class: "small" }, h("code", { title: e.hash ?? "" }, e.hash ? `${e.hash.slice(0, 10)}…` : "–")));
+          h("td", { class: "small" }, h("code", { title: e.hash ?? "" }, e.hash ? `${e.hash.slice(0, 8)}…` : "–")));
       })));
   }
 

@@ -51,7 +51,7 @@ export async function renderDispatches(main, ctx) {
         h("td", {}, d.asset ?? "–"),
         h("td", { class: "num" }, kw(d.value_kw)),
         h("td", {}, stateBadge(d.state)),
-        h("td", {}, utc(d.updated ?? d.ts)),
+        h("td", { class: "nowrap" }, utc(d.updated ?? d.ts)),
         h("td", { class: "small" }, (d.approvers || []).join(", ") || (d.requirement === "auto" ? "automatic" : "–")),
         h("td", { class: "num" }, d.attempts ?? "–"),
       )));
@@ -66,7 +66,7 @@ function timeline(events) {
     h("thead", {}, h("tr", {}, ["#", "Time (UTC)", "Event", "Detail"].map((t) => h("th", {}, t)))),
     h("tbody", {}, events.map((e) => h("tr", {},
       h("td", { class: "num" }, e.seq ?? ""),
-      h("td", {}, utc(e.ts)),
+      h("td", { class: "nowrap" }, utc(e.ts)),
       h("td", {}, h("code", {}, e.kind)),
       h("td", {},
         Array.isArray(e.lines) ? h("pre", {}, e.lines.join("\n")) : null,

@@ -79,6 +79,18 @@ export async function renderState(main, ctx) {
       : { samples: seen.get(point) ?? [], source: "since this page opened" };
   }
 
+  function trendCell(p, status) {
+    const t = trend(p.point);
+    const values = t.samples.map((x) => Number(x.value)).filter(Number.isFinite);
+    const unit = p.unit ? ` ${p.unit}` : "";
+    return h("div", { class: "spark-cell" },
+      sparkline(t.samples, { stale: status.bad, label: `${p.point}${unit ? ` (${p.unit})` : ""}, ${t.source}` }),
+      values.length >= 2
+        ? h("span", { class: "spark-range", title: `lowest and highest, ${t.source}` },
+            `${num(Math.min(...values), 1)} – ${num(Math.max(...values), 1)}${unit}`)
+        : null);
+  }
+
   function draw() {
     body.replaceChildren(
       ...points.map((p) => {
@@ -92,13 +104,7 @@ export async function renderState(main, ctx) {
           h("td", { class: status.bad ? "flag" : "" }, status.text,
             status.bad ? "" : h("span", { class: "muted" }, ` (${duration(p.age_s)})`)),
           h("td", {}, utc(p.ts)),
-          h("td", {}, (() => {
-            const t = trend(p.point);
-            return sparkline(t.samples, {
-              stale: status.bad,
-              label: `${p.point}${p.unit ? ` (${p.unit})` : ""}, ${t.source}`,
-            });
-          })()),
+          h("td", {}, trendCell(p, status)),
         );
       }),
     );
