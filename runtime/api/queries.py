@@ -43,16 +43,6 @@ class Queries:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def newest_ids(self, kind: str, limit: int, before_seq: int | None = None) -> list[str]:
-        """Dispatch ids of the newest events of ``kind``, newest first."""
-        sql = "SELECT dispatch_id FROM events WHERE kind = ? AND dispatch_id IS NOT NULL"
-        args: list[Any] = [kind]
-        if before_seq is not None:
-            sql += " AND seq < ?"
-            args.append(before_seq)
-        rows = self._rows(sql + " ORDER BY seq DESC LIMIT ?", [*args, limit])
-        return [str(r[0]) for r in rows]
-
     def newest_with_seq(
         self, kind: str, limit: int, before_seq: int | None = None
     ) -> list[tuple[int, str]]:
@@ -103,6 +93,15 @@ class Queries:
         )
         events = [_event(r) for r in rows]
         return events if after_seq is not None else events[::-1]
+
+    def first(self, dispatch_id: str, kind: str) -> Event | None:
+        """The first event of ``kind`` for a dispatch (by the dispatch index: ``+kind``
+        keeps SQLite off the kind index, which would scan every event of that kind)."""
+        rows = self._rows(
+            f"SELECT {_COLS} FROM events WHERE dispatch_id = ? AND +kind = ? ORDER BY seq LIMIT 1",
+            [dispatch_id, kind],
+        )
+        return _event(rows[0]) if rows else None
 
     def ids_with(self, kind: str) -> set[str]:
         rows = self._rows(

@@ -29,7 +29,11 @@ from runtime.api.schemas import (
 from runtime.errors import GridaiosError, NotFound
 from runtime.eventlog import Event
 
-router = APIRouter(prefix="/api/approvals", tags=["approvals"])
+router = APIRouter(
+    prefix="/api/approvals",
+    tags=["approvals"],
+    responses={400: {"description": "body is not JSON"}},
+)
 R = Depends(resources)
 P = Depends(principal)
 ESCALATED = "approval.escalated"
@@ -39,8 +43,8 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _proposed(res: Resources, dispatch_id: str) -> dict[str, object] | None:
-    event = next(res.log.events(dispatch_id=dispatch_id, kinds=("dispatch.proposed",)), None)
+def _proposed(res: Resources, dispatch_id: str) -> dict[str, Any] | None:
+    event = res.queries.first(dispatch_id, "dispatch.proposed")
     return dict(event.payload) if event is not None else None
 
 
@@ -49,7 +53,12 @@ def list_pending(res: Resources = R) -> list[ApprovalOut]:
     """Dispatches awaiting sign-off, oldest first."""
     escalated = res.queries.ids_with(ESCALATED)
     return [
-        views.approval_item(p, p.dispatch_id in escalated, _proposed(res, p.dispatch_id))
+        views.approval_item(
+            p,
+            p.dispatch_id in escalated,
+            # only requests recorded without a plan_hash need the plan to derive it
+            None if p.request.get("plan_hash") else _proposed(res, p.dispatch_id),
+        )
         for p in approvals.pending(res.log)
     ]
 

@@ -18,7 +18,9 @@ from runtime.api.schemas import (
     UserOut,
 )
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = APIRouter(
+    prefix="/api", tags=["auth"], responses={400: {"description": "body is not JSON"}}
+)
 R = Depends(resources)
 P = Depends(principal)
 

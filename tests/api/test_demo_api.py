@@ -85,6 +85,8 @@ def test_demo_serves_live_state_and_takes_a_hand_approval(tmp_path: Path) -> Non
             ),
         )
         assert state["source"] == "live"
+        health = call("GET", f"{base}/api/health").json()
+        assert health == {"status": "ok", "components": {"event_log": "ok", "conductor": "ok"}}
         assert any(p["point"] == "substation.p_kw" and p["unit"] == "kW" for p in state["points"])
 
         pending = _wait(
