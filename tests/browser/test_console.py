@@ -148,7 +148,7 @@ def test_operator_approves_and_the_dispatch_reaches_the_device(
 
 
 def test_a_viewer_reads_an_approval_but_cannot_decide(
-    demo: Demo, page: Any, page_errors: list[str]
+    demo: Demo, page: Any, browser: Any, page_errors: list[str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -169,6 +169,25 @@ def test_a_viewer_reads_an_approval_but_cannot_decide(
     assert refused.json().get("detail")
     still = api_json(page, demo, "/api/approvals")
     assert dispatch_id in [a["dispatch_id"] for a in still]
+
+    # An operator decides elsewhere (another session, through the API): the viewer's open
+    # page says so without a reload.
+    operator = browser.new_context()
+    try:
+        login_ok = operator.request.post(
+            demo.url + "/api/login", data={"username": "olga", "password": PASSWORDS["olga"]}
+        )
+        assert login_ok.ok, login_ok.text()
+        granted = operator.request.post(
+            f"{demo.url}/api/approvals/{dispatch_id}/approve",
+            data={"reason": "from the control desk", "plan_hash": shown["plan_hash"]},
+        )
+        assert granted.ok, granted.text()
+    finally:
+        operator.close()
+    notice = page.locator("#approval-notice")
+    expect(notice).to_contain_text("approved by olga", timeout=30_000)
+    expect(notice).to_contain_text("No decision is possible")
     assert page_errors == []
 
 

@@ -186,7 +186,7 @@ function doNothingText(detail) {
   return "If nobody decides before expiry the request expires and the setpoint stays as it is.";
 }
 
-function decisionForm(detail, ctx) {
+function decisionForm(detail, ctx, onDecided) {
   const role = ctx.session.role;
   if (!roleAtLeast(role, "operator")) {
     return h("p", { class: "notice", id: "read-only" },
@@ -217,6 +217,7 @@ function decisionForm(detail, ctx) {
           "another operator must approve too before anything is sent.";
       } else text = `Approved (plan ${shortHash(planHash)}): the runtime re-checks it against fresh state, then sends it.`;
       status.append(h("p", { class: "ok", role: "status" }, text));
+      onDecided();
       status.append(h("p", {}, h("a", { href: `#/dispatches/${encodeURIComponent(detail.dispatch_id)}`, id: "to-dispatch" },
         "Follow this dispatch to the device")));
     } catch (err) {
@@ -246,9 +247,41 @@ export async function renderApproval(main, ctx, id) {
   const holder = h("div", { id: "approval-detail" });
   main.append(holder);
 
+  let shown = null; // what the page shows: status, approvers, plan hash, escalation
+  const notice = h("div", { id: "approval-notice", "aria-live": "polite" });
+
+  function fingerprint(d) {
+    return JSON.stringify([d.status, d.approvers, d.plan_hash, d.escalated]);
+  }
+
+  // Someone else may decide, the request may expire or be superseded while this page is
+  // open: say so at once, and take the buttons away when a decision is no longer possible.
+  async function watch() {
+    let d;
+    try {
+      d = await get(`/api/approvals/${encodeURIComponent(id)}`);
+    } catch {
+      return; // the header shows connection trouble
+    }
+    if (!ctx.current() || shown === null || fingerprint(d) === shown) return;
+    shown = fingerprint(d);
+    const closed = (d.status ?? "pending") !== "pending";
+    notice.replaceChildren(h("p", { class: "notice", role: "status" },
+      `Changed since this page loaded: status ${d.status}` +
+      `${(d.approvers || []).length ? `, approved by ${d.approvers.join(", ")}` : ""}` +
+      `${d.escalated ? ", escalated" : ""}.`,
+      closed ? " No decision is possible any more." : " Reload the page to review it again."));
+    const status = document.getElementById("approval-status");
+    if (status) status.textContent = d.status ?? "pending";
+    if (closed) {
+      for (const b of holder.querySelectorAll("#approve-button, #reject-button")) b.disabled = true;
+    }
+  }
+
   async function load() {
     const [detail, now] = await Promise.all([get(`/api/approvals/${encodeURIComponent(id)}`), siteNow()]);
     if (!ctx.current()) return;
+    shown = fingerprint(detail);
     const pending = (detail.status ?? "pending") === "pending";
     const left = secondsBetween(now, detail.expires_at);
     const needed = detail.approvers_needed ?? (detail.requirement === "two_operators" ? 2 : 1);
@@ -258,6 +291,7 @@ export async function renderApproval(main, ctx, id) {
       h("h1", {}, `Approval ${detail.dispatch_id}`,
         detail.escalated ? h("span", { class: "badge bad" }, "ESCALATED") : null,
         h("span", { class: `badge ${pending ? "" : "done"}`, id: "approval-status" }, detail.status ?? "pending")),
+      notice,
       h("div", { class: "columns" },
         h("div", {},
           section("The plan",
@@ -276,7 +310,9 @@ export async function renderApproval(main, ctx, id) {
           section("Safety gate verdicts", verdictList(detail.verdicts)),
           section("If nobody acts", h("p", { id: "do-nothing" }, doNothingText(detail))),
           section("Decision", pending
-            ? decisionForm(detail, ctx)
+            ? decisionForm(detail, ctx, () => {
+                shown = null; // this page made the change: nothing to warn about
+              })
             : h("p", { id: "decision-closed" }, `This request is ${detail.status}; no decision is possible any more.`,
                 " ", h("a", { href: `#/dispatches/${encodeURIComponent(detail.dispatch_id)}` }, "See the dispatch record"))),
           section("Explanation",
@@ -289,6 +325,7 @@ export async function renderApproval(main, ctx, id) {
 
   try {
     await load();
+    ctx.every(5000, watch);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       holder.replaceChildren(errorBox(`${id} is not awaiting approval any more (decided, expired or superseded).`),
