@@ -15,6 +15,7 @@ from runtime.clock import ScaledClock
 from runtime.conductor import Conductor
 from runtime.config import BatteryAsset, SiteConfig, load_config
 from runtime.eventlog import EventLog
+from runtime.historian import Historian
 from simulator import Scenario, VirtualField, load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +87,9 @@ async def run_demo(
     )
     field_ = VirtualField(site.field_spec(config), scenario, clock, endpoint)
     events = EventLog(db_path)
-    conductor = Conductor(config, events, clock, auto_approve=auto_approve)
+    # with the console: a historian (the sparklines' source), one per demo log
+    historian = Historian(db_path.with_name(f"{db_path.stem}-history")) if api else None
+    conductor = Conductor(config, events, clock, auto_approve=auto_approve, historian=historian)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     app, api_task = None, None
@@ -95,7 +98,12 @@ async def run_demo(
         from runtime.api.hosting import conductor_app
 
         listen, users = api
-        app = conductor_app(conductor, listen, users_path=users)
+        app = conductor_app(
+            conductor,
+            listen,
+            users_path=users,
+            history_dir=historian.root if historian is not None else None,
+        )
         api_task = asyncio.create_task(serve_api(app, listen))
     await field_.start()
     try:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from runtime.api.app import create_app
 from runtime.api.context import ApiContext
+from runtime.api.routes_state import forecast_file
 from runtime.api.server import Listen, serve_api
 from runtime.conductor import Conductor
 
@@ -20,6 +21,7 @@ def conductor_app(
     users_path: Path | None = None,
     dlq_path: Path | None = None,
     history_dir: Path | None = None,
+    forecast_path: Path | None = None,
 ) -> FastAPI:
     db = conductor.events.path
     return create_app(
@@ -28,6 +30,7 @@ def conductor_app(
             users_path=users_path or db.with_name("users.db"),
             config=conductor.config,
             state_provider=conductor.state.snapshot,
+            forecast_provider=(lambda: forecast_file(forecast_path)) if forecast_path else None,
             dlq_path=dlq_path,
             history_dir=history_dir,
             shadow_dir=db.with_name("shadow"),

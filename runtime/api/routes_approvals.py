@@ -122,6 +122,17 @@ def _decision(
     )
 
 
+def _not_pending(res: Resources, dispatch_id: str, err: NotFound) -> HTTPException:
+    """404 when there never was a request; 409 when it was decided, used or expired."""
+    if res.queries.first(dispatch_id, approvals.REQUESTED) is None:
+        return HTTPException(404, str(err))
+    state = views.state_of(list(res.log.events(dispatch_id=dispatch_id)))
+    return HTTPException(
+        409,
+        f"dispatch {dispatch_id} is no longer awaiting approval (now {state}); nothing recorded",
+    )
+
+
 _TAKES_PLAN_HASH = "plan_hash" in inspect.signature(approvals.approve).parameters
 _approve_with_hash: Callable[..., None] = approvals.approve
 
@@ -151,7 +162,7 @@ def approve(
                     )
                 approvals.approve(res.log, dispatch_id, who.username, body.reason, now)
         except NotFound as err:
-            raise HTTPException(404, str(err)) from err
+            raise _not_pending(res, dispatch_id, err) from err
         except GridaiosError as err:
             raise HTTPException(409, str(err)) from err
     return _decision(res, dispatch_id, "approved")
@@ -168,7 +179,7 @@ def reject(
         try:
             approvals.reject(res.log, dispatch_id, who.username, body.reason, res.ctx.clock())
         except NotFound as err:
-            raise HTTPException(404, str(err)) from err
+            raise _not_pending(res, dispatch_id, err) from err
         except GridaiosError as err:
             raise HTTPException(409, str(err)) from err
     return _decision(res, dispatch_id, "rejected")

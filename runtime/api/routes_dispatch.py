@@ -32,7 +32,13 @@ def proposals(limit: int = Query(50, ge=1, le=500), res: Resources = R) -> list[
 @router.get("/dispatches", response_model=list[DispatchOut])
 def dispatches(
     limit: int = Query(50, ge=1, le=500),
-    state: Annotated[State | None, Query(description="only dispatches in this state")] = None,
+    state: Annotated[
+        str | None,
+        Query(
+            description="only dispatches in this state (empty: all)",
+            pattern="^(" + "|".join(s.value for s in State) + ")?$",
+        ),
+    ] = None,
     res: Resources = R,
 ) -> list[DispatchOut]:
     out: list[DispatchOut] = []
@@ -46,7 +52,7 @@ def dispatches(
             before = seq
             scanned += 1
             row = views.dispatch_row(list(res.log.events(dispatch_id=did)))
-            if row is not None and (state is None or row.state == state.value):
+            if row is not None and (not state or row.state == state):
                 out.append(row)
                 if len(out) >= limit:
                     break

@@ -84,13 +84,20 @@ def run(args: argparse.Namespace) -> int:
                 args.health_file,
                 args.history or args.db.with_name("history"),
                 args.keep_telemetry_days,
-                api=(listen, args.users) if listen is not None else None,
+                api=(listen, args.users, _forecast_path(args.config, config))
+                if listen is not None
+                else None,
             )
         )
     except ServiceFailed as err:
         print(f"gridaios run: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _forecast_path(config_path: Path, config: SiteConfig) -> Path | None:
+    """Where ``gridaios forecast run`` writes this site's forecasts (the API serves them)."""
+    return config_path.parent / config.forecast.output if config.forecast is not None else None
 
 
 async def serve(
@@ -101,7 +108,7 @@ async def serve(
     health_file: Path | None = None,
     history: Path | None = None,
     keep_telemetry_days: float = 30.0,
-    api: tuple[Any, Path | None] | None = None,
+    api: tuple[Any, Path | None, Path | None] | None = None,
 ) -> None:
     clock = WallClock()
     events = EventLog(db)
@@ -143,9 +150,14 @@ async def serve(
         from runtime.api import close_app
         from runtime.api.hosting import api_service, conductor_app
 
-        listen, users = api
+        listen, users, forecasts = api
         app = conductor_app(
-            conductor, listen, users_path=users, dlq_path=dlq_path, history_dir=history
+            conductor,
+            listen,
+            users_path=users,
+            dlq_path=dlq_path,
+            history_dir=history,
+            forecast_path=forecasts,
         )
         services.append(FunctionService("api", api_service(app, listen)))
     supervisor = Supervisor(services, on_change=on_change)

@@ -114,6 +114,16 @@ def test_demo_serves_live_state_and_takes_a_hand_approval(tmp_path: Path) -> Non
             120,
         )
         assert "approved by alice" in record["text"]
+        history = _wait(
+            "sparkline samples from the demo's historian",
+            lambda: call(
+                "GET",
+                f"{base}/api/state/history?point=substation.p_kw&minutes=120",
+                token=tokens["alice"],
+            ).json()["samples"],
+            60,
+        )
+        assert all(s["value"] > 0 for s in history)
         out, _ = demo.communicate(timeout=600)
     finally:
         if demo.poll() is None:
