@@ -3,10 +3,11 @@
 The scenario is ``console-peak``, made for deciding by hand; the site config is a copy
 of the demo's, changed so that a browser test has time and something to read:
 
-- the feeder is above the peak-shaving threshold from 18:30 to 18:45 (site clock) and
-  below it afterwards, so the policy proposes during those minutes only (each new
-  proposal supersedes the one before); once the site clock is past ``PEAK_OVER`` the
-  pending request is final, and nothing replaces it while the page is open;
+- the feeder is above the peak-shaving threshold from 18:30 to 18:50 (site clock) and
+  below it afterwards; the policy's deadband is 100 kW, so it proposes only a change
+  of more than 100 kW: during the peak (each new proposal supersedes the one before),
+  and not on the way down. Once the site clock is past ``PEAK_OVER`` the pending
+  request is final, and nothing replaces it while the page is open;
 - the battery's rating is 120 kW, so the gate clamps the 150 kW proposal to 120 kW
   (a constraint reason to read) and 120 kW needs an operator (auto limit 100 kW);
 - the approval expiry is longer than any test, and readings may be 10 simulated
@@ -35,10 +36,10 @@ GRIDAIOS = [sys.executable, "-m", "runtime.cli"]
 LISTENING = re.compile(r"api listening on (https?://\S+)")
 
 # configs/scenarios/console-peak.yaml: base 1,130 + load 140 - PV 20 = about 1,250 kW
-# from 18:30 to 18:45 (threshold 1,100 kW: discharge 150 kW), then about 1,020 kW
+# from 18:30 to 18:50 (threshold 1,100 kW: discharge 150 kW), then about 1,020 kW
 # (nothing to propose while a request waits; "stop discharging" once it was carried out).
 SCENARIO = "console-peak"
-PEAK_OVER = "2026-07-15T18:47:00+00:00"  # the last proposal is behind us (cadence 5 min)
+PEAK_OVER = "2026-07-15T18:52:00+00:00"  # the last proposal is behind us
 
 
 def write_config(tmp: Path, *, two_person_min_kw: float = 240) -> Path:
@@ -53,6 +54,7 @@ def write_config(tmp: Path, *, two_person_min_kw: float = 240) -> Path:
     config["approvals"]["expiry_s"] = 6 * 3600
     config["approvals"]["two_person_min_kw"] = two_person_min_kw  # 240: 120 kW needs one
     config["safety"]["max_age_s"] = 600
+    config["policy"]["peak_shaving"]["deadband_kw"] = 100  # nothing on the way down
     config_path = tmp / "site.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return config_path

@@ -17,7 +17,13 @@ import pytest
 from tests.browser.conftest import PASSWORDS, needs_chromium
 from tests.browser.demo_process import PEAK_OVER, Demo
 
-pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    needs_chromium,
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),  # deadlines below are per step; a busy CI box is slow
+]
 
 APPEAR_MS = 240_000  # startup, the peak's decision cycles, power flow and plot
 SETTLE_MS = 120_000  # approval -> re-gate -> sent -> acked -> verified
@@ -53,7 +59,7 @@ def open_the_approval(page: Any, demo: Demo) -> str:
     wait_for_site_clock(page, demo, PEAK_OVER)
     page.goto(demo.url + "/#/approvals")
     link = page.locator("a.open-approval")
-    expect(link).to_have_count(1, timeout=APPEAR_MS)
+    expect(link).to_have_count(1, timeout=60_000)
     dispatch_id: str = link.inner_text()
     link.click()
     expect(page.locator("#approval-detail h1")).to_contain_text(dispatch_id)

@@ -10,7 +10,7 @@ function svg(tag, attrs) {
   return el;
 }
 
-export function sparkline(samples, { width = 180, height = 32, stale = false, label = "" } = {}) {
+export function sparkline(samples, { width = 240, height = 32, stale = false, label = "" } = {}) {
   const root = svg("svg", {
     width,
     height,
