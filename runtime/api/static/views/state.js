@@ -74,9 +74,13 @@ export async function renderState(main, ctx) {
 
   function trend(point) {
     const stored = history.get(point) ?? [];
-    return stored.length >= 2
-      ? { samples: stored, source: "historian" }
-      : { samples: seen.get(point) ?? [], source: "since this page opened" };
+    const mine = seen.get(point) ?? [];
+    if (stored.length < 2) return { samples: mine, source: "since this page opened" };
+    // The historian keeps values; the quality of the samples this page saw is added so
+    // a bad reading shows on the trend too.
+    const quality = new Map(mine.map((x) => [new Date(x.ts).getTime(), x.quality]));
+    const samples = stored.map((x) => ({ ...x, quality: x.quality ?? quality.get(new Date(x.ts).getTime()) }));
+    return { samples, source: "historian" };
   }
 
   function trendCell(p, status) {
