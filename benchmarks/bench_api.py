@@ -2,7 +2,8 @@
 
 Rows (baseline measured in the same run):
 - ``api_approvals_p50`` / ``api_approvals_p99``: one GET /api/approvals (bearer token,
-  keep-alive connection) through a real uvicorn server on 127.0.0.1, vs a direct
+  keep-alive connection) through ``gridaios serve`` (its own process, as deployed) on
+  127.0.0.1, vs a direct
   ``approvals.pending(log)`` call in the same process, on the same log (calls interleaved): 500
   dispatches (decided ones with their whole chain) and 10 pending requests.
 
@@ -13,6 +14,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,9 +26,8 @@ from urllib.parse import urlsplit
 
 from benchmarks.util import percentile, row
 from runtime import approvals
-from runtime.api import ApiContext
 from runtime.eventlog import EventLog, Pending
-from tests.api.support import add_users, served
+from tests.api.support import add_users
 
 N_DISPATCHES = 500
 N_PENDING = 10
@@ -125,9 +128,18 @@ def run() -> list[dict[str, Any]]:
         log.append_many([p for i in range(N_DISPATCHES) for p in _chain(i)])
         tokens = add_users(tmp / "users.db")
         assert len(approvals.pending(log)) == N_PENDING
-        ctx = ApiContext(events_path=tmp / "events.db", users_path=tmp / "users.db")
-        with served(ctx) as base:
-            url = urlsplit(base)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", "serve", "--db", str(tmp / "events.db"),
+             "--users", str(tmp / "users.db"), "--api", "127.0.0.1:0"],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert server.stderr is not None
+            line = server.stderr.readline()
+            m = re.search(r"api listening on (http://[\d.]+:\d+)", line)
+            if m is None:
+                raise RuntimeError(f"gridaios serve did not start: {line}")
+            url = urlsplit(m.group(1))
             conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
             headers = {"Authorization": f"Bearer {tokens['viewer']}"}
 
@@ -145,6 +157,9 @@ def run() -> list[dict[str, Any]]:
                 direct.append(_timed(lambda: approvals.pending(log)))
                 over_http.append(_timed(get))
             conn.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
         log.close()
     extra = {"dispatches": N_DISPATCHES, "pending": N_PENDING, "calls": N_CALLS}
     return [

@@ -187,6 +187,7 @@ class DoNothing(_Out):
 
 class ApprovalDetail(ApprovalOut):
     status: str = Field(description="pending, or the dispatch's state once decided")
+    proposed_by: str = Field(description="who proposed it (a policy, or an operator)")
     approvers_needed: int
     plan: list[PlanCommand]
     verdicts: list[Verdict]

@@ -118,21 +118,26 @@ def approval_detail(
             energy_shifted_kwh=float(s["energy_shifted_kwh"]),
             violations=[dict(v) for v in s.get("violations", [])],
         )
-    rollback_kw = float(proposed.payload["rollback_kw"]) if proposed else 0.0
-    plan = []
-    if proposed is not None:
-        for c in plan_commands(proposed.payload, value_kw):
-            plan.append(
-                PlanCommand(
-                    key=c["key"],
-                    asset=c["asset"],
-                    kind=c["kind"],
-                    value_kw=float(c["value"]),
-                    start=c["start"],
-                    end=c["end"],
-                    origin=c["origin"],
-                )
-            )
+    if r.get("rollback_kw") is not None:  # recorded with the request (approval.requested v2)
+        rollback_kw = float(r["rollback_kw"])
+    else:
+        rollback_kw = float(proposed.payload["rollback_kw"]) if proposed else 0.0
+    # the plan bound to the request when it recorded one, else the proposal at the gated value
+    commands = list(r.get("commands") or [])
+    if not commands and proposed is not None:
+        commands = plan_commands(proposed.payload, value_kw)
+    plan = [
+        PlanCommand(
+            key=c["key"],
+            asset=c["asset"],
+            kind=c["kind"],
+            value_kw=float(c["value"]),
+            start=c["start"],
+            end=c["end"],
+            origin=c["origin"],
+        )
+        for c in commands
+    ]
     asset = str(r["asset"])
     if sim is not None:
         nothing = (
@@ -153,6 +158,7 @@ def approval_detail(
         plan_hash=plan_hash(r, proposed.payload if proposed else None),
         rationale=str(r.get("rationale", "")),
         status="pending" if pending is not None else state_of(chain),
+        proposed_by=str(r.get("proposed_by", "")),
         approvers_needed=requirement.approvers,
         plan=plan,
         verdicts=verdicts(chain),

@@ -100,7 +100,7 @@ async def test_one_operator_approves_the_plan_they_saw_and_it_dispatches(tmp_pat
                 body={"plan_hash": item["plan_hash"]},
             )
             assert again.status == 409, "a used approval cannot be granted again"
-            assert "no longer awaiting approval (now verified)" in again.json()["detail"]
+            assert "awaiting approval" in again.json()["detail"]
             granted = [e for e in r.events.events(kinds=("approval.granted",))]
             assert [(e.payload["user"], e.payload["reason"]) for e in granted] == [
                 ("operator", "peak is real")
@@ -162,7 +162,7 @@ async def test_two_person_rule_and_rejection_keep_the_device_untouched(tmp_path:
             assert r.field.ledger("bat1") == []
             assert kinds(r.events, dispatch_id)[-1] == "approval.rejected"
             late = await asyncio.to_thread(call, "POST", approve, token=tokens["admin"], body=body)
-            assert late.status == 409 and "now refused" in late.json()["detail"]
+            assert late.status == 409 and "awaiting approval" in late.json()["detail"]
             never = await asyncio.to_thread(
                 call, "POST", f"{base}/api/approvals/nope/approve", token=tokens["admin"], body=body
             )

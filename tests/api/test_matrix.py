@@ -4,6 +4,7 @@ on a real uvicorn server with real SQLite files, and again after a restart on th
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,14 @@ def test_a_non_api_route_must_be_public() -> None:
     app.add_route("/metrics", raw, methods=["GET"])  # outside the role check, table says viewer
     with pytest.raises(RolesTableError, match="not PUBLIC"):
         check_routes(app)
+
+
+def test_the_roles_table_in_the_docs_matches_the_code() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    for (method, path), need in ROUTE_ROLES.items():
+        shown = path.replace("{dispatch_id}", "{id}").replace("{dletter_id}", "{id}")
+        found = [r for r in rows if re.search(rf"`{method} {re.escape(shown)}[`?]", r)]
+        assert found, f"docs/api.md has no roles row for {method} {shown}"
+        role = need.value if need is not None else "public"
+        assert role in found[0].rsplit("|", 2)[1], f"docs/api.md: {method} {shown} is not {role}"

@@ -125,3 +125,28 @@ def test_api_clock_stamps_auth_events(tmp_path: Path) -> None:
     finally:
         log.close()
     assert failed.ts == T0 and failed.payload["username"] == "viewer"
+
+
+def test_the_listening_socket_gets_tcp_nodelay_connections() -> None:
+    """asyncio sets TCP_NODELAY on accepted connections only when the listening socket is
+    IPPROTO_TCP; without it every keep-alive response waited ~40 ms (found by bench_api)."""
+    import socket
+
+    from runtime.api.server import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        sock.listen()
+        client = socket.create_connection(sock.getsockname()[:2])
+        conn, _ = sock.accept()
+        try:
+            from asyncio import base_events
+
+            base_events._set_nodelay(conn)  # what asyncio does for each accepted connection
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            conn.close()
+            client.close()
+    finally:
+        sock.close()
