@@ -300,7 +300,7 @@ export async function renderApproval(main, ctx, id) {
             dl([
               ["Needs", requirementText(detail.requirement)],
               ["Approved so far", `${(detail.approvers || []).length} of ${needed}${(detail.approvers || []).length ? `: ${detail.approvers.join(", ")}` : ""}`],
-              ["Proposed by", detail.proposer ?? detail.policy ?? undefined],
+              ["Proposed by", detail.proposed_by || detail.proposer || undefined],
               ["Requested", utc(detail.requested_at)],
               ["Expires", `${utc(detail.expires_at)} (${left !== null && left > 0 ? `in ${duration(left)}` : "expired"}, site clock)`],
               ["Rollback point", detail.rollback_kw !== undefined ? `${kw(detail.rollback_kw)} (setpoint restored on revert)` : undefined],
