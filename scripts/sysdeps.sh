@@ -11,6 +11,7 @@ declare -A NEED=(
   [mosquitto_passwd]=mosquitto
   [node]=nodejs
   [npm]=npm
+  [chromium]=chromium  # the console's browser test (tests/browser/, Playwright drives it)
 )
 
 missing=()
