@@ -52,7 +52,9 @@ def two_person_demo(tmp_path: Path, users_file: Path) -> Iterator[Demo]:
         yield d
 
 
-@pytest.fixture(scope="session")
+# per module: playwright's sync API keeps an event loop running in this thread until it
+# stops, and every later asyncio.run() in the session would fail
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
