@@ -296,6 +296,7 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
     needed = NEEDED.get(str(req["requirement"]), 1)
     verdicts = [
         {
+            "seq": e.seq,
             "outcome": e.payload["outcome"],
             "value": e.payload["value"],
             "recheck": bool(e.payload.get("recheck", False)),
@@ -311,8 +312,8 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
     simulation_text = str(req.get("simulation", ""))
     nothing = _do_nothing(proposed, sims[0] if sims else None, grid_report)
     commands = [dict(c) for c in req.get("commands", [])]
-    if not commands and proposed is not None:  # a v1 request: the proposal's command
-        commands = [dict(proposed["command"])]
+    if not commands and proposed is not None:  # a v1 request: the proposal at the gated value
+        commands = [{**dict(proposed["command"]), "value": req["value"]}]
     plan = describe_plan(commands)
     escalation = _first(chain, ESCALATED)
     closing = next((e for e in chain if e.kind in (REFUSED, EXPIRED, *TERMINAL)), None)
