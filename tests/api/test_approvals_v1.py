@@ -1,6 +1,6 @@
 """An approval request recorded before plan binding (approval.requested v1), over the API:
 the API says it has no plan_hash (null, never one it derived) and it can be approved with
-``"plan_hash": null``; a v2 request cannot (the grant must name the plan it binds)."""
+``"plan_hash": null`` (the body must still carry the key: 422 without it)."""
 
 from __future__ import annotations
 
