@@ -1,9 +1,9 @@
 """Read-only views of the approval book, pure over the event log.
 
 ``detail`` assembles what an operator needs to decide one request (plan, verdicts,
-simulation, grid report and plot, explanation, rollback point, the outcome of doing
-nothing); ``metrics`` counts decisions and times them. Both are re-exported by
-``runtime.approvals``, which holds the rules and the actions.
+simulation, grid report and plot, a short explanation and the whole decision record,
+rollback point, the outcome of doing nothing); ``metrics`` counts decisions and times
+them. Both are re-exported by ``runtime.approvals``, which holds the rules and the actions.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runtime import explain
 from runtime.dispatch import IllegalTransition, State, next_state
 from runtime.errors import NotFound
 from runtime.eventlog import Event, EventLog
@@ -359,6 +360,8 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
         ),
         "do_nothing": nothing,
         "explanation": _explanation(proposed, verdicts, simulation_text, nothing["summary"], plan),
+        # the whole decision record (`gridaios explain`): telemetry seen, models, gate, ...
+        "decision_record": explain.explain(log, dispatch_id),
         "decision": decision,
         "events": [{"seq": e.seq, "ts": e.ts.isoformat(), "kind": e.kind} for e in chain],
     }

@@ -130,7 +130,7 @@ def approval_detail(d: Mapping[str, Any], *, plot_url: str | None) -> ApprovalDe
         simulation_summary=str(d["simulation"]["summary"]),
         grid_report=d["grid_report"],
         plot_url=plot_url,
-        explanation=str(d["explanation"]),
+        explanation=str(d["decision_record"]),  # the console shows the whole record
         rollback_kw=rollback_kw,
         do_nothing=DoNothing(
             summary=str(nothing["summary"]),

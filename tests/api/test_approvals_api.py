@@ -62,8 +62,9 @@ async def test_one_operator_approves_the_plan_they_saw_and_it_dispatches(tmp_pat
             assert "the setpoint stays at 0 kW" in d["do_nothing"]["summary"]
             # runtime.approvals.detail is the one assembly: the API shows what the CLI shows
             local = approvals.detail(r.events, dispatch_id)
-            assert d["explanation"] == local["explanation"]
-            assert "The safety gate clamped" in d["explanation"]
+            assert d["explanation"] == local["decision_record"]
+            assert dispatch_id in d["explanation"] and "approval requested" in d["explanation"]
+            assert "gate: clamped" in d["explanation"] and "plan_hash: " in d["explanation"]
             assert d["do_nothing"]["summary"] == local["do_nothing"]["summary"]
             assert d["proposed_by"] == local["proposed_by"] == "policy:peak_shaving"
             assert [v["seq"] for v in d["verdicts"]] == [v["seq"] for v in local["verdicts"]]

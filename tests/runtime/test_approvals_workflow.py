@@ -353,6 +353,7 @@ def test_detail_carries_what_an_operator_needs(log: EventLog) -> None:
     assert "bat1 may move 200 kW/min" in d["explanation"]
     assert "If nobody acts: the setpoint stays at 20 kW" in d["explanation"]
     assert d["simulation"]["runs"][0]["peak_kw_baseline"] == 1330.0
+    assert d["decision_record"] == explain.explain(log, "d1")
     approvals.approve(log, "d1", "alice", "ok", T0, plan_hash=digest)
     d = approvals.detail(log, "d1")
     assert d["status"] == "approved" and d["approvers"] == ["alice"]
