@@ -1,9 +1,9 @@
 """Read-only views of the approval book, pure over the event log.
 
 ``detail`` assembles what an operator needs to decide one request (plan, verdicts,
-simulation, grid report and plot, explanation, rollback point, the outcome of doing
-nothing); ``metrics`` counts decisions and times them. Both are re-exported by
-``runtime.approvals``, which holds the rules and the actions.
+simulation, grid report and plot, a short explanation and the whole decision record,
+rollback point, the outcome of doing nothing); ``metrics`` counts decisions and times
+them. Both are re-exported by ``runtime.approvals``, which holds the rules and the actions.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runtime import explain
 from runtime.dispatch import IllegalTransition, State, next_state
 from runtime.errors import NotFound
 from runtime.eventlog import Event, EventLog
@@ -296,6 +297,7 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
     needed = NEEDED.get(str(req["requirement"]), 1)
     verdicts = [
         {
+            "seq": e.seq,
             "outcome": e.payload["outcome"],
             "value": e.payload["value"],
             "recheck": bool(e.payload.get("recheck", False)),
@@ -311,8 +313,8 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
     simulation_text = str(req.get("simulation", ""))
     nothing = _do_nothing(proposed, sims[0] if sims else None, grid_report)
     commands = [dict(c) for c in req.get("commands", [])]
-    if not commands and proposed is not None:  # a v1 request: the proposal's command
-        commands = [dict(proposed["command"])]
+    if not commands and proposed is not None:  # a v1 request: the proposal at the gated value
+        commands = [{**dict(proposed["command"]), "value": req["value"]}]
     plan = describe_plan(commands)
     escalation = _first(chain, ESCALATED)
     closing = next((e for e in chain if e.kind in (REFUSED, EXPIRED, *TERMINAL)), None)
@@ -358,6 +360,8 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
         ),
         "do_nothing": nothing,
         "explanation": _explanation(proposed, verdicts, simulation_text, nothing["summary"], plan),
+        # the whole decision record (`gridaios explain`): telemetry seen, models, gate, ...
+        "decision_record": explain.explain(log, dispatch_id),
         "decision": decision,
         "events": [{"seq": e.seq, "ts": e.ts.isoformat(), "kind": e.kind} for e in chain],
     }

@@ -1,7 +1,8 @@
 """The decision record of one dispatch, readable by an operator.
 
 Telemetry snapshot, forecast and model versions, proposal, verdicts with reasons,
-simulation report, approvals (who, when), send attempts, ack and read-back,
+simulation report, approvals (who proposed, the plan hash, who approved and when,
+who was called on escalation), send attempts, ack and read-back,
 each from the event log (the single source of truth).
 """
 
@@ -54,7 +55,33 @@ def _gated(p: Mapping[str, Any], ts: datetime) -> list[str]:
         + (f", allows {_kw(p['value'])}" if p["value"] is not None else "")
     ]
     lines += [f"  {h['constraint']}: {h['reason']}" for h in p["constraints"]]
+    # v2: the gate's other inputs, as it took them (a v1 record is upcast with a note)
+    if "history" in p:
+        n = len(p["history"])
+        lines.append(
+            f"  history: {n} recent dispatch{'es' if n != 1 else ''} of the asset "
+            "(ramp, rate limit, minimum on/off)"
+        )
+    if "forecast_note" in p:
+        given = "forecast given" if p.get("forecast") else "no forecast"
+        lines.append(f"  forecast: {given}; {p['forecast_note'] or 'no note recorded'}")
     return lines
+
+
+def _requested(p: Mapping[str, Any], ts: datetime) -> list[str]:
+    return [
+        f"approval requested ({p['requirement']}), expires {p['expires_at']}",
+        f"  proposed by: {p.get('proposed_by') or 'not recorded (older request)'}",
+        f"  plan_hash: {p.get('plan_hash') or 'none recorded (v1 request, bound to no plan)'}",
+    ]
+
+
+def _escalated(p: Mapping[str, Any], ts: datetime) -> list[str]:
+    called = ", ".join(p["escalate_to"]) or "nobody configured"
+    return [
+        f"escalated: called {called} at {ts:%H:%M:%S} UTC, "
+        f"{float(p['after_s']):g} s unanswered ({p['reason']})"
+    ]
 
 
 def _simulated(p: Mapping[str, Any], ts: datetime) -> list[str]:
@@ -76,9 +103,8 @@ RENDER: dict[str, Callable[[Mapping[str, Any], datetime], list[str]]] = {
     "dispatch.blocked": lambda p, ts: [f"blocked by the simulator: {p['reason']}"],
     "dispatch.superseded": lambda p, ts: [f"superseded: {p['reason']}"],
     "approval.auto": lambda p, ts: [f"approved automatically: {p['reason']}"],
-    "approval.requested": lambda p, ts: [
-        f"approval requested ({p['requirement']}), expires {p['expires_at']}"
-    ],
+    "approval.requested": _requested,
+    "approval.escalated": _escalated,
     "approval.granted": lambda p, ts: [f"approved by {p['user']}: {p.get('reason') or '-'}"],
     "approval.rejected": lambda p, ts: [f"rejected by {p['user']}: {p['reason']}"],
     "approval.expired": lambda p, ts: [f"approval expired: {p['reason']}"],

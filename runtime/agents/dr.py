@@ -1,7 +1,7 @@
 """External demand-response events (OpenADR-style JSON) and the agent that honours them.
 
-An event arrives as bytes, over MQTT (``gridaios/v1/<site>/dr/event``) or, later,
-the API; ``accept_dr_event`` is the one pure entry point for both. A payload is
+An event arrives as bytes, over MQTT (``gridaios/v1/<site>/dr/event``) or the API
+(``POST /api/dr/events``); ``accept_dr_event`` is the one pure entry point for both. A payload is
 either an event (pydantic, extra keys refused) or a rejection with a reason that
 names the field and the fix; the shell counts rejections and keeps the raw bytes
 in the event log. During an event window ``DrAgent`` discharges the battery to

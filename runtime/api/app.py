@@ -12,6 +12,7 @@ from runtime.api import (
     routes_audit,
     routes_auth,
     routes_dispatch,
+    routes_dr,
     routes_state,
 )
 from runtime.api.context import ApiContext, Resources
@@ -37,7 +38,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
     res = Resources(ctx)
     app.state.resources = res
     app.state.metrics = ApiMetrics(res.log, res.queries, ctx.clock)
-    for module in (routes_auth, routes_state, routes_approvals, routes_dispatch, routes_audit):
+    for module in (
+        routes_auth,
+        routes_state,
+        routes_approvals,
+        routes_dispatch,
+        routes_dr,
+        routes_audit,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(NotFound)

@@ -35,6 +35,8 @@ class ApiContext:
     # the conductor's latest-value state; None when the API runs without a conductor
     state_provider: Callable[[], StateSnapshot] | None = None
     forecast_provider: Callable[[], list[ForecastSeries]] | None = None
+    # the conductor's DR inbox, ``submit(raw, via)``; None when the API runs without one
+    dr_submit: Callable[[bytes, str], None] | None = None
     dlq_path: Path | None = None
     shadow_dir: Path | None = None
     history_dir: Path | None = None

@@ -31,6 +31,7 @@ def conductor_app(
             config=conductor.config,
             state_provider=conductor.state.snapshot,
             forecast_provider=(lambda: forecast_file(forecast_path)) if forecast_path else None,
+            dr_submit=lambda raw, via: conductor.agents.submit_dr(raw, via=via),
             dlq_path=dlq_path,
             history_dir=history_dir,
             shadow_dir=db.with_name("shadow"),

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -26,65 +24,12 @@ from runtime.eventlog import EventLog
 BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalFigures:
-    time_to_decision_s: list[float] = field(default_factory=list)
-    expired: int = 0
-    escalated: int = 0
-    human_intervention_rate: float = 0.0
-
-
-def approval_figures(log: EventLog, now: datetime) -> ApprovalFigures:
-    """``approvals.metrics`` when the approvals module offers it, else the same figures
-    folded here from the log (COMPAT issue 9: drop once approvals.metrics is merged)."""
-    metrics = getattr(approvals, "metrics", None)
-    if metrics is not None:
-        m = metrics(log, now)
-        return ApprovalFigures(
-            time_to_decision_s=list(m.time_to_decision_s),
-            expired=int(m.expired),
-            escalated=int(m.escalated),
-            human_intervention_rate=float(m.human_intervention_rate),
-        )
-    requested: dict[str, datetime] = {}
-    decided: dict[str, float] = {}
-    auto = expired = escalated = 0
-    kinds = (
-        "approval.requested",
-        "approval.granted",
-        "approval.rejected",
-        "approval.expired",
-        "approval.escalated",
-        "approval.auto",
-    )
-    for e in log.events(kinds=kinds):
-        did = e.dispatch_id or ""
-        match e.kind:
-            case "approval.requested":
-                requested[did] = e.ts
-            case "approval.auto":
-                auto += 1
-            case "approval.expired":
-                expired += 1
-            case "approval.escalated":
-                escalated += 1
-            case "approval.granted" | "approval.rejected" if did in requested:
-                decided[did] = (e.ts - requested[did]).total_seconds()
-    total = len(requested) + auto
-    return ApprovalFigures(
-        time_to_decision_s=list(decided.values()),
-        expired=expired,
-        escalated=escalated,
-        human_intervention_rate=len(requested) / total if total else 0.0,
-    )
-
-
 class _LogCollector(Collector):
     def __init__(self, log: EventLog, queries: Queries, clock: Clock) -> None:
         self.log, self.queries, self.clock = log, queries, clock
 
     def collect(self) -> Iterator[Any]:
-        figures = approval_figures(self.log, self.clock())
+        figures = approvals.metrics(self.log, self.clock())
         observed = sorted(figures.time_to_decision_s)
         buckets = [(f"{b:g}", bisect.bisect_right(observed, b)) for b in BUCKETS_S]
         buckets.append(("+Inf", len(observed)))
@@ -112,7 +57,7 @@ class _LogCollector(Collector):
         yield GaugeMetricFamily(
             "gridaios_approvals_pending",
             "dispatches awaiting an operator now",
-            value=len(approvals.pending(self.log)),
+            value=figures.pending,
         )
         dispatch = CounterMetricFamily(
             "gridaios_dispatch_events", "dispatch events in the log, by kind", labels=["kind"]

@@ -103,13 +103,6 @@ class Queries:
         )
         return _event(rows[0]) if rows else None
 
-    def ids_with(self, kind: str) -> set[str]:
-        rows = self._rows(
-            "SELECT DISTINCT dispatch_id FROM events WHERE kind = ? AND dispatch_id IS NOT NULL",
-            [kind],
-        )
-        return {str(r[0]) for r in rows}
-
     def kind_counts(self, prefix: str) -> dict[str, int]:
         rows = self._rows(
             "SELECT kind, count(*) FROM events WHERE kind LIKE ? ESCAPE '\\' GROUP BY kind",

@@ -61,6 +61,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # operators sign off
     ("POST", "/api/approvals/{dispatch_id}/approve"): OPERATOR,
     ("POST", "/api/approvals/{dispatch_id}/reject"): OPERATOR,
+    # operators pass on a utility's demand-response event
+    ("POST", "/api/dr/events"): OPERATOR,
     # engineers: integrity, dead letters, shadow runs
     ("GET", "/api/audit/verify"): ENGINEER,
     ("GET", "/api/deadletters"): ENGINEER,

@@ -6,15 +6,14 @@ this module only calls them as the logged-in user and maps their refusals to 409
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
-from runtime import approvals, explain
+from runtime import approvals
 from runtime.api import views
 from runtime.api.auth import Principal
 from runtime.api.context import Resources, resources
@@ -36,49 +35,26 @@ router = APIRouter(
 )
 R = Depends(resources)
 P = Depends(principal)
-ESCALATED = "approval.escalated"
 _NOT_PENDING: dict[int | str, dict[str, Any]] = {404: {"description": "no such request pending"}}
 _REFUSED: dict[int | str, dict[str, Any]] = {
     409: {"description": "refused: plan changed, decided, expired, or same person"}
 }
 
 
-def _proposed(res: Resources, dispatch_id: str) -> dict[str, Any] | None:
-    event = res.queries.first(dispatch_id, "dispatch.proposed")
-    return dict(event.payload) if event is not None else None
-
-
 @router.get("", response_model=list[ApprovalOut])
 def list_pending(res: Resources = R) -> list[ApprovalOut]:
     """Dispatches awaiting sign-off, oldest first."""
-    escalated = res.queries.ids_with(ESCALATED)
-    return [
-        views.approval_item(
-            p,
-            p.dispatch_id in escalated,
-            # only requests recorded without a plan_hash need the plan to derive it
-            None if p.request.get("plan_hash") else _proposed(res, p.dispatch_id),
-        )
-        for p in approvals.pending(res.log)
-    ]
+    return [views.approval_item(p) for p in approvals.pending(res.log)]
 
 
 @router.get("/{dispatch_id}", response_model=ApprovalDetail, responses=_NOT_PENDING)
 def detail(dispatch_id: str, res: Resources = R) -> ApprovalDetail:
     """The whole request: plan, verdicts, simulation and grid report, plot, explanation,
-    rollback point and what happens if nobody acts."""
+    rollback point and what happens if nobody acts (``runtime.approvals.detail``)."""
+    d = approvals.detail(res.log, dispatch_id)  # NotFound -> 404
     chain = list(res.log.events(dispatch_id=dispatch_id))
-    requested = next((e for e in chain if e.kind == "approval.requested"), None)
-    if requested is None:
-        raise HTTPException(404, f"no approval request for dispatch {dispatch_id}")
-    pending = next((p for p in approvals.pending(res.log) if p.dispatch_id == dispatch_id), None)
-    return views.approval_detail(
-        chain,
-        pending=pending,
-        escalated=any(e.kind == ESCALATED for e in chain),
-        explanation=explain.explain(res.log, dispatch_id),
-        plot_url=f"/api/approvals/{dispatch_id}/plot.png" if _plot(chain) else None,
-    )
+    plot_url = f"/api/approvals/{dispatch_id}/plot.png" if _plot(chain) else None
+    return views.approval_detail(d, plot_url=plot_url)
 
 
 def _plot(chain: Sequence[Event]) -> Path | None:
@@ -133,10 +109,6 @@ def _not_pending(res: Resources, dispatch_id: str, err: NotFound) -> HTTPExcepti
     )
 
 
-_TAKES_PLAN_HASH = "plan_hash" in inspect.signature(approvals.approve).parameters
-_approve_with_hash: Callable[..., None] = approvals.approve
-
-
 @router.post(
     "/{dispatch_id}/approve", response_model=DecisionOut, responses={**_NOT_PENDING, **_REFUSED}
 )
@@ -147,20 +119,9 @@ def approve(
     now = res.ctx.clock()
     with res.decisions:
         try:
-            if _TAKES_PLAN_HASH:
-                _approve_with_hash(
-                    res.log, dispatch_id, who.username, body.reason, now, plan_hash=body.plan_hash
-                )
-            else:
-                # COMPAT issue 9: until runtime.approvals binds the grant to the plan itself
-                pending = approvals.find_pending(res.log, dispatch_id)
-                expected = views.plan_hash(pending.request, _proposed(res, dispatch_id))
-                if body.plan_hash != expected:
-                    raise approvals.ApprovalError(
-                        f"plan_hash {body.plan_hash[:12]}... is not the pending plan's "
-                        f"({expected[:12]}...): the plan changed; reload it and review again"
-                    )
-                approvals.approve(res.log, dispatch_id, who.username, body.reason, now)
+            approvals.approve(
+                res.log, dispatch_id, who.username, body.reason, now, plan_hash=body.plan_hash
+            )
         except NotFound as err:
             raise _not_pending(res, dispatch_id, err) from err
         except GridaiosError as err:

@@ -154,7 +154,10 @@ class ApprovalOut(_Out):
     requested_at: datetime
     expires_at: datetime
     escalated: bool
-    plan_hash: str
+    plan_hash: str | None = Field(
+        description="sha256 of the plan an approval is bound to, as the request recorded it; "
+        "null for an older (v1) request recorded without one"
+    )
     rationale: str
 
 
@@ -202,8 +205,10 @@ class ApprovalDetail(ApprovalOut):
 
 class ApproveRequest(_In):
     reason: Reason = ""
-    plan_hash: str = Field(
-        min_length=1, max_length=128, description="the plan_hash shown with the request"
+    plan_hash: str | None = Field(
+        min_length=1,
+        max_length=128,
+        description="the plan_hash shown with the request (null only when it showed null)",
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,26 +37,7 @@ def _first(chain: Sequence[Event], kind: str) -> Event | None:
     return next((e for e in chain if e.kind == kind), None)
 
 
-def plan_commands(proposed: Mapping[str, Any], value_kw: float) -> list[dict[str, Any]]:
-    """The plan an operator signs: the proposed command at the value the gate allowed."""
-    return [{**dict(proposed["command"]), "value": value_kw}]
-
-
-def plan_hash(request: Mapping[str, Any], proposed: Mapping[str, Any] | None) -> str:
-    """The request's recorded plan_hash; for requests recorded without one (older logs,
-    or before runtime.approvals records it: COMPAT issue 9), sha256 of the canonical
-    JSON of the plan's commands."""
-    recorded = request.get("plan_hash")
-    if recorded:
-        return str(recorded)
-    commands = plan_commands(proposed, float(request["value"])) if proposed else []
-    text = json.dumps(commands, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def approval_item(
-    p: approvals.PendingApproval, escalated: bool, proposed: Mapping[str, Any] | None
-) -> ApprovalOut:
+def approval_item(p: approvals.PendingApproval) -> ApprovalOut:
     r = p.request
     return ApprovalOut(
         dispatch_id=p.dispatch_id,
@@ -68,8 +47,8 @@ def approval_item(
         approvers=list(p.approvers),
         requested_at=p.requested_at,
         expires_at=p.expires_at,
-        escalated=escalated or bool(getattr(p, "escalated", False)),
-        plan_hash=plan_hash(r, proposed),
+        escalated=p.escalated,
+        plan_hash=p.plan_hash,
         rationale=str(r.get("rationale", "")),
     )
 
@@ -89,89 +68,76 @@ def verdicts(chain: Sequence[Event]) -> list[Verdict]:
     ]
 
 
-def approval_detail(
-    chain: Sequence[Event],
-    *,
-    pending: approvals.PendingApproval | None,
-    escalated: bool,
-    explanation: str,
-    plot_url: str | None,
-) -> ApprovalDetail:
-    requested = _first(chain, "approval.requested")
-    proposed = _first(chain, "dispatch.proposed")
-    assert requested is not None
-    r = requested.payload
-    requirement = approvals.Requirement(str(r["requirement"]))
-    approvers = [str(e.payload["user"]) for e in chain if e.kind == "approval.granted"]
-    value_kw = float(r["value"])
-    sim_event = next((e for e in reversed(chain) if e.kind == "dispatch.simulated"), None)
-    sim = None
-    if sim_event is not None:
-        s = sim_event.payload
-        sim = Simulation(
-            ok=bool(s["ok"]),
-            summary=str(s["summary"]),
-            steps=int(s["steps"]),
-            step_s=float(s["step_s"]),
-            peak_kw_plan=float(s["peak_kw_plan"]),
-            peak_kw_baseline=float(s["peak_kw_baseline"]),
-            energy_shifted_kwh=float(s["energy_shifted_kwh"]),
-            violations=[dict(v) for v in s.get("violations", [])],
-        )
-    if r.get("rollback_kw") is not None:  # recorded with the request (approval.requested v2)
-        rollback_kw = float(r["rollback_kw"])
-    else:
-        rollback_kw = float(proposed.payload["rollback_kw"]) if proposed else 0.0
-    # the plan bound to the request when it recorded one, else the proposal at the gated value
-    commands = list(r.get("commands") or [])
-    if not commands and proposed is not None:
-        commands = plan_commands(proposed.payload, value_kw)
-    plan = [
-        PlanCommand(
-            key=c["key"],
-            asset=c["asset"],
-            kind=c["kind"],
-            value_kw=float(c["value"]),
-            start=c["start"],
-            end=c["end"],
-            origin=c["origin"],
-        )
-        for c in commands
-    ]
-    asset = str(r["asset"])
-    if sim is not None:
-        nothing = (
-            f"{asset} stays at {rollback_kw:g} kW; the feeder peaks at "
-            f"{sim.peak_kw_baseline:.0f} kW (with the plan: {sim.peak_kw_plan:.0f} kW)"
-        )
-    else:
-        nothing = f"{asset} stays at {rollback_kw:g} kW (no simulation recorded)"
+def _simulation(runs: Sequence[Mapping[str, Any]]) -> Simulation | None:
+    """The latest simulation run of the plan (a re-check runs it again)."""
+    if not runs:
+        return None
+    s = runs[-1]
+    return Simulation(
+        ok=bool(s["ok"]),
+        summary=str(s["summary"]),
+        steps=int(s["steps"]),
+        step_s=float(s["step_s"]),
+        peak_kw_plan=float(s["peak_kw_plan"]),
+        peak_kw_baseline=float(s["peak_kw_baseline"]),
+        energy_shifted_kwh=float(s["energy_shifted_kwh"]),
+        violations=[dict(v) for v in s.get("violations", [])],
+    )
+
+
+def approval_detail(d: Mapping[str, Any], *, plot_url: str | None) -> ApprovalDetail:
+    """``approvals.detail`` as the API's response; ``plot_url`` only when the file exists."""
+    rollback_kw = float(d["rollback_kw"]) if d["rollback_kw"] is not None else 0.0
+    nothing = d["do_nothing"]
     return ApprovalDetail(
-        dispatch_id=requested.dispatch_id or "",
-        asset=asset,
-        value_kw=value_kw,
-        requirement=requirement.value,
-        approvers=approvers,
-        requested_at=requested.ts,
-        expires_at=r["expires_at"],
-        escalated=escalated,
-        plan_hash=plan_hash(r, proposed.payload if proposed else None),
-        rationale=str(r.get("rationale", "")),
-        status="pending" if pending is not None else state_of(chain),
-        proposed_by=str(r.get("proposed_by", "")),
-        approvers_needed=requirement.approvers,
-        plan=plan,
-        verdicts=verdicts(chain),
-        simulation=sim,
-        simulation_summary=str(r.get("simulation", "")),
-        grid_report=r.get("grid_report"),
+        dispatch_id=d["dispatch_id"],
+        asset=str(d["asset"]),
+        value_kw=float(d["value_kw"]),
+        requirement=str(d["requirement"]),
+        approvers=list(d["approvers"]),
+        requested_at=d["requested_at"],
+        expires_at=d["expires_at"],
+        escalated=bool(d["escalated"]),
+        plan_hash=d["plan_hash"],
+        rationale=str(d["rationale"]),
+        status=str(d["status"]),
+        proposed_by=str(d["proposed_by"]),
+        approvers_needed=int(d["approvals_needed"]),
+        plan=[
+            PlanCommand(
+                key=c["key"],
+                asset=c["asset"],
+                kind=c["kind"],
+                value_kw=float(c["value"]),
+                start=c["start"],
+                end=c["end"],
+                origin=c["origin"],
+            )
+            for c in d["commands"]
+        ],
+        verdicts=[
+            Verdict(
+                seq=v["seq"],
+                ts=v["ts"],
+                outcome=str(v["outcome"]),
+                value_kw=v["value"],
+                recheck=bool(v["recheck"]),
+                constraints=[Hit(**h) for h in v["constraints"]],
+            )
+            for v in d["verdicts"]
+        ],
+        simulation=_simulation(d["simulation"]["runs"]),
+        simulation_summary=str(d["simulation"]["summary"]),
+        grid_report=d["grid_report"],
         plot_url=plot_url,
-        explanation=explanation,
+        explanation=str(d["decision_record"]),  # the console shows the whole record
         rollback_kw=rollback_kw,
         do_nothing=DoNothing(
-            summary=nothing,
-            peak_kw=sim.peak_kw_baseline if sim else None,
-            setpoint_kw=rollback_kw,
+            summary=str(nothing["summary"]),
+            peak_kw=nothing.get("peak_import_kw"),
+            setpoint_kw=(
+                float(nothing["setpoint_kw"]) if nothing["setpoint_kw"] is not None else rollback_kw
+            ),
         ),
     )
 

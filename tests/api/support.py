@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+
 from runtime.api import ApiContext, Listen, close_app, create_app, serve_api
 from runtime.api.auth import UserStore
 
@@ -60,9 +62,10 @@ def call(
 
 
 @contextmanager
-def served(ctx: ApiContext, listen: Listen | None = None) -> Iterator[str]:
-    """``create_app(ctx)`` behind a real uvicorn server in a thread; yields its base URL."""
-    app = create_app(ctx)
+def served(ctx: ApiContext | FastAPI, listen: Listen | None = None) -> Iterator[str]:
+    """``create_app(ctx)`` (or an app already made, e.g. ``conductor_app``) behind a real
+    uvicorn server in a thread; yields its base URL."""
+    app = ctx if isinstance(ctx, FastAPI) else create_app(ctx)
     loop = asyncio.new_event_loop()
     urls: queue.Queue[str | BaseException] = queue.Queue()
     task_box: list[asyncio.Task[None]] = []

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime import approvals
 from runtime.api import ApiContext
 from tests.api.support import add_users, call, served
 from tests.integration.test_skeleton import Rig, kinds, rig
@@ -57,8 +58,16 @@ async def test_one_operator_approves_the_plan_they_saw_and_it_dispatches(tmp_pat
             (verdict,) = d["verdicts"]
             assert verdict["outcome"] == "clamped" and verdict["constraints"], verdict
             assert d["simulation"]["ok"] and d["simulation_summary"]
-            assert d["rollback_kw"] == 0.0 and "bat1 stays at 0 kW" in d["do_nothing"]["summary"]
+            assert d["rollback_kw"] == 0.0 and d["do_nothing"]["setpoint_kw"] == 0.0
+            assert "the setpoint stays at 0 kW" in d["do_nothing"]["summary"]
+            # runtime.approvals.detail is the one assembly: the API shows what the CLI shows
+            local = approvals.detail(r.events, dispatch_id)
+            assert d["explanation"] == local["decision_record"]
             assert dispatch_id in d["explanation"] and "approval requested" in d["explanation"]
+            assert "gate: clamped" in d["explanation"] and "plan_hash: " in d["explanation"]
+            assert d["do_nothing"]["summary"] == local["do_nothing"]["summary"]
+            assert d["proposed_by"] == local["proposed_by"] == "policy:peak_shaving"
+            assert [v["seq"] for v in d["verdicts"]] == [v["seq"] for v in local["verdicts"]]
             if d["plot_url"]:  # matplotlib present: the grid report's plot
                 png = await asyncio.to_thread(
                     call, "GET", base + d["plot_url"], token=tokens["viewer"]
@@ -116,6 +125,7 @@ async def test_one_operator_approves_the_plan_they_saw_and_it_dispatches(tmp_pat
                 "gridaios_approvals_time_to_decision_seconds_count 1.0",
                 "gridaios_approvals_expired_total 0.0",
                 "gridaios_human_intervention_rate 1.0",
+                "gridaios_approvals_pending 0.0",
                 'gridaios_dispatch_events_total{kind="dispatch.verified"} 1.0',
             ):
                 assert name in text, name

@@ -53,6 +53,8 @@ def test_explain_prints_the_whole_chain(
         "substation.p_kw",
         "models: forecast=",
         "gate: accepted",
+        "  history: ",  # the gate's inputs (dispatch.gated v2), one line each
+        "  forecast: ",
         "simulation: ok",
         "approved automatically",
         "outbox:",

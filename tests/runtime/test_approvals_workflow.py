@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from connectors import Sample, SampleQuality
-from runtime import approvals
+from runtime import approvals, explain
 from runtime import events as ev
 from runtime.clock import FixedClock
 from runtime.conductor import Conductor
@@ -353,12 +353,91 @@ def test_detail_carries_what_an_operator_needs(log: EventLog) -> None:
     assert "bat1 may move 200 kW/min" in d["explanation"]
     assert "If nobody acts: the setpoint stays at 20 kW" in d["explanation"]
     assert d["simulation"]["runs"][0]["peak_kw_baseline"] == 1330.0
+    assert d["decision_record"] == explain.explain(log, "d1")
     approvals.approve(log, "d1", "alice", "ok", T0, plan_hash=digest)
     d = approvals.detail(log, "d1")
     assert d["status"] == "approved" and d["approvers"] == ["alice"]
     assert d["grants"][0]["plan_hash"] == digest
     with pytest.raises(NotFound):
         approvals.detail(log, "nope")
+
+
+def test_detail_of_a_v1_request_says_it_has_no_plan_hash(log: EventLog) -> None:
+    """A v1 request bound no plan: detail shows no hash (never a derived one) and the
+    proposal's command at the value the gate allowed."""
+    request(log, "d1")  # the v2 chain, whose proposal is for 180 kW clamped to 150 kW
+    chain = [e for e in log.events(dispatch_id="d1") if e.kind != "approval.requested"]
+    old = {
+        "v": 1,
+        "requirement": "one_operator",
+        "expires_at": (T0 + timedelta(minutes=15)).isoformat(),
+        "asset": "bat1",
+        "value": 150.0,
+        "rationale": "r",
+        "simulation": "ok",
+    }
+    v1 = EventLog(log.path.with_name("v1.db"))
+    v1.append_many(
+        [
+            *(Pending(e.kind, dict(e.payload), e.ts, "old") for e in chain),
+            Pending("approval.requested", old, T0, "old"),
+        ],
+        validate=False,
+    )
+    d = approvals.detail(v1, "old")
+    assert d["plan_hash"] is None and d["proposed_by"] == ""
+    assert [c["value"] for c in d["commands"]] == [150.0]
+    assert [v["seq"] for v in d["verdicts"]] == [2]
+    assert "plan_hash: none recorded (v1 request" in explain.explain(v1, "old")
+
+
+def test_explain_shows_proposer_plan_hash_escalation_and_the_gate_inputs(log: EventLog) -> None:
+    digest = request(log, "d1", proposed_by="olga")
+    log.append_event(
+        ev.ApprovalEscalated(
+            after_s=300, escalate_to=["duty engineer", "control room"], reason="unanswered"
+        ),
+        ts=T0 + timedelta(minutes=5),
+        dispatch_id="d1",
+    )
+    history = [
+        ev.DispatchBody(asset="bat1", kind="active_power_kw", value=v, at=T0 - timedelta(minutes=m))
+        for v, m in ((100.0, 10), (120.0, 4))
+    ]
+    log.append_event(
+        ev.DispatchGated(
+            outcome="accepted",
+            value=150.0,
+            constraints=[],
+            recheck=True,
+            history=history,
+            forecast_note="seasonal naive from yesterday, 3 steps",
+        ),
+        ts=T0 + timedelta(minutes=6),
+        dispatch_id="d1",
+    )
+    text = explain.explain(log, "d1")
+    lines = text.splitlines()
+
+    def line(start: str) -> str:
+        return next(x.strip() for x in lines if x.strip().startswith(start))
+
+    assert line("proposed by: ") == "proposed by: olga"
+    assert line("plan_hash: ") == f"plan_hash: {digest}"
+    (escalated,) = [x for x in lines if "  escalated: " in x]
+    assert escalated.endswith(
+        "#5  escalated: called duty engineer, control room at 18:50:00 UTC, "
+        "300 s unanswered (unanswered)"
+    )
+    # the first verdict was recorded without inputs (defaults), the re-check with them
+    assert [x.strip() for x in lines if x.strip().startswith("history: ")] == [
+        "history: 0 recent dispatches of the asset (ramp, rate limit, minimum on/off)",
+        "history: 2 recent dispatches of the asset (ramp, rate limit, minimum on/off)",
+    ]
+    assert [x.strip() for x in lines if x.strip().startswith("forecast: ")] == [
+        "forecast: no forecast; no note recorded",
+        "forecast: no forecast; seasonal naive from yesterday, 3 steps",
+    ]
 
 
 # --- the conductor: escalation, expiry, re-validation ---------------------------------------
