@@ -24,12 +24,18 @@ class WriteTarget:
     """Where a command lands: the setpoint, the idempotency key, and the key the device applied.
 
     On MQTT only ``value_node`` is used (the wire name of the setpoint); the key travels in
-    the command payload and comes back in the device's ack.
+    the command payload and comes back in the device's ack. Without key nodes (an absolute
+    setpoint such as ``curtail_pct``, idempotent by nature) the value alone is written and
+    the read-back of ``value_node`` confirms it.
     """
 
     value_node: str
-    key_node: str
-    applied_key_node: str
+    key_node: str | None = None
+    applied_key_node: str | None = None
+
+    @property
+    def keyless(self) -> bool:
+        return self.key_node is None or self.applied_key_node is None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

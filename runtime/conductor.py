@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
@@ -47,7 +48,15 @@ from runtime.sinks import (
 )
 from runtime.sources import SourceClient, make_client
 from runtime.state import LatestState
-from safety import Accepted, ApprovedCommand, Clamped, Command, Rejected, StateSnapshot
+from safety import (
+    Accepted,
+    ApprovedCommand,
+    Clamped,
+    Command,
+    CommandKind,
+    Rejected,
+    StateSnapshot,
+)
 from simulator import TwinState, ValidationReport
 
 log = logging.getLogger(__name__)
@@ -56,6 +65,16 @@ SNAPSHOT_EVERY = 2000  # events between projection snapshots
 # What produced a proposal: the rule policy uses no learned model, and the twin's
 # forecast is persistence of the current uncontrolled load.
 MODELS = dict(decision.PRODUCTION_MODELS)
+
+
+@dataclass(frozen=True, slots=True)
+class NotSimulated(ValidationReport):
+    """A command the feeder twin cannot model: says so instead of a validation."""
+
+    reason: str = ""
+
+    def summary(self) -> str:
+        return self.reason
 
 
 class Conductor:
@@ -318,12 +337,17 @@ class Conductor:
             reason = report.summary() if not report.ok else grid.summary if grid else ""
             self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
             return
-        need = approvals.requirement(approved.value, self.config.approvals)
+        kw = self._approval_kw(approved, snapshot)
+        need = (
+            approvals.requirement(kw, self.config.approvals)
+            if kw is not None
+            else approvals.Requirement.ONE_OPERATOR  # its size is unknown: a human decides
+        )
         if proposal.escalated and need is approvals.Requirement.AUTO:
             need = approvals.Requirement.ONE_OPERATOR  # repeated rejections: a human decides
         if need is approvals.Requirement.AUTO or (self.auto_approve and not proposal.escalated):
             reason = (
-                f"|{approved.value:g}| kW <= auto-approve limit "
+                f"|{kw:g}| kW <= auto-approve limit "
                 f"{self.config.approvals.auto_approve_max_kw:g} kW"
                 if need is approvals.Requirement.AUTO
                 else f"demo --auto-approve (policy requires {need.value})"
@@ -390,6 +414,12 @@ class Conductor:
         verdict = decision.gate_one(command, snapshot, self.envelope, now, inputs)
         return verdict.approved if isinstance(verdict, Accepted | Clamped) else None
 
+    def _approval_kw(self, approved: ApprovedCommand, snapshot: StateSnapshot) -> float | None:
+        """The kW the approval thresholds compare: the setpoint, or what a curtailment sheds."""
+        if approved.command.kind is CommandKind.CURTAIL_PCT:
+            return site.curtail_kw(self.config, approved.asset, approved.value, snapshot)
+        return approved.value
+
     def twin_state(self, snapshot: StateSnapshot) -> TwinState:
         return decision.twin_state(self.config, self.twin, snapshot)
 
@@ -397,7 +427,31 @@ class Conductor:
         self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime
     ) -> ValidationReport:
         twin = self.twin_state(snapshot)
+        if approved.command.kind is not CommandKind.ACTIVE_POWER_KW:
+            return self._not_simulated(approved, twin, now)
         report = decision.simulate(approved, twin, self.twin, now)
+        self.events.append_event(
+            records.simulated(report, twin, approved.value), ts=now, dispatch_id=approved.key
+        )
+        return report
+
+    def _not_simulated(
+        self, approved: ApprovedCommand, twin: TwinState, now: datetime
+    ) -> ValidationReport:
+        """The twin models battery active power only: recorded as not simulated, not
+        blocking (the gate's limits and the power flow, when configured, still apply)."""
+        kind = approved.command.kind.value
+        report = NotSimulated(
+            violations=(),
+            steps=0,
+            step_s=0.0,
+            peak_kw_plan=twin.uncontrolled_net_kw,
+            peak_kw_baseline=twin.uncontrolled_net_kw,
+            energy_shifted_kwh=0.0,
+            reason=f"not simulated: the feeder twin does not model {kind} "
+            f"({approved.asset} {approved.value:g}); the gate's envelope "
+            + ("and the power flow checked it" if self.grid else "alone checked it"),
+        )
         self.events.append_event(
             records.simulated(report, twin, approved.value), ts=now, dispatch_id=approved.key
         )
@@ -445,8 +499,7 @@ class Conductor:
     # --- dispatch -----------------------------------------------------------
 
     async def send(self, approved: ApprovedCommand, now: datetime) -> Delivery:
-        battery = self.config.battery(approved.asset)
-        source = battery.points["p_setpoint_kw"].source
+        source = site.setpoint_source(self.config, approved.asset, approved.command.kind)
         self.counts["sent"] += 1
         delivery = await self.outbox.submit(
             approved, source, rollback_kw=self.setpoints.get(approved.asset, 0.0)
@@ -484,6 +537,9 @@ class Conductor:
             self.counts["failed"] += 1
 
     async def _write(self, approved: ApprovedCommand, source: str) -> WriteResult | SinkResult:
+        if approved.command.kind is CommandKind.CURTAIL_PCT:  # keyless: read-back confirms
+            target = site.curtail_target(self.config, approved.asset)
+            return await self._clients[source].write(approved, target)
         sink = self.sinks.get(source)
         if sink is not None:
             return await sink.write(approved)

@@ -675,7 +675,7 @@ READBACK_POINT = "setpoint_readback_kw"
 
 
 def _command_point_issues(config: SiteConfig) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
+    issues: list[ConfigIssue] = _curtail_point_issues(config)
     for i, asset in enumerate(config.assets):
         if not isinstance(asset, BatteryAsset):
             continue
@@ -703,6 +703,38 @@ def _command_point_issues(config: SiteConfig) -> list[ConfigIssue]:
                     "",
                     f"points {', '.join(missing)} are required for a battery "
                     f"whose p_setpoint_kw goes over {source.type} (source {source.id})",
+                )
+            )
+    return issues
+
+
+def _curtail_point_issues(config: SiteConfig) -> list[ConfigIssue]:
+    """A curtailable load is curtailed through a writable curtail_pct point, and
+    curtailment is written over OPC UA (a keyless setpoint, confirmed by its read-back)."""
+    issues: list[ConfigIssue] = []
+    for i, asset in enumerate(config.assets):
+        point = asset.points.get("curtail_pct")
+        if point is None:
+            continue
+        where = f"assets[{i}].points.curtail_pct"
+        if isinstance(asset, CurtailableLoadAsset) and not asset.critical and not point.writable:
+            issues.append(
+                ConfigIssue(
+                    f"{where}.writable",
+                    str(point.writable).lower(),
+                    f"{asset.id} is a curtailable load: set writable: true so it can be "
+                    "curtailed, or critical: true if it must never be",
+                )
+            )
+        source = config.source(point.source)
+        if point.writable and source.type != "opcua":
+            issues.append(
+                ConfigIssue(
+                    f"{where}.source",
+                    point.source,
+                    f"curtailment is written over OPC UA only so far; {point.source} is "
+                    f"{source.type}: serve {asset.id}.curtail_pct on an OPC UA source, "
+                    "or set writable: false",
                 )
             )
     return issues

@@ -25,6 +25,7 @@ from safety import (
     Ramp,
     Range,
     RateLimit,
+    StateSnapshot,
     SwitchTiming,
     TimeWindow,
 )
@@ -228,6 +229,33 @@ def write_target(battery: BatteryAsset) -> WriteTarget:
     )
 
 
+def setpoint_source(config: SiteConfig, asset_id: str, kind: CommandKind) -> str:
+    """The source whose setpoint point a command of ``kind`` on ``asset_id`` is written to."""
+    return config.asset(asset_id).points[SETPOINT_ROLES[kind.value]].source
+
+
+def curtail_target(config: SiteConfig, asset_id: str) -> WriteTarget:
+    """A keyless target: ``curtail_pct`` is an absolute setpoint, its read-back confirms it."""
+    return WriteTarget(value_node=config.asset(asset_id).points["curtail_pct"].node)
+
+
+def curtail_kw(
+    config: SiteConfig, asset_id: str, curtail_pct: float, snapshot: StateSnapshot
+) -> float | None:
+    """The most power a ``curtail_pct`` command takes off the asset, for the approval rule:
+    a PV's rating, a load's uncurtailed draw (measured p_kw over the share still running),
+    times the percentage. None when it cannot be known (no reading, fully curtailed)."""
+    asset = config.asset(asset_id)
+    if isinstance(asset, PvAsset):
+        return asset.rated_kw * curtail_pct / 100.0
+    p_kw = snapshot.get(point_id(asset_id, "p_kw"))
+    now_pct = snapshot.get(point_id(asset_id, "curtail_pct"))
+    running = 1.0 - (now_pct.value if now_pct is not None else 0.0) / 100.0
+    if p_kw is None or running <= 0.0:
+        return None
+    return abs(p_kw.value) / running * curtail_pct / 100.0
+
+
 def field_spec(config: SiteConfig) -> FieldSpec:
     def nodes(asset: MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset) -> dict[str, str]:
         return {role: p.node for role, p in asset.points.items()}
@@ -250,7 +278,8 @@ def field_spec(config: SiteConfig) -> FieldSpec:
         ProfileSpec(
             id=a.id,
             kind="pv" if isinstance(a, PvAsset) else "load",
-            curtailable=isinstance(a, CurtailableLoadAsset) and not a.critical,
+            curtailable=isinstance(a, PvAsset)
+            or (isinstance(a, CurtailableLoadAsset) and not a.critical),
             nodes=nodes(a),
         )
         for a in config.assets

@@ -412,9 +412,16 @@ class OpcUaClient:
     async def write(
         self, approved: ApprovedCommand, target: WriteTarget, *, readback_timeout_s: float = 5.0
     ) -> WriteResult:
-        """Write setpoint and key in one request, then read back until the device applied it."""
+        """Write setpoint and key in one request, then read back until the device applied it.
+
+        A keyless target (an absolute setpoint, idempotent by nature) gets the value alone;
+        the read-back of the value node then stands for the device's applied key: the
+        result carries ``approved.key`` as applied once the node reads the value, ``""``
+        while it does not."""
         client = self._require_client()
         value_node = client.get_node(target.value_node)
+        if target.key_node is None or target.applied_key_node is None:
+            return await self._write_keyless(client, approved, value_node, readback_timeout_s)
         key_node = client.get_node(target.key_node)
         applied_node = client.get_node(target.applied_key_node)
         try:
@@ -444,6 +451,35 @@ class OpcUaClient:
             )
             if result.verified or loop.time() >= deadline:
                 return result
+            await asyncio.sleep(0.02)
+
+    async def _write_keyless(
+        self, client: Client, approved: ApprovedCommand, node: Node, readback_timeout_s: float
+    ) -> WriteResult:
+        value = float(approved.value)
+        try:
+            await client.write_values(
+                [node], [ua.DataValue(ua.Variant(value, ua.VariantType.Double))]
+            )
+        except ua.UaStatusCodeError as err:
+            raise WriteFailed(f"write of {approved.key} refused by the server: {err}") from err
+        except (TimeoutError, OSError, ConnectionError) as err:
+            raise ConnectorNotReady(f"write of {approved.key} failed: {err}") from err
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + readback_timeout_s
+        while True:
+            try:
+                readback = float(await node.read_value())
+            except (TimeoutError, OSError, ConnectionError) as err:
+                raise ConnectorNotReady(f"read-back of {approved.key} failed: {err}") from err
+            matches = abs(readback - value) < 1e-6
+            if matches or loop.time() >= deadline:
+                return WriteResult(
+                    key=approved.key,
+                    written_value=value,
+                    readback_value=readback,
+                    applied_key=approved.key if matches else "",
+                )
             await asyncio.sleep(0.02)
 
     def _require_client(self) -> Client:

@@ -29,7 +29,7 @@ from runtime.agents.observe import Prediction, due, observe, prediction
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
 from runtime.agents.pv import PvCurtailAgent
-from runtime.config import BatteryAsset, anomaly_points
+from runtime.config import BatteryAsset, CurtailableLoadAsset, PvAsset, anomaly_points
 from runtime.policy import Proposal
 from runtime.site import point_id
 from safety import CommandKind, StateSnapshot
@@ -222,11 +222,9 @@ class AgentSet:
             if asset in self.holds and runner.name not in HOLD_EXEMPT:
                 skipped.append(f"{asset} is held by an anomaly until {self.holds[asset]:%H:%M}Z")
                 continue
-            if not self._routable(proposal):
-                skipped.append(
-                    f"{asset} {proposal.command.kind.value}: the conductor sends only battery "
-                    "active power so far"
-                )
+            unsupported = self._unroutable(proposal)
+            if unsupported:
+                skipped.append(unsupported)
                 continue
             claimed.add(asset)
             before = dict(c.counts)
@@ -249,13 +247,21 @@ class AgentSet:
                 log.warning("agent %s escalated to a human", runner.name)
         return ids, skipped
 
-    def _routable(self, proposal: Proposal) -> bool:
+    def _unroutable(self, proposal: Proposal) -> str:
+        """Why the conductor cannot send this proposal ('' when it can): it writes battery
+        active power and the curtailment of PV and curtailable loads so far."""
+        kind = proposal.command.kind
         try:
             asset = self.c.config.asset(proposal.command.asset)
         except KeyError:
-            return True  # unknown asset: the gate rejects it with the reason
+            return ""  # unknown asset: the gate rejects it with the reason
+        if isinstance(asset, BatteryAsset) and kind is CommandKind.ACTIVE_POWER_KW:
+            return ""
+        if isinstance(asset, PvAsset | CurtailableLoadAsset) and kind is CommandKind.CURTAIL_PCT:
+            return ""
         return (
-            isinstance(asset, BatteryAsset) and proposal.command.kind is CommandKind.ACTIVE_POWER_KW
+            f"{asset.id} {kind.value}: the conductor sends battery active power and PV or "
+            f"load curtailment only, not {kind.value} to a {asset.type}"
         )
 
     def _perceive(self, snapshot: StateSnapshot, now: datetime) -> Perception:
