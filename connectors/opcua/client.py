@@ -424,18 +424,15 @@ class OpcUaClient:
             return await self._write_keyless(client, approved, value_node, readback_timeout_s)
         key_node = client.get_node(target.key_node)
         applied_node = client.get_node(target.applied_key_node)
-        try:
-            await client.write_values(
-                [value_node, key_node],
-                [
-                    ua.DataValue(ua.Variant(float(approved.value), ua.VariantType.Double)),
-                    ua.DataValue(ua.Variant(approved.key, ua.VariantType.String)),
-                ],
-            )
-        except ua.UaStatusCodeError as err:
-            raise WriteFailed(f"write of {approved.key} refused by the server: {err}") from err
-        except (TimeoutError, OSError, ConnectionError) as err:
-            raise ConnectorNotReady(f"write of {approved.key} failed: {err}") from err
+        await _send(
+            client,
+            approved.key,
+            [value_node, key_node],
+            [
+                ua.Variant(float(approved.value), ua.VariantType.Double),
+                ua.Variant(approved.key, ua.VariantType.String),
+            ],
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + readback_timeout_s
         while True:
@@ -457,14 +454,7 @@ class OpcUaClient:
         self, client: Client, approved: ApprovedCommand, node: Node, readback_timeout_s: float
     ) -> WriteResult:
         value = float(approved.value)
-        try:
-            await client.write_values(
-                [node], [ua.DataValue(ua.Variant(value, ua.VariantType.Double))]
-            )
-        except ua.UaStatusCodeError as err:
-            raise WriteFailed(f"write of {approved.key} refused by the server: {err}") from err
-        except (TimeoutError, OSError, ConnectionError) as err:
-            raise ConnectorNotReady(f"write of {approved.key} failed: {err}") from err
+        await _send(client, approved.key, [node], [ua.Variant(value, ua.VariantType.Double)])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + readback_timeout_s
         while True:
@@ -513,3 +503,13 @@ def _encoding(path: Path) -> str:
     except OSError as err:
         raise ConnectorAuthFailed(f"cannot read {path}: {err.strerror}; check the path") from err
     return "pem" if b"-----BEGIN" in head else "der"
+
+
+async def _send(client: Client, key: str, nodes: list[Node], values: list[ua.Variant]) -> None:
+    """Write ``values`` to ``nodes`` in one request; refusals and lost links told apart."""
+    try:
+        await client.write_values(nodes, [ua.DataValue(v) for v in values])
+    except ua.UaStatusCodeError as err:
+        raise WriteFailed(f"write of {key} refused by the server: {err}") from err
+    except (TimeoutError, OSError, ConnectionError) as err:
+        raise ConnectorNotReady(f"write of {key} failed: {err}") from err
