@@ -179,8 +179,7 @@ class SiteLink:
                     ),
                     ts=now,
                 )
-            case None:
-                pass
+            # None: the controller is as it was (still there, or still gone)
         self._record_applied()
 
     def _record_applied(self) -> None:

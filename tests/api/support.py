@@ -79,7 +79,7 @@ def served(ctx: ApiContext | FastAPI, listen: Listen | None = None) -> Iterator[
         try:
             loop.run_until_complete(task)
         except asyncio.CancelledError:
-            pass
+            return  # stopped by the test: the normal end
         except BaseException as err:  # surfaces in the test thread
             urls.put(err)
         finally:
