@@ -35,8 +35,8 @@ class Bound(NamedTuple):
         return self.lo - TOLERANCE <= value <= self.hi + TOLERANCE
 
 
-# ``tuple.__new__(Bound, (...))`` builds a Bound without the generated Python ``__new__``;
-# the hot paths (ramp, SoC, network) build several per command.
+# ``tuple.__new__(Cls, (...))`` builds a named tuple without its generated Python ``__new__``;
+# the hot paths (reach, SoC window, network bounds) build one or more per command.
 new_tuple = tuple.__new__
 
 
@@ -94,24 +94,33 @@ def ramp_step(ramp: Ramp, limits: AssetLimits, kind: CommandKind) -> RampStep:
     )
 
 
-def ramp_bound(command: Command, ramp: RampStep, track: Track, state: StateSnapshot) -> Bound:
-    """At most ``ramp.step`` from the reference: the previous command for the asset in the
-    plan, else the last dispatch in the history, else the measured value."""
-    kind, asset = command.kind, command.asset
-    last = track.last_value.get(kind)
+def ramp_reference(
+    command: Command, ramp: RampStep, track: Track, state: StateSnapshot
+) -> tuple[float, str] | None:
+    """The value to ramp from and where it comes from (``plan``, ``history`` or ``measured``):
+    the previous command for the asset in the plan, else the last dispatch in the history,
+    else the measured value; None when there is none."""
+    last = track.last_value.get(command.kind)
     if last is not None:
-        ref_value, source = last, "the previous command in the plan"
-    else:
-        dispatched = history_value(track.history, kind) if track.history else None
+        return last, "plan"
+    if track.history:
+        dispatched = history_value(track.history, command.kind)
         if dispatched is not None:
-            ref_value, source = dispatched, "the last dispatched value"
-        else:
-            point = ramp.point
-            reading = state.readings.get(point) if point else None
-            if reading is None:
-                return _ramp_unknown(asset)
-            ref_value, source = reading.value, f"the measured {point}"
-    unit, per_min, minutes, step = kind.unit, ramp.per_min, ramp.minutes, ramp.step
+            return dispatched, "history"
+    point = ramp.point
+    reading = state.readings.get(point) if point else None
+    return (reading.value, "measured") if reading is not None else None
+
+
+def ramp_bound(command: Command, ramp: RampStep, track: Track, state: StateSnapshot) -> Bound:
+    """At most ``ramp.step`` from the reference (``ramp_reference``)."""
+    asset = command.asset
+    found = ramp_reference(command, ramp, track, state)
+    if found is None:
+        return _ramp_unknown(asset)
+    ref_value, origin = found
+    source = _RAMP_SOURCES.get(origin) or f"the measured {ramp.point}"
+    unit, per_min, minutes, step = command.kind.unit, ramp.per_min, ramp.minutes, ramp.step
 
     def too_steep(value: float) -> ConstraintHit:
         return ConstraintHit(
@@ -125,7 +134,13 @@ def ramp_bound(command: Command, ramp: RampStep, track: Track, state: StateSnaps
             observed=abs(value - ref_value),
         )
 
-    return new_tuple(Bound, ("ramp", ref_value - step, ref_value + step, too_steep))
+    return Bound("ramp", ref_value - step, ref_value + step, too_steep)
+
+
+_RAMP_SOURCES = {
+    "plan": "the previous command in the plan",
+    "history": "the last dispatched value",
+}
 
 
 def _ramp_unknown(asset: str) -> Bound:
@@ -140,19 +155,37 @@ def _ramp_unknown(asset: str) -> Bound:
     return Bound("ramp", math.inf, -math.inf, unknown)
 
 
-def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Bound]:
+def soc_window(command: Command, limits: AssetLimits, track: Track) -> SocWindow | None:
+    """The power that keeps the projected SoC inside the window over the command's duration
+    (never worse than now when already outside); None when it does not apply."""
     battery = limits.battery
     if battery is None or command.kind is not CommandKind.ACTIVE_POWER_KW:
-        return []
+        return None
     soc = track.soc_at_time(command.start, battery)
     if soc is None:  # freshness already failed closed on the SoC point
-        return []
+        return None
     hours = (command.end - command.start).total_seconds() / 3600.0
-    floor = min(battery.soc_min_pct, soc)  # never worse than now when already outside
+    floor = min(battery.soc_min_pct, soc)
     ceiling = max(battery.soc_max_pct, soc)
     capacity = battery.capacity_kwh
     hi = (soc - floor) / 100.0 * capacity * battery.efficiency / hours
     lo = -(ceiling - soc) / 100.0 * capacity / battery.efficiency / hours
+    return new_tuple(SocWindow, (lo, hi, soc, hours))
+
+
+class SocWindow(NamedTuple):
+    lo_kw: float
+    hi_kw: float
+    soc_pct: float  # at the command's start
+    hours: float
+
+
+def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Bound]:
+    window = soc_window(command, limits, track)
+    battery = limits.battery
+    if window is None or battery is None:
+        return []
+    lo, hi, soc, hours = window
     asset = command.asset
     start = command.start
 
@@ -172,7 +205,7 @@ def soc_bounds(command: Command, limits: AssetLimits, track: Track) -> list[Boun
             observed=end_soc,
         )
 
-    return [new_tuple(Bound, ("soc.window", lo, hi, outside))]
+    return [Bound("soc.window", lo, hi, outside)]
 
 
 def _hhmm(t: datetime) -> str:

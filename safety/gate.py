@@ -4,6 +4,12 @@ Pure and deterministic: no I/O, no clock, no randomness. It fails closed:
 missing, stale or bad-quality state rejects the command. A plan is evaluated
 jointly in one canonical order (start, asset, kind, key), whatever order the
 commands came in, so the verdicts are bit-identical under any permutation.
+
+Each command is first tested at its own value with numbers only (``_admits``: the
+common case, accepted without building a bound or a reason); anything that test
+does not pass is weighed in full (``_weigh``: every constraint that fired, with its
+numbers and reason, then clamp or reject). Both read the same numbers and compare
+them the same way; a property test holds them to the same verdicts.
 """
 
 from __future__ import annotations
@@ -13,10 +19,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from safety.approved import _claim_minter
-from safety.bounds import TOLERANCE, Bound, ramp_bound, soc_bounds
+from safety.bounds import TOLERANCE, Bound, ramp_bound, ramp_reference, soc_bounds, soc_window
 from safety.envelope import CLAMPABLE, AssetLimits, Envelope, Policy, family
 from safety.freshness import interlock_errors, points_needed, state_errors
-from safety.grid import Effect, NetworkTimeline
+from safety.grid import NetworkTimeline, Reach, admits, apply
 from safety.inputs import duplicate_keys, input_errors, is_utc_aware, overlaps
 from safety.schedule import min_on_off_hits, rate_limit_hits, time_window_hits
 from safety.track import Track, new_track
@@ -150,6 +156,57 @@ class _Plan:
             locks = tuple(interlock_errors(limits, self.state)) if limits.interlocks else ()
             ready = self.ready[command.asset] = (limits, view, self.track(limits), locks)
         limits, view, track, locks = ready
+        reach = self.network.reach(command, limits)
+        if not locks and self._admits(command, limits, view, track, reach):
+            return self._accept(command, command.value, track, limits, reach, ())
+        return self._weigh(command, limits, view, track, locks, reach)
+
+    def _admits(
+        self,
+        command: Command,
+        limits: AssetLimits,
+        view: AssetView,
+        track: Track,
+        reach: Reach | None,
+    ) -> bool:
+        """Every check passes at the command's own value: the common case, tested with the
+        same numbers and comparisons as ``_weigh`` but without building a bound or a reason.
+        False sends the command to ``_weigh``, which finds what fired and why."""
+        if limits.time_windows and time_window_hits(command, limits, self.envelope.timezone):
+            return False
+        if limits.rate_limit is not None and rate_limit_hits(command, limits, track):
+            return False
+        if limits.switch is not None and min_on_off_hits(command, limits, track):
+            return False
+        kind, value = command.kind, command.value
+        low, high = view.ranges[kind]  # value is finite: the min and max bounds in one test
+        if not low - TOLERANCE <= value <= high + TOLERANCE:
+            return False
+        ramp = view.ramps.get(kind)
+        if ramp is not None:
+            reference = ramp_reference(command, ramp, track, self.state)
+            if reference is None:
+                return False
+            ref, step = reference[0], ramp.step
+            if not ref - step - TOLERANCE <= value <= ref + step + TOLERANCE:
+                return False
+        if limits.battery is not None:
+            window = soc_window(command, limits, track)
+            if window is not None and not window[0] - TOLERANCE <= value <= window[1] + TOLERANCE:
+                return False
+        return reach is None or admits(reach, value)
+
+    def _weigh(
+        self,
+        command: Command,
+        limits: AssetLimits,
+        view: AssetView,
+        track: Track,
+        locks: tuple[ConstraintHit, ...],
+        reach: Reach | None,
+    ) -> Verdict:
+        """Every check with its reasons: which constraints fired, and clamp or reject."""
+        envelope = self.envelope
         kind = command.kind
         hard: list[ConstraintHit] = list(locks)  # constraints no value can satisfy
         if limits.time_windows:
@@ -164,13 +221,12 @@ class _Plan:
             bounds.append(ramp_bound(command, ramp, track, self.state))
         if limits.battery is not None:
             bounds.extend(soc_bounds(command, limits, track))
-        network_bounds, effects = self.network.bounds(command, limits, with_effects=self.left > 0)
-        if network_bounds:
-            bounds.extend(network_bounds)
+        if reach is not None:
+            bounds.extend(self.network.bounds(command, reach))
         value = command.value
         fired = [b for b in bounds if not b.lo - TOLERANCE <= value <= b.hi + TOLERANCE]
         if not fired and not hard:
-            return self._accept(command, value, track, limits, effects, ())
+            return self._accept(command, value, track, limits, reach, ())
         hits = hard + [b.explain(value) for b in fired]
         can_clamp = (
             not hard
@@ -189,7 +245,7 @@ class _Plan:
                 ),
             )
             return Rejected(command=command, hits=(*hits, infeasible))
-        return self._accept(command, clamped, track, limits, effects, tuple(hits))
+        return self._accept(command, clamped, track, limits, reach, tuple(hits))
 
     def _forecast_points(self, limits: AssetLimits) -> tuple[tuple[str, timedelta], ...]:
         return max_ages(self.envelope, self._points(limits))
@@ -207,15 +263,13 @@ class _Plan:
         value: float,
         track: Track,
         limits: AssetLimits,
-        effects: list[Effect],
+        reach: Reach | None,
         hits: tuple[ConstraintHit, ...],
     ) -> Verdict:
         if self.left:  # only later commands read the track and the network: none after the last
             track.accept(command, value, limits.battery)
-            for quantity, coeff, present, segments in effects:  # Effect.apply, inlined
-                delta = coeff * (value - present)
-                values, start, stop = quantity.values, segments.start, segments.stop
-                values[start:stop] = [v + delta for v in values[start:stop]]
+            if reach is not None:
+                apply(reach, value)
         approved = _mint(command, value)
         if hits:
             return Clamped(command=command, value=value, approved=approved, hits=hits)

@@ -216,51 +216,92 @@ class NetworkTimeline:
             value = self._present[key] = reading.value if reading is not None else 0.0
         return value
 
-    def bounds(
-        self, command: Command, limits: AssetLimits, *, with_effects: bool = True
-    ) -> tuple[list[Bound], list[Effect]]:
-        """The command's network bounds and (``with_effects``: when later commands will read
-        them) its effects on each quantity."""
+    def reach(self, command: Command, limits: AssetLimits) -> Reach | None:
+        """What the command moves (its quantities, the output it starts from, its segments);
+        None when it moves no limited quantity."""
         key = (limits.asset, command.kind)
         found = self._effects.get(key)
         if found is None:
             found = self.effects(command, limits)
         if not found:
-            return [], []
-        present = self.present(limits, command.kind)
+            return None
         times = self.times
-        start = bisect_left(times, command.start)
-        stop = bisect_left(times, command.end)
+        return new_tuple(
+            Reach,
+            (
+                found,
+                self.present(limits, command.kind),
+                bisect_left(times, command.start),
+                bisect_left(times, command.end),
+            ),
+        )
+
+    def bounds(self, command: Command, reach: Reach) -> list[Bound]:
+        """The command's network bounds, each able to explain itself."""
+        found, present, start, stop = reach
         segments = range(start, stop)
-        bounds: list[Bound] = []
-        effects: list[Effect] = []
+        out: list[Bound] = []
         for quantity, coeff in found:
-            # Inside the limits, or no worse than with this asset idle: an asset may
-            # always step back to idle, never add to a violation the rest of the
-            # feeder causes. With the asset idle every segment shifts by the same
-            # amount, so the tightest are the extremes: q_max up, q_min down.
-            own = coeff * present
-            if stop - start == 1:  # one segment (a lone command from now): no window to scan
-                idle_min = idle_max = quantity.values[start] - own
-            else:
-                window = quantity.values[start:stop]
-                idle_min, idle_max = min(window) - own, max(window) - own
-            q_lo, q_hi = quantity.lo, quantity.hi
-            # min(q_lo, idle_min) and max(q_hi, idle_max), spelled as the builtins decide
-            # (the first argument unless the second compares strictly beyond it).
-            room_lo = (idle_min if idle_min < q_lo else q_lo) - idle_min
-            room_hi = (idle_max if idle_max > q_hi else q_hi) - idle_max
-            if coeff > 0:
-                v_lo, v_hi = room_lo / coeff, room_hi / coeff
-            else:
-                v_lo, v_hi = room_hi / coeff, room_lo / coeff
-            if not quantity.finite and not all(map(math.isfinite, quantity.values[start:stop])):
-                v_lo, v_hi = math.inf, -math.inf  # unknown base: nothing admissible
-            explain = partial(_explain, quantity, coeff, present, segments, times, command)
-            bounds.append(new_tuple(Bound, (quantity.names[0], v_lo, v_hi, explain)))
-            if with_effects:
-                effects.append(new_tuple(Effect, (quantity, coeff, present, segments)))
-        return bounds, effects
+            v_lo, v_hi = _value_range(quantity, coeff, coeff * present, start, stop)
+            explain = partial(_explain, quantity, coeff, present, segments, self.times, command)
+            out.append(new_tuple(Bound, (quantity.names[0], v_lo, v_hi, explain)))
+        return out
+
+
+class Reach(NamedTuple):
+    """A command's reach over the network: an accepted ``value`` adds ``coeff * (value -
+    present)`` to each ``(quantity, coeff)`` over segments ``start..stop``."""
+
+    effects: list[tuple[Quantity, float]]
+    present: float
+    start: int
+    stop: int
+
+
+def admits(reach: Reach, value: float) -> bool:
+    """``value`` is inside every network bound of the command (the test ``bounds`` would make,
+    without building the bounds)."""
+    found, present, start, stop = reach
+    for quantity, coeff in found:
+        v_lo, v_hi = _value_range(quantity, coeff, coeff * present, start, stop)
+        if not v_lo - TOLERANCE <= value <= v_hi + TOLERANCE:
+            return False
+    return True
+
+
+def apply(reach: Reach, value: float) -> None:
+    """Add an accepted command's effect to the quantities it moves."""
+    found, present, start, stop = reach
+    for quantity, coeff in found:
+        delta = coeff * (value - present)
+        values = quantity.values
+        values[start:stop] = [v + delta for v in values[start:stop]]
+
+
+def _value_range(
+    quantity: Quantity, coeff: float, own: float, start: int, stop: int
+) -> tuple[float, float]:
+    """The command values that keep ``quantity`` inside its limits over segments
+    ``start..stop``, or no worse than with this asset idle: an asset may always step back to
+    idle, never add to a violation the rest of the feeder causes. With the asset idle every
+    segment shifts by the same amount (``own``: its effect now), so the tightest segments are
+    the extremes: q_max up, q_min down."""
+    values = quantity.values
+    if stop - start == 1:  # one segment (a lone command from now): no window to scan
+        idle_min = idle_max = values[start] - own
+    else:
+        window = values[start:stop]
+        idle_min, idle_max = min(window) - own, max(window) - own
+    q_lo, q_hi = quantity.lo, quantity.hi
+    # min(q_lo, idle_min) and max(q_hi, idle_max), spelled as the builtins decide
+    # (the first argument unless the second compares strictly beyond it).
+    room_lo = (idle_min if idle_min < q_lo else q_lo) - idle_min
+    room_hi = (idle_max if idle_max > q_hi else q_hi) - idle_max
+    if not quantity.finite and not all(map(math.isfinite, values[start:stop])):
+        return math.inf, -math.inf  # unknown base: nothing admissible
+    if coeff > 0:
+        return room_lo / coeff, room_hi / coeff
+    return room_hi / coeff, room_lo / coeff
 
 
 _NAMES = "safety.grid.names"
@@ -313,16 +354,6 @@ def static_effects(
     result = tuple(out)
     memo[(id(limits), kind)] = (limits, result)
     return result
-
-
-class Effect(NamedTuple):
-    """An accepted ``value`` adds ``coeff * (value - present)`` to ``quantity`` over ``segments``
-    (applied by the gate, inline, when it accepts the command)."""
-
-    quantity: Quantity
-    coeff: float
-    present: float
-    segments: range
 
 
 def _explain(

@@ -32,6 +32,7 @@ class AssetView:
     # Points the asset's checks read (without a forecast), each with its maximum age.
     points: tuple[tuple[str, timedelta], ...]
     range_bounds: dict[CommandKind, list[Bound]]
+    ranges: dict[CommandKind, tuple[float, float]]  # (min, max): the same limits, as numbers
     ramps: dict[CommandKind, RampStep]
 
 
@@ -55,6 +56,7 @@ def _build(envelope: Envelope, asset: str, limits: AssetLimits) -> AssetView:
         limits=limits,
         points=points,
         range_bounds={kind: range_bounds(asset, kind, rng) for kind, rng in limits.ranges.items()},
+        ranges={kind: (rng.min_value, rng.max_value) for kind, rng in limits.ranges.items()},
         ramps=ramps,
     )
 

@@ -3,7 +3,8 @@
 - no ApprovedCommand violates an active constraint (checked by an independent model);
 - stale, missing or bad-quality state never yields accepted (or clamped);
 - clamping never moves a value further outside a limit;
-- evaluation is order-independent and bit-identical.
+- evaluation is order-independent and bit-identical;
+- the gate's quick test of the common case agrees with its full weighing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +22,9 @@ from safety import (
     Bus,
     Clamped,
     Command,
+    Dispatch,
     Envelope,
+    Forecast,
     Interlock,
     Quality,
     Ramp,
@@ -30,12 +34,14 @@ from safety import (
     StateSnapshot,
     Verdict,
     evaluate,
+    gate,
 )
 from tests.safety.harness import KW, PCT, T0, battery, cmd, load, pv, site, snapshot
 
 TOL = 1e-6
 ASSETS = ("bat1", "bat2", "pv1", "load1")
 FAMILIES = ("limit", "ramp", "soc", "thermal", "voltage")
+PERCENT = st.floats(0.0, 100.0)
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -124,6 +130,34 @@ def test_order_independent_and_bit_identical(case: Case, data: st.DataObject) ->
     other = evaluate(shuffled, case.state, case.envelope, T0)
     assert [v.command for v in other] == list(shuffled)  # one verdict per command, in order
     assert _fingerprint(first) == _fingerprint(again) == _fingerprint(other)
+
+
+@SETTINGS
+@given(case=cases(), data=st.data())
+def test_quick_test_agrees_with_the_full_weighing(case: Case, data: st.DataObject) -> None:
+    """``_Plan._admits`` (numbers only, no reasons) must accept exactly what ``_Plan._weigh``
+    accepts as is: with it switched off every command is weighed in full, and every verdict,
+    value and reason must come out the same (with and without history and forecast)."""
+    history = [
+        Dispatch(
+            asset=asset,
+            kind=KW if asset.startswith("bat") else PCT,
+            value=data.draw(st.floats(-150.0, 150.0) if asset.startswith("bat") else PERCENT),
+            at=T0 - timedelta(minutes=data.draw(st.integers(1, 50))),
+        )
+        for asset in data.draw(st.lists(st.sampled_from(ASSETS), max_size=4))
+    ]
+    forecast = None
+    if data.draw(st.booleans()):
+        steps = data.draw(st.lists(st.floats(-900.0, 1500.0), min_size=1, max_size=16))
+        forecast = Forecast(
+            start=T0, step=timedelta(minutes=15), feeder_net_kw={"f1": tuple(steps)}
+        )
+    args = (case.plan, case.state, case.envelope, T0)
+    quick = evaluate(*args, history=history, forecast=forecast)
+    with patch.object(gate._Plan, "_admits", lambda *_: False):
+        full = evaluate(*args, history=history, forecast=forecast)
+    assert _fingerprint(quick) == _fingerprint(full)
 
 
 @SETTINGS
