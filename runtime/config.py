@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from connectors.credentials import check_common
 from connectors.mqtt import MqttSourceConfig, MqttTlsConfig
 from connectors.opcua import OpcUaSourceConfig
+from runtime import sensitivities
 from runtime.errors import ConfigError, ConfigIssue
 from runtime.safety_config import AssetLimitsConfig, SafetyConfig, safety_issues
 
@@ -481,7 +482,7 @@ def load_config(path: str | Path) -> SiteConfig:
             )
         feeder = config.feeder.model_copy(update={"network": str(network.resolve())})
         config = config.model_copy(update={"feeder": feeder})
-    return config
+    return sensitivities.resolve(config, file)
 
 
 def _read_yaml(text: str, file: str) -> dict[str, Any]:

@@ -73,8 +73,12 @@ class AssetLimitsConfig(_Model):
     interlocks: list[InterlockConfig] = Field(default_factory=list)
     min_on_s: float = Field(default=0, ge=0)
     min_off_s: float = Field(default=0, ge=0)
-    voltage_pu_per_kw: dict[str, float] = Field(default_factory=dict)
-    voltage_pu_per_kvar: dict[str, float] = Field(default_factory=dict)
+    voltage_pu_per_kw: dict[str, float] | Literal["computed"] = Field(
+        default_factory=dict,
+        description="pu per kW injected, per bus of safety.buses; or computed: worked out from "
+        "feeder.network's power flow when the config loads",
+    )
+    voltage_pu_per_kvar: dict[str, float] | Literal["computed"] = Field(default_factory=dict)
 
 
 class BusConfig(_Model):
@@ -83,6 +87,11 @@ class BusConfig(_Model):
     assumed_pu: float | None = Field(default=None, gt=0)
     min_pu: float = Field(default=0.95, gt=0)
     max_pu: float = Field(default=1.05, gt=0)
+    network_bus: str | None = Field(
+        default=None,
+        description="the bus of feeder.network this limit watches, for computed sensitivities "
+        "(default: the bus of the same id)",
+    )
 
     @model_validator(mode="after")
     def _base_and_band(self) -> BusConfig:
@@ -135,11 +144,13 @@ def safety_issues(config: SiteConfig) -> list[ConfigIssue]:
         if bus_ids.count(bus.id) > 1:
             issues.append(ConfigIssue(f"safety.buses[{i}].id", bus.id, "duplicate bus id"))
     for i, asset in enumerate(config.assets):
-        issues.extend(_asset_issues(i, asset, set(bus_ids)))
+        issues.extend(_asset_issues(i, asset, set(bus_ids), config.feeder.network is not None))
     return issues
 
 
-def _asset_issues(i: int, asset: _AssetBase, buses: set[str]) -> list[ConfigIssue]:
+def _asset_issues(
+    i: int, asset: _AssetBase, buses: set[str], has_network: bool
+) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     limits = asset.limits
     here = f"assets[{i}].limits"
@@ -156,6 +167,17 @@ def _asset_issues(i: int, asset: _AssetBase, buses: set[str]) -> list[ConfigIssu
         ("voltage_pu_per_kw", limits.voltage_pu_per_kw),
         ("voltage_pu_per_kvar", limits.voltage_pu_per_kvar),
     ):
+        if table == "computed":
+            if not has_network:
+                issues.append(
+                    ConfigIssue(
+                        f"{here}.{field}",
+                        table,
+                        "needs feeder.network (the power flow it is computed from); "
+                        "give the network or declare {bus: pu per unit} per bus",
+                    )
+                )
+            continue
         for bus_id in table:
             if bus_id not in buses:
                 known = ", ".join(sorted(buses)) or "none declared in safety.buses"

@@ -7,10 +7,12 @@ each get their own small view of it, so none of them imports runtime.
 from __future__ import annotations
 
 from datetime import time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from connectors.opcua import PointBinding, WriteTarget
 from runtime.config import BatteryAsset, CurtailableLoadAsset, MeterAsset, PvAsset, SiteConfig
+from runtime.errors import ConfigError, ConfigIssue
 from runtime.safety_config import SETPOINT_ROLES, TimeWindowConfig, weekday_numbers
 from safety import (
     AssetLimits,
@@ -180,9 +182,29 @@ def _asset_limits(asset: AnyAsset) -> AssetLimits:
         ),
         switch=switch,
         feeder=None if isinstance(asset, MeterAsset) else FEEDER_ID,
-        voltage_pu_per_kw=dict(limits.voltage_pu_per_kw),
-        voltage_pu_per_kvar=dict(limits.voltage_pu_per_kvar),
+        voltage_pu_per_kw=_sensitivities(asset.id, "voltage_pu_per_kw", limits.voltage_pu_per_kw),
+        voltage_pu_per_kvar=_sensitivities(
+            asset.id, "voltage_pu_per_kvar", limits.voltage_pu_per_kvar
+        ),
     )
+
+
+def _sensitivities(
+    asset_id: str, field: str, table: dict[str, float] | Literal["computed"]
+) -> dict[str, float]:
+    if table == "computed":  # only load_config reads the network they are computed from
+        raise ConfigError(
+            "(config)",
+            [
+                ConfigIssue(
+                    f"assets.{asset_id}.limits.{field}",
+                    table,
+                    "computed from feeder.network when the config is loaded from its file "
+                    "(runtime.config.load_config); parsed text has no network to compute from",
+                )
+            ],
+        )
+    return dict(table)
 
 
 def _ramps(asset: AnyAsset) -> dict[CommandKind, Ramp]:

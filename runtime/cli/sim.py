@@ -3,6 +3,9 @@
 * ``sim field``: serve a site's points from a scenario on a real OPC UA server.
 * ``sim powerflow --case FILE [--json]``: solve a MATPOWER (.m) or gridaios YAML
   network; with ``--json`` the last line printed is one JSON object.
+* ``sim sensitivities (--network FILE | --config SITE.yaml) [--json]``: bus voltage per kW and
+  per kvar each DER injects, from the power flow; with a site config, the coefficients the
+  safety gate uses per asset and safety bus, declared or computed, next to the network's.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runtime.cli import sensitivities
 from runtime.errors import ConfigError
 
 
@@ -42,6 +46,14 @@ def register(sub: Any) -> None:
     pf.add_argument("--case", required=True, help="MATPOWER .m (version 2) or gridaios .yaml")
     pf.add_argument("--json", action="store_true", help="print one JSON object (last line)")
     pf.set_defaults(func=run_powerflow)
+    sv = actions.add_parser(
+        "sensitivities", help="bus voltage per kW / kvar of each DER, from the power flow"
+    )
+    where = sv.add_mutually_exclusive_group(required=True)
+    where.add_argument("--network", help="MATPOWER .m or gridaios .yaml network")
+    where.add_argument("--config", help="site config: the gate's coefficients vs the network's")
+    sv.add_argument("--json", action="store_true", help="print one JSON object")
+    sv.set_defaults(func=sensitivities.run)
     v = actions.add_parser(
         "validate", help="run a plan on the network twin over a scenario, with the baseline"
     )

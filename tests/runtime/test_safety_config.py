@@ -36,7 +36,7 @@ def test_demo_config_declares_the_envelope() -> None:
     assert env.feeders["feeder"].rating_kw == 1600
     assert env.feeders["feeder"].meter_point == "substation.p_kw"
     assert env.buses["feeder_end"].assumed_pu == 1.0
-    assert bat.voltage_pu_per_kw == {"feeder_end": 0.00004}
+    assert bat.voltage_pu_per_kw == {"feeder_end": 0.000036}
     assert [w.id for w in env.assets["load1"].time_windows] == ["overnight-defrost"]
     assert env.assets["substation"].ranges == {}
     assert env.policy("ramp") is Policy.CLAMP
