@@ -146,7 +146,7 @@ class Conductor:
     @property
     def setpoints(self) -> dict[str, float]:
         # A bridge that failed safe holds its default, whatever was dispatched last.
-        return held_setpoints(self.projections.setpoints, self.sinks, self.state.snapshot().get)
+        return held_setpoints(self.projections.setpoints, self.sinks, self.state.get)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -157,7 +157,7 @@ class Conductor:
             self._clients[source.id] = client
         self.sinks = command_sinks(
             self.config,
-            lambda point: self.state.snapshot().get(point),
+            self.state.get,
             self.clock,
             self._device_time,
         )

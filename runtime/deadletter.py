@@ -9,13 +9,13 @@ inspection); the outbox puts commands that exhausted their retries.
 from __future__ import annotations
 
 import builtins
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from runtime.durable import open_durable
 from runtime.errors import GridaiosError, NotFound
 
 _SCHEMA = """
@@ -76,14 +76,8 @@ _COLS = "id, kind, source, reason, payload, ts, status, retries"
 class DeadLetterStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

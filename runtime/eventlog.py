@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import orjson
 from pydantic import BaseModel
 
 from runtime import events as ev
+from runtime.durable import open_durable
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +112,8 @@ class EventLog:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(self.path, _SCHEMA, create_parent=not readonly)
         self._migrate()
 
     def _migrate(self) -> None:

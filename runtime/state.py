@@ -25,3 +25,7 @@ class LatestState:
 
     def snapshot(self) -> StateSnapshot:
         return StateSnapshot(readings=dict(self._readings))
+
+    def get(self, point: str) -> Reading | None:
+        """The latest reading of one point, without copying the whole state."""
+        return self._readings.get(point)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from runtime.api.roles import Role
+from runtime.durable import open_durable
 from runtime.errors import GridaiosError, NotFound
 
 # scrypt cost: about 50 ms and 16 MiB per check on the edge box
@@ -130,16 +131,10 @@ class UserStore:
         if max_failures < 1:
             raise ValueError(f"max_failures = {max_failures}: must be >= 1")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_failures = max_failures
         self.lockout = lockout
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:
