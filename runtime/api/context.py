@@ -18,6 +18,7 @@ from runtime import site
 from runtime.api.auth import UserStore
 from runtime.api.queries import Queries
 from runtime.api.schemas import ForecastSeries
+from runtime.api.throttle import LoginThrottle
 from runtime.clock import Clock, WallClock
 from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
@@ -47,6 +48,9 @@ class ApiContext:
     session_ttl: timedelta = timedelta(hours=12)
     max_failures: int = 5
     lockout: timedelta = timedelta(minutes=15)
+    # failed logins per client address (any username) before it is refused for a while
+    client_max_failures: int = 20
+    client_window: timedelta = timedelta(minutes=15)
     secure_cookie: bool = False  # set when served over TLS
     static_dir: Path = STATIC_DIR
 
@@ -59,6 +63,7 @@ class Resources:
         self.log = EventLog(ctx.events_path)
         self.queries = Queries(ctx.events_path)
         self.users = UserStore(ctx.users_path, max_failures=ctx.max_failures, lockout=ctx.lockout)
+        self.throttle = LoginThrottle(ctx.client_max_failures, ctx.client_window)
         self._dlq: DeadLetterStore | None = None
         # one approval decision at a time: read-check-append stays atomic in this process
         self.decisions = threading.Lock()

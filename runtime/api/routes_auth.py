@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from runtime import events as ev
@@ -32,13 +34,36 @@ def _client(request: Request) -> str:
 @router.post(
     "/login",
     response_model=LoginResponse,
-    responses={401: {"description": "wrong username or password"}, 423: {"description": "locked"}},
+    responses={
+        401: {"description": "wrong username or password"},
+        423: {"description": "locked"},
+        429: {"description": "too many failed logins from this client; see Retry-After"},
+    },
 )
 def login(
     body: LoginRequest, request: Request, response: Response, res: Resources = R
 ) -> LoginResponse:
     ctx = res.ctx
-    outcome = res.users.login(body.username, body.password, ctx.auth_clock())
+    client, now = _client(request), ctx.auth_clock()
+    until = res.throttle.blocked_until(client, now)
+    if until is not None:
+        request.app.state.metrics.auth_failure("throttled")
+        res.log.append_event(
+            ev.AuthFailed(
+                username=body.username, reason="too many failed logins from client", client=client
+            ),
+            ts=ctx.clock(),
+        )
+        wait_s = max(1, math.ceil((until - now).total_seconds()))
+        raise HTTPException(
+            429,
+            f"{res.throttle.max_failures} failed logins from {client or 'this client'} within "
+            f"{res.throttle.window.total_seconds() / 60:g} min; try again in {wait_s} s",
+            headers={"Retry-After": str(wait_s)},
+        )
+    outcome = res.users.login(body.username, body.password, now)
+    if not isinstance(outcome, LoggedIn):
+        res.throttle.failed(client, now)
     match outcome:
         case LoggedIn(user=user):
             issued = res.users.issue(user.username, "session", ctx.auth_clock(), ctx.session_ttl)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from runtime.api import ApiContext
+from runtime.api.auth import UserStore
 from runtime.clock import FixedClock
 from runtime.eventlog import EventLog
-from tests.api.support import PASSWORD, add_users, call, served
+from tests.api.support import PASSWORD, Reply, add_users, call, served
 
 T0 = datetime(2026, 7, 15, 18, 0, tzinfo=UTC)
 
@@ -115,6 +117,38 @@ def test_lockout_after_five_failures_then_unlock(tmp_path: Path) -> None:
     locked = next(p for k, p in events if k == "auth.locked")
     assert locked["username"] == "operator" and locked["failures"] == 5
     assert all("password" not in str(p).lower() or k == "auth.failed" for k, p in events)
+
+
+def _retry_after(reply: Reply) -> str | None:
+    return {k.lower(): v for k, v in reply.headers.items()}.get("retry-after")
+
+
+def test_a_client_spraying_names_is_throttled(tmp_path: Path) -> None:
+    """Unknown names lock no account, so the client address is counted instead."""
+    add_users(tmp_path / "users.db")
+    clock = FixedClock(T0)
+    ctx = replace(_ctx(tmp_path, clock), client_max_failures=4)
+    with served(ctx) as base:
+        for name in ("root", "admin1", "ops", "guest"):
+            assert _login(base, name, "guess")[0] == 401
+        reply = call(
+            "POST", f"{base}/api/login", body={"username": "operator", "password": PASSWORD}
+        )
+        assert reply.status == 429, "even the right password waits: the client is throttled"
+        assert _retry_after(reply) == "900"
+        assert "4 failed logins from 127.0.0.1 within 15 min" in reply.json()["detail"]
+        clock.advance(timedelta(minutes=10))
+        again = call("POST", f"{base}/api/login", body={"username": "x", "password": "y"})
+        assert _retry_after(again) == "300"
+        clock.advance(timedelta(minutes=5))  # the first failure leaves the window
+        status, body, _ = _login(base, "operator", PASSWORD)
+        assert status == 200, body
+        metrics = call("GET", f"{base}/metrics", token=str(body["token"])).body.decode()
+        assert 'gridaios_api_auth_failures_total{reason="throttled"} 2.0' in metrics
+    events = _kinds(tmp_path)
+    reasons = [p["reason"] for k, p in events if k == "auth.failed"]
+    assert reasons == ["unknown user"] * 4 + ["too many failed logins from client"] * 2
+    assert UserStore(tmp_path / "users.db").get("operator").failures == 0
 
 
 def test_no_secret_is_stored_in_clear(tmp_path: Path) -> None:
