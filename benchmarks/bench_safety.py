@@ -21,6 +21,11 @@ garbage collector off while timing and the same method for gate and baseline):
   ``valgrind --tool=callgrind`` (when installed; ``GRIDAIOS_BENCH_CALLGRIND=0`` skips it):
   independent of load, the figure to compare runs and machines with.
 - ``safety.plan_1000x100_cpu_p50/p99``: each plan evaluation timed in process CPU time.
+- ``safety.plan_1000x100_instructions``: instructions per plan by callgrind (joint vs the naive
+  loop), as load-independent as the one-command count.
+- ``safety.plan_1000x100_all_weighed_cpu_p50``: the worst case, no target: the same plan asking
+  too much of every asset, so each command is weighed in full (bounds and reasons built) and
+  clamped or rejected; its baseline is the plan within limits.
 ``machine_sum_range_1000_us`` (``sum(range(1000))`` in CPU time; about 8-10 us on an idle
 core) helps read the absolute figures. ``ratio`` is baseline / value (> 1: faster).
 
@@ -29,6 +34,7 @@ Run: ``python -m benchmarks --only safety`` or ``python -m benchmarks.bench_safe
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
@@ -39,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
@@ -160,6 +167,14 @@ def _plan(envelope: Envelope, per_asset: int) -> list[Command]:
     return commands
 
 
+def _over(plan: list[Command]) -> list[Command]:
+    """The same plan asking too much of every asset: four times the power, 90 % curtailment
+    (the limit is 50 %), so every command is weighed in full and clamped or rejected."""
+    return [
+        replace(c, value=c.value * 4.0 if c.kind is KW else 90.0, key=f"{c.key}-over") for c in plan
+    ]
+
+
 def _naive_check(command: Command, state: StateSnapshot, envelope: Envelope) -> bool:
     """The least a gate must do: staleness of the asset's points and its min/max."""
     limits = envelope.assets[command.asset]
@@ -241,16 +256,44 @@ one = _plan(envelope, 1)[0]
 what, n = sys.argv[1], int(sys.argv[2])
 evaluate([one], state, envelope, T0)  # warm: the envelope's views are built once, in every run
 _naive_check(one, state, envelope)
+plan = _plan(envelope, 10)
+evaluate(plan, state, envelope, T0)
 for _ in range(n):
     if what == "gate":
         evaluate([one], state, envelope, T0)
-    else:
+    elif what == "naive":
         _naive_check(one, state, envelope)
+    elif what == "plan":
+        evaluate(plan, state, envelope, T0)
+    else:  # the naive per-command loop over the plan
+        for command in plan:
+            evaluate([command], state, envelope, T0)
 """
 
 
 def _instructions() -> tuple[float, float] | None:
-    """Instructions per call (gate, naive) by callgrind: runs of n calls minus a run of one."""
+    """Instructions per call (gate, naive) by callgrind: runs of n calls minus a run of none."""
+    count = _callgrind()
+    if count is None:
+        return None
+    base = count("gate", 0)  # start-up, setup and the warm-up calls
+    gate = (count("gate", INSTRUCTION_CALLS) - base) / INSTRUCTION_CALLS
+    naive = (count("naive", INSTRUCTION_CALLS) - base) / INSTRUCTION_CALLS
+    return gate, naive
+
+
+def _plan_instructions() -> tuple[float, float] | None:
+    """Instructions per 1,000-command plan (joint, naive loop), the same way."""
+    count = _callgrind()
+    if count is None:
+        return None
+    base = count("gate", 0)  # the same run as for one command: warm-up only
+    return count("plan", 1) - base, count("naiveplan", 1) - base
+
+
+@functools.cache
+def _callgrind() -> Callable[[str, int], int] | None:
+    """``count(what, n)``: instructions of the script's run (memoised: runs are deterministic)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None or os.environ.get("GRIDAIOS_BENCH_CALLGRIND") == "0":
         return None
@@ -259,6 +302,7 @@ def _instructions() -> tuple[float, float] | None:
     python = [sys.executable, "-c", _CALLGRIND_SCRIPT]
     path = os.environ.get("PYTHONPATH", "")
 
+    @functools.cache
     def count(what: str, n: int) -> int:
         done = subprocess.run(
             [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *python, what, str(n)],
@@ -274,10 +318,7 @@ def _instructions() -> tuple[float, float] | None:
             raise RuntimeError(f"callgrind printed no instruction count: {done.stderr[-500:]}")
         return int(found.group(1))
 
-    base = count("gate", 0)  # start-up, setup and the warm-up calls
-    gate = (count("gate", INSTRUCTION_CALLS) - base) / INSTRUCTION_CALLS
-    naive = (count("naive", INSTRUCTION_CALLS) - base) / INSTRUCTION_CALLS
-    return gate, naive
+    return count
 
 
 def _quantile_rows(
@@ -336,6 +377,13 @@ def run() -> list[dict[str, Any]]:
 
     gate_plan = [b / 1000.0 for b in _batches(lambda: evaluate(plan, state, envelope, T0), 1, 80)]
     naive_plan = [b / 1000.0 for b in _batches(per_command_loop, 1, 15)]
+    over = _over(plan)
+    over_outcomes = {
+        o: sum(v.outcome == o for v in evaluate(over, state, envelope, T0))
+        for o in ("accepted", "clamped", "rejected")
+    }
+    assert over_outcomes["accepted"] == 0, over_outcomes
+    over_plan = [b / 1000.0 for b in _batches(lambda: evaluate(over, state, envelope, T0), 1, 40)]
     one_extra = {
         "baseline_is": "naive min/max + staleness check of the same command",
         "method": f"process CPU per call over {BATCHES} batches of {BATCH} calls, gc off",
@@ -386,6 +434,34 @@ def run() -> list[dict[str, Any]]:
         outcomes=outcomes,
         machine_sum_range_1000_us=round(speed_us, 2),
     )
+    rows.append(
+        row(
+            "safety.plan_1000x100_all_weighed_cpu_p50",
+            percentile(over_plan, 50),
+            "ms",
+            percentile(gate_plan, 50),
+            higher_is_better=False,
+            cpu_best=round(min(over_plan), 3),
+            baseline_is="the same plan within limits (every command accepted as it came)",
+            method="process CPU of each plan evaluation, gc off; no target: the worst case, "
+            "every command's bounds and reasons built",
+            outcomes=over_outcomes,
+        )
+    )
+    if counted is not None:
+        plan_instr = _plan_instructions()
+        if plan_instr is not None:
+            rows.append(
+                row(
+                    "safety.plan_1000x100_instructions",
+                    plan_instr[0],
+                    "instructions",
+                    plan_instr[1],
+                    higher_is_better=False,
+                    method="valgrind callgrind: (warm-up + 1 plan) - (warm-up)",
+                    baseline_is="naive per-command evaluate() loop over the same plan",
+                )
+            )
     return rows
 
 

@@ -79,12 +79,28 @@ def _token_keeper() -> tuple[Callable[[object], bool], Callable[[], _Minter]]:
             raise RuntimeError("the ApprovedCommand minter belongs to safety.gate")
         claimed = True
 
+        new, set_command, set_value = _builders()
+
         def mint(command: Command, value: float) -> ApprovedCommand:
-            return ApprovedCommand(command=command, value=value, _mint=token)
+            # what __init__ does once the token is checked, without the keyword call: the gate
+            # mints one per accepted command
+            approved = new(ApprovedCommand)
+            set_command(approved, command)
+            set_value(approved, value)
+            return approved
 
         return mint
 
     return is_token, claim
+
+
+def _builders() -> tuple[
+    Callable[[type[ApprovedCommand]], ApprovedCommand],
+    Callable[[ApprovedCommand, Command], None],
+    Callable[[ApprovedCommand, float], None],
+]:
+    slots = vars(ApprovedCommand)
+    return object.__new__, slots["_command"].__set__, slots["_value"].__set__
 
 
 _Minter = Callable[[Command, float], ApprovedCommand]

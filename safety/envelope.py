@@ -109,6 +109,16 @@ class TimeWindow:
     forbid: bool = True
     days: frozenset[int] = frozenset()
     reason: str = ""
+    # hashed once: the gate memoises window checks by window, and a field-wise hash of the
+    # frozensets each time cost more than the check it saved
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        key = (self.id, self.kinds, self.start, self.end, self.forbid, self.days, self.reason)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

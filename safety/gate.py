@@ -129,6 +129,7 @@ class _Plan:
         self.ready: dict[str, tuple[AssetLimits, AssetView, Track, tuple[ConstraintHit, ...]]] = {}
         self.forecast = forecast
         self.left = len(commands)  # commands still to judge: the last one moves nothing later
+        self.windows_clear: dict[tuple[object, ...], bool] = {}
 
     def track(self, limits: AssetLimits) -> Track:
         track = self.tracks.get(limits.asset)
@@ -172,8 +173,15 @@ class _Plan:
         """Every check passes at the command's own value: the common case, tested with the
         same numbers and comparisons as ``_weigh`` but without building a bound or a reason.
         False sends the command to ``_weigh``, which finds what fired and why."""
-        if limits.time_windows and time_window_hits(command, limits, self.envelope.timezone):
-            return False
+        windows = limits.time_windows
+        if windows:  # a pure function of the windows and the times: memoised for the plan
+            key = (windows, command.kind, command.start, command.end)
+            clear = self.windows_clear.get(key)
+            if clear is None:
+                clear = not time_window_hits(command, limits, self.envelope.timezone)
+                self.windows_clear[key] = clear
+            if not clear:
+                return False
         if limits.rate_limit is not None and rate_limit_hits(command, limits, track):
             return False
         if limits.switch is not None and min_on_off_hits(command, limits, track):
