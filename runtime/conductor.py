@@ -37,7 +37,7 @@ from runtime.historian import Historian
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Delivery, Outbox
 from runtime.policy import Proposal
-from runtime.shadow.canary import CanaryWatch
+from runtime.shadow.canary import CanaryWatch, live_gate_inputs
 from runtime.sinks import (
     DeviceTimeSource,
     MqttCommandSink,
@@ -289,8 +289,20 @@ class Conductor:
         each proposal goes through ``handle``. A canary decides on the same snapshot."""
         snapshot = self.state.snapshot()
         setpoints = dict(self.setpoints)  # what both production and a canary start from
+        last_key = dict(self.projections.last_key)  # the history as this cycle found it
         await self.agents.cycle(now, due_only=due_only)
-        self.canary.observe(snapshot, now, setpoints, self.policy)
+        # A canary decides as production does: under the controller's cap, gated with
+        # the log's dispatch history and the historian's feeder forecast.
+        self.canary.observe(
+            snapshot,
+            now,
+            setpoints,
+            self.policy,
+            cap=self.link.peak_shaving if self.link is not None else None,
+            gate_inputs=live_gate_inputs(
+                self.events, last_key, self.envelope, self.historian, snapshot, now
+            ),
+        )
         if self.link is not None:
             self.link.publish_summary(snapshot)
         self._refresh()

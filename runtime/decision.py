@@ -8,7 +8,7 @@ so every side runs the same decision code. Nothing here does I/O or reads a cloc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -131,6 +131,7 @@ class Decision:
     grid: GridCheck | None = None
     requirement: approvals.Requirement | None = None
     outcome: Outcome
+    inputs: GateInputs | None = None  # the gate's history and forecast, when it had them
 
     @property
     def approved(self) -> ApprovedCommand | None:
@@ -232,14 +233,25 @@ def decide_step(
     now: datetime,
     *,
     setpoints: Mapping[str, float],
+    gate_inputs: Callable[[Command], GateInputs] | None = None,
 ) -> list[Decision]:
-    """Propose, gate, validate and classify: what the conductor does before it dispatches."""
+    """Propose, gate, validate and classify: what the conductor does before it dispatches.
+
+    ``gate_inputs``: each command's dispatch history and feeder forecast, as the conductor
+    gives them to the gate (None: the gate holds the measured state flat, no history).
+    """
     out: list[Decision] = []
     for proposal in propose(snapshot, ctx.config, policy.peak_shaving, setpoints, now):
-        verdict = gate_one(proposal.command, snapshot, ctx.envelope, now)
+        command = proposal.command
+        inputs = gate_inputs(command) if gate_inputs is not None else None
+        verdict = gate_one(command, snapshot, ctx.envelope, now, inputs)
         approved = verdict.approved if isinstance(verdict, Accepted | Clamped) else None
         if approved is None:
-            out.append(Decision(proposal=proposal, verdict=verdict, outcome=Outcome.REJECTED))
+            out.append(
+                Decision(
+                    proposal=proposal, verdict=verdict, outcome=Outcome.REJECTED, inputs=inputs
+                )
+            )
             continue
         report = simulate(
             approved, twin_state(ctx.config, ctx.twin, snapshot), ctx.twin, now, forecast_net_kw
@@ -257,6 +269,7 @@ def decide_step(
                     validation=report,
                     grid=grid,
                     outcome=Outcome.BLOCKED,
+                    inputs=inputs,
                 )
             )
             continue
@@ -271,6 +284,7 @@ def decide_step(
                 outcome=Outcome.AUTO
                 if need is approvals.Requirement.AUTO
                 else Outcome.NEEDS_APPROVAL,
+                inputs=inputs,
             )
         )
     return out

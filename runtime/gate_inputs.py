@@ -17,15 +17,20 @@ is logged and its reason recorded.
 Both are recorded in ``dispatch.gated``; the gate is given the objects rebuilt from the
 recorded JSON bodies, so what the log holds is exactly what the gate took and replay
 reproduces the verdict bit for bit.
+
+The selection (``pick``) and the forecast (``forecast_from``) are pure over where the
+dispatches and samples come from, so a shadow side (``runtime.shadow.sidegate``) gives
+its gate the same inputs from its own simulated sends and telemetry.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from weakref import WeakKeyDictionary
 
 import polars as pl
@@ -126,26 +131,49 @@ def history(
     ``exclude``: a dispatch being re-checked (restart, dead-letter retry) is not its own history.
     """
     since = now - lookback(envelope)
-    ids = dict.fromkeys(
+    in_window = (
         e.dispatch_id
         for e in events.events(kinds=("dispatch.sent",), since=since, until=now)
         if e.dispatch_id is not None
     )
-    newest = last_key.get(asset)
+    known = _SENT.setdefault(events, {})
+
+    def first_send(did: str) -> Dispatch | None:
+        found = known.get(did)
+        if found is None:
+            found = _sent(events, did, now)
+            if found is not None:
+                known[did] = found  # a first send never changes: read it from the log once
+        return found
+
+    return pick(in_window, last_key.get(asset), first_send, asset, now, exclude=exclude)
+
+
+def pick(
+    in_window: Iterable[str],
+    newest: str | None,
+    first_send: Callable[[str], Dispatch | None],
+    asset: str,
+    now: datetime,
+    *,
+    exclude: str | None = None,
+) -> tuple[Dispatch, ...]:
+    """The gate's history of ``asset``: of the dispatches sent in the lookback window
+    (``in_window``, ids in send order) and the asset's newest one, those of ``asset`` first
+    sent by ``now``, ordered by (time, kind, value). No I/O of its own: ``first_send``
+    resolves an id.
+
+    The conductor reads the ids from the event log; a shadow side keeps its own sends.
+    """
+    ids = dict.fromkeys(in_window)
     if newest is not None:
         ids[newest] = None
-    known = _SENT.setdefault(events, {})
     out: list[Dispatch] = []
     for did in ids:
         if did == exclude:
             continue
-        found = known.get(did)
-        if found is None:
-            found = _sent(events, did, now)
-            if found is None:
-                continue
-            known[did] = found  # a first send never changes: read it from the log once
-        if found.asset == asset and found.at <= now:
+        found = first_send(did)
+        if found is not None and found.asset == asset and found.at <= now:
             out.append(found)
     return tuple(sorted(out, key=lambda d: (d.at, d.kind.value, d.value)))
 
@@ -173,6 +201,10 @@ def _sent(events: EventLog, dispatch_id: str, now: datetime) -> Dispatch | None:
 # --- forecast --------------------------------------------------------------------
 
 
+# Good samples of ``points`` in ``[since, until)`` as ``(point, ts, value)``.
+Samples = Callable[[Sequence[str], datetime, datetime], Iterable[tuple[str, datetime, float]]]
+
+
 def feeder_forecast(
     historian: Historian | None,
     envelope: Envelope,
@@ -181,25 +213,46 @@ def feeder_forecast(
     now: datetime,
 ) -> tuple[Forecast | None, str]:
     """The forecast of ``command``'s feeder over ``[now, command.end)``, or None and why."""
+    samples = None if historian is None else partial(_historian_samples, historian)
+    return forecast_from(samples, envelope, snapshot, command, now)
+
+
+def forecast_from(
+    samples: Samples | None,
+    envelope: Envelope,
+    snapshot: StateSnapshot,
+    command: Command,
+    now: datetime,
+) -> tuple[Forecast | None, str]:
+    """``feeder_forecast`` on any store of past telemetry (``samples``; None: there is none).
+
+    The conductor reads the historian; a shadow side reads its own simulated telemetry.
+    """
     limits = envelope.assets.get(command.asset)
     feeder_id = limits.feeder if limits is not None else None
     if feeder_id is None or feeder_id not in envelope.feeders:
         return None, f"{command.asset} is on no feeder with a thermal limit"
-    if historian is None:
+    if samples is None:
         return None, "no historian configured, so no load history to forecast from"
     points = feeder_points(envelope, feeder_id)
     steps = max(1, math.ceil((command.end - now) / STEP))
     since = now - SEASON
     try:
-        frame = _read(historian, since, since + steps * STEP)
-        rows = [
-            (str(p), ts, float(v))
-            for p, ts, v, q in frame.iter_rows()
-            if q == "good" and p in points and isinstance(ts, datetime)
-        ]
+        rows = list(samples(points, since, since + steps * STEP))
     except Exception as err:  # a broken historian must not stop the gate: no forecast, say why
         return None, f"the historian could not be read ({type(err).__name__}: {err})"
     return seasonal_naive(feeder_id, points, rows, snapshot, now, steps)
+
+
+def _historian_samples(
+    historian: Historian, points: Sequence[str], since: datetime, until: datetime
+) -> list[tuple[str, datetime, float]]:
+    wanted = set(points)
+    return [
+        (str(p), ts, float(v))
+        for p, ts, v, q in _read(historian, since, until).iter_rows()
+        if q == "good" and p in wanted and isinstance(ts, datetime)
+    ]
 
 
 def _read(historian: Historian, since: datetime, until: datetime) -> pl.DataFrame:

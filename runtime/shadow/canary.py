@@ -4,20 +4,23 @@ The log is the only state: ``canary.started`` / ``canary.promoted`` /
 ``canary.rolled_back`` events say which policy is in production and which one,
 if any, runs as a canary. While a canary is active, each conductor cycle runs
 ``decide_step`` for production and for the candidate on the same snapshot and
-records one ``canary.decision`` event. The candidate's decisions are never handed
-to the gate's shell, the approvals or the outbox: they are data in the log.
+records one ``canary.decision`` event. Both sides decide as production would: under
+the hierarchy controller's cap when one is in force (it lowers whichever policy runs),
+and gated with the live dispatch history and feeder forecast. The candidate's
+decisions are never handed to the gate's shell, the approvals or the outbox: they
+are data in the log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from runtime import events as ev
-from runtime import site
-from runtime.config import SiteConfig
+from runtime import gate_inputs, site
+from runtime.config import PeakShavingConfig, SiteConfig
 from runtime.decision import (
     PRODUCTION,
     ActivePolicy,
@@ -29,7 +32,9 @@ from runtime.decision import (
 )
 from runtime.errors import GridaiosError
 from runtime.eventlog import EventLog
-from safety import Rejected, StateSnapshot
+from runtime.gate_inputs import GateInputs
+from runtime.historian import Historian
+from safety import Command, Envelope, Rejected, StateSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +114,31 @@ def decision_body(d: Decision) -> ev.CanaryDecisionBody:
     )
 
 
+def live_gate_inputs(
+    events: EventLog,
+    last_key: Mapping[str, str],
+    envelope: Envelope,
+    historian: Historian | None,
+    snapshot: StateSnapshot,
+    now: datetime,
+) -> Callable[[Command], GateInputs]:
+    """The gate inputs production's conductor builds, for a canary's commands at ``now``.
+
+    ``last_key``: the newest send per asset as it stood before this cycle's own sends (a
+    canary decides the same instant again, so production's send now is not its history).
+    A missing forecast is not logged again: production's own proposals log it.
+    """
+
+    def inputs(command: Command) -> GateInputs:
+        history = gate_inputs.history(
+            events, last_key, envelope, command.asset, now, exclude=command.key
+        )
+        forecast, note = gate_inputs.feeder_forecast(historian, envelope, snapshot, command, now)
+        return gate_inputs.recorded(history, forecast, note)
+
+    return inputs
+
+
 def inputs_of(config: SiteConfig, snapshot: StateSnapshot, battery: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, point in (
@@ -151,15 +181,43 @@ class CanaryWatch:
         now: datetime,
         setpoints: Mapping[str, float],
         production: ActivePolicy,
+        *,
+        cap: Callable[[PeakShavingConfig], PeakShavingConfig] | None = None,
+        gate_inputs: Callable[[Command], GateInputs] | None = None,
     ) -> list[Decision]:
-        """One cycle: record what production and the candidate decide; return the candidate's."""
+        """One cycle: record what production and the candidate decide; return the candidate's.
+
+        ``cap``: the controller's cap this cycle (``SiteLink.peak_shaving``), applied to both
+        sides as production applies it to whichever policy it runs, so a candidate is
+        compared with what production really decides, not with its uncapped config.
+        ``gate_inputs``: the live dispatch history and feeder forecast production's gate takes.
+        """
         self.state = load_state(self.events, self.state)  # started/stopped from another process
         candidate = self.candidate_policy(production)
         if candidate is None:
             return []
         try:
-            ours = decide_step(snapshot, None, self.ctx, production, now, setpoints=setpoints)
-            theirs = decide_step(snapshot, None, self.ctx, candidate, now, setpoints=setpoints)
+            if cap is not None:
+                production = replace(production, peak_shaving=cap(production.peak_shaving))
+                candidate = replace(candidate, peak_shaving=cap(candidate.peak_shaving))
+            ours = decide_step(
+                snapshot,
+                None,
+                self.ctx,
+                production,
+                now,
+                setpoints=setpoints,
+                gate_inputs=gate_inputs,
+            )
+            theirs = decide_step(
+                snapshot,
+                None,
+                self.ctx,
+                candidate,
+                now,
+                setpoints=setpoints,
+                gate_inputs=gate_inputs,
+            )
         except Exception:  # a canary never takes production down: log it, skip this cycle
             self.errors += 1
             if self.errors == 1:

@@ -3,10 +3,13 @@
 Each side has its own SimPy world (batteries, SoC, meter) on the shared exogenous
 load and runs the conductor's decision step (``runtime.decision.decide_step``:
 policy, gate, twin validation, power-flow check, approval rule) at its policy's
-cadence. What the step lets through is applied to that side's batteries, so
-every side's dispatches change its own feeder (closed loop). Decisions that need
-an operator are counted as human interventions and then treated as approved:
-the run shows what the policy would do with an operator who agrees.
+cadence. Its gate takes what production's conductor gives it: the side's own
+dispatch history and a seasonal-naive feeder forecast from the side's own
+telemetry (``runtime.shadow.sidegate``). What the step lets through is applied to
+that side's batteries, so every side's dispatches change its own feeder (closed
+loop). Decisions that need an operator are counted as human interventions and then
+treated as approved: the run shows what the policy would do with an operator who
+agrees.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from runtime.config import SiteConfig
 from runtime.decision import (
@@ -30,6 +34,7 @@ from runtime.errors import GridaiosError
 from runtime.shadow.forecast import OnnxForecast, SeasonalNaive
 from runtime.shadow.inputs import ShadowInputs
 from runtime.shadow.kpis import Difference, Kpis, compute, differences
+from runtime.shadow.sidegate import SideGate
 from runtime.shadow.world import Series, SideWorld
 
 log = logging.getLogger(__name__)
@@ -122,6 +127,7 @@ def run_side(
     mode: Mode = Mode.FULL,
 ) -> SideResult:
     world = SideWorld(config, inputs)
+    gate = SideGate(config, ctx.envelope, inputs, world)  # the conductor's gate inputs
     cadence = timedelta(seconds=policy.peak_shaving.cadence_s)
     forecaster, forecast_model = make_forecaster(policy, inputs)
     horizon_steps = max(
@@ -148,13 +154,22 @@ def run_side(
             current = twin_state(config, ctx.twin, snapshot).uncontrolled_net_kw
             forecaster.observe(now, current)
             forecast = forecaster.forecast(now, current, horizon_steps, FORECAST_STEP)
-        step = decide_step(snapshot, forecast, ctx, policy, now, setpoints=setpoints)
+        step = decide_step(
+            snapshot,
+            forecast,
+            ctx,
+            policy,
+            now,
+            setpoints=setpoints,
+            gate_inputs=partial(gate.inputs_for, snapshot=snapshot, now=now),
+        )
         if step:
             decisions[now] = step
         for d in step:
             approved = d.approved if d.outcome in DISPATCHED else None
             if approved is None:
                 continue
+            gate.record_sent(approved, now)
             if world.apply(approved.asset, approved.key, approved.value):
                 setpoints[approved.asset] = approved.value
                 dispatches += 1

@@ -10,6 +10,7 @@ quality and ignores commands; frozen telemetry keeps its value with fresh stamps
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,10 +65,19 @@ class SideWorld:
             setpoint_kw={b: [] for b in self.batteries},
         )
         self.lost_commands = 0
+        self.telemetry: dict[str, list[float]] = {point: [] for point in self._points()}
         self._delivered: dict[str, Reading] = {}
         self._frozen: dict[str, float] = {}
         self._record_now()  # t = 0, before any step
         self.env.process(self._record())
+
+    def _points(self) -> list[str]:
+        """Every point this field reports (the snapshot's keys)."""
+        points = [site.point_id(self.config.feeder.meter, "p_kw")]
+        for asset_id in self.batteries:
+            points += [site.point_id(asset_id, "p_kw"), site.point_id(asset_id, "soc_pct")]
+        points += [site.point_id(a, "p_kw") for a in (*self.inputs.pv_kw, *self.inputs.load_kw)]
+        return points
 
     # --- time ---------------------------------------------------------------
 
@@ -91,16 +101,25 @@ class SideWorld:
         if self._active(EventKind.COMMS_LOSS):
             return StateSnapshot(readings=dict(self._delivered))
         now = self.now()
+        readings = {
+            point: Reading(
+                point=point, value=value, ts=now, quality=Quality.BAD if bad else Quality.GOOD
+            )
+            for point, (value, bad) in self._telemetry().items()
+        }
+        self._delivered = readings
+        return StateSnapshot(readings=readings)
+
+    def _telemetry(self) -> dict[str, tuple[float, bool]]:
+        """Each point's value as the field reports it now, and whether its quality is bad."""
         i = self._index()
-        readings: dict[str, Reading] = {}
+        out: dict[str, tuple[float, bool]] = {}
 
         def put(asset: str, role: str, value: float, bad: bool = False) -> None:
             point = site.point_id(asset, role)
             if self._active(EventKind.FROZEN_TELEMETRY, asset):
                 value = self._frozen.setdefault(point, value)
-            readings[point] = Reading(
-                point=point, value=value, ts=now, quality=Quality.BAD if bad else Quality.GOOD
-            )
+            out[point] = (value, bad)
 
         put(self.config.feeder.meter, "p_kw", self.meter_kw())
         for asset_id, battery in self.batteries.items():
@@ -115,8 +134,7 @@ class SideWorld:
             put(
                 asset_id, "p_kw", float(series[i]), self._active(EventKind.DEVICE_OFFLINE, asset_id)
             )
-        self._delivered = readings
-        return StateSnapshot(readings=readings)
+        return out
 
     def apply(self, asset: str, key: str, value_kw: float) -> bool:
         """Send a setpoint: False when the link is down or the device did not take it."""
@@ -151,6 +169,11 @@ class SideWorld:
             s.battery_kw[asset_id].append(battery.p_kw)
             s.soc_pct[asset_id].append(battery.soc_pct)
             s.setpoint_kw[asset_id].append(battery.setpoint_kw)
+        # What a historian would have stored at this step: good samples only (NaN: none).
+        delivered = {} if self._active(EventKind.COMMS_LOSS) else self._telemetry()
+        for point, values in self.telemetry.items():
+            value, bad = delivered.get(point, (math.nan, True))
+            values.append(math.nan if bad else value)
 
     def _record(self) -> Generator[Any, Any, None]:
         # Created after the batteries: at each step it runs after they moved.

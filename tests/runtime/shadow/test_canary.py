@@ -5,23 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from connectors import Sample, SampleQuality
 from runtime.cli import main
 from runtime.clock import FixedClock
 from runtime.conductor import Conductor
-from runtime.config import load_config
+from runtime.config import HierarchyConfig, load_config
 from runtime.demo import DEFAULT_CONFIG, load_demo_inputs, run_demo
 from runtime.eventlog import EventLog
+from runtime.hierarchy import follow
+from runtime.hierarchy.wire import Cap
+from runtime.outbox import Outbox
 from runtime.shadow import canary, from_scenario
 from runtime.shadow.world import SideWorld
+from safety import StateSnapshot
+from tests.runtime.shadow.test_sidegate import FieldDevice, limited
 
 CanaryRun = tuple[Path, list[dict[str, Any]]]
 NOW = datetime(2026, 7, 15, 15, 0, tzinfo=UTC)
+CAP_KW = 600.0
 
 
 @pytest.fixture(scope="module")
@@ -183,4 +190,92 @@ def test_canary_step_records_and_a_failing_candidate_never_stops_production(
     assert conductor.canary.observe(snapshot, at, {"bat1": 0.0}, conductor.policy) == []
     assert conductor.canary.errors == 1
     assert len(list(log.events(kinds=("canary.decision",)))) == 1
+    log.close()
+
+
+async def test_under_a_controller_cap_the_canary_compares_with_capped_production(
+    tmp_path: Path,
+) -> None:
+    # At 17:00 the feeder draws about 800 kW: below production's 1,100 kW and the
+    # candidate's 1,000 kW, above the controller's 600 kW cap. Production obeys the cap
+    # and proposes; so must its half of the canary record, and the candidate (which would
+    # run under the same cap if promoted) proposes the same: the two do not differ.
+    config, scenario = load_demo_inputs(None, "evening-peak")
+    broker = {"host": "127.0.0.1", "port": 1, "allow_insecure": True}  # never connected
+    hierarchy = HierarchyConfig.model_validate({"broker": broker})
+    config = config.model_copy(update={"hierarchy": hierarchy})
+    at = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
+    world = SideWorld(config, from_scenario(config, scenario))
+    world.advance(at)
+    snapshot = world.snapshot()
+    demand_kw = world.meter_kw() + world.batteries["bat1"].p_kw
+    assert CAP_KW < demand_kw < 1000 - 15, demand_kw
+    log = EventLog(tmp_path / "events.db")
+    canary.start(log, config, "low-threshold", user="eng", reason="", now=NOW)
+    conductor = Conductor(config, log, FixedClock(at))
+    assert conductor.link is not None
+    cap = Cap(
+        cap_kw=CAP_KW,
+        valid_until=at + timedelta(hours=1),
+        issued_at=at,
+        seq=1,
+        controller="controller",
+    )
+    conductor.link.link = follow.Link(
+        started_at=at, mode=follow.Mode.COORDINATED, cap=cap, last_seq=1, heard_at=at, online=True
+    )
+    feed(conductor, snapshot)
+    await conductor.cycle(at)
+    (proposed,) = log.events(kinds=("dispatch.proposed",))
+    assert proposed.payload["command"]["value"] == round(demand_kw - CAP_KW)
+    (event,) = log.events(kinds=("canary.decision",))
+    ours = event.payload["production_decisions"]
+    assert [d["proposed_kw"] for d in ours] == [proposed.payload["command"]["value"]]
+    assert event.payload["candidate_decisions"] == ours
+    assert event.payload["differ"] is False
+    log.close()
+
+
+def feed(conductor: Conductor, snapshot: StateSnapshot) -> None:
+    """The snapshot's readings as samples into the conductor's live state."""
+    for reading in snapshot.readings.values():
+        conductor.state.apply(
+            Sample(
+                point=reading.point,
+                value=reading.value,
+                unit="",
+                quality=SampleQuality(reading.quality.value),
+                source_ts=reading.ts,
+                received_ts=reading.ts,
+                sequence=0,
+            )
+        )
+
+
+async def test_the_canary_gates_with_the_live_dispatch_history(tmp_path: Path) -> None:
+    # bat1 may take one command an hour and move 20 kW per minute. Production sends its
+    # first (clamped to 20 kW); five minutes later the conductor's gate refuses the next
+    # (rate limit, from the log's history), and so must both halves of the canary record.
+    _, scenario = load_demo_inputs(None, "evening-peak")
+    config = limited(ramp_kw_per_min=20.0, max_commands=1)
+    at = datetime(2026, 7, 15, 18, 30, tzinfo=UTC)
+    clock = FixedClock(at)
+    log = EventLog(tmp_path / "events.db")
+    canary.start(log, config, "low-threshold", user="eng", reason="", now=NOW)
+    conductor = Conductor(config, log, clock, auto_approve=True)
+    world = SideWorld(config, from_scenario(config, scenario))
+    conductor.outbox = Outbox(log, FieldDevice(world).write, clock)
+    for now in (at, at + timedelta(minutes=5)):
+        clock.now = now
+        world.advance(now)
+        feed(conductor, world.snapshot())
+        await conductor.cycle(now)
+    first, second = log.events(kinds=("canary.decision",))
+    assert len({e.dispatch_id for e in log.events(kinds=("dispatch.sent",))}) == 1
+    assert [d["value_kw"] for d in first.payload["production_decisions"]] == [20.0]
+    (refused,) = log.events(kinds=("dispatch.rejected",))  # the conductor's own, at 18:35
+    assert refused.ts == second.ts and "at most 1 allowed" in refused.payload["reason"]
+    for half in ("production_decisions", "candidate_decisions"):
+        (decided,) = second.payload[half]
+        assert decided["outcome"] == "rejected" and "at most 1 allowed" in decided["reason"], half
     log.close()
