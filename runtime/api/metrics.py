@@ -16,20 +16,19 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runtime import approvals
 from runtime.api.queries import Queries
+from runtime.approval_projection import ApprovalProjection
 from runtime.clock import Clock
-from runtime.eventlog import EventLog
 
 BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 
 
 class _LogCollector(Collector):
-    def __init__(self, log: EventLog, queries: Queries, clock: Clock) -> None:
-        self.log, self.queries, self.clock = log, queries, clock
+    def __init__(self, book: ApprovalProjection, queries: Queries, clock: Clock) -> None:
+        self.book, self.queries, self.clock = book, queries, clock
 
     def collect(self) -> Iterator[Any]:
-        figures = approvals.metrics(self.log, self.clock())
+        figures = self.book.metrics(self.clock())
         observed = sorted(figures.time_to_decision_s)
         buckets = [(f"{b:g}", bisect.bisect_right(observed, b)) for b in BUCKETS_S]
         buckets.append(("+Inf", len(observed)))
@@ -68,7 +67,7 @@ class _LogCollector(Collector):
 
 
 class ApiMetrics:
-    def __init__(self, log: EventLog, queries: Queries, clock: Clock) -> None:
+    def __init__(self, book: ApprovalProjection, queries: Queries, clock: Clock) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "gridaios_api_requests",
@@ -82,7 +81,7 @@ class ApiMetrics:
             ["reason"],
             registry=self.registry,
         )
-        self.registry.register(_LogCollector(log, queries, clock))
+        self.registry.register(_LogCollector(book, queries, clock))
 
     def auth_failure(self, reason: str) -> None:
         self.auth_failures.labels(reason=reason).inc()
