@@ -1,6 +1,7 @@
-"""GET /api/approvals and GET /metrics serve the API's incremental approval projection:
-what another process (the conductor) appends to the log between two requests shows in
-the next one, as the full fold of the log says (v1 requests included)."""
+"""GET /api/approvals and GET /metrics serve incremental projections of the log (the
+approval book, dispatch events by kind): what another process (the conductor) appends
+between two requests shows in the next one, as a full read of the log says (v1 requests
+included)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from runtime import approvals
 from runtime.api import ApiContext
+from runtime.api.queries import Queries
 from runtime.clock import FixedClock
 from runtime.eventlog import EventLog
 from tests.api.support import add_users, call, served
@@ -53,7 +55,9 @@ def test_the_list_and_metrics_follow_what_the_conductor_appends(tmp_path: Path) 
 
     with served(ctx) as base:
         assert listed() == ["d1", "d2"]
-        assert _figure(figures(), "gridaios_approvals_pending") == 2
+        text = figures()
+        assert _figure(text, "gridaios_approvals_pending") == 2
+        assert "gridaios_dispatch_events_total{" not in text  # no dispatch events yet
 
         at = T0 + timedelta(minutes=2)
         conductor.append_many(
@@ -63,6 +67,8 @@ def test_the_list_and_metrics_follow_what_the_conductor_appends(tmp_path: Path) 
                 Step("approval.rejected", "d2", "bob", "", 0).pending(at),
                 Step("approval.requested", "d3", "", "two_operators", 0).pending(at),
                 Step("approval.granted", "d3", "alice", "", 0).pending(at),
+                Step("dispatch.sent", "d1", "", "", 0).pending(at),
+                Step("dispatch.sent", "d1", "", "", 0).pending(at),
             ],
             validate=False,
         )
@@ -73,4 +79,10 @@ def test_the_list_and_metrics_follow_what_the_conductor_appends(tmp_path: Path) 
         assert _figure(text, "gridaios_approvals_time_to_decision_seconds_count") == 2
         assert _figure(text, "gridaios_approvals_time_to_decision_seconds_sum") == 240.0
         assert approvals.metrics(conductor, now).time_to_decision_s == [120.0, 120.0]
+        counted = Queries(tmp_path / "events.db").kind_counts("dispatch.")  # the whole log
+        assert counted == {"dispatch.approved": 1, "dispatch.sent": 2}
+        for scrape in (text, figures()):  # the next scrape counts nothing twice
+            for kind, n in counted.items():
+                name = rf'gridaios_dispatch_events_total\{{kind="{kind}"\}}'
+                assert _figure(scrape, name) == n
     conductor.close()
