@@ -103,6 +103,7 @@ class Conductor:
         self.counts: Counter[str] = Counter()
         self.dispatch_ids: list[str] = []
         self.projections = Projections()
+        self.sends = gate_inputs.SendHistory(events)  # the gate's history, read incrementally
         self._clients: dict[str, SourceClient] = {}
         # Setpoints on an MQTT (JSON) source go through a command sink (cmd, ack, read-back).
         self.sinks: dict[str, MqttCommandSink] = {}
@@ -397,7 +398,7 @@ class Conductor:
     ) -> gate_inputs.GateInputs:
         """The gate's history (from the log) and feeder forecast (from the historian)."""
         return gate_inputs.collect(
-            self.events,
+            self.sends,
             self.projections.last_key,
             self.envelope,
             self.historian,
