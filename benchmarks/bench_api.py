@@ -1,11 +1,15 @@
-"""HTTP API: GET /api/approvals latency against the direct call it wraps.
+"""HTTP API: GET /api/approvals and GET /metrics against the full fold of the log.
 
-Rows (baseline measured in the same run):
-- ``api_approvals_p50`` / ``api_approvals_p99``: one GET /api/approvals (bearer token,
-  keep-alive connection) through ``gridaios serve`` (its own process, as deployed) on
-  127.0.0.1, vs a direct
-  ``approvals.pending(log)`` call in the same process, on the same log (calls interleaved): 500
-  dispatches (decided ones with their whole chain) and 10 pending requests.
+Rows (baseline measured in the same run, calls interleaved so both see the same load),
+at 500 and 5,000 dispatches (decided ones with their whole chain) and 10 pending requests,
+served by ``gridaios serve`` (its own process, as deployed) on 127.0.0.1 (bearer token,
+keep-alive connection):
+- ``api_approvals_p50`` / ``_p99``: one GET /api/approvals, vs a direct full fold
+  ``approvals.pending(log)`` in this process on the same log (what every request cost
+  before the API kept an incremental projection);
+- ``api_metrics_p50`` / ``_p99``: one GET /metrics (approval figures and dispatch counts), vs
+  a direct full fold ``approvals.metrics(log, now)``.
+Rows at 5,000 dispatches carry the suffix ``_5000``.
 
 Run: ``python -m benchmarks.bench_api`` (or through the benchmark harness).
 """
@@ -29,9 +33,10 @@ from runtime import approvals
 from runtime.eventlog import EventLog, Pending
 from tests.api.support import add_users
 
-N_DISPATCHES = 500
+SIZES = ((500, 100), (5000, 30))  # (dispatches, calls per endpoint)
 N_PENDING = 10
-N_CALLS = 100
+# row name, served timings, full-fold timings
+PAIRS = (("approvals", "api", "pending"), ("metrics", "metrics", "fold"))
 T0 = datetime(2026, 7, 15, 15, 30, tzinfo=UTC)
 
 
@@ -121,12 +126,13 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - t
 
 
-def run() -> list[dict[str, Any]]:
+def _measure(n_dispatches: int, n_calls: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as d:
         tmp = Path(d)
         log = EventLog(tmp / "events.db")
-        log.append_many([p for i in range(N_DISPATCHES) for p in _chain(i)])
+        log.append_many([p for i in range(n_dispatches) for p in _chain(i)])
         tokens = add_users(tmp / "users.db")
+        now = datetime.now(UTC)
         assert len(approvals.pending(log)) == N_PENDING
         server = subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "serve", "--db", str(tmp / "events.db"),
@@ -143,36 +149,53 @@ def run() -> list[dict[str, Any]]:
             conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
             headers = {"Authorization": f"Bearer {tokens['viewer']}"}
 
-            def get() -> None:
-                conn.request("GET", "/api/approvals", headers=headers)
+            def get(path: str) -> bytes:
+                conn.request("GET", path, headers=headers)
                 resp = conn.getresponse()
                 body = resp.read()
-                if resp.status != 200 or len(json.loads(body)) != N_PENDING:
-                    raise RuntimeError(f"GET /api/approvals: {resp.status} {body[:200]!r}")
+                if resp.status != 200:
+                    raise RuntimeError(f"GET {path}: {resp.status} {body[:200]!r}")
+                return body
 
-            get()  # warm-up
-            direct: list[float] = []
-            over_http: list[float] = []
-            for _ in range(N_CALLS):  # interleaved: both see the same machine load
-                direct.append(_timed(lambda: approvals.pending(log)))
-                over_http.append(_timed(get))
+            def get_approvals() -> None:
+                if len(json.loads(get("/api/approvals"))) != N_PENDING:
+                    raise RuntimeError("GET /api/approvals: not the pending requests")
+
+            def get_metrics() -> None:
+                if b"gridaios_approvals_pending %d.0" % N_PENDING not in get("/metrics"):
+                    raise RuntimeError("GET /metrics: no gridaios_approvals_pending figure")
+
+            get_approvals()  # warm-up
+            get_metrics()
+            times: dict[str, list[float]] = {k: [] for k in ("pending", "api", "fold", "metrics")}
+            for _ in range(n_calls):
+                times["pending"].append(_timed(lambda: approvals.pending(log)))
+                times["api"].append(_timed(get_approvals))
+                times["fold"].append(_timed(lambda: approvals.metrics(log, now)))
+                times["metrics"].append(_timed(get_metrics))
             conn.close()
         finally:
             server.terminate()
             server.wait(timeout=30)
         log.close()
-    extra = {"dispatches": N_DISPATCHES, "pending": N_PENDING, "calls": N_CALLS}
+    extra = {"dispatches": n_dispatches, "pending": N_PENDING, "calls": n_calls}
+    suffix = "" if n_dispatches == SIZES[0][0] else f"_{n_dispatches}"
     return [
         row(
-            f"api_approvals_p{q}",
-            percentile(over_http, q) * 1000,
+            f"api_{name}_p{q}{suffix}",
+            percentile(times[served], q) * 1000,
             "ms",
-            percentile(direct, q) * 1000,
+            percentile(times[direct], q) * 1000,
             higher_is_better=False,
             **extra,
         )
+        for name, served, direct in PAIRS
         for q in (50, 99)
     ]
+
+
+def run() -> list[dict[str, Any]]:
+    return [r for n_dispatches, n_calls in SIZES for r in _measure(n_dispatches, n_calls)]
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ simulated, requested; then granted and sent, rejected, expired or left pending).
 against the least any implementation must do: one indexed SQLite query selecting
 the approval rows by kind (no parsing, no folding). ``approvals.detail`` of one
 request is timed against reading that dispatch's rows raw.
+
+``approvals.projection.*``: what the API serves from (``runtime.approval_projection``),
+a read after each new request is appended (its whole chain and 50 telemetry events), vs
+the full fold (``approvals.pending`` / ``approvals.metrics``) on the same log in this
+process; ``approvals.projection.cold``: its first read (a restart) vs the full folds.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from benchmarks.util import row
 from runtime import approvals
 from runtime import events as ev
+from runtime.approval_projection import ApprovalProjection
 from runtime.eventlog import EventLog, Pending
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
@@ -104,21 +110,72 @@ def _request(i: int, at: datetime) -> list[Pending]:
     return out
 
 
+def _batch(i: int, per: int) -> list[Pending]:
+    """Request ``i`` after ``per`` telemetry events."""
+    at = T0 + timedelta(minutes=5 * i)
+    telemetry = [
+        Pending(
+            "telemetry.sample",
+            {"point": "substation.p_kw", "value": float(k), "quality": "good"},
+            at + timedelta(milliseconds=k),
+        )
+        for k in range(per)
+    ]
+    return [*telemetry, *_request(i, at)]
+
+
 def _build(path: Path) -> EventLog:
     log = EventLog(path)
-    per = TELEMETRY // REQUESTS
     for i in range(REQUESTS):
-        at = T0 + timedelta(minutes=5 * i)
-        telemetry = [
-            Pending(
-                "telemetry.sample",
-                {"point": "substation.p_kw", "value": float(k), "quality": "good"},
-                at + timedelta(milliseconds=k),
-            )
-            for k in range(per)
-        ]
-        log.append_many([*telemetry, *_request(i, at)])
+        log.append_many(_batch(i, TELEMETRY // REQUESTS))
     return log
+
+
+def _projection_rows(log: EventLog, now: datetime) -> list[dict[str, Any]]:
+    """The projection's reads after each append, against the full folds of the same log."""
+    projection = ApprovalProjection(log)
+    t = time.perf_counter()
+    projection.pending()
+    t_cold = time.perf_counter() - t
+    t_full = _best(lambda: (approvals.pending(log), approvals.metrics(log, now)), repeat=3)
+    times: dict[str, list[float]] = {"pending": [], "metrics": [], "fold_p": [], "fold_m": []}
+    reads = {"pending": projection.pending, "metrics": lambda: projection.metrics(now)}
+    folds: dict[str, Callable[[], object]] = {
+        "fold_p": lambda: approvals.pending(log),
+        "fold_m": lambda: approvals.metrics(log, now),
+    }
+    for i in range(REQUESTS, REQUESTS + 40):
+        log.append_many(_batch(i, TELEMETRY // REQUESTS))  # not timed
+        name = "pending" if i % 2 == 0 else "metrics"  # each read folds one new request
+        t = time.perf_counter()
+        reads[name]()
+        times[name].append(time.perf_counter() - t)
+        if i % 10 < 2:  # the full folds are slow: a few samples, interleaved
+            fold = "fold_p" if name == "pending" else "fold_m"
+            times[fold].append(_best(folds[fold], repeat=1))
+    assert projection.pending() == approvals.pending(log)
+    assert projection.metrics(now) == approvals.metrics(log, now)
+    size = {"requests": REQUESTS + 40, "new_events_per_read": TELEMETRY // REQUESTS + 7}
+    return [
+        row(
+            f"approvals.projection.{name}",
+            min(times[name]) * 1e3,
+            "ms",
+            min(times[fold]) * 1e3,
+            higher_is_better=False,
+            **size,
+        )
+        for name, fold in (("pending", "fold_p"), ("metrics", "fold_m"))
+    ] + [
+        row(
+            "approvals.projection.cold",
+            t_cold * 1e3,
+            "ms",
+            t_full * 1e3,
+            higher_is_better=False,
+            requests=REQUESTS,
+        )
+    ]
 
 
 def _best(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -155,6 +212,7 @@ def run() -> list[dict[str, Any]]:
         t_raw_one = _best(raw_one, repeat=20)
         t_detail = _best(lambda: approvals.detail(log, "d1001"), repeat=20)
         raw.close()
+        projected = _projection_rows(log, now)
         log.close()
     size = {"requests": REQUESTS, "events": TELEMETRY + REQUESTS * 6}
     return [
@@ -165,6 +223,7 @@ def run() -> list[dict[str, Any]]:
             "approvals.pending", t_pending * 1e3, "ms", t_raw * 1e3, higher_is_better=False, **size
         ),
         row("approvals.detail", t_detail * 1e3, "ms", t_raw_one * 1e3, higher_is_better=False),
+        *projected,
     ]
 
 

@@ -123,30 +123,39 @@ class _Open:
     approved: bool = False
 
 
-def metrics(log: EventLog, now: datetime) -> ApprovalMetrics:
-    """Counts and decision times over the whole log (``now`` ages the open requests)."""
-    kinds = (REQUESTED, GRANTED, REFUSED, EXPIRED, ESCALATED, AUTO, *TERMINAL)
-    open_: dict[str, _Open] = {}
-    times: list[float] = []
-    n: dict[str, int] = dict.fromkeys(
-        ("requested", "auto", "approved", "rejected", "expired", "escalated", "superseded"), 0
-    )
-    blocked = 0
-    for event in log.events(kinds=kinds):
+METRICS_KINDS = (REQUESTED, GRANTED, REFUSED, EXPIRED, ESCALATED, AUTO, *TERMINAL)
+_COUNTED = ("requested", "auto", "approved", "rejected", "expired", "escalated", "superseded")
+
+
+class MetricsFold:
+    """The approval figures as a fold, one event at a time (``apply``), read at any
+    ``now`` (``figures``): the full read (``metrics``) and the incremental
+    ``runtime.approval_projection`` share it, so they count alike."""
+
+    __slots__ = ("_blocked", "_n", "_open", "_times")
+
+    def __init__(self) -> None:
+        self._open: dict[str, _Open] = {}
+        self._times: list[float] = []
+        self._n: dict[str, int] = dict.fromkeys(_COUNTED, 0)
+        self._blocked = 0
+
+    def apply(self, event: Event) -> None:
         did = event.dispatch_id
-        if did is None:
-            continue
+        if did is None or event.kind not in METRICS_KINDS:
+            return
+        n = self._n
         if event.kind == AUTO:
             n["auto"] += 1
-            continue
+            return
         if event.kind == REQUESTED:
             n["requested"] += 1
             needed = NEEDED.get(str(event.payload["requirement"]), 1)
-            open_[did] = _Open(requested_at=event.ts, needed=needed)
-            continue
-        request = open_.get(did)
+            self._open[did] = _Open(requested_at=event.ts, needed=needed)
+            return
+        request = self._open.get(did)
         if request is None:
-            continue
+            return
         waited_s = (event.ts - request.requested_at).total_seconds()
         match event.kind:
             case "approval.granted":
@@ -154,34 +163,47 @@ def metrics(log: EventLog, now: datetime) -> ApprovalMetrics:
                 if not request.approved and len(request.approvers) >= request.needed:
                     request.approved = True
                     n["approved"] += 1
-                    times.append(waited_s)
+                    self._times.append(waited_s)
             case "approval.escalated":
                 n["escalated"] += 1
             case "approval.rejected":
                 n["rejected"] += 1
-                times.append(waited_s)
-                del open_[did]
+                self._times.append(waited_s)
+                del self._open[did]
             case "approval.expired":
                 n["expired"] += 1
-                del open_[did]
+                del self._open[did]
             case "dispatch.superseded":
                 n["superseded"] += 1
-                del open_[did]
+                del self._open[did]
             case "dispatch.rejected" | "dispatch.blocked" | "dispatch.expired":
-                blocked += int(request.approved)
-                del open_[did]
+                self._blocked += int(request.approved)
+                del self._open[did]
             case _:  # dispatch.approved / sent: in the outbox, out of the book
-                del open_[did]
-    waiting = [(now - r.requested_at).total_seconds() for r in open_.values() if not r.approved]
-    decisions = n["requested"] + n["auto"]
-    return ApprovalMetrics(
-        time_to_decision_s=times,
-        blocked_at_approval=blocked,
-        pending=len(waiting),
-        oldest_pending_s=max(waiting) if waiting else None,
-        human_intervention_rate=n["requested"] / decisions if decisions else 0.0,
-        **n,
-    )
+                del self._open[did]
+
+    def figures(self, now: datetime) -> ApprovalMetrics:
+        """The figures so far (``now`` ages the open requests); copies, never shared state."""
+        waiting = [
+            (now - r.requested_at).total_seconds() for r in self._open.values() if not r.approved
+        ]
+        decisions = self._n["requested"] + self._n["auto"]
+        return ApprovalMetrics(
+            time_to_decision_s=list(self._times),
+            blocked_at_approval=self._blocked,
+            pending=len(waiting),
+            oldest_pending_s=max(waiting) if waiting else None,
+            human_intervention_rate=self._n["requested"] / decisions if decisions else 0.0,
+            **self._n,
+        )
+
+
+def metrics(log: EventLog, now: datetime) -> ApprovalMetrics:
+    """Counts and decision times over the whole log (``now`` ages the open requests)."""
+    fold = MetricsFold()
+    for event in log.events(kinds=METRICS_KINDS):
+        fold.apply(event)
+    return fold.figures(now)
 
 
 # --- one request in full -------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -29,13 +29,14 @@ from runtime.approval_views import (
     REQUESTED,
     TERMINAL,
     ApprovalMetrics,
+    MetricsFold,
     describe_plan,
     detail,
     metrics,
 )
 from runtime.config import ApprovalsConfig
 from runtime.errors import GridaiosError, NotFound
-from runtime.eventlog import EventLog
+from runtime.eventlog import Event, EventLog
 
 
 class Requirement(StrEnum):
@@ -104,21 +105,28 @@ class PendingApproval:
         return len(set(self.approvers)) >= self.requirement.approvers
 
 
-def _fold(
-    log: EventLog, dispatch_id: str | None = None
-) -> tuple[dict[str, PendingApproval], dict[str, str]]:
-    """Open requests, and for closed ones the kind of event that closed them."""
-    open_: dict[str, PendingApproval] = {}
-    closed: dict[str, str] = {}
-    for event in log.events(
-        dispatch_id=dispatch_id, kinds=(REQUESTED, GRANTED, ESCALATED, *TERMINAL)
-    ):
+BOOK_KINDS = (REQUESTED, GRANTED, ESCALATED, *TERMINAL)  # the events the book folds
+
+
+@dataclass(slots=True)
+class BookFold:
+    """The approval book as a fold, one event at a time: open requests, oldest first, and
+    for closed ones the kind of event that closed them (``closed=None``: not kept).
+
+    The one place the book's rules live: a full read of the log (``pending``,
+    ``find_pending``) and the incremental ``runtime.approval_projection`` both apply it.
+    """
+
+    open: dict[str, PendingApproval] = field(default_factory=dict)
+    closed: dict[str, str] | None = field(default_factory=dict)
+
+    def apply(self, event: Event) -> None:
         did = event.dispatch_id
-        if did is None:
-            continue
+        if did is None or event.kind not in BOOK_KINDS:
+            return
         p = event.payload
         if event.kind == REQUESTED:
-            open_[did] = PendingApproval(
+            self.open[did] = PendingApproval(
                 dispatch_id=did,
                 requested_at=event.ts,
                 expires_at=datetime.fromisoformat(str(p["expires_at"])),
@@ -128,30 +136,39 @@ def _fold(
                 plan_hash=p.get("plan_hash"),
                 proposed_by=str(p.get("proposed_by") or ""),
             )
-            closed.pop(did, None)
-        elif did not in open_:
-            continue
+            if self.closed is not None:
+                self.closed.pop(did, None)
+        elif did not in self.open:
+            return
         elif event.kind == GRANTED:
-            old = open_[did]
-            open_[did] = replace(old, approvers=(*old.approvers, str(p["user"])))
+            old = self.open[did]
+            self.open[did] = replace(old, approvers=(*old.approvers, str(p["user"])))
         elif event.kind == ESCALATED:
-            open_[did] = replace(open_[did], escalated=True)
+            self.open[did] = replace(self.open[did], escalated=True)
         else:
-            open_.pop(did)
-            closed[did] = event.kind
-    return open_, closed
+            self.open.pop(did)
+            if self.closed is not None:
+                self.closed[did] = event.kind
+
+
+def _fold(log: EventLog, dispatch_id: str | None = None) -> BookFold:
+    book = BookFold()
+    for event in log.events(dispatch_id=dispatch_id, kinds=BOOK_KINDS):
+        book.apply(event)
+    return book
 
 
 def pending(log: EventLog) -> list[PendingApproval]:
     """Every dispatch waiting for an operator, oldest first."""
-    return list(_fold(log)[0].values())
+    return list(_fold(log).open.values())
 
 
 def find_pending(log: EventLog, dispatch_id: str) -> PendingApproval:
     """The open request; NotFound if there never was one, ApprovalError if it is closed."""
-    open_, closed = _fold(log, dispatch_id)
-    if dispatch_id in open_:
-        return open_[dispatch_id]
+    book = _fold(log, dispatch_id)
+    closed = book.closed or {}
+    if dispatch_id in book.open:
+        return book.open[dispatch_id]
     if dispatch_id in closed:
         raise ApprovalError(
             f"dispatch {dispatch_id} is not awaiting approval any more "
@@ -221,6 +238,7 @@ def reject(log: EventLog, dispatch_id: str, user: str, reason: str, now: datetim
 
 __all__ = [
     "AUTO",
+    "BOOK_KINDS",
     "ESCALATED",
     "EXPIRED",
     "GRANTED",
@@ -229,6 +247,8 @@ __all__ = [
     "TERMINAL",
     "ApprovalError",
     "ApprovalMetrics",
+    "BookFold",
+    "MetricsFold",
     "PendingApproval",
     "Requirement",
     "approve",

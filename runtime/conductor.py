@@ -103,6 +103,7 @@ class Conductor:
         self.counts: Counter[str] = Counter()
         self.dispatch_ids: list[str] = []
         self.projections = Projections()
+        self.sends = gate_inputs.SendHistory(events)  # the gate's history, read incrementally
         self._clients: dict[str, SourceClient] = {}
         # Setpoints on an MQTT (JSON) source go through a command sink (cmd, ack, read-back).
         self.sinks: dict[str, MqttCommandSink] = {}
@@ -300,7 +301,7 @@ class Conductor:
             self.policy,
             cap=self.link.peak_shaving if self.link is not None else None,
             gate_inputs=live_gate_inputs(
-                self.events, last_key, self.envelope, self.historian, snapshot, now
+                self.sends, last_key, self.envelope, self.historian, snapshot, now
             ),
         )
         if self.link is not None:
@@ -409,7 +410,7 @@ class Conductor:
     ) -> gate_inputs.GateInputs:
         """The gate's history (from the log) and feeder forecast (from the historian)."""
         return gate_inputs.collect(
-            self.events,
+            self.sends,
             self.projections.last_key,
             self.envelope,
             self.historian,

@@ -1,9 +1,11 @@
 """The gate's inputs beyond the command and the state: dispatch history and a feeder forecast.
 
 ``history``: what the gate needs to ramp from the last commanded value, count an asset's
-commands for its rate limit and time minimum on/off: every dispatch of the asset first
-sent inside the envelope's longest window, plus the asset's newest dispatch however old
-(``Projections.last_key``). Read from the event log, so it survives a restart.
+commands for its rate limit and time minimum on/off: every dispatch of the asset sent
+inside the envelope's longest window (each with its first send), plus the asset's newest
+dispatch however old (``Projections.last_key``). Read from the event log, so it survives
+a restart: ``SendHistory`` folds the log's sends once and then only the new ones, so a
+cycle gating several commands does not re-read the log's sends for each.
 
 ``forecast``: the uncontrolled net load of the command's feeder (meter + storage output,
 i.e. load - PV) over the command's horizon, seasonal naive one day back in 5-minute
@@ -25,13 +27,13 @@ its gate the same inputs from its own simulated sends and telemetry.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from weakref import WeakKeyDictionary
 
 import polars as pl
 
@@ -69,7 +71,7 @@ class GateInputs:
 
 
 def collect(
-    events: EventLog,
+    sends: SendHistory,
     last_key: Mapping[str, str],
     envelope: Envelope,
     historian: Historian | None,
@@ -78,7 +80,7 @@ def collect(
     now: datetime,
 ) -> GateInputs:
     """History and forecast for gating ``command`` at ``now`` (logs when there is no forecast)."""
-    dispatches = history(events, last_key, envelope, command.asset, now, exclude=command.key)
+    dispatches = sends.history(last_key, envelope, command.asset, now, exclude=command.key)
     forecast, note = feeder_forecast(historian, envelope, snapshot, command, now)
     if forecast is None:  # a site without a historian chose this: info; otherwise a warning
         level = logging.INFO if historian is None else logging.WARNING
@@ -117,36 +119,64 @@ def lookback(envelope: Envelope) -> timedelta:
     return longest
 
 
-def history(
-    events: EventLog,
-    last_key: Mapping[str, str],
-    envelope: Envelope,
-    asset: str,
-    now: datetime,
-    *,
-    exclude: str | None = None,
-) -> tuple[Dispatch, ...]:
-    """``asset``'s dispatches first sent in ``[now - lookback, now]``, plus its newest one.
+class SendHistory:
+    """Every dispatch's first send, and the times of all sends by asset, folded from the
+    log's ``dispatch.sent`` events: once, then only the ones appended since (a cursor).
 
-    ``exclude``: a dispatch being re-checked (restart, dead-letter retry) is not its own history.
+    Facts of an append-only log (a first send never changes), so a projection of what
+    was read, never a second source of truth. Owned by the conductor, one per log.
     """
-    since = now - lookback(envelope)
-    in_window = (
-        e.dispatch_id
-        for e in events.events(kinds=("dispatch.sent",), since=since, until=now)
-        if e.dispatch_id is not None
-    )
-    known = _SENT.setdefault(events, {})
 
-    def first_send(did: str) -> Dispatch | None:
-        found = known.get(did)
-        if found is None:
-            found = _sent(events, did, now)
-            if found is not None:
-                known[did] = found  # a first send never changes: read it from the log once
-        return found
+    def __init__(self, events: EventLog) -> None:
+        self.events = events
+        self.seq = 0  # every send up to here is folded
+        self._first: dict[str, Dispatch] = {}  # dispatch id -> its first send
+        self._times: dict[str, _SendTimes] = {}  # asset -> when its dispatches were sent
 
-    return pick(in_window, last_key.get(asset), first_send, asset, now, exclude=exclude)
+    def refresh(self) -> int:
+        """Fold the sends appended since the last read; how many were folded."""
+        head = self.events.head()[0]  # committed before the query: the cursor may pass it
+        folded = 0
+        for e in self.events.events(kinds=("dispatch.sent",), after_seq=self.seq):
+            self.seq, folded = e.seq, folded + 1
+            did = e.dispatch_id
+            if did is None:
+                continue
+            first = self._first.get(did)
+            if first is None:
+                first = _sent(self.events, did)  # its chain, read once
+                if first is None:  # a send before any command: not a dispatch to recall
+                    continue
+                self._first[did] = first
+            self._times.setdefault(first.asset, _SendTimes()).add(e.ts, did)
+        self.seq = max(self.seq, head)
+        return folded
+
+    def history(
+        self,
+        last_key: Mapping[str, str],
+        envelope: Envelope,
+        asset: str,
+        now: datetime,
+        *,
+        exclude: str | None = None,
+    ) -> tuple[Dispatch, ...]:
+        """``asset``'s dispatches sent in ``[now - lookback, now]``, plus its newest one.
+
+        ``exclude``: a dispatch being re-checked (restart, dead-letter retry) is not its
+        own history.
+        """
+        self.refresh()
+        times = self._times.get(asset)
+        in_window = times.between(now - lookback(envelope), now) if times else ()
+
+        def first_send(did: str) -> Dispatch | None:
+            found = self._first.get(did)
+            if found is None or found.at > now:  # a log written ahead of ``now``: as of now
+                found = _sent(self.events, did, now)
+            return found
+
+        return pick(in_window, last_key.get(asset), first_send, asset, now, exclude=exclude)
 
 
 def pick(
@@ -178,13 +208,28 @@ def pick(
     return tuple(sorted(out, key=lambda d: (d.at, d.kind.value, d.value)))
 
 
-# Per event log: dispatch id -> its first send. Facts of an append-only log, so a cache of
-# what was read, never a second source of truth; it goes with the log object.
-_SENT: WeakKeyDictionary[EventLog, dict[str, Dispatch]] = WeakKeyDictionary()
+class _SendTimes:
+    """Send times (sorted) and their dispatch ids: the ids sent in a time window."""
+
+    __slots__ = ("_at", "_ids")
+
+    def __init__(self) -> None:
+        self._at: list[datetime] = []
+        self._ids: list[str] = []
+
+    def add(self, at: datetime, dispatch_id: str) -> None:
+        i = bisect.bisect_right(self._at, at)  # at the end, unless the log went back in time
+        self._at.insert(i, at)
+        self._ids.insert(i, dispatch_id)
+
+    def between(self, since: datetime, until: datetime) -> list[str]:
+        lo, hi = bisect.bisect_left(self._at, since), bisect.bisect_right(self._at, until)
+        return self._ids[lo:hi]
 
 
-def _sent(events: EventLog, dispatch_id: str, now: datetime) -> Dispatch | None:
-    """The dispatch's command (asset, kind), first-sent time and value; None if never sent."""
+def _sent(events: EventLog, dispatch_id: str, now: datetime | None = None) -> Dispatch | None:
+    """The dispatch's command (asset, kind), first-sent time and value, as of ``now``
+    (None: everything logged); None if never sent."""
     command: Mapping[str, object] | None = None
     for e in events.events(
         dispatch_id=dispatch_id,

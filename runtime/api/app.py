@@ -37,7 +37,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     res = Resources(ctx)
     app.state.resources = res
-    app.state.metrics = ApiMetrics(res.log, res.queries, ctx.clock)
+    app.state.metrics = ApiMetrics(res.approvals, res.queries, ctx.clock)
     for module in (
         routes_auth,
         routes_state,

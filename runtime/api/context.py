@@ -19,6 +19,7 @@ from runtime.api.auth import UserStore
 from runtime.api.queries import Queries
 from runtime.api.schemas import ForecastSeries
 from runtime.api.throttle import LoginThrottle
+from runtime.approval_projection import ApprovalProjection
 from runtime.clock import Clock, WallClock
 from runtime.config import SiteConfig
 from runtime.deadletter import DeadLetterStore
@@ -61,6 +62,8 @@ class Resources:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self.log = EventLog(ctx.events_path)
+        # what the console and /metrics poll, folded from new events only (not per request)
+        self.approvals = ApprovalProjection(self.log)
         self.queries = Queries(ctx.events_path)
         self.users = UserStore(ctx.users_path, max_failures=ctx.max_failures, lockout=ctx.lockout)
         self.throttle = LoginThrottle(ctx.client_max_failures, ctx.client_window)

@@ -1,9 +1,11 @@
 """Prometheus metrics: API requests and auth failures (counted here), approval and dispatch
-figures (derived from the event log at scrape time, so they survive a restart)."""
+figures (derived from the event log, so they survive a restart: folded from the whole log
+once, then from the records appended since the last scrape)."""
 
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,20 +18,40 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runtime import approvals
 from runtime.api.queries import Queries
+from runtime.approval_projection import ApprovalProjection
 from runtime.clock import Clock
-from runtime.eventlog import EventLog
 
 BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 
 
+class KindCounts:
+    """Events per kind under ``prefix``, counted once: each read counts the new records only."""
+
+    def __init__(self, queries: Queries, prefix: str) -> None:
+        self.queries, self.prefix = queries, prefix
+        self.seq = 0  # every record up to here is counted
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def read(self) -> dict[str, int]:
+        with self._lock:
+            head = self.queries.head_seq()  # records up to it are committed: count up to it
+            if head > self.seq:
+                new = self.queries.kind_counts(self.prefix, after_seq=self.seq, until_seq=head)
+                for kind, n in new.items():
+                    self._counts[kind] = self._counts.get(kind, 0) + n
+                self.seq = head
+            return dict(self._counts)
+
+
 class _LogCollector(Collector):
-    def __init__(self, log: EventLog, queries: Queries, clock: Clock) -> None:
-        self.log, self.queries, self.clock = log, queries, clock
+    def __init__(self, book: ApprovalProjection, queries: Queries, clock: Clock) -> None:
+        self.book, self.clock = book, clock
+        self.dispatch_counts = KindCounts(queries, "dispatch.")
 
     def collect(self) -> Iterator[Any]:
-        figures = approvals.metrics(self.log, self.clock())
+        figures = self.book.metrics(self.clock())
         observed = sorted(figures.time_to_decision_s)
         buckets = [(f"{b:g}", bisect.bisect_right(observed, b)) for b in BUCKETS_S]
         buckets.append(("+Inf", len(observed)))
@@ -62,13 +84,13 @@ class _LogCollector(Collector):
         dispatch = CounterMetricFamily(
             "gridaios_dispatch_events", "dispatch events in the log, by kind", labels=["kind"]
         )
-        for kind, n in sorted(self.queries.kind_counts("dispatch.").items()):
+        for kind, n in sorted(self.dispatch_counts.read().items()):
             dispatch.add_metric([kind], n)
         yield dispatch
 
 
 class ApiMetrics:
-    def __init__(self, log: EventLog, queries: Queries, clock: Clock) -> None:
+    def __init__(self, book: ApprovalProjection, queries: Queries, clock: Clock) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "gridaios_api_requests",
@@ -82,7 +104,7 @@ class ApiMetrics:
             ["reason"],
             registry=self.registry,
         )
-        self.registry.register(_LogCollector(log, queries, clock))
+        self.registry.register(_LogCollector(book, queries, clock))
 
     def auth_failure(self, reason: str) -> None:
         self.auth_failures.labels(reason=reason).inc()

@@ -103,12 +103,20 @@ class Queries:
         )
         return _event(rows[0]) if rows else None
 
-    def kind_counts(self, prefix: str) -> dict[str, int]:
-        rows = self._rows(
-            "SELECT kind, count(*) FROM events WHERE kind LIKE ? ESCAPE '\\' GROUP BY kind",
-            [_like(prefix)[1:]],
-        )
-        return {str(k): int(n) for k, n in rows}
+    def kind_counts(
+        self, prefix: str, *, after_seq: int = 0, until_seq: int | None = None
+    ) -> dict[str, int]:
+        """Events per kind starting with ``prefix``, among records ``(after_seq, until_seq]``."""
+        sql = "SELECT kind, count(*) FROM events WHERE seq > ? AND kind LIKE ? ESCAPE '\\'"
+        args: list[Any] = [after_seq, _like(prefix)[1:]]
+        if until_seq is not None:
+            sql += " AND seq <= ?"
+            args.append(until_seq)
+        return {str(k): int(n) for k, n in self._rows(sql + " GROUP BY kind", args)}
+
+    def head_seq(self) -> int:
+        """The newest record's seq (0 when empty)."""
+        return int(self._rows("SELECT coalesce(max(seq), 0) FROM events", [])[0][0])
 
     def count(self) -> int:
         return int(self._rows("SELECT count(*) FROM events", [])[0][0])

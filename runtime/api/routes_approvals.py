@@ -44,7 +44,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 @router.get("", response_model=list[ApprovalOut])
 def list_pending(res: Resources = R) -> list[ApprovalOut]:
     """Dispatches awaiting sign-off, oldest first."""
-    return [views.approval_item(p) for p in approvals.pending(res.log)]
+    return [views.approval_item(p) for p in res.approvals.pending()]
 
 
 @router.get("/{dispatch_id}", response_model=ApprovalDetail, responses=_NOT_PENDING)

@@ -32,7 +32,7 @@ from runtime.decision import (
 )
 from runtime.errors import GridaiosError
 from runtime.eventlog import EventLog
-from runtime.gate_inputs import GateInputs
+from runtime.gate_inputs import GateInputs, SendHistory
 from runtime.historian import Historian
 from safety import Command, Envelope, Rejected, StateSnapshot
 
@@ -115,7 +115,7 @@ def decision_body(d: Decision) -> ev.CanaryDecisionBody:
 
 
 def live_gate_inputs(
-    events: EventLog,
+    sends: SendHistory,
     last_key: Mapping[str, str],
     envelope: Envelope,
     historian: Historian | None,
@@ -130,9 +130,7 @@ def live_gate_inputs(
     """
 
     def inputs(command: Command) -> GateInputs:
-        history = gate_inputs.history(
-            events, last_key, envelope, command.asset, now, exclude=command.key
-        )
+        history = sends.history(last_key, envelope, command.asset, now, exclude=command.key)
         forecast, note = gate_inputs.feeder_forecast(historian, envelope, snapshot, command, now)
         return gate_inputs.recorded(history, forecast, note)
 

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime import gate_inputs
+from runtime import events as ev
+from runtime import gate_inputs, records, site
 from runtime.conductor import Conductor
-from runtime.config import SiteConfig
+from runtime.config import SiteConfig, load_config
+from runtime.dispatch import Projections
 from runtime.eventlog import Event, EventLog
 from runtime.historian import Historian
 from runtime.replay import Difference, replay
 from runtime.safety_config import RateLimitConfig
 from runtime.upcast import upcast_to
-from safety import Quality, Reading, StateSnapshot
-from tests.integration.test_skeleton import PEAK, Rig, fresh, rig, wait_for
+from safety import Dispatch, Quality, Reading, StateSnapshot
+from tests.integration.test_skeleton import PEAK, REPO, Rig, fresh, rig, wait_for
 
 STEP_KW = 50.0  # bat1's ramp in these tests: 50 kW per 1-min interval
 MAX_COMMANDS = 3  # bat1's rate limit in these tests: 3 commands per hour
@@ -283,3 +286,140 @@ def test_recorded_inputs_are_exactly_what_the_gate_takes() -> None:
     assert inputs.forecast_body is not None
     again = json.loads(json.dumps(inputs.forecast_body.model_dump(mode="json")))
     assert again["feeder_net_kw"]["f"] == list(forecast.feeder_net_kw["f"])
+
+
+# --- the history, folded incrementally ---------------------------------------------
+
+
+class CountingLog(EventLog):
+    """A real event log that counts the events it hands out (what the reads cost)."""
+
+    handed_out = 0
+
+    def events(self, **query: Any) -> Iterator[Event]:
+        for event in super().events(**query):
+            self.handed_out += 1
+            yield event
+
+
+def dispatch(
+    log: EventLog,
+    did: str,
+    asset: str,
+    sends: Sequence[datetime],
+    *,
+    proposed: float = 100.0,
+    approved: float | None = None,
+    kind: str = "active_power_kw",
+) -> None:
+    """A legal chain: proposed, gated, approved (its command wins), sent; failed and retried
+    before each further send; proposed and gated only when there are no sends."""
+    start = sends[0] if sends else PEAK
+
+    def command(value: float) -> ev.CommandBody:
+        return ev.CommandBody(
+            key=did,
+            asset=asset,
+            kind=kind,
+            value=value,
+            start=start,
+            end=start + timedelta(minutes=15),
+            origin="agent",
+        )
+
+    items: list[Any] = [
+        (ev.DispatchProposed(command=command(proposed), policy="p", rationale="r",
+                             snapshot={}, rollback_kw=0.0, last_setpoint_kw=0.0), start),
+        (ev.DispatchGated(outcome="accepted", value=proposed, constraints=[]), start),
+    ]  # fmt: skip
+    value = approved if approved is not None else proposed
+    if sends:
+        items.append(
+            (ev.DispatchApproved(command=command(value), value=value, source="field",
+                                 rollback_kw=0.0), start)
+        )  # fmt: skip
+    for n, at in enumerate(sends, start=1):
+        if n > 1:
+            items.append((ev.DispatchFailed(reason="timeout", attempt=n - 1, retryable=True), at))
+            items.append((ev.DispatchRetried(attempt=n, delay_s=1.0, reason="timeout"), at))
+        items.append((ev.DispatchSent(value=value, source="field", rollback_kw=0.0, attempt=n), at))
+    for body, at in items:
+        log.append_event(body, ts=at, dispatch_id=did)
+
+
+def full_read_history(
+    log: EventLog,
+    last_key: Mapping[str, str],
+    asset: str,
+    now: datetime,
+    lookback: timedelta,
+    exclude: str | None = None,
+) -> tuple[Dispatch, ...]:
+    """The history the gate must get, from a read of the whole log (no cursor, no cache)."""
+    everything = [e for e in log.events() if e.ts <= now]
+    ids = {
+        e.dispatch_id
+        for e in everything
+        if e.kind == "dispatch.sent" and now - lookback <= e.ts and e.dispatch_id is not None
+    }
+    ids |= {last_key[asset]} if asset in last_key else set()
+    out = []
+    for did in ids - {exclude}:
+        command = None
+        for e in (e for e in everything if e.dispatch_id == did):
+            if e.kind == "dispatch.approved" or (e.kind == "dispatch.proposed" and not command):
+                command = e.payload["command"]
+            elif e.kind == "dispatch.sent" and command is not None:
+                if command["asset"] == asset:
+                    out.append(records.command_dispatch(command, e.payload["value"], e.ts))
+                break
+    return tuple(sorted(out, key=lambda d: (d.at, d.kind.value, d.value)))
+
+
+def test_history_stays_right_for_every_command_of_a_cycle_and_after_new_dispatches(
+    tmp_path: Path,
+) -> None:
+    config = slow_ramp(load_config(REPO / "configs" / "demo-feeder.yaml"))
+    envelope = site.envelope(config)
+    hour = gate_inputs.lookback(envelope)
+    assert hour == timedelta(hours=1)  # bat1's rate-limit window
+    log = CountingLog(tmp_path / "events.db")
+    t = PEAK
+    dispatch(log, "old", "bat1", [t - timedelta(hours=3)])
+    dispatch(log, "retried", "bat1", [t - timedelta(hours=2), t - timedelta(minutes=30)])
+    dispatch(log, "a", "bat1", [t - timedelta(minutes=50)], proposed=100.0, approved=80.0)
+    dispatch(log, "pv", "pv1", [t - timedelta(minutes=40)], kind="curtail_pct", proposed=30.0)
+    dispatch(log, "never", "bat1", [])
+    projections = Projections.load(log)
+    sends = gate_inputs.SendHistory(log)
+
+    # One cycle at t gates three commands: bat1, pv1, and a re-check of "a" (not its own).
+    cycle = [("bat1", None), ("pv1", None), ("bat1", "a")]
+    got = [sends.history(projections.last_key, envelope, a, t, exclude=x) for a, x in cycle]
+    assert got == [full_read_history(log, projections.last_key, a, t, hour, x) for a, x in cycle]
+    bat1, pv1, recheck = got
+    assert [(d.value, d.at) for d in bat1] == [
+        (100.0, t - timedelta(hours=2)),  # first sent before the window, retried inside it
+        (80.0, t - timedelta(minutes=50)),  # the approved command's value
+    ]
+    assert [(d.asset, d.kind.value, d.value) for d in pv1] == [("pv1", "curtail_pct", 30.0)]
+    assert [d.at for d in recheck] == [t - timedelta(hours=2)]
+    # The 2nd and 3rd commands read nothing from the log: nothing was sent since the 1st.
+    before = log.handed_out
+    assert sends.history(projections.last_key, envelope, "bat1", t) == bat1
+    assert log.handed_out == before and sends.refresh() == 0
+
+    # New dispatches: they join, what left the window goes, the newest stays however old.
+    dispatch(log, "b", "bat1", [t + timedelta(minutes=10)], proposed=120.0)
+    dispatch(log, "pv2", "pv1", [t + timedelta(minutes=5)], kind="curtail_pct")
+    for event in log.events(after_seq=projections.seq):
+        projections.apply(event)
+    later = t + timedelta(minutes=40)
+    (newest,) = sends.history(projections.last_key, envelope, "bat1", later)
+    assert (newest.value, newest.at) == (120.0, t + timedelta(minutes=10))
+    # Any time, in any order; a window starting (t + 30 min) or ending (t - 30 min) on a send.
+    edges = (t + timedelta(minutes=30), t - timedelta(minutes=30))
+    for now in (later, t + timedelta(hours=5), t, t - timedelta(minutes=45), *edges, later):
+        for asset in ("bat1", "pv1", "load1"):
+            expected = full_read_history(log, projections.last_key, asset, now, hour)
+            assert sends.history(projections.last_key, envelope, asset, now) == expected
