@@ -262,9 +262,12 @@ class Projections:
         snap = log.load_snapshot(cls.SNAPSHOT)
         proj = cls.from_json(snap[1]) if snap else cls()
         kinds = tuple(TRANSITIONS)
+        # the head before the query: an event another process appends meanwhile is either in
+        # the query or after the cursor, never skipped (the head after could pass it unread)
+        head = log.head()[0]
         for event in log.events(after_seq=proj.seq, kinds=kinds):
             proj.apply(event)
-        proj.seq = max(proj.seq, log.head()[0])
+        proj.seq = max(proj.seq, head)
         return proj
 
     def save(self, log: EventLog) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 from runtime import events as ev
 from runtime.dispatch import IllegalTransition, Projections, State, next_state
-from runtime.eventlog import EventLog
+from runtime.eventlog import Event, EventLog
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 CMD = ev.CommandBody(
@@ -164,3 +165,26 @@ def test_projection_ignores_an_illegal_event_instead_of_crashing(tmp_path: Path)
     log = EventLog(tmp_path / "e.db")
     log.append_event(ev.DispatchAcked(applied_key="x", readback_kw=1.0), ts=T0, dispatch_id="x")
     assert Projections.load(log).open == {}
+
+
+class _AppendedDuringQuery(EventLog):
+    """An event log whose every query is followed by another writer's append (the API
+    process granting an approval while the conductor starts): real SQLite, two connections."""
+
+    def __init__(self, path: Path, other: EventLog) -> None:
+        super().__init__(path)
+        self.other = other
+
+    def events(self, **filters: object) -> Iterator[Event]:  # type: ignore[override]
+        yield from super().events(**filters)  # type: ignore[arg-type]
+        _dispatch(self.other, "late", 30.0, upto="dispatch.proposed")
+
+
+def test_load_never_skips_an_event_appended_while_it_reads(tmp_path: Path) -> None:
+    writer = EventLog(tmp_path / "e.db")
+    _dispatch(writer, "a", 50.0, upto="dispatch.verified")
+    log = _AppendedDuringQuery(tmp_path / "e.db", writer)
+    proj = Projections.load(log)
+    for event in EventLog.events(log, after_seq=proj.seq):  # the conductor's next refresh
+        proj.apply(event)
+    assert "late" in proj.open, "the event appended during the load's query was skipped"
