@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -213,15 +214,27 @@ def run(args: argparse.Namespace) -> int:
             await mqtt_side.start()
         where = endpoint + (f" and mqtt://{args.mqtt}" if args.mqtt else "")
         print(f"virtual field: {scenario.name} at {args.speed:g}x on {where}", flush=True)
+        # SIGTERM (a service manager, a test harness) stops it like Ctrl-C: the OPC UA
+        # server and the MQTT devices close their sessions, and the exit code is 0.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        running = asyncio.create_task(field_.run(), name="virtual-field")
+        stopping = asyncio.create_task(stop.wait(), name="virtual-field-stop")
         try:
-            await field_.run()
+            await asyncio.wait((running, stopping), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in (running, stopping):
+                task.cancel()
+            await asyncio.gather(running, stopping, return_exceptions=True)
             if mqtt_side is not None:
                 await mqtt_side.stop()
             await field_.stop()
+        if stop.is_set():
+            print("virtual field: stopped", flush=True)
+        elif not running.cancelled():
+            running.result()  # the scenario ended, or the field failed: say so
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        return 0
+    asyncio.run(serve())
     return 0
