@@ -15,12 +15,15 @@ import asyncio
 import json
 import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.cli import sensitivities
 from runtime.errors import ConfigError
+
+if TYPE_CHECKING:
+    from simulator import Scenario
 
 
 def register(sub: Any) -> None:
@@ -30,6 +33,14 @@ def register(sub: Any) -> None:
     f.add_argument("--config", required=True)
     f.add_argument("--scenario", default="evening-peak")
     f.add_argument("--speed", type=float, default=1.0)
+    f.add_argument(
+        "--start",
+        default=None,
+        metavar="now|ISO8601",
+        help="play the scenario from this instant instead of its own date (`now`: from the "
+        "wall clock, so `gridaios run` on the wall clock finds the readings fresh; needs "
+        "--speed 1)",
+    )
     f.add_argument(
         "--network",
         default=None,
@@ -178,6 +189,30 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _started(scenario: Scenario, start: str, speed: float) -> Scenario:
+    """The scenario played from ``start`` (``now``: the wall clock, to the second)."""
+    from simulator import ScenarioError
+
+    if start == "now":
+        if speed != 1.0:
+            raise ScenarioError(
+                f"--start now with --speed {speed:g}: readings would be stamped ahead of the "
+                "wall clock and a runtime on it refuses them as from the future; use --speed 1"
+            )
+        at = datetime.now(UTC).replace(microsecond=0)
+    else:
+        try:
+            at = datetime.fromisoformat(start)
+        except ValueError:
+            at = None
+        if at is None or at.utcoffset() is None:
+            raise ScenarioError(
+                f"--start {start}: give `now` or an ISO 8601 time with its offset, "
+                "e.g. 2026-07-15T15:30:00+00:00"
+            ) from None
+    return scenario.model_copy(update={"start": at})
+
+
 def run(args: argparse.Namespace) -> int:
     from connectors.opcua import OpcUaSourceConfig
     from runtime import site
@@ -189,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         scenario = load_scenario(args.scenario, SCENARIO_DIR)
+        if args.start is not None:
+            scenario = _started(scenario, args.start, args.speed)
         network = load_network(args.network) if args.network else None
         opcua = [s for s in config.sources if isinstance(s, OpcUaSourceConfig)]
         if not opcua:
@@ -213,7 +250,11 @@ def run(args: argparse.Namespace) -> int:
             mqtt_side = MqttField(field_, config.site.id, host or "127.0.0.1", int(port))
             await mqtt_side.start()
         where = endpoint + (f" and mqtt://{args.mqtt}" if args.mqtt else "")
-        print(f"virtual field: {scenario.name} at {args.speed:g}x on {where}", flush=True)
+        print(
+            f"virtual field: {scenario.name} at {args.speed:g}x from "
+            f"{scenario.start:%Y-%m-%d %H:%M:%S} UTC on {where}",
+            flush=True,
+        )
         # SIGTERM (a service manager, a test harness) stops it like Ctrl-C: the OPC UA
         # server and the MQTT devices close their sessions, and the exit code is 0.
         stop = asyncio.Event()
