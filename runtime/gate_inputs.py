@@ -84,8 +84,15 @@ def collect(
     forecast, note = feeder_forecast(historian, envelope, snapshot, command, now)
     if forecast is None:  # a site without a historian chose this: info; otherwise a warning
         level = logging.INFO if historian is None else logging.WARNING
+        if note in _SAID:  # each dispatch.gated records the note: say it in the log once
+            level = logging.DEBUG
+        elif len(_SAID) < 1000:
+            _SAID.add(note)
         log.log(level, "%s gated without a feeder forecast (%s): %s", command.key, note, HELD)
     return recorded(dispatches, forecast, note)
+
+
+_SAID: set[str] = set()  # why there was no forecast, as already logged by this process
 
 
 def recorded(dispatches: Sequence[Dispatch], forecast: Forecast | None, note: str) -> GateInputs:
