@@ -134,6 +134,14 @@ class VirtualField:
         self._role: dict[str, str] = {}
         self._listeners: list[TelemetryListener] = []
         self._curtail_keys: set[str] = set()
+        # The curtailment register of each curtailable device: its node reads back the
+        # curtailment in force (published like telemetry, 0 % from the start) and takes
+        # writes; _curtail_node is what the node last held, so a client write is the change.
+        self._curtail_nodes = {
+            p.id: p.nodes["curtail_pct"]
+            for p in spec.profiles
+            if p.curtailable and "curtail_pct" in p.nodes
+        }
         self._curtail_node: dict[str, float] = {}
         self._shown: dict[str, float | str] = {}
         self._frozen: dict[str, float | str] = {}
@@ -306,16 +314,24 @@ class VirtualField:
                     _Write(asset=spec.id, role="p_setpoint_kw", key=key, value=value)
                 )
         self._apply_writes(now)
-        if self.faults.active(EventKind.COMMS_LOSS):
-            return  # the gateway cannot reach the devices: curtailment changes are not seen
         for p in self.spec.profiles:
-            node = p.nodes.get("curtail_pct")
-            if node is None or not p.curtailable or self._offline(p.id):
-                continue
-            value = min(max(float(self._read(node) or 0.0), 0.0), 100.0)
-            if value != self._curtail_node.get(p.id, 0.0):  # edge-triggered: MQTT may also set it
-                self._curtail_node[p.id] = value
-                self._curtail_pct[p.id] = value
+            self._take_curtail_write(p.id)
+
+    def _take_curtail_write(self, asset: str) -> bool:
+        """A client wrote the asset's curtail_pct node (it differs from what the node last
+        held): the device takes the new value. True when a write was found."""
+        node = self._curtail_nodes.get(asset)
+        if node is None or self.faults.active(EventKind.COMMS_LOSS):
+            return False  # the gateway cannot reach the devices: the write waits in the node
+        written = float(self._read(node) or 0.0)
+        if written == self._curtail_node.get(asset, 0.0):
+            return False
+        self._curtail_node[asset] = written
+        if self._offline(asset):
+            log.warning("%s is offline: curtail_pct %g not applied", asset, written)
+        else:
+            self._curtail_pct[asset] = min(max(written, 0.0), 100.0)
+        return True
 
     def _apply_writes(self, now: datetime) -> None:
         for delivered in self.downlink.receive():
@@ -357,6 +373,8 @@ class VirtualField:
             device_kw[p.id] = p_kw
             net_kw += -p_kw if p.kind == "pv" else p_kw
             values[p.nodes["p_kw"]] = p_kw
+            if "curtail_pct" in p.nodes:  # the inverter/controller reports what it runs
+                values[p.nodes["curtail_pct"]] = self._curtail_pct[p.id]
         for spec in self.spec.batteries:
             battery = self.batteries[spec.id]
             device_kw[spec.id] = battery.p_kw
@@ -397,6 +415,10 @@ class VirtualField:
                     self._frozen.pop(node, None)
                 self._shown[node] = shown
                 batch.append((owner, self._role[node], shown, bad))
+                if owner in self._curtail_nodes and node == self._curtail_nodes[owner]:
+                    if self._take_curtail_write(owner):
+                        continue  # written since this telemetry: the node keeps the write
+                    self._curtail_node[owner] = 0.0 if bad else float(shown)  # bad reads null
                 await self._write(node, shown, telemetry.ts, bad=bad)
             for listener in self._listeners:
                 listener(telemetry.ts, batch)

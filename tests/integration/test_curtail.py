@@ -118,9 +118,8 @@ async def test_a_load_curtailment_above_the_envelope_is_clamped_written_and_foll
 
 
 def without_pv_ramp(config: SiteConfig) -> SiteConfig:
-    """The virtual field does not report pv1.curtail_pct until it is written (its node
-    waits for initial data), so a ramp has nothing to start from on the first command
-    and the gate rejects it (fail safe); this test is about the path, not the ramp."""
+    """pv1 without its 25 %/min ramp, so a 30 % first step is not clamped to 25 % (this
+    test is about the approval of a 120 kW shed, not the ramp)."""
     assets = [
         a.model_copy(update={"limits": a.limits.model_copy(update={"ramp_pct_per_min": None})})
         if a.id == "pv1"
@@ -130,17 +129,34 @@ def without_pv_ramp(config: SiteConfig) -> SiteConfig:
     return config.model_copy(update={"assets": assets})
 
 
-async def test_a_first_pv_curtailment_with_no_known_curtail_pct_is_rejected_with_the_reason(
+async def test_a_first_curtailment_of_a_ramp_limited_pv_ramps_from_the_reported_zero(
     tmp_path: Path, router: Router
 ) -> None:
+    """The inverter reports 0 % before it was ever curtailed, so the gate ramps from there
+    (a missing value would fail closed): 30 % clamped to the 25 %/min ramp, 100 kW shed
+    (auto-approved), written and read back, and the field reports the new 25 %."""
     async with rig(tmp_path, at=AFTERNOON) as r:
+        await wait_for(lambda: fresh(r, "pv1.curtail_pct"), "pv1.curtail_pct telemetry")
+        reading = r.conductor.state.snapshot().get("pv1.curtail_pct")
+        assert reading is not None and reading.value == 0.0
         did = await ask(r, router, "curtail pv1 by 30%", "p0")
-        rejected = next(r.events.events(dispatch_id=did, kinds=("dispatch.rejected",)))
-        assert (
-            "pv1 has no last commanded or measured value to ramp from" in rejected.payload["reason"]
-        )
-        assert "dispatch.sent" not in kinds(r.events, did)
-        assert r.field._read("ns=2;s=pv1.curtail_pct") in (None, 0.0)  # never written
+
+        chain = kinds(r.events, did)
+        assert in_order(chain, CHAIN), chain
+        assert "dispatch.rejected" not in chain
+        gated = next(r.events.events(dispatch_id=did, kinds=("dispatch.gated",)))
+        assert gated.payload["outcome"] == "clamped" and gated.payload["value"] == 25.0
+        assert {h["constraint"] for h in gated.payload["constraints"]} == {"ramp"}
+        auto = next(r.events.events(dispatch_id=did, kinds=("approval.auto",)))
+        assert "|100| kW <= auto-approve limit" in auto.payload["reason"]
+        assert field_node(r, "ns=2;s=pv1.curtail_pct") == 25.0
+        r.clock.advance(timedelta(seconds=10))
+
+        def reported() -> bool:
+            reading = r.conductor.state.snapshot().get("pv1.curtail_pct")
+            return reading is not None and reading.ts >= r.clock() and reading.value == 25.0
+
+        await wait_for(reported, "pv1.curtail_pct reported at 25 %")
 
 
 async def test_pv_curtailment_needs_an_operator_over_the_auto_limit_and_reaches_the_inverter(

@@ -213,3 +213,63 @@ def test_bad_events_are_refused(event: dict[str, object], message: str) -> None:
     base = load_scenario(str(SCENARIOS / "evening-peak.yaml")).model_dump()
     with pytest.raises(ValueError, match=message):
         Scenario.model_validate({**base, "events": [event]})
+
+
+async def curtail(client: Client, asset: str, pct: float) -> None:
+    await client.get_node(f"ns=2;s={asset}.curtail_pct").write_value(
+        ua.DataValue(ua.Variant(pct, ua.VariantType.Double))
+    )
+
+
+async def test_curtail_pct_reads_the_curtailment_in_force_from_the_first_publish() -> None:
+    sc = scenario("evening-peak", noise_pct=0.0)
+    async with served(sc) as (field, client, clock):
+        # Before any write, a real inverter reports 0 %: a good value, stamped like telemetry.
+        for asset in ("pv1", "load1"):
+            dv = await read(client, f"{asset}.curtail_pct")
+            assert dv.StatusCode.is_good(), (asset, dv.StatusCode)
+            assert dv.Value.Value == 0.0
+            assert dv.SourceTimestamp == sc.start
+        await advance(field, clock, at(sc, "16:00"))
+        dv = await read(client, "pv1.curtail_pct")
+        assert dv.StatusCode.is_good() and dv.SourceTimestamp == at(sc, "16:00")
+        # A write is taken by the device and then reported as telemetry, fresh each step.
+        full = (await read(client, "pv1.p_kw")).Value.Value
+        await curtail(client, "pv1", 30.0)
+        await advance(field, clock, clock.now + timedelta(seconds=10))
+        dv = await read(client, "pv1.curtail_pct")
+        assert (dv.Value.Value, dv.SourceTimestamp) == (30.0, clock.now)
+        # 16:00 -> 16:00:10 moves the profile by a fraction of a kW
+        assert (await read(client, "pv1.p_kw")).Value.Value == pytest.approx(0.7 * full, rel=1e-3)
+        await advance(field, clock, clock.now + timedelta(minutes=5))
+        assert (await read(client, "pv1.curtail_pct")).Value.Value == 30.0  # not undone
+
+
+async def test_a_curtail_write_is_not_lost_to_telemetry_still_on_the_wire() -> None:
+    # 4 s latency: the batch that reaches the node right after the write was measured
+    # before it (0 %); the write must still reach the device, and the node ends at 30.
+    sc = scenario("evening-peak", comms={"latency_ms": 4000}, noise_pct=0.0)
+    async with served(sc) as (field, client, clock):
+        await advance(field, clock, at(sc, "16:00"), step_s=1)
+        assert (await read(client, "load1.curtail_pct")).Value.Value == 0.0
+        await curtail(client, "load1", 30.0)
+        await advance(field, clock, clock.now + timedelta(seconds=1), step_s=1)
+        await advance(field, clock, clock.now + timedelta(seconds=10), step_s=1)
+        assert (await read(client, "load1.curtail_pct")).Value.Value == 30.0
+        assert field._curtail_pct["load1"] == 30.0
+
+
+async def test_curtail_pct_of_an_offline_device_is_bad_and_a_write_then_is_not_applied() -> None:
+    sc = scenario(
+        "evening-peak",
+        events=[{"at": "16:00", "kind": "device_offline", "element": "load1", "duration_s": 600}],
+    )
+    async with served(sc) as (field, client, clock):
+        await advance(field, clock, at(sc, "16:05"))
+        dv = await read(client, "load1.curtail_pct")
+        assert dv.StatusCode.value == ua.StatusCodes.BadNoCommunication
+        await curtail(client, "load1", 30.0)
+        await advance(field, clock, at(sc, "16:15"))
+        dv = await read(client, "load1.curtail_pct")
+        assert dv.StatusCode.is_good() and dv.Value.Value == 0.0  # the write never took
+        assert field._curtail_pct["load1"] == 0.0
