@@ -270,12 +270,19 @@ def curtail_kw(
     asset = config.asset(asset_id)
     if isinstance(asset, PvAsset):
         return asset.rated_kw * curtail_pct / 100.0
+    full_kw = uncurtailed_kw(asset_id, snapshot)
+    return None if full_kw is None else full_kw * curtail_pct / 100.0
+
+
+def uncurtailed_kw(asset_id: str, snapshot: StateSnapshot) -> float | None:
+    """The asset's power without curtailment: measured p_kw over the share still running
+    (``curtail_pct``, 0 when not reported). None without a reading or fully curtailed."""
     p_kw = snapshot.get(point_id(asset_id, "p_kw"))
     now_pct = snapshot.get(point_id(asset_id, "curtail_pct"))
     running = 1.0 - (now_pct.value if now_pct is not None else 0.0) / 100.0
     if p_kw is None or running <= 0.0:
         return None
-    return abs(p_kw.value) / running * curtail_pct / 100.0
+    return abs(p_kw.value) / running
 
 
 def field_spec(config: SiteConfig) -> FieldSpec:
