@@ -33,6 +33,7 @@ from safety import (
 )
 from simulator import (
     BatterySpec,
+    BusVoltageSpec,
     FieldSpec,
     MeterSpec,
     ProfileSpec,
@@ -315,8 +316,28 @@ def field_spec(config: SiteConfig) -> FieldSpec:
         if isinstance(a, PvAsset | CurtailableLoadAsset)
     ]
     return FieldSpec(
-        meter=MeterSpec(id=meter.id, nodes=nodes(meter)), batteries=batteries, profiles=profiles
+        meter=MeterSpec(id=meter.id, nodes=nodes(meter)),
+        batteries=batteries,
+        profiles=profiles,
+        bus_voltages=bus_voltage_points(config),
     )
+
+
+def bus_voltage_points(config: SiteConfig) -> list[BusVoltageSpec]:
+    """Site points bound to a network bus voltage: each ``safety.buses`` entry with a
+    measured ``point`` reads the voltage of its ``network_bus`` (default: the same id)."""
+    out: list[BusVoltageSpec] = []
+    for bus in config.safety.buses:
+        if bus.point is None:
+            continue
+        asset_id, _, role = bus.point.partition(".")
+        point = config.asset(asset_id).points[role]
+        out.append(
+            BusVoltageSpec(
+                owner=asset_id, role=role, node=point.node, bus=bus.network_bus or bus.id
+            )
+        )
+    return out
 
 
 def twin_feeder(config: SiteConfig) -> TwinFeeder:

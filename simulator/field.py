@@ -13,7 +13,8 @@ commands written to the gateway never reach the device (its applied key does
 not change, so read-back verification fails). A device that is offline is
 served with its last value and a Bad status; frozen telemetry keeps its value
 while timestamps keep coming. With a ``network`` the substation meter is the
-slack power of a real power flow (losses included) and line trips re-solve it.
+slack power of a real power flow (losses included), every bus voltage point
+(``FieldSpec.bus_voltages``) reads its bus's voltage from it, and line trips re-solve it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from asyncua import Server, ua
 
 from simulator.devices import AppliedCommand, Battery, FieldSpec
 from simulator.dynamics import CommsLink, FaultSchedule
-from simulator.fieldgrid import FieldGrid
+from simulator.fieldgrid import FieldGrid, check_fits
 from simulator.network import Network, NetworkError
 from simulator.scenario import EventKind, Scenario, ScenarioError, ScenarioEvent
 
@@ -104,21 +105,13 @@ class VirtualField:
                 "(pass network=..., or --network on the command line)"
             )
         if network is not None:
-            missing = sorted({ld.profile for ld in network.loads} - set(scenario.profiles))
-            if missing:
-                raise ScenarioError(
-                    f"scenario {scenario.name}: network {network.name} has loads following "
-                    f"profile(s) {', '.join(missing)} that the scenario does not define"
-                )
-            placed = {d.id for d in network.batteries} | {d.id for d in network.pvs}
-            placed |= {d.id for d in network.flex_loads}
-            devices = {b.id for b in spec.batteries} | {p.id for p in spec.profiles}
-            unplaced = sorted(devices - placed)
-            if unplaced:
-                raise NetworkError(
-                    f"network {network.name}: site device(s) {', '.join(unplaced)} have no bus; "
-                    "add them under batteries / pv / flex_loads"
-                )
+            check_fits(network, spec, scenario)
+        elif spec.bus_voltages:
+            log.warning(
+                "virtual field without a network: bus voltage point(s) %s are not served "
+                "(they wait for initial data); pass network=... (--network) to measure them",
+                ", ".join(f"{b.owner}.{b.role}" for b in spec.bus_voltages),
+            )
         self.faults.on_change(self._on_fault)
         self._profiles = {p.id: scenario.profile_kw(p.id) for p in spec.profiles}
         self._base_load = scenario.profile_kw("base_load")
@@ -260,6 +253,11 @@ class VirtualField:
             out.append((b.id, b.nodes, {"p_setpoint_kw", "cmd_key"}))
         for p in self.spec.profiles:
             out.append((p.id, p.nodes, {"curtail_pct"}))
+        listed = {node for _owner, nodes, _w in out for node in nodes.values()}
+        for bus in self.spec.bus_voltages:  # a voltage point of an asset not served otherwise
+            if bus.node not in listed:
+                out.append((bus.owner, {bus.role: bus.node}, set()))
+                listed.add(bus.node)
         return out
 
     def _offline(self, element: str) -> bool:
@@ -386,8 +384,13 @@ class VirtualField:
             loads = {name: float(arr[i]) for name, arr in self._load_profiles.items()}
             try:
                 net_kw = self.grid.meter_kw(loads, device_kw)
-            except NetworkError as err:
+            except NetworkError as err:  # no solution: voltage points not refreshed (stale)
                 log.error("virtual field: %s", err)
+            else:
+                for bus in self.spec.bus_voltages:
+                    vm_pu = self.grid.bus_vm_pu(bus.bus)
+                    if vm_pu is not None:
+                        values[bus.node] = vm_pu
         values[self.spec.meter.nodes["p_kw"]] = net_kw
         return values, net_kw
 

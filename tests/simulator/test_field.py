@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from asyncua import Client, ua
 
 from runtime import site
-from runtime.config import load_config
+from runtime.config import SiteConfig, load_config, parse_config
 from runtime.demo import free_port
-from simulator import VirtualField, load_network, load_scenario
+from simulator import NetworkError, VirtualField, load_network, load_scenario
 from simulator.scenario import Scenario, ScenarioError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -273,3 +274,96 @@ async def test_curtail_pct_of_an_offline_device_is_bad_and_a_write_then_is_not_a
         dv = await read(client, "load1.curtail_pct")
         assert dv.StatusCode.is_good() and dv.Value.Value == 0.0  # the write never took
         assert field._curtail_pct["load1"] == 0.0
+
+
+def with_voltage_points() -> SiteConfig:
+    """The demo feeder with measured bus voltages: the substation meter on the 11 kV
+    busbar, the PV inverter at its terminals (n6), and a voltage-only meter at n4."""
+    raw = yaml.safe_load((REPO / "configs" / "demo-feeder.yaml").read_text(encoding="utf-8"))
+    raw["feeder"]["network"] = str(REPO / "configs" / "networks" / "demo-feeder.yaml")
+    assets = {a["id"]: a for a in raw["assets"]}
+    assets["substation"]["points"]["v_pu"] = {"source": "field", "node": "ns=2;s=substation.v_pu"}
+    assets["pv1"]["points"]["v_pu"] = {"source": "field", "node": "ns=2;s=pv1.v_pu", "unit": "pu"}
+    raw["assets"].append(
+        {
+            "id": "n4_meter",
+            "type": "meter",
+            "points": {
+                "p_kw": {"source": "field", "node": "ns=2;s=n4_meter.p_kw"},
+                "v_pu": {"source": "field", "node": "ns=2;s=n4_meter.v_pu"},
+            },
+        }
+    )
+    raw["safety"]["buses"] += [
+        {"id": "busbar", "network_bus": "sub", "point": "substation.v_pu"},
+        {"id": "pv_end", "network_bus": "n6", "point": "pv1.v_pu"},
+        {"id": "n4", "point": "n4_meter.v_pu"},  # network_bus defaults to the bus id
+    ]
+    return parse_config(yaml.safe_dump(raw), "demo-feeder.yaml (voltage points)")
+
+
+async def test_bus_voltage_points_read_the_field_power_flow() -> None:
+    sc = scenario("line-trip", noise_pct=0.0)
+    config = with_voltage_points()
+    spec = site.field_spec(config)
+    assert [(b.node, b.bus) for b in spec.bus_voltages] == [
+        ("ns=2;s=substation.v_pu", "sub"),
+        ("ns=2;s=pv1.v_pu", "n6"),
+        ("ns=2;s=n4_meter.v_pu", "n4"),
+    ]
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
+    clock = Clock(sc.start)
+    net = load_network(REPO / "configs" / "networks" / "demo-feeder.yaml")
+    field = VirtualField(spec, sc, clock, endpoint, network=net)
+    await field.start()
+    client = Client(endpoint)
+    await client.connect()
+    try:
+        await advance(field, clock, at(sc, "18:19"))
+        assert field.grid is not None and field.grid.last is not None
+        solved = field.grid.last.bus_vm_pu
+        for point, bus in (("substation.v_pu", "sub"), ("pv1.v_pu", "n6"), ("n4_meter.v_pu", "n4")):
+            dv = await read(client, point)
+            assert dv.StatusCode.is_good() and dv.SourceTimestamp == at(sc, "18:19")
+            assert dv.Value.Value == pytest.approx(solved[bus], abs=1e-12), point
+        assert 0.9 < solved["n4"] < solved["sub"] < 1.05  # the evening load pulls the end down
+        # The lateral to n5/n6 trips: the inverter is dark (bad), the rest re-solved.
+        await advance(field, clock, at(sc, "18:21"))
+        assert field.grid.dead_buses == ("n5", "n6")
+        pv = await read(client, "pv1.v_pu")
+        assert pv.StatusCode.value == ua.StatusCodes.BadNoCommunication
+        n4 = await read(client, "n4_meter.v_pu")
+        assert n4.StatusCode.is_good()
+        assert n4.Value.Value == pytest.approx(field.grid.last.bus_vm_pu["n4"], abs=1e-12)
+    finally:
+        await client.disconnect()
+        await field.stop()
+
+
+async def test_bus_voltage_points_without_a_network_wait_and_say_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sc = scenario("evening-peak")
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
+    clock = Clock(sc.start)
+    field = VirtualField(site.field_spec(with_voltage_points()), sc, clock, endpoint)
+    assert "pv1.v_pu" in caplog.text and "--network" in caplog.text
+    await field.start()
+    client = Client(endpoint)
+    await client.connect()
+    try:
+        await advance(field, clock, at(sc, "16:00"))
+        dv = await read(client, "pv1.v_pu")
+        assert dv.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData
+    finally:
+        await client.disconnect()
+        await field.stop()
+
+
+def test_a_voltage_point_on_a_bus_the_network_lacks_is_refused() -> None:
+    config = with_voltage_points()
+    spec = site.field_spec(config)
+    spec.bus_voltages[2].bus = "n44"
+    net = load_network(REPO / "configs" / "networks" / "demo-feeder.yaml")
+    with pytest.raises(NetworkError, match=r"n4_meter.v_pu measures bus 'n44'"):
+        VirtualField(spec, scenario("evening-peak"), Clock(datetime.now()), "x", network=net)
