@@ -350,14 +350,9 @@ class Conductor:
             reason = report.summary() if not report.ok else grid.summary if grid else ""
             self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
             return
-        kw = self._approval_kw(approved, snapshot)
-        need = (
-            approvals.requirement(kw, self.config.approvals)
-            if kw is not None
-            else approvals.Requirement.ONE_OPERATOR  # its size is unknown: a human decides
+        need, kw = decision.approval_requirement(
+            self.config, approved.command, approved.value, snapshot, escalated=proposal.escalated
         )
-        if proposal.escalated and need is approvals.Requirement.AUTO:
-            need = approvals.Requirement.ONE_OPERATOR  # repeated rejections: a human decides
         if need is approvals.Requirement.AUTO or (self.auto_approve and not proposal.escalated):
             reason = (
                 f"|{kw:g}| kW <= auto-approve limit "
@@ -426,12 +421,6 @@ class Conductor:
         inputs = self._gate_inputs(command, snapshot, now)
         verdict = decision.gate_one(command, snapshot, self.envelope, now, inputs)
         return verdict.approved if isinstance(verdict, Accepted | Clamped) else None
-
-    def _approval_kw(self, approved: ApprovedCommand, snapshot: StateSnapshot) -> float | None:
-        """The kW the approval thresholds compare: the setpoint, or what a curtailment sheds."""
-        if approved.command.kind is CommandKind.CURTAIL_PCT:
-            return site.curtail_kw(self.config, approved.asset, approved.value, snapshot)
-        return approved.value
 
     def twin_state(self, snapshot: StateSnapshot) -> TwinState:
         return decision.twin_state(self.config, self.twin, snapshot)

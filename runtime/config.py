@@ -416,6 +416,13 @@ class ObserveConfig(_Model):
     enabled: bool = True
     after_s: float = Field(default=120, gt=0, description="wait this long after verification")
     tolerance_kw: float = Field(default=100, gt=0)
+    curtail_tolerance_pct: float = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="a curtailed asset's p_kw may exceed uncurtailed x (1 - pct/100) by this "
+        "share of its uncurtailed power",
+    )
     on_mismatch: Literal["alert", "revert"] = "alert"
 
 

@@ -24,6 +24,7 @@ from safety import (
     ApprovedCommand,
     Clamped,
     Command,
+    CommandKind,
     Envelope,
     StateSnapshot,
     Verdict,
@@ -288,6 +289,37 @@ def decide_step(
             )
         )
     return out
+
+
+def approval_kw(
+    config: SiteConfig, command: Command, value: float, snapshot: StateSnapshot
+) -> float | None:
+    """The kW the approval thresholds compare for ``command`` at its gated ``value``: a
+    setpoint's kW, or the kW a curtailment sheds (``site.curtail_kw``); None when unknown."""
+    if command.kind is CommandKind.CURTAIL_PCT:
+        return site.curtail_kw(config, command.asset, value, snapshot)
+    return value
+
+
+def approval_requirement(
+    config: SiteConfig,
+    command: Command,
+    value: float,
+    snapshot: StateSnapshot,
+    *,
+    escalated: bool = False,
+) -> tuple[approvals.Requirement, float | None]:
+    """The approval rule as the conductor applies it, with the kW it compared: a size that
+    cannot be known goes to an operator, and so does an escalated agent's proposal."""
+    kw = approval_kw(config, command, value, snapshot)
+    need = (
+        approvals.requirement(kw, config.approvals)
+        if kw is not None
+        else approvals.Requirement.ONE_OPERATOR  # its size is unknown: a human decides
+    )
+    if escalated and need is approvals.Requirement.AUTO:
+        need = approvals.Requirement.ONE_OPERATOR  # repeated rejections: a human decides
+    return need, kw
 
 
 def with_value(command: Command, value: float) -> Command:

@@ -557,6 +557,23 @@ class AgentObservationMismatch(_Event):
     action: str  # alert | revert
 
 
+class AgentCurtailmentObserved(_Event):
+    """A verified curtailment, ``observe.after_s`` later: did the asset's measured power
+    fall to what the curtailment allows? Every outcome is recorded, with the reason."""
+
+    kind: Literal["agent.curtailment_observed"] = "agent.curtailment_observed"
+    v: Literal[1] = 1
+    asset: str
+    curtail_pct: float
+    outcome: Literal["followed", "mismatch", "unconfirmed"]
+    uncurtailed_kw: float | None  # the asset's power without curtailment, when known
+    expected_max_kw: float | None  # uncurtailed_kw x (1 - curtail_pct / 100)
+    measured_kw: float | None
+    tolerance_kw: float | None
+    action: str  # none | alert | revert
+    reason: str
+
+
 # --- authentication (the API's users; see runtime/api/auth.py) ------------------------
 
 
@@ -657,6 +674,7 @@ TypedEvent = Annotated[
     | AgentDrEventAccepted
     | AgentDrEventRejected
     | AgentObservationMismatch
+    | AgentCurtailmentObserved
     | AuthUserAdded
     | AuthLogin
     | AuthFailed

@@ -132,6 +132,10 @@ RENDER: dict[str, Callable[[Mapping[str, Any], datetime], list[str]]] = {
     "dispatch.reverted": lambda p, ts: [
         f"reverted to {_kw(p['value'])} by {p['by']} ({p['revert_key']}): {p['reason']}"
     ],
+    "agent.curtailment_observed": lambda p, ts: [
+        f"response observed: {p['outcome']} (action: {p['action']})",
+        f"  {p['reason']}",
+    ],
 }
 
 

@@ -4,24 +4,27 @@ For every dispatch proposed in a time window: the policy (``peak_shaving``) on t
 recorded snapshot and last setpoint, the gate (``safety.evaluate``, with the dispatch history and
 forecast recorded in ``dispatch.gated``; its verdict compared exactly), plan
 validation (``validate_plan`` on the recorded twin state) and the approval rule
-(``approvals.requirement``), each with the site config the run used (recorded in
+(``decision.approval_requirement``: the kW a curtailment sheds, from the recorded
+snapshot, as in production), each with the site config the run used (recorded in
 ``runtime.started``) or a candidate config. Every decision that comes out
-different is listed.
+different is listed. A proposal by another agent (operator intent, PV curtailment,
+DR, ...) depends on that agent's own state, which is not recorded: its gate,
+validation and approval rule are re-run, not the proposal itself.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runtime import approvals, records, site
+from runtime import decision, records, site
 from runtime.config import SiteConfig
 from runtime.eventlog import Event, EventLog
 from runtime.policy import peak_shaving
-from safety import evaluate
+from safety import CommandKind, evaluate
 from simulator import validate_plan
 
 
@@ -39,6 +42,7 @@ class ReplayResult:
     decisions: int
     differences: list[Difference]
     skipped: list[str]  # dispatches whose inputs were not recorded (older log versions)
+    proposal_not_rerun: list[str] = field(default_factory=list)  # other agents' proposals
 
 
 def _configs(log: EventLog) -> dict[str, SiteConfig]:
@@ -63,21 +67,37 @@ def replay(
     configs = _configs(log)
     diffs: list[Difference] = []
     skipped: list[str] = []
+    not_rerun: list[str] = []
     dispatches = decisions = 0
     for chain in _chains(log, since, until):
         proposed = chain[0]
         did = str(proposed.dispatch_id)
         p = proposed.payload
         cfg = config or configs.get(str(p.get("config_sha")))
-        if cfg is None or p.get("policy") != "peak_shaving":
+        if cfg is None or "snapshot" not in p:
             skipped.append(did)
             continue
         dispatches += 1
-        n, found = _replay_one(did, chain, cfg)
+        if p.get("policy") != "peak_shaving":
+            not_rerun.append(did)
+        n, found = _replay_one(did, chain, cfg, _escalated(log, proposed))
         decisions += n
         diffs.extend(found)
     return ReplayResult(
-        dispatches=dispatches, decisions=decisions, differences=diffs, skipped=skipped
+        dispatches=dispatches,
+        decisions=decisions,
+        differences=diffs,
+        skipped=skipped,
+        proposal_not_rerun=not_rerun,
+    )
+
+
+def _escalated(log: EventLog, proposed: Event) -> bool:
+    """Whether the agent behind the proposal had escalated (every proposal to a human):
+    its ``agent.decided`` event of the same instant lists the dispatch."""
+    return any(
+        e.payload.get("escalated") and proposed.dispatch_id in e.payload.get("proposals", [])
+        for e in log.events(kinds=("agent.decided",), since=proposed.ts, until=proposed.ts)
     )
 
 
@@ -88,7 +108,9 @@ def _first(chain: list[Event], kind: str, **match: Any) -> Event | None:
     return None
 
 
-def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, list[Difference]]:
+def _replay_one(
+    did: str, chain: list[Event], cfg: SiteConfig, escalated: bool
+) -> tuple[int, list[Difference]]:
     proposed = chain[0]
     p = proposed.payload
     now = proposed.ts
@@ -102,20 +124,24 @@ def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, lis
                 Difference(dispatch_id=did, decision=decision, recorded=recorded, replayed=replayed)
             )
 
-    # 1. the policy
-    policy = cfg.policy.peak_shaving
-    again = peak_shaving(
-        snapshot,
-        policy,
-        site_id=cfg.site.id,
-        meter=cfg.feeder.meter,
-        max_discharge_kw=cfg.battery(policy.battery).max_discharge_kw,
-        last_setpoint_kw=float(p["last_setpoint_kw"]),
-        now=now,
-    )
-    replayed = f"{again[0].command.asset} {again[0].command.value:g} kW" if again else "no proposal"
-    differ("policy", f"{command.asset} {command.value:g} kW", replayed)
-    count = 1
+    # 1. the policy (the peak-shaving rule only: a pure function of the recorded snapshot)
+    count = 0
+    if p.get("policy") == "peak_shaving":
+        policy = cfg.policy.peak_shaving
+        again = peak_shaving(
+            snapshot,
+            policy,
+            site_id=cfg.site.id,
+            meter=cfg.feeder.meter,
+            max_discharge_kw=cfg.battery(policy.battery).max_discharge_kw,
+            last_setpoint_kw=float(p["last_setpoint_kw"]),
+            now=now,
+        )
+        replayed = (
+            f"{again[0].command.asset} {again[0].command.value:g} kW" if again else "no proposal"
+        )
+        differ("policy", f"{command.asset} {command.value:g} kW", replayed)
+        count += 1
 
     # 2. the gate, on the recorded command (not the replayed one: one decision at a time)
     # with the history and forecast it recorded, compared exactly: value, hits, numbers, reasons
@@ -140,9 +166,15 @@ def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, lis
         )
         count += 1
 
-    # 3. plan validation, on the recorded twin state and value
+    # 3. plan validation, on the recorded twin state and value (the twin models battery
+    # power only: other kinds were recorded as not simulated, and are not re-run)
     sim = _first(chain, "dispatch.simulated")
-    if sim is not None and sim.payload.get("twin_state") and sim.payload.get("value") is not None:
+    if (
+        command.kind is CommandKind.ACTIVE_POWER_KW
+        and sim is not None
+        and sim.payload.get("twin_state")
+        and sim.payload.get("value") is not None
+    ):
         value = float(sim.payload["value"])
         twin = records.twin_from(sim.payload["twin_state"])
         cmd = records.command_from({**p["command"], "value": value})
@@ -154,10 +186,12 @@ def _replay_one(did: str, chain: list[Event], cfg: SiteConfig) -> tuple[int, lis
         )
         count += 1
 
-    # 4. the approval rule
+    # 4. the approval rule, on the gated value: kW, or the kW a curtailment sheds
     rule = _first(chain, "approval.auto") or _first(chain, "approval.requested")
     if rule is not None and sim is not None and sim.payload.get("value") is not None:
-        need = approvals.requirement(float(sim.payload["value"]), cfg.approvals)
+        need, _kw = decision.approval_requirement(
+            cfg, command, float(sim.payload["value"]), snapshot, escalated=escalated
+        )
         differ("approval_rule", str(rule.payload["requirement"]), need.value)
         count += 1
     return count, diffs

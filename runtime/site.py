@@ -33,6 +33,7 @@ from safety import (
 )
 from simulator import (
     BatterySpec,
+    BusVoltageSpec,
     FieldSpec,
     MeterSpec,
     ProfileSpec,
@@ -270,12 +271,19 @@ def curtail_kw(
     asset = config.asset(asset_id)
     if isinstance(asset, PvAsset):
         return asset.rated_kw * curtail_pct / 100.0
+    full_kw = uncurtailed_kw(asset_id, snapshot)
+    return None if full_kw is None else full_kw * curtail_pct / 100.0
+
+
+def uncurtailed_kw(asset_id: str, snapshot: StateSnapshot) -> float | None:
+    """The asset's power without curtailment: measured p_kw over the share still running
+    (``curtail_pct``, 0 when not reported). None without a reading or fully curtailed."""
     p_kw = snapshot.get(point_id(asset_id, "p_kw"))
     now_pct = snapshot.get(point_id(asset_id, "curtail_pct"))
     running = 1.0 - (now_pct.value if now_pct is not None else 0.0) / 100.0
     if p_kw is None or running <= 0.0:
         return None
-    return abs(p_kw.value) / running * curtail_pct / 100.0
+    return abs(p_kw.value) / running
 
 
 def field_spec(config: SiteConfig) -> FieldSpec:
@@ -308,8 +316,28 @@ def field_spec(config: SiteConfig) -> FieldSpec:
         if isinstance(a, PvAsset | CurtailableLoadAsset)
     ]
     return FieldSpec(
-        meter=MeterSpec(id=meter.id, nodes=nodes(meter)), batteries=batteries, profiles=profiles
+        meter=MeterSpec(id=meter.id, nodes=nodes(meter)),
+        batteries=batteries,
+        profiles=profiles,
+        bus_voltages=bus_voltage_points(config),
     )
+
+
+def bus_voltage_points(config: SiteConfig) -> list[BusVoltageSpec]:
+    """Site points bound to a network bus voltage: each ``safety.buses`` entry with a
+    measured ``point`` reads the voltage of its ``network_bus`` (default: the same id)."""
+    out: list[BusVoltageSpec] = []
+    for bus in config.safety.buses:
+        if bus.point is None:
+            continue
+        asset_id, _, role = bus.point.partition(".")
+        point = config.asset(asset_id).points[role]
+        out.append(
+            BusVoltageSpec(
+                owner=asset_id, role=role, node=point.node, bus=bus.network_bus or bus.id
+            )
+        )
+    return out
 
 
 def twin_feeder(config: SiteConfig) -> TwinFeeder:

@@ -1,7 +1,14 @@
 """Grid simulator: network model, power flow, scenarios, device models, plan validation,
 and the virtual field."""
 
-from simulator.devices import AppliedCommand, BatterySpec, FieldSpec, MeterSpec, ProfileSpec
+from simulator.devices import (
+    AppliedCommand,
+    BatterySpec,
+    BusVoltageSpec,
+    FieldSpec,
+    MeterSpec,
+    ProfileSpec,
+)
 from simulator.field import NAMESPACE_URI, VirtualField
 from simulator.horizon import ForecastError, GridForecast, GridState
 from simulator.matpower import load_matpower, parse_matpower
@@ -33,6 +40,7 @@ __all__ = [
     "BatchResult",
     "BatterySpec",
     "BatterySpecNet",
+    "BusVoltageSpec",
     "EventKind",
     "FieldSpec",
     "FlexLoadSpec",

@@ -40,10 +40,22 @@ class MeterSpec:
 
 
 @dataclass(slots=True, kw_only=True)
+class BusVoltageSpec:
+    """A site point that measures a network bus's voltage (pu): a meter's or an inverter's
+    ``v_pu``, say. Served from the field's power flow (so only with a network)."""
+
+    owner: str  # the asset whose point it is (its quality follows that device)
+    role: str
+    node: str
+    bus: str  # the network bus id
+
+
+@dataclass(slots=True, kw_only=True)
 class FieldSpec:
     meter: MeterSpec
     batteries: list[BatterySpec]
     profiles: list[ProfileSpec]
+    bus_voltages: list[BusVoltageSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ commands written to the gateway never reach the device (its applied key does
 not change, so read-back verification fails). A device that is offline is
 served with its last value and a Bad status; frozen telemetry keeps its value
 while timestamps keep coming. With a ``network`` the substation meter is the
-slack power of a real power flow (losses included) and line trips re-solve it.
+slack power of a real power flow (losses included), every bus voltage point
+(``FieldSpec.bus_voltages``) reads its bus's voltage from it, and line trips re-solve it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from asyncua import Server, ua
 
 from simulator.devices import AppliedCommand, Battery, FieldSpec
 from simulator.dynamics import CommsLink, FaultSchedule
-from simulator.fieldgrid import FieldGrid
+from simulator.fieldgrid import FieldGrid, check_fits
 from simulator.network import Network, NetworkError
 from simulator.scenario import EventKind, Scenario, ScenarioError, ScenarioEvent
 
@@ -104,21 +105,13 @@ class VirtualField:
                 "(pass network=..., or --network on the command line)"
             )
         if network is not None:
-            missing = sorted({ld.profile for ld in network.loads} - set(scenario.profiles))
-            if missing:
-                raise ScenarioError(
-                    f"scenario {scenario.name}: network {network.name} has loads following "
-                    f"profile(s) {', '.join(missing)} that the scenario does not define"
-                )
-            placed = {d.id for d in network.batteries} | {d.id for d in network.pvs}
-            placed |= {d.id for d in network.flex_loads}
-            devices = {b.id for b in spec.batteries} | {p.id for p in spec.profiles}
-            unplaced = sorted(devices - placed)
-            if unplaced:
-                raise NetworkError(
-                    f"network {network.name}: site device(s) {', '.join(unplaced)} have no bus; "
-                    "add them under batteries / pv / flex_loads"
-                )
+            check_fits(network, spec, scenario)
+        elif spec.bus_voltages:
+            log.warning(
+                "virtual field without a network: bus voltage point(s) %s are not served "
+                "(they wait for initial data); pass network=... (--network) to measure them",
+                ", ".join(f"{b.owner}.{b.role}" for b in spec.bus_voltages),
+            )
         self.faults.on_change(self._on_fault)
         self._profiles = {p.id: scenario.profile_kw(p.id) for p in spec.profiles}
         self._base_load = scenario.profile_kw("base_load")
@@ -134,6 +127,14 @@ class VirtualField:
         self._role: dict[str, str] = {}
         self._listeners: list[TelemetryListener] = []
         self._curtail_keys: set[str] = set()
+        # The curtailment register of each curtailable device: its node reads back the
+        # curtailment in force (published like telemetry, 0 % from the start) and takes
+        # writes; _curtail_node is what the node last held, so a client write is the change.
+        self._curtail_nodes = {
+            p.id: p.nodes["curtail_pct"]
+            for p in spec.profiles
+            if p.curtailable and "curtail_pct" in p.nodes
+        }
         self._curtail_node: dict[str, float] = {}
         self._shown: dict[str, float | str] = {}
         self._frozen: dict[str, float | str] = {}
@@ -252,6 +253,11 @@ class VirtualField:
             out.append((b.id, b.nodes, {"p_setpoint_kw", "cmd_key"}))
         for p in self.spec.profiles:
             out.append((p.id, p.nodes, {"curtail_pct"}))
+        listed = {node for _owner, nodes, _w in out for node in nodes.values()}
+        for bus in self.spec.bus_voltages:  # a voltage point of an asset not served otherwise
+            if bus.node not in listed:
+                out.append((bus.owner, {bus.role: bus.node}, set()))
+                listed.add(bus.node)
         return out
 
     def _offline(self, element: str) -> bool:
@@ -306,16 +312,24 @@ class VirtualField:
                     _Write(asset=spec.id, role="p_setpoint_kw", key=key, value=value)
                 )
         self._apply_writes(now)
-        if self.faults.active(EventKind.COMMS_LOSS):
-            return  # the gateway cannot reach the devices: curtailment changes are not seen
         for p in self.spec.profiles:
-            node = p.nodes.get("curtail_pct")
-            if node is None or not p.curtailable or self._offline(p.id):
-                continue
-            value = min(max(float(self._read(node) or 0.0), 0.0), 100.0)
-            if value != self._curtail_node.get(p.id, 0.0):  # edge-triggered: MQTT may also set it
-                self._curtail_node[p.id] = value
-                self._curtail_pct[p.id] = value
+            self._take_curtail_write(p.id)
+
+    def _take_curtail_write(self, asset: str) -> bool:
+        """A client wrote the asset's curtail_pct node (it differs from what the node last
+        held): the device takes the new value. True when a write was found."""
+        node = self._curtail_nodes.get(asset)
+        if node is None or self.faults.active(EventKind.COMMS_LOSS):
+            return False  # the gateway cannot reach the devices: the write waits in the node
+        written = float(self._read(node) or 0.0)
+        if written == self._curtail_node.get(asset, 0.0):
+            return False
+        self._curtail_node[asset] = written
+        if self._offline(asset):
+            log.warning("%s is offline: curtail_pct %g not applied", asset, written)
+        else:
+            self._curtail_pct[asset] = min(max(written, 0.0), 100.0)
+        return True
 
     def _apply_writes(self, now: datetime) -> None:
         for delivered in self.downlink.receive():
@@ -357,6 +371,8 @@ class VirtualField:
             device_kw[p.id] = p_kw
             net_kw += -p_kw if p.kind == "pv" else p_kw
             values[p.nodes["p_kw"]] = p_kw
+            if "curtail_pct" in p.nodes:  # the inverter/controller reports what it runs
+                values[p.nodes["curtail_pct"]] = self._curtail_pct[p.id]
         for spec in self.spec.batteries:
             battery = self.batteries[spec.id]
             device_kw[spec.id] = battery.p_kw
@@ -368,8 +384,13 @@ class VirtualField:
             loads = {name: float(arr[i]) for name, arr in self._load_profiles.items()}
             try:
                 net_kw = self.grid.meter_kw(loads, device_kw)
-            except NetworkError as err:
+            except NetworkError as err:  # no solution: voltage points not refreshed (stale)
                 log.error("virtual field: %s", err)
+            else:
+                for bus in self.spec.bus_voltages:
+                    vm_pu = self.grid.bus_vm_pu(bus.bus)
+                    if vm_pu is not None:
+                        values[bus.node] = vm_pu
         values[self.spec.meter.nodes["p_kw"]] = net_kw
         return values, net_kw
 
@@ -397,6 +418,10 @@ class VirtualField:
                     self._frozen.pop(node, None)
                 self._shown[node] = shown
                 batch.append((owner, self._role[node], shown, bad))
+                if owner in self._curtail_nodes and node == self._curtail_nodes[owner]:
+                    if self._take_curtail_write(owner):
+                        continue  # written since this telemetry: the node keeps the write
+                    self._curtail_node[owner] = 0.0 if bad else float(shown)  # bad reads null
                 await self._write(node, shown, telemetry.ts, bad=bad)
             for listener in self._listeners:
                 listener(telemetry.ts, batch)

@@ -2,8 +2,8 @@
 
 Given each device's output at one instant, it places loads and DERs on their
 buses (by id, as in the network YAML), solves the power flow and reports what
-the substation meter would read, losses included. A line trip re-solves on what
-is still energized; loads beyond the open point go unserved.
+the substation meter would read, losses included, and each bus's voltage. A line
+trip re-solves on what is still energized; loads beyond the open point go unserved.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from simulator.devices import FieldSpec
 from simulator.network import Network, NetworkError
 from simulator.powerflow import PowerFlowResult, Prepared, prepare, solve
+from simulator.scenario import Scenario, ScenarioError
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,15 @@ class FieldGrid:
             raise NetworkError(f"field power flow: {result.message}")
         return result.slack_p_kw
 
+    def bus_vm_pu(self, bus_id: str) -> float | None:
+        """The bus's voltage from the last power flow: 0 on a de-energized bus, None before
+        a converged solution (or for a bus the network does not have)."""
+        if bus_id in self.dead_buses:
+            return 0.0
+        if self.last is None or not self.last.converged:
+            return None
+        return self.last.bus_vm_pu.get(bus_id)
+
     def energized(self, device_id: str) -> bool:
         """Whether a device's bus is still fed (a device beyond an open point is dark)."""
         buses = {d.id: d.bus for d in self._base.pvs}
@@ -86,3 +97,29 @@ class FieldGrid:
         buses.update({d.id: d.bus for d in self._base.flex_loads})
         bus = buses.get(device_id)
         return bus is None or bus not in self.dead_buses
+
+
+def check_fits(network: Network, spec: FieldSpec, scenario: Scenario) -> None:
+    """The network, the site's devices and the scenario fit together, or say what is missing."""
+    missing = sorted({ld.profile for ld in network.loads} - set(scenario.profiles))
+    if missing:
+        raise ScenarioError(
+            f"scenario {scenario.name}: network {network.name} has loads following "
+            f"profile(s) {', '.join(missing)} that the scenario does not define"
+        )
+    placed = {d.id for d in network.batteries} | {d.id for d in network.pvs}
+    placed |= {d.id for d in network.flex_loads}
+    devices = {b.id for b in spec.batteries} | {p.id for p in spec.profiles}
+    unplaced = sorted(devices - placed)
+    if unplaced:
+        raise NetworkError(
+            f"network {network.name}: site device(s) {', '.join(unplaced)} have no bus; "
+            "add them under batteries / pv / flex_loads"
+        )
+    for bus in spec.bus_voltages:
+        if bus.bus not in network.bus_ids:
+            raise NetworkError(
+                f"network {network.name}: point {bus.owner}.{bus.role} measures bus "
+                f"{bus.bus!r}, which the network does not have; known: "
+                f"{', '.join(network.bus_ids[:10])}{' ...' if network.n_bus > 10 else ''}"
+            )

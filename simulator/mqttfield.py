@@ -30,8 +30,11 @@ from simulator.scenario import EventKind, ScenarioEvent
 
 log = logging.getLogger(__name__)
 
-UNITS = {"p_kw": "kW", "soc_pct": "%", "curtail_pct": "%", "p_setpoint_kw": "kW"}
+UNITS = {"p_kw": "kW", "soc_pct": "%", "curtail_pct": "%", "p_setpoint_kw": "kW", "v_pu": "pu"}
 WRITABLE = {"p_setpoint_kw", "curtail_pct"}
+# Writable points that are not telemetry (the battery's setpoint); curtail_pct is both: the
+# device reports the curtailment in force, 0 % until it is first curtailed.
+NOT_TELEMETRY = {"p_setpoint_kw"}
 
 
 class CommandMessage(BaseModel):
@@ -194,7 +197,7 @@ class MqttField:
     def _on_telemetry(self, ts: datetime, batch: list[tuple[str, str, float | str, bool]]) -> None:
         per_device: dict[str, list[dict[str, Any]]] = {}
         for owner, role, value, bad in batch:
-            if role.startswith("cmd_key") or role in WRITABLE or isinstance(value, str):
+            if role.startswith("cmd_key") or role in NOT_TELEMETRY or isinstance(value, str):
                 continue
             per_device.setdefault(owner, []).append(
                 {

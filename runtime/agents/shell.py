@@ -25,7 +25,7 @@ from runtime.agents.dr import DrAccepted, DrAgent, DrEvent, DrInbox, accept_dr_e
 from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
 from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
 from runtime.agents.intent import requested as intent_requests
-from runtime.agents.observe import Prediction, due, observe, prediction
+from runtime.agents.observer import Observer
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
 from runtime.agents.pv import PvCurtailAgent
@@ -104,9 +104,8 @@ class AgentSet:
         self.dr_counts = {"accepted": 0, "rejected": 0}
         self.requests: list[OperatorRequest] = []
         self.holds: dict[str, datetime] = {}
-        self.predictions: list[Prediction] = []
-        self.mismatches = 0
-        self._verified_seq: int | None = None
+        self.observer = Observer(conductor)
+        self._started = False
         self._request_seq = 0  # operator requests in the log up to here are queued
         self.subscriber: DrSubscriber | None = None
 
@@ -143,8 +142,9 @@ class AgentSet:
 
     async def cycle(self, now: datetime, *, due_only: bool = False) -> None:
         c = self.c
-        if self._verified_seq is None:
-            self._verified_seq = c.events.head()[0]  # observe dispatches from this run on
+        if not self._started:
+            self._started = True
+            self.observer.start_at(c.events.head()[0])  # dispatches from this run on
             self._seed(now)
         snapshot = c.state.snapshot()
         self._record(snapshot, now)
@@ -153,7 +153,7 @@ class AgentSet:
             for seq, req in intent_requests(c.events, self._request_seq):
                 self._request_seq = seq
                 self.requests.append(req)
-        await self._observe(snapshot, now)
+        await self.observer.step(snapshot, now)
         self.holds = {a: t for a, t in self.holds.items() if t > now}
         claimed: set[str] = set()
         decide_with = c.decision_config()  # the promoted policy, under a controller's cap
@@ -370,89 +370,13 @@ class AgentSet:
             keep = sorted(self.dr_events.values(), key=lambda e: e.start)[:cap]
             self.dr_events = {e.event_id: e for e in keep}
 
-    # --- observe ----------------------------------------------------------------
-
-    async def _observe(self, snapshot: StateSnapshot, now: datetime) -> None:
-        c = self.c
-        cfg = c.config.observe
-        if not cfg.enabled:
-            return
-        assert self._verified_seq is not None
-        for event in c.events.events(kinds=("dispatch.verified",), after_seq=self._verified_seq):
-            self._verified_seq = event.seq
-            did = event.dispatch_id
-            if did is None or did.endswith("-revert"):
-                continue
-            pred = self._prediction(did, event.ts)
-            if pred is not None:  # a newer dispatch for the asset replaces the older prediction
-                self.predictions = [p for p in self.predictions if p.asset != pred.asset]
-                self.predictions.append(pred)
-        pending: list[Prediction] = []
-        for pred in self.predictions:
-            if not due(pred, cfg, now):
-                pending.append(pred)
-                continue
-            if c.setpoints.get(pred.asset) != pred.setpoint_kw:
-                continue  # reverted or replaced since: nothing left to judge
-            obs = observe(pred, snapshot, c.config.feeder.meter, cfg)
-            if obs is None:
-                pending.append(pred)
-                continue
-            if not obs.mismatch:
-                continue
-            self.mismatches += 1
-            c.events.append_event(
-                ev.AgentObservationMismatch(
-                    asset=pred.asset,
-                    predicted_feeder_kw=pred.predicted_feeder_kw,
-                    measured_feeder_kw=obs.measured_feeder_kw,
-                    setpoint_kw=pred.setpoint_kw,
-                    measured_asset_kw=obs.measured_asset_kw,
-                    tolerance_kw=cfg.tolerance_kw,
-                    action=cfg.on_mismatch,
-                ),
-                ts=now,
-                dispatch_id=pred.dispatch_id,
-            )
-            log.warning(
-                "dispatch %s: feeder at %.0f kW, simulator predicted %.0f kW (tolerance %.0f)",
-                pred.dispatch_id,
-                obs.measured_feeder_kw,
-                pred.predicted_feeder_kw,
-                cfg.tolerance_kw,
-            )
-            if cfg.on_mismatch == "revert":
-                await c.revert(
-                    pred.dispatch_id,
-                    by="agent:observe",
-                    reason=f"feeder {obs.measured_feeder_kw:.0f} kW vs predicted "
-                    f"{pred.predicted_feeder_kw:.0f} kW (tolerance {cfg.tolerance_kw:g} kW)",
-                )
-        self.predictions = pending
-
-    def _prediction(self, did: str, verified_at: datetime) -> Prediction | None:
-        asset = ""
-        simulated: dict[str, Any] | None = None
-        for e in self.c.events.events(
-            dispatch_id=did, kinds=("dispatch.proposed", "dispatch.simulated")
-        ):
-            if e.kind == "dispatch.proposed":
-                if e.payload["command"]["kind"] != CommandKind.ACTIVE_POWER_KW.value:
-                    return None
-                asset = str(e.payload["command"]["asset"])
-            else:
-                simulated = dict(e.payload)
-        if not asset or simulated is None:
-            return None
-        return prediction(did, simulated, asset, verified_at)
-
     # --- reporting --------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         return {
             "by_agent": {r.name: r.stats.as_json() for r in self.runners},
             "dr_events": dict(self.dr_counts),
-            "observation_mismatches": self.mismatches,
+            "observation_mismatches": self.observer.mismatches,
         }
 
 

@@ -60,5 +60,11 @@ def run(args: argparse.Namespace) -> int:
         f"{result.dispatches} dispatches, {result.decisions} decisions re-run, "
         f"{len(result.differences)} differ"
         + (f"; {len(result.skipped)} skipped (inputs not recorded)" if result.skipped else "")
+        + (
+            f"; {len(result.proposal_not_rerun)} proposed by other agents "
+            "(gate and approval rule re-run, not the proposal)"
+            if result.proposal_not_rerun
+            else ""
+        )
     )
     return 1 if result.differences else 0

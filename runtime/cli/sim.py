@@ -44,7 +44,8 @@ def register(sub: Any) -> None:
     f.add_argument(
         "--network",
         default=None,
-        help="feeder network (.m or .yaml): the meter comes from a power flow; "
+        help="feeder network (.m or .yaml): the meter comes from a power flow, and so do "
+        "bus voltage points (safety.buses[*].point, on their network_bus); "
         "needed by scenarios with line trips",
     )
     f.add_argument(

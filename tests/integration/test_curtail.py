@@ -4,17 +4,20 @@ approval -> outbox -> keyless node write -> read-back, and the field's p_kw foll
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from asyncua import Client, ua
 
 from forecasting.router import Router, load_router_config
 from runtime import approvals
 from runtime.agents import OperatorRequest, interpret
 from runtime.agents.shell import AgentSet
-from runtime.config import SiteConfig
+from runtime.config import ObserveConfig, SiteConfig
 from runtime.dispatch import State
+from runtime.explain import explain
 from tests.integration.test_skeleton import PEAK, REPO, Rig, fresh, in_order, kinds, rig, wait_for
 
 pytestmark = pytest.mark.integration
@@ -118,9 +121,8 @@ async def test_a_load_curtailment_above_the_envelope_is_clamped_written_and_foll
 
 
 def without_pv_ramp(config: SiteConfig) -> SiteConfig:
-    """The virtual field does not report pv1.curtail_pct until it is written (its node
-    waits for initial data), so a ramp has nothing to start from on the first command
-    and the gate rejects it (fail safe); this test is about the path, not the ramp."""
+    """pv1 without its 25 %/min ramp, so a 30 % first step is not clamped to 25 % (this
+    test is about the approval of a 120 kW shed, not the ramp)."""
     assets = [
         a.model_copy(update={"limits": a.limits.model_copy(update={"ramp_pct_per_min": None})})
         if a.id == "pv1"
@@ -130,17 +132,34 @@ def without_pv_ramp(config: SiteConfig) -> SiteConfig:
     return config.model_copy(update={"assets": assets})
 
 
-async def test_a_first_pv_curtailment_with_no_known_curtail_pct_is_rejected_with_the_reason(
+async def test_a_first_curtailment_of_a_ramp_limited_pv_ramps_from_the_reported_zero(
     tmp_path: Path, router: Router
 ) -> None:
+    """The inverter reports 0 % before it was ever curtailed, so the gate ramps from there
+    (a missing value would fail closed): 30 % clamped to the 25 %/min ramp, 100 kW shed
+    (auto-approved), written and read back, and the field reports the new 25 %."""
     async with rig(tmp_path, at=AFTERNOON) as r:
+        await wait_for(lambda: fresh(r, "pv1.curtail_pct"), "pv1.curtail_pct telemetry")
+        reading = r.conductor.state.snapshot().get("pv1.curtail_pct")
+        assert reading is not None and reading.value == 0.0
         did = await ask(r, router, "curtail pv1 by 30%", "p0")
-        rejected = next(r.events.events(dispatch_id=did, kinds=("dispatch.rejected",)))
-        assert (
-            "pv1 has no last commanded or measured value to ramp from" in rejected.payload["reason"]
-        )
-        assert "dispatch.sent" not in kinds(r.events, did)
-        assert r.field._read("ns=2;s=pv1.curtail_pct") in (None, 0.0)  # never written
+
+        chain = kinds(r.events, did)
+        assert in_order(chain, CHAIN), chain
+        assert "dispatch.rejected" not in chain
+        gated = next(r.events.events(dispatch_id=did, kinds=("dispatch.gated",)))
+        assert gated.payload["outcome"] == "clamped" and gated.payload["value"] == 25.0
+        assert {h["constraint"] for h in gated.payload["constraints"]} == {"ramp"}
+        auto = next(r.events.events(dispatch_id=did, kinds=("approval.auto",)))
+        assert "|100| kW <= auto-approve limit" in auto.payload["reason"]
+        assert field_node(r, "ns=2;s=pv1.curtail_pct") == 25.0
+        r.clock.advance(timedelta(seconds=10))
+
+        def reported() -> bool:
+            reading = r.conductor.state.snapshot().get("pv1.curtail_pct")
+            return reading is not None and reading.ts >= r.clock() and reading.value == 25.0
+
+        await wait_for(reported, "pv1.curtail_pct reported at 25 %")
 
 
 async def test_pv_curtailment_needs_an_operator_over_the_auto_limit_and_reaches_the_inverter(
@@ -176,3 +195,79 @@ async def test_pv_curtailment_needs_an_operator_over_the_auto_limit_and_reaches_
             )
 
         await wait_for(followed, "pv1.p_kw at 70 % of its profile")
+
+
+def observe_after(action: str) -> Callable[[SiteConfig], SiteConfig]:
+    def adapt(config: SiteConfig) -> SiteConfig:
+        observe = ObserveConfig(after_s=60, curtail_tolerance_pct=5, on_mismatch=action)
+        return config.model_copy(update={"observe": observe})
+
+    return adapt
+
+
+async def curtail_load1_and_wait(r: Rig, router: Router) -> str:
+    """load1 curtailed 40 % (60 % asked, clamped), verified, then the clock 60 s on."""
+    await wait_for(lambda: fresh(r, "load1.p_kw"), "load1 telemetry")
+    did = await ask(r, router, "curtail load1 by 60%", "o1")
+    assert "dispatch.verified" in kinds(r.events, did)
+    return did
+
+
+async def next_cycle(r: Rig, *points: str) -> None:
+    r.clock.advance(timedelta(seconds=60))
+    for point in points:
+        await wait_for(lambda p=point: fresh(r, p), f"{point} at the new time")
+    await r.conductor.cycle(r.clock())
+
+
+async def test_a_curtailment_the_load_follows_is_observed_as_followed(
+    tmp_path: Path, router: Router
+) -> None:
+    async with rig(tmp_path, adapt=observe_after("alert")) as r:
+        did = await curtail_load1_and_wait(r, router)
+        await next_cycle(r, "load1.p_kw")
+        (seen,) = [e for e in r.events.events(kinds=("agent.curtailment_observed",))]
+        assert seen.dispatch_id == did
+        p = seen.payload
+        assert (p["outcome"], p["action"], p["curtail_pct"]) == ("followed", "none", 40.0)
+        assert p["measured_kw"] <= p["expected_max_kw"] + p["tolerance_kw"]
+        assert p["expected_max_kw"] == pytest.approx(0.6 * p["uncurtailed_kw"])
+        assert "curtailment followed" in p["reason"]
+        assert r.conductor.agents.stats()["observation_mismatches"] == 0
+        told = explain(r.events, did)
+        assert "response observed: followed (action: none)" in told
+        assert "curtailment followed" in told
+        await next_cycle(r, "load1.p_kw")  # judged once
+        assert len(list(r.events.events(kinds=("agent.curtailment_observed",)))) == 1
+
+
+@pytest.mark.parametrize("action", ["alert", "revert"])
+async def test_a_curtailment_undone_at_the_site_is_a_mismatch(
+    tmp_path: Path, router: Router, action: str
+) -> None:
+    """Someone at the site puts the load's register back to 0 % after the runtime's
+    read-back verified 40 %: the read-back cannot see it, the measured power does."""
+    async with rig(tmp_path, adapt=observe_after(action)) as r:
+        did = await curtail_load1_and_wait(r, router)
+        local = Client(r.config.sources[0].endpoint)
+        await local.connect()
+        try:
+            await local.get_node("ns=2;s=load1.curtail_pct").write_value(
+                ua.DataValue(ua.Variant(0.0, ua.VariantType.Double))
+            )
+        finally:
+            await local.disconnect()
+        await next_cycle(r, "load1.p_kw", "load1.curtail_pct")
+        (seen,) = [e for e in r.events.events(kinds=("agent.curtailment_observed",))]
+        p = seen.payload
+        assert (seen.dispatch_id, p["outcome"], p["action"]) == (did, "mismatch", action)
+        assert p["measured_kw"] > p["expected_max_kw"] + p["tolerance_kw"]
+        assert p["reason"].endswith("not followed (the device reports curtail_pct 0 %)")
+        assert r.conductor.agents.stats()["observation_mismatches"] == 1
+        reverted = list(r.events.events(dispatch_id=did, kinds=("dispatch.reverted",)))
+        if action == "revert":
+            (rev,) = reverted
+            assert rev.payload["by"] == "agent:observe" and rev.payload["value"] == 0.0
+            assert "not followed" in rev.payload["reason"]
+        else:
+            assert reverted == []

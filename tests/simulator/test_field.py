@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from asyncua import Client, ua
 
 from runtime import site
-from runtime.config import load_config
+from runtime.config import SiteConfig, load_config, parse_config
 from runtime.demo import free_port
-from simulator import VirtualField, load_network, load_scenario
+from simulator import NetworkError, VirtualField, load_network, load_scenario
 from simulator.scenario import Scenario, ScenarioError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -213,3 +214,156 @@ def test_bad_events_are_refused(event: dict[str, object], message: str) -> None:
     base = load_scenario(str(SCENARIOS / "evening-peak.yaml")).model_dump()
     with pytest.raises(ValueError, match=message):
         Scenario.model_validate({**base, "events": [event]})
+
+
+async def curtail(client: Client, asset: str, pct: float) -> None:
+    await client.get_node(f"ns=2;s={asset}.curtail_pct").write_value(
+        ua.DataValue(ua.Variant(pct, ua.VariantType.Double))
+    )
+
+
+async def test_curtail_pct_reads_the_curtailment_in_force_from_the_first_publish() -> None:
+    sc = scenario("evening-peak", noise_pct=0.0)
+    async with served(sc) as (field, client, clock):
+        # Before any write, a real inverter reports 0 %: a good value, stamped like telemetry.
+        for asset in ("pv1", "load1"):
+            dv = await read(client, f"{asset}.curtail_pct")
+            assert dv.StatusCode.is_good(), (asset, dv.StatusCode)
+            assert dv.Value.Value == 0.0
+            assert dv.SourceTimestamp == sc.start
+        await advance(field, clock, at(sc, "16:00"))
+        dv = await read(client, "pv1.curtail_pct")
+        assert dv.StatusCode.is_good() and dv.SourceTimestamp == at(sc, "16:00")
+        # A write is taken by the device and then reported as telemetry, fresh each step.
+        full = (await read(client, "pv1.p_kw")).Value.Value
+        await curtail(client, "pv1", 30.0)
+        await advance(field, clock, clock.now + timedelta(seconds=10))
+        dv = await read(client, "pv1.curtail_pct")
+        assert (dv.Value.Value, dv.SourceTimestamp) == (30.0, clock.now)
+        # 16:00 -> 16:00:10 moves the profile by a fraction of a kW
+        assert (await read(client, "pv1.p_kw")).Value.Value == pytest.approx(0.7 * full, rel=1e-3)
+        await advance(field, clock, clock.now + timedelta(minutes=5))
+        assert (await read(client, "pv1.curtail_pct")).Value.Value == 30.0  # not undone
+
+
+async def test_a_curtail_write_is_not_lost_to_telemetry_still_on_the_wire() -> None:
+    # 4 s latency: the batch that reaches the node right after the write was measured
+    # before it (0 %); the write must still reach the device, and the node ends at 30.
+    sc = scenario("evening-peak", comms={"latency_ms": 4000}, noise_pct=0.0)
+    async with served(sc) as (field, client, clock):
+        await advance(field, clock, at(sc, "16:00"), step_s=1)
+        assert (await read(client, "load1.curtail_pct")).Value.Value == 0.0
+        await curtail(client, "load1", 30.0)
+        await advance(field, clock, clock.now + timedelta(seconds=1), step_s=1)
+        await advance(field, clock, clock.now + timedelta(seconds=10), step_s=1)
+        assert (await read(client, "load1.curtail_pct")).Value.Value == 30.0
+        assert field._curtail_pct["load1"] == 30.0
+
+
+async def test_curtail_pct_of_an_offline_device_is_bad_and_a_write_then_is_not_applied() -> None:
+    sc = scenario(
+        "evening-peak",
+        events=[{"at": "16:00", "kind": "device_offline", "element": "load1", "duration_s": 600}],
+    )
+    async with served(sc) as (field, client, clock):
+        await advance(field, clock, at(sc, "16:05"))
+        dv = await read(client, "load1.curtail_pct")
+        assert dv.StatusCode.value == ua.StatusCodes.BadNoCommunication
+        await curtail(client, "load1", 30.0)
+        await advance(field, clock, at(sc, "16:15"))
+        dv = await read(client, "load1.curtail_pct")
+        assert dv.StatusCode.is_good() and dv.Value.Value == 0.0  # the write never took
+        assert field._curtail_pct["load1"] == 0.0
+
+
+def with_voltage_points() -> SiteConfig:
+    """The demo feeder with measured bus voltages: the substation meter on the 11 kV
+    busbar, the PV inverter at its terminals (n6), and a voltage-only meter at n4."""
+    raw = yaml.safe_load((REPO / "configs" / "demo-feeder.yaml").read_text(encoding="utf-8"))
+    raw["feeder"]["network"] = str(REPO / "configs" / "networks" / "demo-feeder.yaml")
+    assets = {a["id"]: a for a in raw["assets"]}
+    assets["substation"]["points"]["v_pu"] = {"source": "field", "node": "ns=2;s=substation.v_pu"}
+    assets["pv1"]["points"]["v_pu"] = {"source": "field", "node": "ns=2;s=pv1.v_pu", "unit": "pu"}
+    raw["assets"].append(
+        {
+            "id": "n4_meter",
+            "type": "meter",
+            "points": {
+                "p_kw": {"source": "field", "node": "ns=2;s=n4_meter.p_kw"},
+                "v_pu": {"source": "field", "node": "ns=2;s=n4_meter.v_pu"},
+            },
+        }
+    )
+    raw["safety"]["buses"] += [
+        {"id": "busbar", "network_bus": "sub", "point": "substation.v_pu"},
+        {"id": "pv_end", "network_bus": "n6", "point": "pv1.v_pu"},
+        {"id": "n4", "point": "n4_meter.v_pu"},  # network_bus defaults to the bus id
+    ]
+    return parse_config(yaml.safe_dump(raw), "demo-feeder.yaml (voltage points)")
+
+
+async def test_bus_voltage_points_read_the_field_power_flow() -> None:
+    sc = scenario("line-trip", noise_pct=0.0)
+    config = with_voltage_points()
+    spec = site.field_spec(config)
+    assert [(b.node, b.bus) for b in spec.bus_voltages] == [
+        ("ns=2;s=substation.v_pu", "sub"),
+        ("ns=2;s=pv1.v_pu", "n6"),
+        ("ns=2;s=n4_meter.v_pu", "n4"),
+    ]
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
+    clock = Clock(sc.start)
+    net = load_network(REPO / "configs" / "networks" / "demo-feeder.yaml")
+    field = VirtualField(spec, sc, clock, endpoint, network=net)
+    await field.start()
+    client = Client(endpoint)
+    await client.connect()
+    try:
+        await advance(field, clock, at(sc, "18:19"))
+        assert field.grid is not None and field.grid.last is not None
+        solved = field.grid.last.bus_vm_pu
+        for point, bus in (("substation.v_pu", "sub"), ("pv1.v_pu", "n6"), ("n4_meter.v_pu", "n4")):
+            dv = await read(client, point)
+            assert dv.StatusCode.is_good() and dv.SourceTimestamp == at(sc, "18:19")
+            assert dv.Value.Value == pytest.approx(solved[bus], abs=1e-12), point
+        assert 0.9 < solved["n4"] < solved["sub"] < 1.05  # the evening load pulls the end down
+        # The lateral to n5/n6 trips: the inverter is dark (bad), the rest re-solved.
+        await advance(field, clock, at(sc, "18:21"))
+        assert field.grid.dead_buses == ("n5", "n6")
+        pv = await read(client, "pv1.v_pu")
+        assert pv.StatusCode.value == ua.StatusCodes.BadNoCommunication
+        n4 = await read(client, "n4_meter.v_pu")
+        assert n4.StatusCode.is_good()
+        assert n4.Value.Value == pytest.approx(field.grid.last.bus_vm_pu["n4"], abs=1e-12)
+    finally:
+        await client.disconnect()
+        await field.stop()
+
+
+async def test_bus_voltage_points_without_a_network_wait_and_say_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sc = scenario("evening-peak")
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/gridaios/field"
+    clock = Clock(sc.start)
+    field = VirtualField(site.field_spec(with_voltage_points()), sc, clock, endpoint)
+    assert "pv1.v_pu" in caplog.text and "--network" in caplog.text
+    await field.start()
+    client = Client(endpoint)
+    await client.connect()
+    try:
+        await advance(field, clock, at(sc, "16:00"))
+        dv = await read(client, "pv1.v_pu")
+        assert dv.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData
+    finally:
+        await client.disconnect()
+        await field.stop()
+
+
+def test_a_voltage_point_on_a_bus_the_network_lacks_is_refused() -> None:
+    config = with_voltage_points()
+    spec = site.field_spec(config)
+    spec.bus_voltages[2].bus = "n44"
+    net = load_network(REPO / "configs" / "networks" / "demo-feeder.yaml")
+    with pytest.raises(NetworkError, match=r"n4_meter.v_pu measures bus 'n44'"):
+        VirtualField(spec, scenario("evening-peak"), Clock(datetime.now()), "x", network=net)

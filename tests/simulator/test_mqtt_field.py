@@ -110,6 +110,11 @@ async def test_telemetry_status_commands_and_acks(mosquitto: Broker) -> None:
         assert points == {"bat1.p_kw", "bat1.soc_pct"}
         assert batches[-1]["samples"][0]["quality"] == "good"
         assert listener.on("telemetry", "substation")[-1]["samples"][0]["unit"] == "kW"
+        # A curtailable device reports the curtailment in force from the start: 0 %.
+        pv = {s["point"]: s for s in listener.on("telemetry", "pv1")[-1]["samples"]}
+        assert set(pv) == {"pv1.p_kw", "pv1.curtail_pct"}
+        assert (pv["pv1.curtail_pct"]["value"], pv["pv1.curtail_pct"]["unit"]) == (0.0, "%")
+        assert pv["pv1.curtail_pct"]["quality"] == "good"
 
         later = (clock.now + timedelta(minutes=15)).isoformat()
         listener.send("bat1", cmd("k1", 120.0, later))
@@ -136,6 +141,19 @@ async def test_telemetry_status_commands_and_acks(mosquitto: Broker) -> None:
         await advance(field, clock, clock.now + timedelta(seconds=10))
         await wait_for(lambda: listener.on("ack", "load1"), "ack for the curtailment")
         assert listener.on("ack", "load1")[-1]["status"] == "applied"
+        await advance(field, clock, clock.now + timedelta(seconds=10))
+
+        def load1_curtail() -> list[float]:
+            return [
+                s["value"]
+                for b in listener.on("telemetry", "load1")
+                for s in b["samples"]
+                if s["point"] == "load1.curtail_pct"
+            ]
+
+        await wait_for(lambda: load1_curtail()[-1:] == [30.0], "load1 reports 30 %")
+        # ... and its OPC UA register reads the same (one device, two faces)
+        assert field._read("ns=2;s=load1.curtail_pct") == 30.0
         assert [c.key for c in field.ledger("bat1")] == ["k1"]
 
 
