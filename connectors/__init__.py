@@ -7,6 +7,7 @@ from connectors.errors import (
     ConnectorError,
     ConnectorNotReady,
     UnknownPoint,
+    WriteExpired,
     WriteFailed,
 )
 from connectors.normalize import Batch, NormalizeConfig, Normalizer, SampleFlag
@@ -31,6 +32,7 @@ __all__ = [
     "SampleFlag",
     "SampleQuality",
     "UnknownPoint",
+    "WriteExpired",
     "WriteFailed",
     "WriteResult",
     "WriteTarget",

@@ -21,3 +21,8 @@ class UnknownPoint(ConnectorError):
 
 class WriteFailed(ConnectorError):
     """A write was refused or its read-back did not match."""
+
+
+class WriteExpired(WriteFailed):
+    """The device refused the command because its validity window had passed: it was never
+    applied and must not be sent again; record it expired."""

@@ -2,7 +2,9 @@
 
 ``submit`` writes ``dispatch.approved`` (fsync'd) before the first byte goes to a
 device; every attempt is recorded (``dispatch.sent`` with its attempt number)
-before the write; a retry re-sends the same key; the device deduplicates by key.
+before the write; a retry re-sends the same key; the device deduplicates by key. A
+device that answers ``expired`` (``WriteExpired``: the window has passed on its clock)
+ends the dispatch as expired with its reason; it is not sent again.
 After a crash, ``resume`` re-sends every command still in flight, newest per asset
 only (an older key is never re-sent after a newer one), unless it has expired.
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from connectors import ConnectorError
+from connectors import ConnectorError, WriteExpired
 from runtime import events as ev
 from runtime.clock import Clock
 from runtime.deadletter import DeadLetterStore
@@ -134,6 +136,10 @@ class Outbox:
                 )
                 try:
                     result = await self._write(approved, source)
+                except WriteExpired as err:
+                    # The device answered: the link works, and the command is over for good.
+                    breaker.success()
+                    return self._expire(did, attempt, f"the device refused it as expired: {err}")
                 except ConnectorError as err:
                     breaker.failure(self.clock())
                     reason = f"write failed: {err}"

@@ -61,6 +61,7 @@ class _Device:
     seq: int = 0
     last_ts: datetime | None = None
     writable: set[str] = field(default_factory=set)
+    last_publish: mqtt.MQTTMessageInfo | None = None
 
 
 class MqttField:
@@ -112,6 +113,18 @@ class MqttField:
         self._field.faults.on_change(self._on_fault)
         log.info("virtual field on MQTT %s:%d: %d devices", self._host, self._port, len(connected))
 
+    async def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until the broker has acknowledged every message the devices published so
+        far (one client's QoS 1 messages complete in order, so its last one is enough)."""
+        async with asyncio.timeout(timeout_s):
+            for device in list(self._devices.values()):
+                last = device.last_publish
+                while last is not None and not last.is_published():
+                    await asyncio.sleep(0.01)
+
+    def _publish(self, device: _Device, leaf: str, payload: str, retain: bool = False) -> None:
+        device.last_publish = device.client.publish(self.topic(device.id, leaf), payload, 1, retain)
+
     async def stop(self) -> None:
         for device in self._devices.values():
             info = device.client.publish(
@@ -131,7 +144,7 @@ class MqttField:
                 return
             if self._devices[device].writable:
                 client.subscribe(self.topic(device, "cmd"), qos=1)
-            client.publish(self.topic(device, "status"), self._status("online"), 1, True)
+            self._publish(self._devices[device], "status", self._status("online"), retain=True)
             assert self._loop is not None
             self._loop.call_soon_threadsafe(_resolve, done)
 
@@ -192,7 +205,7 @@ class MqttField:
             "reason": reason,
             "ts": self._field.now().isoformat(),
         }
-        self._devices[device].client.publish(self.topic(device, "ack"), json.dumps(body), 1)
+        self._publish(self._devices[device], "ack", json.dumps(body))
 
     def _on_telemetry(self, ts: datetime, batch: list[tuple[str, str, float | str, bool]]) -> None:
         per_device: dict[str, list[dict[str, Any]]] = {}
@@ -217,14 +230,14 @@ class MqttField:
             device.last_ts = ts
             device.seq += 1
             body = {"v": 1, "device": device_id, "seq": device.seq, "samples": samples}
-            device.client.publish(self.topic(device_id, "telemetry"), json.dumps(body), 1)
+            self._publish(device, "telemetry", json.dumps(body))
             self.counts["telemetry"] += 1
 
     def _on_fault(self, event: ScenarioEvent, on: bool) -> None:
         device = self._devices.get(event.element)
         if event.kind is EventKind.DEVICE_OFFLINE and device is not None:
             state = "offline" if on else "online"
-            device.client.publish(self.topic(device.id, "status"), self._status(state), 1, True)
+            self._publish(device, "status", self._status(state), retain=True)
 
     def _status(self, state: str) -> str:
         return json.dumps({"v": 1, "state": state, "ts": self._field.now().isoformat()})

@@ -27,7 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from connectors import metrics
 from connectors.badinput import BadInput, BadInputReason
 from connectors.deadletter import DeadLetterSink
-from connectors.errors import ConnectorError, ConnectorNotReady, WriteFailed
+from connectors.errors import ConnectorError, ConnectorNotReady, WriteExpired, WriteFailed
 from connectors.mqtt.config import MqttSourceConfig
 from connectors.mqtt.errors import connack_error, socket_error, subscribe_error
 from connectors.mqtt.jsonwire import JsonWire
@@ -397,24 +397,32 @@ class MqttClient:
     async def write(
         self, approved: ApprovedCommand, target: WriteTarget, *, readback_timeout_s: float = 5.0
     ) -> WriteResult:
-        """Spool, publish (QoS 1) and wait for the device's ack with the same key."""
+        """Spool, publish (QoS 1) and wait for the device's ack with the same key.
+
+        A key the device answered for good (``applied`` / ``duplicate`` / ``expired``) is
+        not sent again: its journaled ack is the answer. Otherwise every call publishes the
+        command (a retry re-sends the same key; the device deduplicates): also after a
+        ``rejected``, which is the device's answer for now, not for the key. ``rejected``
+        raises ``WriteFailed`` and ``expired`` raises ``WriteExpired``, with the device's
+        reason; no ack in time returns an unconfirmed result.
+        """
         if self._loop is None or self._closing:
             raise ConnectorNotReady(f"MQTT source {self.config.id} is not connected")
+        known = self._spool.final_ack(approved.key)
+        if known is not None:
+            return self._answered(approved, Ack(known.key, known.status, known.value, known.reason))
         now = self._clock()
         valid_until = approved.command.end
         msg = self.wire.command(approved.key, target.value_node, float(approved.value), valid_until)
         future = self._waiting.get(approved.key)
-        if future is None:
+        if future is None or future.done():
             future = self._loop.create_future()
             self._waiting[approved.key] = future
-        known = self._spool.ack(approved.key)
-        if known is not None:
-            future.set_result(Ack(known.key, known.status, known.value, known.reason))
-        elif self._spool.add(approved.key, msg.topic, msg.payload, valid_until, now):
-            with self._mid_lock:
-                info = self._paho.publish(msg.topic, msg.payload, qos=1)
-                self._mid_key[info.mid] = approved.key
-            self._spool.mark_sent(approved.key)
+        self._spool.add(approved.key, msg.topic, msg.payload, valid_until, now)
+        with self._mid_lock:
+            info = self._paho.publish(msg.topic, msg.payload, qos=1)
+            self._mid_key[info.mid] = approved.key
+        self._spool.mark_sent(approved.key)
         try:
             async with asyncio.timeout(readback_timeout_s):
                 ack = await asyncio.shield(future)
@@ -425,13 +433,23 @@ class MqttClient:
                 readback_value=math.nan,
                 applied_key="",
             )
-        self._waiting.pop(approved.key, None)
-        applied = ack.status in ("applied", "duplicate")
+        if self._waiting.get(approved.key) is future:
+            del self._waiting[approved.key]
+        return self._answered(approved, ack)
+
+    def _answered(self, approved: ApprovedCommand, ack: Ack) -> WriteResult:
+        """The device's answer as the outbox needs it (see ``write``)."""
+        if ack.status in ("rejected", "expired"):
+            error = WriteExpired if ack.status == "expired" else WriteFailed
+            raise error(
+                f"MQTT source {self.config.id}: {approved.asset} answered {ack.status} to "
+                f"{approved.key}: {ack.reason or 'no reason given'}"
+            )
         return WriteResult(
             key=approved.key,
             written_value=float(approved.value),
             readback_value=ack.value if ack.value is not None else math.nan,
-            applied_key=ack.key if applied else "",
+            applied_key=ack.key,
         )
 
     def publish(self, msg: Publish) -> None:

@@ -22,13 +22,21 @@ from connectors import (
 )
 from connectors.mqtt import MqttClient, MqttSourceConfig
 from runtime.config import READBACK_POINT, BatteryAsset, SiteConfig
-from runtime.sinks.mqtt import CommandPoints, CommandRefused, MqttCommandSink, Readings, SinkResult
+from runtime.sinks.mqtt import (
+    CommandExpired,
+    CommandPoints,
+    CommandRefused,
+    MqttCommandSink,
+    Readings,
+    SinkResult,
+)
 from runtime.sinks.timebase import SameTime, ScaledTimeBase, TimeBase
 from safety import ApprovedCommand
 
 __all__ = [
     "READBACK_ROLE",
     "SAFE_MODE_ROLE",
+    "CommandExpired",
     "CommandPoints",
     "CommandRefused",
     "DeviceTimeSource",

@@ -10,9 +10,11 @@ that ingests telemetry and sends the runtime's heartbeat). ``write``:
    ``applied`` / ``duplicate`` -> the device confirmed the key (``applied_key``), go
    on to read-back; ``rejected`` -> ``CommandRefused`` (a retryable write failure
    carrying the device's reason: fail-safe hold, no heartbeat, device unreachable;
-   the outbox re-sends the same key after back-off); ``expired`` -> ``CommandRefused``
-   (the outbox sees the window end and expires the dispatch); no ack in time ->
-   not confirmed, the outbox re-sends the same key (the device deduplicates);
+   the outbox re-sends the same key after back-off); ``expired`` -> ``CommandExpired``
+   (a ``WriteExpired``: the command's window has passed on the device's clock, which
+   may be ahead of ours; the outbox records the dispatch expired with the device's
+   reason and never re-sends it); no ack in time -> not confirmed, the outbox
+   re-sends the same key (the device deduplicates);
 3. read-back: waits until the device's telemetry, stamped after the ack, reports the
    setpoint register at the approved value (and the device not in safe mode). A
    device that acked but holds another value (clamped by its own limits, reverted)
@@ -34,7 +36,7 @@ import msgspec
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from connectors import ConnectorNotReady, WriteFailed
+from connectors import ConnectorNotReady, WriteExpired, WriteFailed
 from connectors.mqtt import MqttSourceConfig, codec, topics
 from connectors.mqtt.transport import make_paho
 from connectors.mqtt.wire import Publish
@@ -52,6 +54,10 @@ class CommandRefused(WriteFailed):
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CommandExpired(CommandRefused, WriteExpired):
+    """The device answered ``expired``: never applied, and final (do not re-send)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,7 +263,8 @@ class MqttCommandSink:
                 del self._waiting[key]
         self.counts[ack.status] += 1
         if ack.status in ("rejected", "expired"):
-            raise CommandRefused(
+            refused = CommandExpired if ack.status == "expired" else CommandRefused
+            raise refused(
                 ack.status,
                 f"{points.device} answered {ack.status} to {key}: {ack.reason or 'no reason'}",
             )

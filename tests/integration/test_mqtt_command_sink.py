@@ -19,8 +19,15 @@ from gridaios_bridge.config import EmulatorConfig
 
 from connectors import PointBinding
 from connectors.mqtt import MqttClient, MqttSourceConfig
-from runtime.sinks import CommandPoints, CommandRefused, MqttCommandSink
+from runtime import events as ev
+from runtime.deadletter import DeadLetterStore
+from runtime.dispatch import Projections, State
+from runtime.eventlog import EventLog
+from runtime.jobs import BreakerState, RetryPolicy
+from runtime.outbox import Outbox, command_body
+from runtime.sinks import CommandExpired, CommandPoints, CommandRefused, MqttCommandSink
 from runtime.state import LatestState
+from safety import ApprovedCommand
 from tests.firmware_bridge.harness import SITE, BridgeProcess, write_config
 from tests.support.approved import approved
 from tests.support.mosquitto import Broker
@@ -143,7 +150,7 @@ async def test_applied_verified_clamped_rejected_expired_and_no_ack(
             behind = make_sink(timebase=DeviceBehind())
             await behind.connect()
             try:
-                with pytest.raises(CommandRefused, match="never applied") as late:
+                with pytest.raises(CommandExpired, match="never applied") as late:
                     await behind.write(approved("k-expired", "bat1", 10.0, wall()))
                 assert late.value.status == "expired"
             finally:
@@ -214,3 +221,69 @@ async def test_write_refuses_when_not_connected_or_asset_unknown(
             await sink.write(approved("k2", "pv1", 1.0, wall()))
     finally:
         await sink.close()
+
+
+async def test_a_command_the_bridge_answers_expired_is_recorded_expired_not_resent(
+    tmp_path: Path, mosquitto: Broker
+) -> None:
+    """The runtime still sees the window open, the bridge (its clock an hour ahead of the
+    command's deadline) answers ``expired``: the outbox ends the dispatch as expired with the
+    bridge's reason after one attempt, instead of re-sending until its budget runs out."""
+    async with bridged(tmp_path, mosquitto) as (_state, make_sink):
+        sink = make_sink(timebase=DeviceBehind())
+        await sink.connect()
+        log = EventLog(tmp_path / "events.db")
+        dlq = DeadLetterStore(tmp_path / "dlq.db")
+
+        async def write(approved: ApprovedCommand, _source: str) -> Any:
+            return await sink.write(approved)
+
+        async def no_sleep(_s: float) -> None:
+            return None
+
+        box = Outbox(log, write, wall, retry=RetryPolicy(max_attempts=3), dlq=dlq, sleep=no_sleep)
+        try:
+            command = approved("k-device-expired", "bat1", 30.0, wall())
+            body = command_body(command)
+            log.append_event(
+                ev.DispatchProposed(
+                    command=body,
+                    policy="test",
+                    rationale="a setpoint the bridge sees as already over",
+                    snapshot={},
+                    rollback_kw=0.0,
+                    last_setpoint_kw=0.0,
+                ),
+                ts=wall(),
+                dispatch_id=command.key,
+            )
+            log.append_event(
+                ev.DispatchGated(outcome="accepted", value=30.0, constraints=[]),
+                ts=wall(),
+                dispatch_id=command.key,
+            )
+            delivery = await box.submit(command, "bridge", rollback_kw=0.0)
+
+            assert delivery.state is State.EXPIRED and delivery.attempts == 1, delivery
+            assert "answered expired" in delivery.reason and "never applied" in delivery.reason
+            assert sink.counts["sent"] == 1 and sink.counts["expired"] == 1  # sent once
+            history = list(log.events(dispatch_id=command.key))
+            assert [e.kind for e in history] == [
+                "dispatch.proposed",
+                "dispatch.gated",
+                "dispatch.approved",
+                "dispatch.sent",
+                "dispatch.expired",
+            ]
+            reason = str(history[-1].payload["reason"])
+            assert "bat1 answered expired to k-device-expired" in reason, reason
+            assert "valid_until passed" in reason and "not sent again" in reason
+            assert dlq.list() == []  # nothing for a human to retry
+            projections = Projections.load(log)
+            assert projections.counts.get("expired") == 1
+            assert projections.in_flight() == []  # a restart does not resume it either
+            breaker = box.breakers("connector:bridge")  # the bridge answered: the link is fine
+            assert breaker.state is BreakerState.CLOSED and breaker.failures == 0
+        finally:
+            await sink.close()
+            log.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors import ConnectorNotReady
+from connectors import ConnectorNotReady, WriteExpired
 from runtime.clock import FixedClock
 from runtime.deadletter import DeadLetterStore
 from runtime.dispatch import Projections, State
@@ -253,3 +253,24 @@ def test_a_device_running_another_value_is_dead_lettered_for_a_human(tmp_path: P
     assert kinds(log, "k1")[-3:] == ["dispatch.acked", "dispatch.failed", "dispatch.dead_lettered"]
     assert "read-back 50" in dlq.list()[0].reason
     assert "k1" not in [r.dispatch_id for r in Projections.load(log).in_flight()]
+
+
+def test_a_device_that_answers_expired_ends_the_dispatch_without_a_resend(
+    tmp_path: Path,
+) -> None:
+    """Its clock says the window is over while ours does not: expired, not retried."""
+    writes: list[str] = []
+
+    async def expired(approved: ApprovedCommand, source: str) -> Result:
+        writes.append(approved.key)
+        raise WriteExpired(f"{source}: bat1 answered expired: valid_until passed 3.000 s ago")
+
+    dlq = DeadLetterStore(tmp_path / "dlq.db")
+    log = EventLog(tmp_path / "e.db")
+    box = Outbox(log, expired, FixedClock(T0), dlq=dlq, sleep=no_sleep)
+    delivery = asyncio.run(box.submit(approve("k1", 80.0), "field", 0.0))
+    assert delivery.state is State.EXPIRED and delivery.attempts == 1 and writes == ["k1"]
+    assert kinds(log, "k1") == ["dispatch.approved", "dispatch.sent", "dispatch.expired"]
+    (event,) = log.events(kinds=("dispatch.expired",))
+    assert "valid_until passed 3.000 s ago; not sent again" in str(event.payload["reason"])
+    assert dlq.list() == [] and box.breakers("connector:field").failures == 0
