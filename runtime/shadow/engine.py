@@ -31,9 +31,10 @@ from runtime.decision import (
     twin_state,
 )
 from runtime.errors import GridaiosError
+from runtime.shadow.agentside import SideAgents, side_config
 from runtime.shadow.forecast import OnnxForecast, SeasonalNaive
 from runtime.shadow.inputs import ShadowInputs
-from runtime.shadow.kpis import Difference, Kpis, compute, differences
+from runtime.shadow.kpis import Difference, Kpis, by_tier, compute, differences
 from runtime.shadow.sidegate import SideGate
 from runtime.shadow.world import Series, SideWorld
 
@@ -108,11 +109,13 @@ class ShadowResult:
                 "policy": self.production.policy.name,
                 "forecast": self.production.forecast_model,
                 **self.production.kpis.as_json(),
+                "proposals_by_tier": by_tier(self.production.decisions),
             },
             "candidate": {
                 "policy": self.candidate.policy.name,
                 "forecast": self.candidate.forecast_model,
                 **self.candidate.kpis.as_json(),
+                "proposals_by_tier": by_tier(self.candidate.decisions),
             },
             "decisions_differ": self.decisions_differ,
         }
@@ -125,10 +128,19 @@ def run_side(
     policy: ActivePolicy,
     *,
     mode: Mode = Mode.FULL,
+    agents: SideAgents | None = None,
 ) -> SideResult:
+    """``agents``: the side's agents (default: the conductor's, under the side's policy)."""
     world = SideWorld(config, inputs)
     gate = SideGate(config, ctx.envelope, inputs, world)  # the conductor's gate inputs
     cadence = timedelta(seconds=policy.peak_shaving.cadence_s)
+    if mode is Mode.FULL:
+        if agents is None:
+            agents = SideAgents(
+                side_config(config, policy.peak_shaving), dr_events=inputs.dr_events
+            )
+        agents.seed(inputs.start, inputs.step_s, inputs.yesterday_kw)
+        cadence = agents.tick  # the conductor cycles at its fastest agent's cadence
     forecaster, forecast_model = make_forecaster(policy, inputs)
     horizon_steps = max(
         1, int(policy.peak_shaving.command_duration_s // FORECAST_STEP.total_seconds())
@@ -149,6 +161,8 @@ def run_side(
                     dispatches += 1
             now += cadence
             continue
+        assert agents is not None
+        proposed = agents.propose(snapshot, setpoints, now)
         forecast = None
         if forecaster is not None:
             current = twin_state(config, ctx.twin, snapshot).uncontrolled_net_kw
@@ -162,6 +176,7 @@ def run_side(
             now,
             setpoints=setpoints,
             gate_inputs=partial(gate.inputs_for, snapshot=snapshot, now=now),
+            proposed=proposed,
         )
         if step:
             decisions[now] = step

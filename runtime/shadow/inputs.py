@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from runtime import site
+from runtime.agents.dr import DrEvent
 from runtime.config import BatteryAsset, CurtailableLoadAsset, PvAsset, SiteConfig
 from runtime.errors import GridaiosError
 from runtime.eventlog import EventLog
@@ -26,6 +27,14 @@ from simulator import Scenario
 
 DAY_S = 86400.0
 _INCLUSIVE = timedelta(microseconds=1)  # --history FROM..TO includes TO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KnownDrEvent:
+    """A DR event and when the runtime learnt of it (agents perceive it from then on)."""
+
+    known_at: datetime
+    event: DrEvent
 
 
 class InputsError(GridaiosError):
@@ -43,6 +52,7 @@ class ShadowInputs:
     initial_soc_pct: dict[str, float] = field(default_factory=dict)
     scenario: Scenario | None = None  # its scripted faults apply to both sides
     yesterday_kw: np.ndarray | None = None  # uncontrolled load the day before, same step
+    dr_events: tuple[KnownDrEvent, ...] = ()  # DR events the agents learn of during the run
 
     @property
     def n(self) -> int:
