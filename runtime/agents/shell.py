@@ -196,7 +196,7 @@ class AgentSet:
         for runner in self.runners:
             if due_only and not runner.due(now):
                 continue
-            perception = self._perceive(snapshot, now)
+            perception = self.perceive(snapshot, now)
             step = runner.step(perception, decide_with, now)
             for flag in step.decision.flags:
                 for asset in flag.hold_assets:
@@ -300,7 +300,8 @@ class AgentSet:
             f"load curtailment only, not {kind.value} to a {asset.type}"
         )
 
-    def _perceive(self, snapshot: StateSnapshot, now: datetime) -> Perception:
+    def perceive(self, snapshot: StateSnapshot, now: datetime) -> Perception:
+        """What the agents see now (the canary decides on the same perception)."""
         config = self.c.config
         voltages = {
             b.id: r.value

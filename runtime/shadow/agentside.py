@@ -84,6 +84,7 @@ class SideAgents:
     def propose(
         self, snapshot: StateSnapshot, setpoints: dict[str, float], now: datetime
     ) -> list[Proposed]:
+        """One cycle of the side: sample the history, perceive, decide."""
         for key, value in observed(snapshot, self.config).items():
             self._series(key).append((now, value))
         perception = Perception(
@@ -96,13 +97,21 @@ class SideAgents:
         )
         if self.on_perceive is not None:
             self.on_perceive(perception, now)
+        return self.decide(perception, now)
+
+    def decide(
+        self, perception: Perception, now: datetime, config: SiteConfig | None = None
+    ) -> list[Proposed]:
+        """Each due runner's ladder in priority order; the first proposal per asset wins.
+        ``config``: what to decide with (default the side's; a canary passes it capped)."""
+        decide_with = config or self.config
         claimed: set[str] = set()
         out: list[Proposed] = []
         for runner in self.runners:
             if not self._due(runner.name, runner.cadence, now):
                 continue
             self._last_run[runner.name] = now
-            step = runner.decide(perception, self.config, now)
+            step = runner.decide(perception, decide_with, now)
             for proposal in step.decision.proposals:
                 if proposal.command.asset in claimed:
                     continue  # a higher-priority agent has the asset this cycle

@@ -31,7 +31,7 @@ from runtime.demo import SCENARIO_DIR
 from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from runtime.records import command_from
-from runtime.shadow import ShadowInputs, from_scenario, run_shadow, run_side
+from runtime.shadow import ShadowInputs, canary, from_scenario, run_shadow, run_side
 from runtime.shadow.agentside import SideAgents
 from runtime.shadow.inputs import KnownDrEvent
 from runtime.shadow.report import shadow_html
@@ -205,3 +205,36 @@ def test_the_report_names_the_tier_behind_each_proposal(
     page = shadow_html(result)
     assert "id=tiers" in page and "id=proposals" in page
     assert page.count("<td>peak_forecast</td>") >= tiers["peak_forecast"]
+
+
+async def test_the_canary_decides_through_the_agents_as_production_does(
+    tmp_path: Path, demo_config: SiteConfig, demo_day: ShadowInputs
+) -> None:
+    # 14:05 on the demo day: the forecast tier pre-charges ahead of the evening peak.
+    decisions, seen = recording_side(demo_config, demo_day)
+    first = min(decisions)
+    historian = historian_with_day_before(tmp_path, demo_day)
+    events = EventLog(tmp_path / "events.db")
+    canary.start(events, demo_config, "low-threshold", user="eng", reason="", now=seen[0][0])
+    c = Conductor(demo_config, events, FixedClock(seen[0][0]), historian=historian)
+    try:
+        for now, perception in seen:
+            if now > first:
+                break
+            feed(c, perception.snapshot)
+            await c.cycle(now)
+        (proposed,) = payloads(events, "dispatch.proposed")
+        recorded = payloads(events, "canary.decision")
+        assert len(recorded) == len([n for n, _ in seen if n <= first])
+        last = recorded[-1]
+        (ours,) = last["production_decisions"]
+        assert ours["tier"] == "peak_forecast"
+        assert ours["key"] == proposed["command"]["key"]
+        assert ours["proposed_kw"] == proposed["command"]["value"] < 0
+        # the candidate (1,000 kW threshold) runs the same forecast tier with its threshold
+        (theirs,) = last["candidate_decisions"]
+        assert theirs["tier"] == "peak_forecast" and theirs["proposed_kw"] < 0
+        # and before the pre-charge neither side proposed (the rule alone would not either)
+        assert all(not r["production_decisions"] for r in recorded[:-1])
+    finally:
+        events.close()
