@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from runtime.agents.base import Perception
+from runtime.agents.dr import DrEvent
 from runtime.agents.peak import UNCONTROLLED
 from runtime.agents.shell import Factories, build_runners, history_width, observed
 from runtime.config import PeakShavingConfig, SiteConfig
@@ -91,9 +92,7 @@ class SideAgents:
             snapshot=snapshot,
             setpoints=dict(setpoints),
             history={k: tuple(v) for k, v in self.history.items()},
-            dr_events=tuple(
-                k.event for k in self.dr_events if k.known_at <= now and k.event.end > now
-            ),
+            dr_events=self._dr_events(now),
         )
         if self.on_perceive is not None:
             self.on_perceive(perception, now)
@@ -122,6 +121,16 @@ class SideAgents:
                     )
                 )
         return out
+
+    def _dr_events(self, now: datetime) -> tuple[DrEvent, ...]:
+        """The events known by ``now`` and not over, each at its latest revision (the same
+        ``event_id`` again replaces it, as in the shell)."""
+        known: dict[str, DrEvent] = {}
+        for k in self.dr_events:
+            if k.known_at > now:
+                break
+            known[k.event.event_id] = k.event
+        return tuple(e for e in known.values() if e.end > now)
 
     def _due(self, name: str, cadence: timedelta, now: datetime) -> bool:
         last = self._last_run.get(name)

@@ -139,7 +139,8 @@ def run_side(
             agents = SideAgents(
                 side_config(config, policy.peak_shaving), dr_events=inputs.dr_events
             )
-        agents.seed(inputs.start, inputs.step_s, inputs.yesterday_kw)
+        lead = inputs.lead_kw if inputs.lead_kw is not None else inputs.yesterday_kw
+        agents.seed(inputs.start, inputs.step_s, lead)
         cadence = agents.tick  # the conductor cycles at its fastest agent's cadence
     forecaster, forecast_model = make_forecaster(policy, inputs)
     horizon_steps = max(

@@ -1,7 +1,7 @@
 """A shadow side proposes what the live conductor's agents propose, not the bare rule.
 
 The reference is the conductor itself: a ``Conductor`` (its ``AgentSet``, seeded from a
-real historian holding the day before, as after a restart) is fed the shadow side's
+real historian holding the 30 h before, as after a restart) is fed the shadow side's
 snapshots at the same instants, and its ``dispatch.proposed`` / ``agent.decided``
 records must carry the proposal and the tier the shadow side took. The scenarios are
 ones where the bare rule would do something else: the forecast tier pre-charging
@@ -54,14 +54,14 @@ def recording_side(
     return side.decisions, seen
 
 
-def historian_with_day_before(tmp_path: Path, inputs: ShadowInputs) -> Historian:
-    """What a conductor's historian holds after a day with the batteries idle."""
-    assert inputs.yesterday_kw is not None
+def historian_before(tmp_path: Path, inputs: ShadowInputs) -> Historian:
+    """What a conductor's historian holds after 30 h with the batteries idle."""
+    assert inputs.lead_kw is not None
     historian = Historian(tmp_path / "history")
-    first = inputs.start - timedelta(days=1)
-    n = len(inputs.yesterday_kw)
+    n = len(inputs.lead_kw)
+    first = inputs.start - timedelta(seconds=n * inputs.step_s)
     ts = [first + timedelta(seconds=i * inputs.step_s) for i in range(n)]
-    historian.add_many(["substation.p_kw"] * n, ts, [float(v) for v in inputs.yesterday_kw])
+    historian.add_many(["substation.p_kw"] * n, ts, [float(v) for v in inputs.lead_kw])
     historian.add_many(["bat1.p_kw"] * n, ts, [0.0] * n)
     historian.flush()
     return historian
@@ -127,7 +127,7 @@ async def test_the_forecast_tier_precharges_in_the_shadow_as_in_the_conductor(
     peak = demo_config.policy.peak_shaving
     assert propose(perception.snapshot, demo_config, peak, perception.setpoints, first) == []
 
-    historian = historian_with_day_before(tmp_path, demo_day)
+    historian = historian_before(tmp_path, demo_day)
     c, events = await conductor_until(tmp_path, demo_config, seen, first, historian=historian)
     try:
         # The conductor's agents saw the same history: seeded from its historian, then
@@ -213,7 +213,7 @@ async def test_the_canary_decides_through_the_agents_as_production_does(
     # 14:05 on the demo day: the forecast tier pre-charges ahead of the evening peak.
     decisions, seen = recording_side(demo_config, demo_day)
     first = min(decisions)
-    historian = historian_with_day_before(tmp_path, demo_day)
+    historian = historian_before(tmp_path, demo_day)
     events = EventLog(tmp_path / "events.db")
     canary.start(events, demo_config, "low-threshold", user="eng", reason="", now=seen[0][0])
     c = Conductor(demo_config, events, FixedClock(seen[0][0]), historian=historian)
