@@ -130,7 +130,6 @@ class Proposed:
     proposal: Proposal
     agent: str = "peak_shaving"
     tier: str = "peak_rule"  # the bare rule policy (``propose``) when no agent ran
-    fallback: str = ""  # why the agent's first tier did not decide ("" = it did)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,9 +6,10 @@ unsure or unavailable. A shadow side proposes through the same runners, built by
 same function (``build_runners``: tiers, cadence, confidence threshold, fallback),
 and each runner's ladder (``AgentRunner.decide``) on a perception built the way the
 shell builds it: the side's snapshot, its applied setpoints, a history sampled once
-per cycle (``observed``), seeded with the day before the run as the conductor seeds
+per cycle (``observed``), seeded with the 30 h before the run as the conductor seeds
 it from its historian, and the DR events known at that instant. No I/O, no clock:
-time is the side's simulated ``now``.
+time is the side's simulated ``now``. A canary's sides decide with ``decide`` on the
+perception the conductor's own agents had.
 
 Only the agents a simulated side can perceive and act on run: ``dr_events`` and
 ``peak_shaving``. Anomaly detection, operator requests and PV curtailment need
@@ -115,11 +116,7 @@ class SideAgents:
                 if proposal.command.asset in claimed:
                     continue  # a higher-priority agent has the asset this cycle
                 claimed.add(proposal.command.asset)
-                out.append(
-                    Proposed(
-                        proposal=proposal, agent=runner.name, tier=step.tier, fallback=step.fallback
-                    )
-                )
+                out.append(Proposed(proposal=proposal, agent=runner.name, tier=step.tier))
         return out
 
     def _dr_events(self, now: datetime) -> tuple[DrEvent, ...]:

@@ -1,11 +1,13 @@
 """Shadow runs: production and a candidate, side by side, on the same inputs, in simulated time.
 
 Each side has its own SimPy world (batteries, SoC, meter) on the shared exogenous
-load and runs the conductor's decision step (``runtime.decision.decide_step``:
-policy, gate, twin validation, power-flow check, approval rule) at its policy's
-cadence. Its gate takes what production's conductor gives it: the side's own
-dispatch history and a seasonal-naive feeder forecast from the side's own
-telemetry (``runtime.shadow.sidegate``). What the step lets through is applied to
+load. It proposes through the conductor's agents (``runtime.shadow.agentside``: DR
+events, the peak-shaving forecast tier, the rule when unsure) on a perception of its
+own world, and checks the proposals with the conductor's decision step
+(``runtime.decision.decide_step``: gate, twin validation, power-flow check, approval
+rule) at its agents' cadence. Its gate takes what production's conductor gives
+it: the side's own dispatch history and a seasonal-naive feeder forecast from
+the side's own telemetry (``runtime.shadow.sidegate``). What the step lets through is applied to
 that side's batteries, so every side's dispatches change its own feeder (closed
 loop). Decisions that need an operator are counted as human interventions and then
 treated as approved: the run shows what the policy would do with an operator who
