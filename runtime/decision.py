@@ -301,6 +301,8 @@ def decide_step(
             )
             continue
         need = approvals.requirement(approved.value, ctx.config.approvals)
+        if proposal.escalated and need is approvals.Requirement.AUTO:
+            need = approvals.Requirement.ONE_OPERATOR  # as the conductor: a human decides
         out.append(
             Decision(
                 proposal=proposal,

@@ -227,11 +227,8 @@ class AgentRunner:
         elapsed = time.perf_counter() - started
         self.stats.latency_s.append(elapsed)
         STEP_SECONDS.labels(self.name).observe(elapsed)
-        if self.escalated and decision.proposals:
-            decision = replace(
-                decision,
-                proposals=tuple(replace(p, escalated=True) for p in decision.proposals),
-            )
+        if self.escalated:
+            decision = escalate(decision)
         self.stats.proposals += len(decision.proposals)
         self.stats.flags += len(decision.flags)
         PROPOSALS.labels(self.name).inc(len(decision.proposals))
@@ -258,15 +255,38 @@ class AgentRunner:
         if accepted:
             self.stats.accepted += 1
             ACCEPTED.labels(self.name).inc()
-            self.consecutive_rejections = 0
-            self.escalated = False
-            return False
-        self.stats.rejected += 1
-        REJECTED.labels(self.name).inc()
-        self.consecutive_rejections += 1
-        if not self.escalated and self.consecutive_rejections >= self.escalate_after:
-            self.escalated = True
+        else:
+            self.stats.rejected += 1
+            REJECTED.labels(self.name).inc()
+        before = self.escalated
+        self.consecutive_rejections, self.escalated = escalation(
+            self.consecutive_rejections,
+            self.escalated,
+            accepted=accepted,
+            escalate_after=self.escalate_after,
+        )
+        if self.escalated and not before:
             self.stats.escalations += 1
             ESCALATIONS.labels(self.name).inc()
             return True
         return False
+
+
+def escalation(
+    consecutive_rejections: int, escalated: bool, *, accepted: bool, escalate_after: int
+) -> tuple[int, bool]:
+    """The escalation rule, pure: a passing proposal clears it; ``escalate_after`` refusals
+    in a row set it. Returns the new (consecutive rejections, escalated)."""
+    if accepted:
+        return 0, False
+    consecutive_rejections += 1
+    return consecutive_rejections, escalated or consecutive_rejections >= escalate_after
+
+
+def escalate(decision: Decision) -> Decision:
+    """Every proposal of an escalated agent needs an operator, whatever its size."""
+    if not decision.proposals:
+        return decision
+    return replace(
+        decision, proposals=tuple(replace(p, escalated=True) for p in decision.proposals)
+    )

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from runtime.agents.base import Perception
+from runtime.agents.base import Perception, escalate, escalation
 from runtime.agents.dr import DrEvent
 from runtime.agents.peak import UNCONTROLLED
 from runtime.agents.shell import Factories, build_runners, history_width, observed
@@ -66,6 +66,8 @@ class SideAgents:
         self._width = history_width(self.tick)
         self.history: dict[str, deque[tuple[datetime, float]]] = {}
         self._last_run: dict[str, datetime] = {}
+        # per agent: (proposals refused in a row, escalated), as ``AgentRunner.outcome`` keeps
+        self._escalation: dict[str, tuple[int, bool]] = {}
 
     def seed(self, start: datetime, step_s: float, before_kw: np.ndarray | None) -> None:
         """The uncontrolled load before ``start`` (at ``step_s``, ending at ``start``) as
@@ -112,12 +114,26 @@ class SideAgents:
                 continue
             self._last_run[runner.name] = now
             step = runner.decide(perception, decide_with, now)
-            for proposal in step.decision.proposals:
+            decision = step.decision
+            if self._escalation.get(runner.name, (0, False))[1]:
+                decision = escalate(decision)
+            for proposal in decision.proposals:
                 if proposal.command.asset in claimed:
                     continue  # a higher-priority agent has the asset this cycle
                 claimed.add(proposal.command.asset)
                 out.append(Proposed(proposal=proposal, agent=runner.name, tier=step.tier))
         return out
+
+    def outcome(self, agent: str, *, accepted: bool) -> None:
+        """What the checks made of one of ``agent``'s proposals (the gate refused it or the
+        twin / power flow blocked it: not accepted); feeds the escalation rule."""
+        runner = next((r for r in self.runners if r.name == agent), None)
+        if runner is None:
+            return
+        count, escalated = self._escalation.get(agent, (0, False))
+        self._escalation[agent] = escalation(
+            count, escalated, accepted=accepted, escalate_after=runner.escalate_after
+        )
 
     def _dr_events(self, now: datetime) -> tuple[DrEvent, ...]:
         """The events known by ``now`` and not over, each at its latest revision (the same

@@ -184,6 +184,7 @@ def run_side(
         if step:
             decisions[now] = step
         for d in step:
+            agents.outcome(d.agent, accepted=d.outcome in DISPATCHED)
             approved = d.approved if d.outcome in DISPATCHED else None
             if approved is None:
                 continue

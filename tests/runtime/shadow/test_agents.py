@@ -23,10 +23,18 @@ from connectors import Sample
 from connectors.sample import SampleQuality
 from runtime.agents import DrEvent, Perception
 from runtime.agents.peak import UNCONTROLLED
+from runtime.agents.shell import build_runners
 from runtime.clock import FixedClock
 from runtime.conductor import Conductor
 from runtime.config import SiteConfig
-from runtime.decision import Decision, DecisionContext, propose, resolve_policy
+from runtime.decision import (
+    Decision,
+    DecisionContext,
+    Outcome,
+    decide_step,
+    propose,
+    resolve_policy,
+)
 from runtime.demo import SCENARIO_DIR
 from runtime.eventlog import EventLog
 from runtime.historian import Historian
@@ -35,6 +43,7 @@ from runtime.shadow import ShadowInputs, canary, from_scenario, run_shadow, run_
 from runtime.shadow.agentside import SideAgents
 from runtime.shadow.inputs import KnownDrEvent
 from runtime.shadow.report import shadow_html
+from runtime.shadow.world import SideWorld
 from safety import Origin, StateSnapshot
 from simulator import load_scenario
 
@@ -238,3 +247,38 @@ async def test_the_canary_decides_through_the_agents_as_production_does(
         assert all(not r["production_decisions"] for r in recorded[:-1])
     finally:
         events.close()
+
+
+def test_a_side_escalates_as_the_conductors_runner_does(
+    demo_config: SiteConfig, evening_peak: ShadowInputs
+) -> None:
+    world = SideWorld(demo_config, evening_peak)
+    at = evening_peak.start + timedelta(hours=2, minutes=30)  # 18:00: about 50 kW over
+    world.advance(at)
+    snapshot = world.snapshot()
+    perception = Perception(snapshot=snapshot, setpoints={"bat1": 0.0})
+    side = SideAgents(demo_config)
+    (runner,) = [r for r in build_runners(demo_config) if r.name == "peak_shaving"]
+    ctx = DecisionContext.from_config(demo_config)
+    production = resolve_policy(demo_config, "production")
+    outcomes = []
+    # three refusals in a row escalate; a proposal that passes clears it
+    for k, accepted in enumerate([False, False, False, True, False]):
+        now = at + timedelta(minutes=5 * k)
+        ours = side.decide(perception, now)
+        theirs = runner.step(perception, demo_config, now).decision.proposals
+        assert [p.proposal for p in ours] == list(theirs)
+        (decided,) = decide_step(
+            snapshot, None, ctx, production, at, setpoints={"bat1": 0.0}, proposed=ours
+        )
+        outcomes.append((ours[0].proposal.escalated, decided.outcome))
+        side.outcome("peak_shaving", accepted=accepted)
+        runner.outcome(accepted=accepted)
+    small = Outcome.AUTO  # about 50 kW: under the auto-approve limit unless escalated
+    assert outcomes == [
+        (False, small),
+        (False, small),
+        (False, small),
+        (True, Outcome.NEEDS_APPROVAL),  # as Conductor.handle: an operator signs it off
+        (False, small),
+    ]
