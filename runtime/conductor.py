@@ -303,6 +303,7 @@ class Conductor:
             gate_inputs=live_gate_inputs(
                 self.sends, last_key, self.envelope, self.historian, snapshot, now
             ),
+            perception=self.agents.perceive(snapshot, now),
         )
         if self.link is not None:
             self.link.publish_summary(snapshot)

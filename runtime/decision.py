@@ -125,6 +125,15 @@ class DecisionContext:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Proposed:
+    """A proposal and who made it: the agent, and the tier of its ladder that decided."""
+
+    proposal: Proposal
+    agent: str = "peak_shaving"
+    tier: str = "peak_rule"  # the bare rule policy (``propose``) when no agent ran
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     proposal: Proposal
     verdict: Verdict
@@ -133,6 +142,8 @@ class Decision:
     requirement: approvals.Requirement | None = None
     outcome: Outcome
     inputs: GateInputs | None = None  # the gate's history and forecast, when it had them
+    agent: str = "peak_shaving"
+    tier: str = "peak_rule"  # the agent tier that proposed it (``Proposed.tier``)
 
     @property
     def approved(self) -> ApprovedCommand | None:
@@ -235,14 +246,23 @@ def decide_step(
     *,
     setpoints: Mapping[str, float],
     gate_inputs: Callable[[Command], GateInputs] | None = None,
+    proposed: Sequence[Proposed] | None = None,
 ) -> list[Decision]:
     """Propose, gate, validate and classify: what the conductor does before it dispatches.
 
     ``gate_inputs``: each command's dispatch history and feeder forecast, as the conductor
     gives them to the gate (None: the gate holds the measured state flat, no history).
+    ``proposed``: what the side's agents proposed (``runtime.shadow.agentside``), checked
+    as the conductor checks its agents' proposals; None: the bare rule policy proposes.
     """
+    if proposed is None:
+        proposed = [
+            Proposed(proposal=p)
+            for p in propose(snapshot, ctx.config, policy.peak_shaving, setpoints, now)
+        ]
     out: list[Decision] = []
-    for proposal in propose(snapshot, ctx.config, policy.peak_shaving, setpoints, now):
+    for made in proposed:
+        proposal = made.proposal
         command = proposal.command
         inputs = gate_inputs(command) if gate_inputs is not None else None
         verdict = gate_one(command, snapshot, ctx.envelope, now, inputs)
@@ -250,7 +270,12 @@ def decide_step(
         if approved is None:
             out.append(
                 Decision(
-                    proposal=proposal, verdict=verdict, outcome=Outcome.REJECTED, inputs=inputs
+                    proposal=proposal,
+                    verdict=verdict,
+                    outcome=Outcome.REJECTED,
+                    inputs=inputs,
+                    agent=made.agent,
+                    tier=made.tier,
                 )
             )
             continue
@@ -271,10 +296,14 @@ def decide_step(
                     grid=grid,
                     outcome=Outcome.BLOCKED,
                     inputs=inputs,
+                    agent=made.agent,
+                    tier=made.tier,
                 )
             )
             continue
         need = approvals.requirement(approved.value, ctx.config.approvals)
+        if proposal.escalated and need is approvals.Requirement.AUTO:
+            need = approvals.Requirement.ONE_OPERATOR  # as the conductor: a human decides
         out.append(
             Decision(
                 proposal=proposal,
@@ -286,6 +315,8 @@ def decide_step(
                 if need is approvals.Requirement.AUTO
                 else Outcome.NEEDS_APPROVAL,
                 inputs=inputs,
+                agent=made.agent,
+                tier=made.tier,
             )
         )
     return out

@@ -363,6 +363,7 @@ class CanaryDecisionBody(_Event):
     value_kw: float | None = None  # after the gate (clamped value), None when rejected
     reason: str = ""
     key: str = ""
+    tier: str = ""  # the agent tier that proposed it ("" before canaries ran the agents)
 
 
 class CanaryDecision(_Event):

@@ -100,6 +100,7 @@ class Step:
     decision: Decision
     fallback: str = ""  # why the first tier's decision was not used ("" = it was)
     errors: tuple[str, ...] = ()
+    failures: tuple[tuple[str, str], ...] = ()  # (tier, what it raised), as in ``errors``
     escalated: bool = False
 
 
@@ -164,12 +165,13 @@ class AgentRunner:
     def due(self, now: datetime) -> bool:
         return self.last_run is None or now >= self.last_run + self.cadence
 
-    def step(self, perception: Perception, config: SiteConfig, now: datetime) -> Step:
-        """Decide once. Never raises: a failing ladder ends in "propose nothing"."""
-        self.last_run = now
-        self.stats.steps += 1
-        started = time.perf_counter()
-        errors: list[str] = []
+    def decide(self, perception: Perception, config: SiteConfig, now: datetime) -> Step:
+        """The ladder alone: tiers in order, the confidence threshold, the fallback.
+
+        No cadence, metrics, logging or escalation: ``step`` adds those around it, and a
+        shadow side calls this to propose exactly what this runner would. Never raises.
+        """
+        failures: list[tuple[str, str]] = []
         fallback = ""
         decision: Decision | None = None
         tier_name = ""
@@ -177,15 +179,8 @@ class AgentRunner:
             try:
                 decision = tier.decide(perception, config, now)
             except Exception as err:  # a model outage must not stop the loop: next tier
-                errors.append(f"{tier.name}: {type(err).__name__}: {err}")
-                ERRORS.labels(self.name, tier.name).inc()
-                if tier.name not in self._failing:  # log the change, not every repeat
-                    log.warning("agent %s: tier %s failed: %s", self.name, tier.name, err)
-                    self._failing.add(tier.name)
+                failures.append((tier.name, f"{type(err).__name__}: {err}"))
                 continue
-            if tier.name in self._failing:
-                log.info("agent %s: tier %s answers again", self.name, tier.name)
-                self._failing.discard(tier.name)
             tier_name = tier.name
             if i > 0:
                 fallback = f"tier {self.tiers[0].name} failed; used {tier.name}"
@@ -195,35 +190,49 @@ class AgentRunner:
                 f"{tier_name} confidence {decision.confidence:.2f} < "
                 f"{self.min_confidence:.2f}: conservative fallback"
             )
-            decision, tier_name, fallback = self._fallback(perception, config, now, low, errors)
+            decision, tier_name, fallback = self._fallback(perception, config, now, low, failures)
         elif decision is None:
             why = "every tier failed"
-            decision, tier_name, fallback = self._fallback(perception, config, now, why, errors)
-        if fallback:
-            self.stats.fallbacks += 1
-            FALLBACKS.labels(
-                self.name, "low_confidence" if "confidence" in fallback else "error"
-            ).inc()
-        self.stats.errors += len(errors)
-        elapsed = time.perf_counter() - started
-        self.stats.latency_s.append(elapsed)
-        STEP_SECONDS.labels(self.name).observe(elapsed)
-        if self.escalated and decision.proposals:
-            decision = replace(
-                decision,
-                proposals=tuple(replace(p, escalated=True) for p in decision.proposals),
-            )
-        self.stats.proposals += len(decision.proposals)
-        self.stats.flags += len(decision.flags)
-        PROPOSALS.labels(self.name).inc(len(decision.proposals))
+            decision, tier_name, fallback = self._fallback(perception, config, now, why, failures)
         return Step(
             agent=self.name,
             tier=tier_name,
             decision=decision,
             fallback=fallback,
-            errors=tuple(errors),
-            escalated=self.escalated,
+            errors=tuple(f"{name}: {message}" for name, message in failures),
+            failures=tuple(failures),
         )
+
+    def step(self, perception: Perception, config: SiteConfig, now: datetime) -> Step:
+        """Decide once, with the bookkeeping. Never raises: a failing ladder ends in "hold"."""
+        self.last_run = now
+        self.stats.steps += 1
+        started = time.perf_counter()
+        step = self.decide(perception, config, now)
+        for name, message in step.failures:
+            ERRORS.labels(self.name, name).inc()
+            if name not in self._failing:
+                log.warning("agent %s: tier %s failed: %s", self.name, name, message)
+                self._failing.add(name)  # log the change, not every repeat
+        if step.tier in self._failing:
+            log.info("agent %s: tier %s answers again", self.name, step.tier)
+            self._failing.discard(step.tier)
+        decision = step.decision
+        if step.fallback:
+            self.stats.fallbacks += 1
+            FALLBACKS.labels(
+                self.name, "low_confidence" if "confidence" in step.fallback else "error"
+            ).inc()
+        self.stats.errors += len(step.errors)
+        elapsed = time.perf_counter() - started
+        self.stats.latency_s.append(elapsed)
+        STEP_SECONDS.labels(self.name).observe(elapsed)
+        if self.escalated:
+            decision = escalate(decision)
+        self.stats.proposals += len(decision.proposals)
+        self.stats.flags += len(decision.flags)
+        PROPOSALS.labels(self.name).inc(len(decision.proposals))
+        return replace(step, decision=decision, escalated=self.escalated)
 
     def _fallback(
         self,
@@ -231,14 +240,13 @@ class AgentRunner:
         config: SiteConfig,
         now: datetime,
         why: str,
-        errors: list[str],
+        failures: list[tuple[str, str]],
     ) -> tuple[Decision, str, str]:
         if self.fallback is not None:
             try:
                 return self.fallback.decide(perception, config, now), self.fallback.name, why
             except Exception as err:
-                errors.append(f"{self.fallback.name}: {type(err).__name__}: {err}")
-                ERRORS.labels(self.name, self.fallback.name).inc()
+                failures.append((self.fallback.name, f"{type(err).__name__}: {err}"))
         hold = Decision(confidence=0.0, rationale=f"{why}; no fallback answered: hold setpoints")
         return hold, "hold", why
 
@@ -247,15 +255,38 @@ class AgentRunner:
         if accepted:
             self.stats.accepted += 1
             ACCEPTED.labels(self.name).inc()
-            self.consecutive_rejections = 0
-            self.escalated = False
-            return False
-        self.stats.rejected += 1
-        REJECTED.labels(self.name).inc()
-        self.consecutive_rejections += 1
-        if not self.escalated and self.consecutive_rejections >= self.escalate_after:
-            self.escalated = True
+        else:
+            self.stats.rejected += 1
+            REJECTED.labels(self.name).inc()
+        before = self.escalated
+        self.consecutive_rejections, self.escalated = escalation(
+            self.consecutive_rejections,
+            self.escalated,
+            accepted=accepted,
+            escalate_after=self.escalate_after,
+        )
+        if self.escalated and not before:
             self.stats.escalations += 1
             ESCALATIONS.labels(self.name).inc()
             return True
         return False
+
+
+def escalation(
+    consecutive_rejections: int, escalated: bool, *, accepted: bool, escalate_after: int
+) -> tuple[int, bool]:
+    """The escalation rule, pure: a passing proposal clears it; ``escalate_after`` refusals
+    in a row set it. Returns the new (consecutive rejections, escalated)."""
+    if accepted:
+        return 0, False
+    consecutive_rejections += 1
+    return consecutive_rejections, escalated or consecutive_rejections >= escalate_after
+
+
+def escalate(decision: Decision) -> Decision:
+    """Every proposal of an escalated agent needs an operator, whatever its size."""
+    if not decision.proposals:
+        return decision
+    return replace(
+        decision, proposals=tuple(replace(p, escalated=True) for p in decision.proposals)
+    )

@@ -29,7 +29,13 @@ from runtime.agents.observer import Observer
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
 from runtime.agents.pv import PvCurtailAgent
-from runtime.config import BatteryAsset, CurtailableLoadAsset, PvAsset, anomaly_points
+from runtime.config import (
+    BatteryAsset,
+    CurtailableLoadAsset,
+    PvAsset,
+    SiteConfig,
+    anomaly_points,
+)
 from runtime.policy import Proposal
 from runtime.site import point_id
 from safety import CommandKind, StateSnapshot
@@ -51,52 +57,82 @@ class Factories:
     anomaly_model: Any = None  # () -> Scorer; default: the shipped ONNX detector
 
 
+def build_runners(config: SiteConfig, factories: Factories | None = None) -> list[AgentRunner]:
+    """The enabled agents' runners in priority order, with their tiers, cadence, confidence
+    threshold and fallback as the config sets them (the conductor's and a shadow side's)."""
+    made = factories or Factories()
+    agents = config.agents
+    base_s = config.policy.peak_shaving.cadence_s
+    esc = agents.escalate_after_rejections
+
+    def runner(name: str, cfg: Any, tiers: list[Any], fallback: Any = None) -> AgentRunner:
+        return AgentRunner(
+            name,
+            tiers,
+            cadence=timedelta(seconds=cfg.cadence_s or base_s),
+            min_confidence=cfg.min_confidence,
+            fallback=fallback,
+            escalate_after=esc,
+        )
+
+    runners: list[AgentRunner] = []
+    if agents.anomaly.enabled:
+        int8 = agents.anomaly.int8
+        model: Any = made.anomaly_model or (lambda: onnx_scorer(int8=int8))
+        rule: Any = zscore_scorer
+        tiers = [AnomalyAgent("anomaly_onnx", model), AnomalyAgent("anomaly_zscore", rule)]
+        runners.append(runner("anomaly", agents.anomaly, tiers))
+    if agents.operator_intent.enabled:
+        runners.append(runner("operator_intent", agents.operator_intent, [OperatorIntentAgent()]))
+    if agents.dr_events.enabled:
+        runners.append(runner("dr_events", agents.dr_events, [DrAgent()]))
+    pv = agents.pv_curtailment
+    if pv is not None and pv.enabled:
+        runners.append(runner("pv_curtailment", pv, [PvCurtailAgent()]))
+    peak = agents.peak_shaving
+    if peak.enabled:
+        rule_peak = RulePeakAgent()
+        ladder: list[Any] = [rule_peak]
+        if peak.forecast:
+            ladder = [ForecastPeakAgent(made.forecaster), rule_peak]
+        runners.append(runner("peak_shaving", peak, ladder, fallback=rule_peak))
+    return runners
+
+
+def observed(snapshot: StateSnapshot, config: SiteConfig) -> dict[str, float]:
+    """What one cycle adds to the agents' history: the meter, the peak battery's power and
+    SoC, the anomaly points, and the uncontrolled load (meter plus battery output)."""
+    points = {point_id(config.feeder.meter, "p_kw"), *anomaly_points(config)}
+    battery = config.policy.peak_shaving.battery
+    points |= {point_id(battery, "p_kw"), point_id(battery, "soc_pct")}
+    out: dict[str, float] = {}
+    for point in points:
+        reading = snapshot.get(point)
+        if reading is not None:
+            out[point] = reading.value
+    meter = snapshot.get(point_id(config.feeder.meter, "p_kw"))
+    output = snapshot.get(point_id(battery, "p_kw"))
+    if meter is not None and output is not None:
+        out[UNCONTROLLED] = meter.value + output.value
+    return out
+
+
+def history_width(tick: timedelta) -> int:
+    """Samples of each point the agents keep: 30 h at one per cycle (at most 20,000)."""
+    return min(int(HISTORY / max(tick, timedelta(seconds=1))) + 1, 20_000)
+
+
 class AgentSet:
     def __init__(self, conductor: Conductor, factories: Factories | None = None) -> None:
         self.c = conductor
         config = conductor.config
         made = factories or Factories()
-        agents = config.agents
         base_s = config.policy.peak_shaving.cadence_s
-        esc = agents.escalate_after_rejections
-
-        def runner(name: str, cfg: Any, tiers: list[Any], fallback: Any = None) -> AgentRunner:
-            return AgentRunner(
-                name,
-                tiers,
-                cadence=timedelta(seconds=cfg.cadence_s or base_s),
-                min_confidence=cfg.min_confidence,
-                fallback=fallback,
-                escalate_after=esc,
-            )
-
-        self.runners: list[AgentRunner] = []
-        if agents.anomaly.enabled:
-            int8 = agents.anomaly.int8
-            model: Any = made.anomaly_model or (lambda: onnx_scorer(int8=int8))
-            rule: Any = zscore_scorer
-            tiers = [AnomalyAgent("anomaly_onnx", model), AnomalyAgent("anomaly_zscore", rule)]
-            self.runners.append(runner("anomaly", agents.anomaly, tiers))
-        if agents.operator_intent.enabled:
-            self.runners.append(
-                runner("operator_intent", agents.operator_intent, [OperatorIntentAgent()])
-            )
-        if agents.dr_events.enabled:
-            self.runners.append(runner("dr_events", agents.dr_events, [DrAgent()]))
-        pv = agents.pv_curtailment
-        if pv is not None and pv.enabled:
-            self.runners.append(runner("pv_curtailment", pv, [PvCurtailAgent()]))
-        peak = agents.peak_shaving
-        if peak.enabled:
-            rule_peak = RulePeakAgent()
-            ladder: list[Any] = [rule_peak]
-            if peak.forecast:
-                ladder = [ForecastPeakAgent(made.forecaster), rule_peak]
-            self.runners.append(runner("peak_shaving", peak, ladder, fallback=rule_peak))
+        self.runners = build_runners(config, made)
         # The conductor cycles at the fastest agent's cadence; observations are checked on
         # each cycle once ``observe.after_s`` has passed.
         self.tick = min((r.cadence for r in self.runners), default=timedelta(seconds=base_s))
-        width = min(int(HISTORY / max(self.tick, timedelta(seconds=1))) + 1, 20_000)
+        width = history_width(self.tick)
         self.history: dict[str, deque[tuple[datetime, float]]] = {}
         self._history_width = width
         self.inbox = DrInbox()
@@ -160,7 +196,7 @@ class AgentSet:
         for runner in self.runners:
             if due_only and not runner.due(now):
                 continue
-            perception = self._perceive(snapshot, now)
+            perception = self.perceive(snapshot, now)
             step = runner.step(perception, decide_with, now)
             for flag in step.decision.flags:
                 for asset in flag.hold_assets:
@@ -264,7 +300,8 @@ class AgentSet:
             f"load curtailment only, not {kind.value} to a {asset.type}"
         )
 
-    def _perceive(self, snapshot: StateSnapshot, now: datetime) -> Perception:
+    def perceive(self, snapshot: StateSnapshot, now: datetime) -> Perception:
+        """What the agents see now (the canary decides on the same perception)."""
         config = self.c.config
         voltages = {
             b.id: r.value
@@ -282,18 +319,8 @@ class AgentSet:
         )
 
     def _record(self, snapshot: StateSnapshot, now: datetime) -> None:
-        config = self.c.config
-        points = {point_id(config.feeder.meter, "p_kw"), *anomaly_points(config)}
-        battery = config.policy.peak_shaving.battery
-        points |= {point_id(battery, "p_kw"), point_id(battery, "soc_pct")}
-        for point in points:
-            reading = snapshot.get(point)
-            if reading is not None:
-                self._series(point).append((now, reading.value))
-        meter = snapshot.get(point_id(config.feeder.meter, "p_kw"))
-        out = snapshot.get(point_id(battery, "p_kw"))
-        if meter is not None and out is not None:
-            self._series(UNCONTROLLED).append((now, meter.value + out.value))
+        for key, value in observed(snapshot, self.c.config).items():
+            self._series(key).append((now, value))
 
     def _seed(self, now: datetime) -> None:
         """Start the history from the historian (if any), so a restart does not wait 28 h
@@ -380,4 +407,4 @@ class AgentSet:
         }
 
 
-__all__ = ["AgentSet", "Factories", "Scorer"]
+__all__ = ["AgentSet", "Factories", "Scorer", "build_runners", "history_width", "observed"]

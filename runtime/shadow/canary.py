@@ -20,6 +20,7 @@ from datetime import datetime
 
 from runtime import events as ev
 from runtime import gate_inputs, site
+from runtime.agents.base import Perception
 from runtime.config import PeakShavingConfig, SiteConfig
 from runtime.decision import (
     PRODUCTION,
@@ -34,6 +35,7 @@ from runtime.errors import GridaiosError
 from runtime.eventlog import EventLog
 from runtime.gate_inputs import GateInputs, SendHistory
 from runtime.historian import Historian
+from runtime.shadow.agentside import SideAgents, side_config
 from safety import Command, Envelope, Rejected, StateSnapshot
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ def decision_body(d: Decision) -> ev.CanaryDecisionBody:
         value_kw=d.value_kw,
         reason=reason,
         key=d.proposal.command.key,
+        tier=d.tier,
     )
 
 
@@ -160,6 +163,16 @@ class CanaryWatch:
         self.state = load_state(events)
         self.recorded = 0
         self.errors = 0
+        self._agents: dict[str, tuple[ActivePolicy, SideAgents]] = {}  # by policy name
+
+    def agents_for(self, policy: ActivePolicy) -> SideAgents:
+        """The policy's agents (built once per policy, so the forecast memo and each agent's
+        cadence carry over cycles), as the conductor builds its own from the config."""
+        held = self._agents.get(policy.name)
+        if held is None or held[0] != policy:
+            held = (policy, SideAgents(side_config(self.config, policy.peak_shaving)))
+            self._agents[policy.name] = held
+        return held[1]
 
     def production_policy(self) -> ActivePolicy:
         return production_policy(self.config, self.state)
@@ -182,6 +195,7 @@ class CanaryWatch:
         *,
         cap: Callable[[PeakShavingConfig], PeakShavingConfig] | None = None,
         gate_inputs: Callable[[Command], GateInputs] | None = None,
+        perception: Perception | None = None,
     ) -> list[Decision]:
         """One cycle: record what production and the candidate decide; return the candidate's.
 
@@ -189,33 +203,42 @@ class CanaryWatch:
         sides as production applies it to whichever policy it runs, so a candidate is
         compared with what production really decides, not with its uncapped config.
         ``gate_inputs``: the live dispatch history and feeder forecast production's gate takes.
+        ``perception``: what the conductor's agents perceived this cycle; both sides propose
+        through their agents on it (``SideAgents.decide``). None: the bare rule proposes.
         """
         self.state = load_state(self.events, self.state)  # started/stopped from another process
         candidate = self.candidate_policy(production)
         if candidate is None:
             return []
         try:
+            agents = (
+                (self.agents_for(production), self.agents_for(candidate))
+                if perception is not None
+                else None
+            )
             if cap is not None:
                 production = replace(production, peak_shaving=cap(production.peak_shaving))
                 candidate = replace(candidate, peak_shaving=cap(candidate.peak_shaving))
-            ours = decide_step(
-                snapshot,
-                None,
-                self.ctx,
-                production,
-                now,
-                setpoints=setpoints,
-                gate_inputs=gate_inputs,
-            )
-            theirs = decide_step(
-                snapshot,
-                None,
-                self.ctx,
-                candidate,
-                now,
-                setpoints=setpoints,
-                gate_inputs=gate_inputs,
-            )
+            decided: list[list[Decision]] = []
+            for i, policy in enumerate((production, candidate)):
+                proposed = None
+                if agents is not None and perception is not None:
+                    seen = replace(perception, setpoints=dict(setpoints))
+                    decide_with = side_config(self.config, policy.peak_shaving)
+                    proposed = agents[i].decide(seen, now, decide_with)
+                decided.append(
+                    decide_step(
+                        snapshot,
+                        None,
+                        self.ctx,
+                        policy,
+                        now,
+                        setpoints=setpoints,
+                        gate_inputs=gate_inputs,
+                        proposed=proposed,
+                    )
+                )
+            ours, theirs = decided
         except Exception:  # a canary never takes production down: log it, skip this cycle
             self.errors += 1
             if self.errors == 1:

@@ -59,7 +59,9 @@ def _describe(decisions: list[dict[str, Any]]) -> str:
     if not decisions:
         return "no proposal"
     return "; ".join(
-        f"{d['asset']} {d['proposed_kw']:g} kW -> {d['outcome']}"
+        f"{d['asset']} {d['proposed_kw']:g} kW"
+        + (f" by {d['tier']}" if d.get("tier") else "")
+        + f" -> {d['outcome']}"
         + (f" {d['value_kw']:g} kW" if d.get("value_kw") is not None else "")
         + (f" ({d['reason']})" if d.get("reason") else "")
         for d in decisions

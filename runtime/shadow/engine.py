@@ -1,11 +1,13 @@
 """Shadow runs: production and a candidate, side by side, on the same inputs, in simulated time.
 
 Each side has its own SimPy world (batteries, SoC, meter) on the shared exogenous
-load and runs the conductor's decision step (``runtime.decision.decide_step``:
-policy, gate, twin validation, power-flow check, approval rule) at its policy's
-cadence. Its gate takes what production's conductor gives it: the side's own
-dispatch history and a seasonal-naive feeder forecast from the side's own
-telemetry (``runtime.shadow.sidegate``). What the step lets through is applied to
+load. It proposes through the conductor's agents (``runtime.shadow.agentside``: DR
+events, the peak-shaving forecast tier, the rule when unsure) on a perception of its
+own world, and checks the proposals with the conductor's decision step
+(``runtime.decision.decide_step``: gate, twin validation, power-flow check, approval
+rule) at its agents' cadence. Its gate takes what production's conductor gives
+it: the side's own dispatch history and a seasonal-naive feeder forecast from
+the side's own telemetry (``runtime.shadow.sidegate``). What the step lets through is applied to
 that side's batteries, so every side's dispatches change its own feeder (closed
 loop). Decisions that need an operator are counted as human interventions and then
 treated as approved: the run shows what the policy would do with an operator who
@@ -31,9 +33,10 @@ from runtime.decision import (
     twin_state,
 )
 from runtime.errors import GridaiosError
+from runtime.shadow.agentside import SideAgents, side_config
 from runtime.shadow.forecast import OnnxForecast, SeasonalNaive
 from runtime.shadow.inputs import ShadowInputs
-from runtime.shadow.kpis import Difference, Kpis, compute, differences
+from runtime.shadow.kpis import Difference, Kpis, by_tier, compute, differences
 from runtime.shadow.sidegate import SideGate
 from runtime.shadow.world import Series, SideWorld
 
@@ -108,11 +111,13 @@ class ShadowResult:
                 "policy": self.production.policy.name,
                 "forecast": self.production.forecast_model,
                 **self.production.kpis.as_json(),
+                "proposals_by_tier": by_tier(self.production.decisions),
             },
             "candidate": {
                 "policy": self.candidate.policy.name,
                 "forecast": self.candidate.forecast_model,
                 **self.candidate.kpis.as_json(),
+                "proposals_by_tier": by_tier(self.candidate.decisions),
             },
             "decisions_differ": self.decisions_differ,
         }
@@ -125,10 +130,20 @@ def run_side(
     policy: ActivePolicy,
     *,
     mode: Mode = Mode.FULL,
+    agents: SideAgents | None = None,
 ) -> SideResult:
+    """``agents``: the side's agents (default: the conductor's, under the side's policy)."""
     world = SideWorld(config, inputs)
     gate = SideGate(config, ctx.envelope, inputs, world)  # the conductor's gate inputs
     cadence = timedelta(seconds=policy.peak_shaving.cadence_s)
+    if mode is Mode.FULL:
+        if agents is None:
+            agents = SideAgents(
+                side_config(config, policy.peak_shaving), dr_events=inputs.dr_events
+            )
+        lead = inputs.lead_kw if inputs.lead_kw is not None else inputs.yesterday_kw
+        agents.seed(inputs.start, inputs.step_s, lead)
+        cadence = agents.tick  # the conductor cycles at its fastest agent's cadence
     forecaster, forecast_model = make_forecaster(policy, inputs)
     horizon_steps = max(
         1, int(policy.peak_shaving.command_duration_s // FORECAST_STEP.total_seconds())
@@ -149,6 +164,8 @@ def run_side(
                     dispatches += 1
             now += cadence
             continue
+        assert agents is not None
+        proposed = agents.propose(snapshot, setpoints, now)
         forecast = None
         if forecaster is not None:
             current = twin_state(config, ctx.twin, snapshot).uncontrolled_net_kw
@@ -162,10 +179,12 @@ def run_side(
             now,
             setpoints=setpoints,
             gate_inputs=partial(gate.inputs_for, snapshot=snapshot, now=now),
+            proposed=proposed,
         )
         if step:
             decisions[now] = step
         for d in step:
+            agents.outcome(d.agent, accepted=d.outcome in DISPATCHED)
             approved = d.approved if d.outcome in DISPATCHED else None
             if approved is None:
                 continue

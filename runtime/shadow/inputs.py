@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 
 from runtime import site
+from runtime.agents.dr import DrEvent
+from runtime.agents.shell import HISTORY
 from runtime.config import BatteryAsset, CurtailableLoadAsset, PvAsset, SiteConfig
 from runtime.errors import GridaiosError
 from runtime.eventlog import EventLog
@@ -26,6 +28,14 @@ from simulator import Scenario
 
 DAY_S = 86400.0
 _INCLUSIVE = timedelta(microseconds=1)  # --history FROM..TO includes TO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KnownDrEvent:
+    """A DR event and when the runtime learnt of it (agents perceive it from then on)."""
+
+    known_at: datetime
+    event: DrEvent
 
 
 class InputsError(GridaiosError):
@@ -43,6 +53,8 @@ class ShadowInputs:
     initial_soc_pct: dict[str, float] = field(default_factory=dict)
     scenario: Scenario | None = None  # its scripted faults apply to both sides
     yesterday_kw: np.ndarray | None = None  # uncontrolled load the day before, same step
+    dr_events: tuple[KnownDrEvent, ...] = ()  # DR events the agents learn of during the run
+    lead_kw: np.ndarray | None = None  # uncontrolled load up to 30 h before, ending at start
 
     @property
     def n(self) -> int:
@@ -73,14 +85,8 @@ def from_scenario(config: SiteConfig, scenario: Scenario) -> ShadowInputs:
         for a in config.assets
         if isinstance(a, CurtailableLoadAsset)
     }
-    step = timedelta(seconds=scenario.step_s)
-    n = int(DAY_S // scenario.step_s)  # the whole day before the start
-    before = scenario.start - timedelta(days=1)
-    yesterday = scenario.sample_kw("base_load", before, step, n)
-    for a in config.assets:
-        sign = -1.0 if isinstance(a, PvAsset) else 1.0
-        if isinstance(a, PvAsset | CurtailableLoadAsset):
-            yesterday = yesterday + sign * scenario.sample_kw(a.id, before, step, n)
+    yesterday = _scenario_load(config, scenario, scenario.start - timedelta(days=1), DAY_S)
+    lead = _scenario_load(config, scenario, scenario.start - HISTORY, HISTORY.total_seconds())
     return ShadowInputs(
         label=f"scenario {scenario.name}",
         start=scenario.start,
@@ -93,7 +99,23 @@ def from_scenario(config: SiteConfig, scenario: Scenario) -> ShadowInputs:
         },
         scenario=scenario,
         yesterday_kw=yesterday,
+        lead_kw=lead,
     )
+
+
+def _scenario_load(
+    config: SiteConfig, scenario: Scenario, since: datetime, span_s: float
+) -> np.ndarray:
+    """The scenario's noiseless uncontrolled load from ``since`` for ``span_s`` seconds."""
+    step = timedelta(seconds=scenario.step_s)
+    n = int(span_s // scenario.step_s)
+    out = scenario.sample_kw("base_load", since, step, n)
+    for a in config.assets:
+        sign = -1.0 if isinstance(a, PvAsset) else 1.0
+        if isinstance(a, PvAsset | CurtailableLoadAsset):
+            out = out + sign * scenario.sample_kw(a.id, since, step, n)
+    result: np.ndarray = out
+    return result
 
 
 def parse_range(text: str) -> tuple[datetime, datetime]:
@@ -115,8 +137,9 @@ def parse_range(text: str) -> tuple[datetime, datetime]:
 def recorded_frame(
     since: datetime, until: datetime, *, historian: Path | None, db: Path | None
 ) -> pl.DataFrame:
-    """``point, ts, value`` of good samples in [since - 1 day, until): historian first, else log."""
-    lookback = since - timedelta(days=1)
+    """``point, ts, value`` of good samples in [since - 30 h, until): historian first, else log
+    (a day back for the seasonal-naive forecasts, 30 h for the agents' history)."""
+    lookback = since - HISTORY
     frames: list[pl.DataFrame] = []
     if historian is not None:
         if not historian.is_dir():
@@ -191,7 +214,9 @@ def from_history(
         if isinstance(a, CurtailableLoadAsset)
     }
     base = uncontrolled - sum(loads.values(), np.zeros(n)) + sum(pv.values(), np.zeros(n))
+    dr_events = recorded_dr_events(db, since, until) if db is not None else ()
     yesterday = _yesterday(frame, meter_point, batteries, since, step_s, int(DAY_S // step_s))
+    lead = _lead(frame, meter_point, batteries, since, step_s)
     return ShadowInputs(
         label=f"history {since:%Y-%m-%d %H:%M}..{until:%Y-%m-%d %H:%M} UTC",
         start=since,
@@ -201,7 +226,23 @@ def from_history(
         load_kw=loads,
         initial_soc_pct=soc,
         yesterday_kw=yesterday,
+        lead_kw=lead,
+        dr_events=dr_events,
     )
+
+
+def recorded_dr_events(db: Path, since: datetime, until: datetime) -> tuple[KnownDrEvent, ...]:
+    """The DR events the conductor accepted up to ``until`` (``agent.dr_event_accepted``)
+    that were not over by ``since``, each known from when it was accepted."""
+    log = EventLog(db, readonly=True)
+    try:
+        out = [
+            KnownDrEvent(known_at=e.ts, event=DrEvent.model_validate(e.payload["event"]))
+            for e in log.events(kinds=("agent.dr_event_accepted",), until=until)
+        ]
+    finally:
+        log.close()
+    return tuple(k for k in out if k.event.end > since)
 
 
 def _grid(start: datetime, step_s: float, n: int) -> pl.Series:
@@ -236,6 +277,32 @@ def _yesterday(
     if recorded.is_empty() or recorded["ts"].min() > before + timedelta(seconds=step_s):  # type: ignore[operator]
         return None  # less than a day recorded before FROM: the forecast falls back
     grid = _grid(before, step_s, n)
+    out = _held(frame, meter_point, grid)
+    for b in batteries:
+        out = out + _held(frame, site.point_id(b.id, "p_kw"), grid)
+    return out
+
+
+def _lead(
+    frame: pl.DataFrame,
+    meter_point: str,
+    batteries: list[BatteryAsset],
+    since: datetime,
+    step_s: float,
+) -> np.ndarray | None:
+    """The uncontrolled load recorded before ``since`` (at most 30 h, from the first
+    recorded meter sample): what the conductor's agents would have seeded from."""
+    recorded = frame.filter((pl.col("point") == meter_point) & (pl.col("ts") < since))
+    if recorded.is_empty():
+        return None
+    earliest = recorded["ts"].min()
+    if not isinstance(earliest, datetime):
+        return None
+    first = max(earliest, since - HISTORY)
+    n = int((since - first).total_seconds() // step_s)
+    if n <= 0:
+        return None
+    grid = _grid(since - timedelta(seconds=n * step_s), step_s, n)
     out = _held(frame, meter_point, grid)
     for b in batteries:
         out = out + _held(frame, site.point_id(b.id, "p_kw"), grid)

@@ -125,6 +125,8 @@ class Difference:
     at: datetime
     production: tuple[tuple[object, ...], ...]
     candidate: tuple[tuple[object, ...], ...]
+    production_tiers: tuple[str, ...] = ()  # the agent tier behind each proposal, in order
+    candidate_tiers: tuple[str, ...] = ()
 
 
 def differences(
@@ -137,8 +139,25 @@ def differences(
         a = tuple(d.signature() for d in production.get(at, ()))
         b = tuple(d.signature() for d in candidate.get(at, ()))
         if a != b:
-            out.append(Difference(at=at, production=a, candidate=b))
+            out.append(
+                Difference(
+                    at=at,
+                    production=a,
+                    candidate=b,
+                    production_tiers=tuple(d.tier for d in production.get(at, ())),
+                    candidate_tiers=tuple(d.tier for d in candidate.get(at, ())),
+                )
+            )
     return out
+
+
+def by_tier(decisions: Mapping[datetime, Sequence[Decision]]) -> dict[str, int]:
+    """How many proposals each agent tier made (``peak_forecast``, ``peak_rule``, ...)."""
+    out: dict[str, int] = {}
+    for ds in decisions.values():
+        for d in ds:
+            out[d.tier] = out.get(d.tier, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _minutes(hhmm: str) -> int:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runtime.decision import Decision
 from runtime.shadow.engine import ShadowResult
 from runtime.shadow.kpis import Kpis
 
@@ -151,15 +152,53 @@ def difference_table(rows: Sequence[tuple[datetime, str, str]], *, limit: int = 
     return "".join(out)
 
 
-def describe(signatures: Sequence[tuple[object, ...]]) -> str:
-    """``bat1 190 kW -> Clamped 150 kW (needs_approval)``; ``no proposal`` when empty."""
+def describe(signatures: Sequence[tuple[object, ...]], tiers: Sequence[str] = ()) -> str:
+    """``bat1 190 kW by peak_forecast -> Clamped 150 kW (needs_approval)``; ``no proposal``
+    when empty. ``tiers``: the agent tier behind each proposal, in the same order."""
     if not signatures:
         return "no proposal"
     parts = []
-    for asset, proposed, verdict, value, outcome in signatures:
+    for i, (asset, proposed, verdict, value, outcome) in enumerate(signatures):
         after = f" {float(value):g} kW" if isinstance(value, int | float) else ""
-        parts.append(f"{asset} {float(proposed):g} kW -> {verdict}{after} ({outcome})")  # type: ignore[arg-type]
+        by = f" by {tiers[i]}" if i < len(tiers) else ""
+        parts.append(f"{asset} {float(proposed):g} kW{by} -> {verdict}{after} ({outcome})")  # type: ignore[arg-type]
     return "; ".join(parts)
+
+
+def proposals_table(result: ShadowResult, *, limit: int = 500) -> str:
+    """Every proposal of both sides: when, which agent tier made it, what became of it."""
+    rows: list[tuple[datetime, str, Decision]] = [
+        (at, side.policy.name, d)
+        for side in (result.production, result.candidate)
+        for at, ds in side.decisions.items()
+        for d in ds
+    ]
+    if not rows:
+        return "<p id=no-proposals>Neither side proposed anything.</p>"
+    rows.sort(key=lambda r: (r[0], r[1] != result.production.policy.name))
+    tiers: dict[tuple[str, str], int] = {}
+    for _, name, d in rows:
+        tiers[(name, d.tier)] = tiers.get((name, d.tier), 0) + 1
+    counts = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(tier)}</td><td class=num>{n:,d}</td></tr>"
+        for (name, tier), n in sorted(tiers.items())
+    )
+    out = [
+        "<table id=tiers><tr><th>side</th><th>decided by (agent tier)</th>"
+        f"<th>proposals</th></tr>{counts}</table>",
+        "<details><summary>every proposal</summary><table id=proposals><tr><th>time (UTC)</th>"
+        "<th>side</th><th>agent</th><th>tier</th><th>proposal</th><th>rationale</th></tr>",
+    ]
+    for at, name, d in rows[:limit]:
+        out.append(
+            f"<tr><td>{at:%Y-%m-%d %H:%M}</td><td>{esc(name)}</td><td>{esc(d.agent)}</td>"
+            f"<td>{esc(d.tier)}</td><td>{esc(describe([d.signature()]))}</td>"
+            f"<td>{esc(d.proposal.rationale)}</td></tr>"
+        )
+    out.append("</table></details>")
+    if len(rows) > limit:
+        out.append(f"<p>{len(rows) - limit} more proposals not shown.</p>")
+    return "".join(out)
 
 
 def page(title: str, sections: Sequence[str]) -> str:
@@ -183,13 +222,17 @@ def shadow_html(result: ShadowResult) -> str:
         f"{result.inputs.step_s:g} s. Production: <b>{esc(prod.policy.name)}</b> "
         f"({esc(_models(prod.policy.models))}); candidate: "
         f"<b>{esc(cand.policy.name)}</b> ({esc(_models(cand.policy.models))}). "
-        f"Both sides run the conductor's decision step (policy, gate, twin validation, power flow, "
-        f"approval rule) on their own simulated batteries; decisions needing an operator are "
-        f"counted and treated as approved.</p>"
+        f"Both sides propose through the conductor's agents (DR events; peak shaving: forecast "
+        f"tier, then the rule policy when unsure) and run its decision step (gate, twin "
+        f"validation, power flow, approval rule) on their own simulated batteries; decisions "
+        f"needing an operator are counted and treated as approved.</p>"
         f"<p><b>decisions differ at {result.decisions_differ} instant(s)</b> "
         f"({prod.cycles} production cycles, {cand.cycles} candidate cycles).</p>"
     )
-    rows = [(d.at, describe(d.production), describe(d.candidate)) for d in result.differences]
+    rows = [
+        (d.at, describe(d.production, d.production_tiers), describe(d.candidate, d.candidate_tiers))
+        for d in result.differences
+    ]
     return page(
         f"gridaios shadow run: {prod.policy.name} vs {cand.policy.name}",
         [
@@ -200,6 +243,8 @@ def shadow_html(result: ShadowResult) -> str:
             kpi_table(prod.kpis, cand.kpis, (prod.policy.name, cand.policy.name)),
             "<h2>Decisions that differ</h2>",
             difference_table(rows),
+            "<h2>Proposals and the agent tier that decided them</h2>",
+            proposals_table(result),
         ],
     )
 

@@ -12,9 +12,10 @@ import pytest
 from runtime import events as ev
 from runtime.cli import main
 from runtime.config import SiteConfig
+from runtime.decision import DecisionContext, resolve_policy
 from runtime.eventlog import EventLog, Pending
 from runtime.historian import Historian
-from runtime.shadow import InputsError, from_history, parse_range
+from runtime.shadow import InputsError, from_history, parse_range, run_side
 from runtime.shadow.inputs import ShadowInputs
 
 START = datetime(2026, 7, 15, 17, 30, tzinfo=UTC)
@@ -130,3 +131,48 @@ def test_history_window_without_data_is_refused(
     )
     assert code == 2
     assert "--history" in capsys.readouterr().err
+
+
+def test_history_seeds_the_agents_with_what_was_recorded_before(
+    demo_config: SiteConfig, historian_dir: Path, evening_peak: ShadowInputs
+) -> None:
+    since = START + timedelta(minutes=60)  # an hour recorded before: the agents' seed
+    inputs = from_history(
+        demo_config, since, since + timedelta(minutes=30), historian=historian_dir
+    )
+    assert inputs.lead_kw is not None and len(inputs.lead_kw) == 60
+    expected = [
+        evening_peak.uncontrolled_kw()[evening_peak.index(START + timedelta(minutes=m))]
+        for m in range(60)
+    ]
+    np.testing.assert_allclose(inputs.lead_kw, expected, atol=1e-6)  # battery added back
+    alone = from_history(demo_config, START, since, historian=historian_dir)
+    assert alone.lead_kw is None  # nothing recorded before: the forecast tier waits
+
+
+def test_history_replays_the_dr_events_the_conductor_accepted(
+    demo_config: SiteConfig, telemetry_db: Path
+) -> None:
+    window = START + timedelta(minutes=30)
+    event = {
+        "event_id": "dr-9",
+        "target_kw": 500,
+        "start": window.isoformat(),
+        "end": (window + timedelta(minutes=30)).isoformat(),
+        "targets": ["bat1"],
+    }
+    log = EventLog(telemetry_db)
+    log.append_event(
+        ev.AgentDrEventAccepted(event_id="dr-9", event=event, via="mqtt"),
+        ts=START + timedelta(minutes=10),
+    )
+    log.close()
+    until = START + timedelta(minutes=MINUTES - 1)
+    inputs = from_history(demo_config, START, until, db=telemetry_db)
+    (known,) = inputs.dr_events
+    assert known.known_at == START + timedelta(minutes=10)
+    ctx = DecisionContext.from_config(demo_config)
+    side = run_side(demo_config, ctx, inputs, resolve_policy(demo_config, "production"))
+    dr = [(at, d) for at, ds in side.decisions.items() for d in ds if d.agent == "dr_events"]
+    assert dr and min(at for at, _ in dr) == window
+    assert all(window <= at < window + timedelta(minutes=30) for at, _ in dr)

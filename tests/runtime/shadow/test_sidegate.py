@@ -107,6 +107,8 @@ def outcome_of(log: EventLog, dispatch_id: str) -> Outcome:
         if e.kind == "approval.auto":
             auto = e.payload["requirement"] == "auto"
             return Outcome.AUTO if auto else Outcome.NEEDS_APPROVAL
+        if e.kind == "approval.requested":  # e.g. an escalated agent: an operator decides
+            return Outcome.NEEDS_APPROVAL
     raise AssertionError(f"{dispatch_id}: the conductor recorded no outcome")
 
 
@@ -191,6 +193,10 @@ async def test_rate_limit_and_ramp_from_the_last_dispatch_decide_as_in_productio
     assert "from the last dispatched value" in ramp_reason(second)
     assert second.inputs is not None
     assert [(d.value, d.at) for d in second.inputs.history] == [(20.0, START)]
+    # nine refusals in a row escalated the peak-shaving agent, as in the conductor: the
+    # 80 kW that passes the gate at 18:00 needs an operator although it is small
+    last = sorted(side.decisions.items())[-1][1][0]
+    assert last.proposal.escalated and last.outcome is Outcome.NEEDS_APPROVAL
 
     assert await production_agrees(tmp_path, config, inputs, side) == 13
 
