@@ -129,13 +129,10 @@ def live_gate_inputs(
 
     ``last_key``: the newest send per asset as it stood before this cycle's own sends (a
     canary decides the same instant again, so production's send now is not its history).
-    A missing forecast is not logged again: production's own proposals log it.
     """
 
     def inputs(command: Command) -> GateInputs:
-        history = sends.history(last_key, envelope, command.asset, now, exclude=command.key)
-        forecast, note = gate_inputs.feeder_forecast(historian, envelope, snapshot, command, now)
-        return gate_inputs.recorded(history, forecast, note)
+        return gate_inputs.collect(sends, last_key, envelope, historian, snapshot, command, now)
 
     return inputs
 
