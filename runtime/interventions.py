@@ -55,7 +55,9 @@ async def revert(c: Conductor, dispatch_id: str, *, by: str, reason: str) -> Del
         ev.DispatchProposed(
             command=records.command_body(revert_cmd),
             policy="revert",
-            rationale=f"{by}: revert {dispatch_id} to {original.rollback_kw:g} kW: {reason}",
+            rationale=(
+                f"{by}: revert {dispatch_id} to {original.rollback_kw:g} {cmd.kind.unit}: {reason}"
+            ),
             snapshot=records.snapshot_body(snapshot),
             rollback_kw=c.setpoints.get(cmd.asset, 0.0),
             last_setpoint_kw=c.setpoints.get(cmd.asset, 0.0),

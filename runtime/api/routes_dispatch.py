@@ -71,5 +71,5 @@ def dispatch(dispatch_id: str, res: Resources = R) -> DispatchDetail:
         dispatch_id=dispatch_id,
         state=views.state_of(chain),
         text=text,
-        events=[views.explained(e) for e in chain],
+        events=[views.explained(e, explain.unit_of(chain)) for e in chain],
     )

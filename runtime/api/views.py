@@ -189,9 +189,10 @@ def dispatch_row(chain: Sequence[Event]) -> DispatchOut | None:
     )
 
 
-def explained(event: Event) -> ExplainedEvent:
+def explained(event: Event, unit: str = "kW") -> ExplainedEvent:
+    """One event as the operator reads it; ``unit``: its dispatch's (``explain.unit_of``)."""
     render = RENDER.get(event.kind)
-    lines = render(event.payload, event.ts) if render else [f"{event.kind}"]
+    lines = render(event.payload, event.ts, unit) if render else [f"{event.kind}"]
     return ExplainedEvent(
         seq=event.seq,
         ts=event.ts,

@@ -237,6 +237,8 @@ async def test_a_curtailment_the_load_follows_is_observed_as_followed(
         told = explain(r.events, did)
         assert "response observed: followed (action: none)" in told
         assert "curtailment followed" in told
+        for line in ("curtail_pct = 60 %", "(rollback point): 0 %", "allows 40 %", "runs 40 %"):
+            assert line in told, f"{line!r}: a curtailment's values are percent, not kW"
         await next_cycle(r, "load1.p_kw")  # judged once
         assert len(list(r.events.events(kinds=("agent.curtailment_observed",)))) == 1
 
