@@ -47,6 +47,7 @@ from runtime.sinks import (
     held_setpoints,
 )
 from runtime.sources import SourceClient, make_client
+from runtime.sourcewatch import SourceWatch, assets_by_source
 from runtime.state import LatestState
 from safety import (
     Accepted,
@@ -138,6 +139,19 @@ class Conductor:
         # The controller's side of this site (runtime.hierarchy); the shell starts it.
         self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
         self.agents = AgentSet(self, agent_factories)
+        self.sources = SourceWatch(
+            assets_by_source(
+                {a.id: {r: p.source for r, p in a.points.items()} for a in config.assets}
+            ),
+            self._source_alarm,
+        )
+
+    def _source_alarm(self, source: str, state: str, reason: str) -> None:
+        (log.info if state == "ok" else log.error)("%s", reason)
+        self.events.append_event(
+            ev.HealthChanged(service=f"source:{source}", state=state, reason=reason),
+            ts=self.clock(),
+        )
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -152,10 +166,9 @@ class Conductor:
     # --- lifecycle ----------------------------------------------------------
 
     async def connect(self) -> None:
-        for source in self.config.sources:
-            client = self._make_client(source)
-            await client.connect()
-            self._clients[source.id] = client
+        # Partial start: the site runs with the sources it has (runtime.sourcewatch).
+        self._clients = {s.id: self._make_client(s) for s in self.config.sources}
+        await self.sources.start(self._clients)
         self.sinks = command_sinks(
             self.config,
             self.state.get,
@@ -201,6 +214,7 @@ class Conductor:
 
     async def close(self) -> None:
         self.agents.stop()
+        await self.sources.stop()
         for sink in self.sinks.values():
             await sink.close()  # kept: their counts outlive the session
         for client in self._clients.values():

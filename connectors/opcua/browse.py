@@ -76,3 +76,14 @@ async def engineering_info(
             elif isinstance(value, ua.EUInformation):
                 units[binding.point] = value.DisplayName.Text or ""
     return units, ranges
+
+
+async def data_type_ids(client: Client, nodes: list[Node]) -> list[ua.NodeId | None]:
+    """Each node's DataType attribute (None where the server does not say)."""
+    out: list[ua.NodeId | None] = []
+    for i in range(0, len(nodes), CHUNK):
+        results = await client.read_attributes(nodes[i : i + CHUNK], ua.AttributeIds.DataType)
+        for dv in results:
+            value = dv.Value.Value if dv.Value is not None else None
+            out.append(value if isinstance(value, ua.NodeId) else None)
+    return out

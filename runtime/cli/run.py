@@ -30,6 +30,7 @@ from runtime.errors import ConfigError
 from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from runtime.housekeeping import housekeeping_service
+from runtime.sourcewatch import site_health
 from runtime.supervise import (
     FunctionService,
     Service,
@@ -162,10 +163,15 @@ async def serve(
             ev.HealthChanged(service=name, state=health.state.value, reason=health.last_error),
             ts=clock(),
         )
+        write_health()
+
+    def write_health() -> None:
         if health_file is not None and supervisor is not None:
             tmp = health_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(supervisor.health()))
+            tmp.write_text(json.dumps(site_health(supervisor.health(), conductor.sources)))
             tmp.replace(health_file)  # readers never see a half-written file
+
+    conductor.sources.on_change.append(write_health)  # never "ok" while a source is down
 
     housekeeping = housekeeping_service(
         events, historian, dlq, clock, keep_telemetry=timedelta(days=keep_telemetry_days)
