@@ -175,8 +175,7 @@ class Conductor:
             self.clock,
             self._device_time,
         )
-        for sink in self.sinks.values():
-            await sink.connect()
+        await self.sources.start_sinks(self.sinks)
         self.agents.start()
         self.events.append_event(
             ev.RuntimeStarted(

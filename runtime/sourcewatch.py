@@ -100,6 +100,18 @@ class SourceWatch:
                 )
         self._tasks.append(asyncio.create_task(self._watch(), name="source-watch"))
 
+    async def start_sinks(self, sinks: Mapping[str, Any]) -> None:
+        """Command sinks (their own MQTT sessions): connected now or in the background;
+        until then a command to them fails as not connected and the outbox retries."""
+        for sid, sink in sinks.items():
+            try:
+                await sink.connect()
+            except ConnectorError as err:
+                log.error("command sink %s is down at start (%s); retrying", sid, err)
+                self._tasks.append(
+                    asyncio.create_task(self._keep_trying(f"sink:{sid}", sink), name=f"sink-{sid}")
+                )
+
     async def _first(self, sid: str, client: Connectable) -> bool:
         try:
             await client.connect()

@@ -113,6 +113,7 @@ class MqttClient:
     async def connect(self) -> None:
         """Connect, subscribe and start ingesting; raise ConnectorNotReady/AuthFailed."""
         self._loop = asyncio.get_running_loop()
+        self._closing = False  # a connect after a failed one (the site retries a dead broker)
         self._first_connack = self._loop.create_future()
         self._set_state(ConnectionState.CONNECTING)
         c = self.config
