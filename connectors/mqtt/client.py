@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import queue
 import ssl
 import threading
@@ -59,7 +60,21 @@ class MqttClient:
         on_batch: Callable[[Batch], None] | None = None,
         dead_letters: DeadLetterSink | None = None,
         wire: Wire | None = None,
+        observe_only: bool = False,
     ) -> None:
+        # observe_only (gridaios probe beside a live site): a client id of its own and a
+        # clean session, so it never takes over the runtime's session or drains its queue;
+        # no will, status or heartbeat (a bridge would take them for the runtime's), no spool
+        self.observe_only = observe_only
+        if observe_only:
+            config = config.model_copy(
+                update={
+                    "client_id": f"{config.resolved_client_id()}-probe-{os.getpid()}",
+                    "session_expiry_s": 0,
+                    "clean_session": True,
+                    "spool_path": None,
+                }
+            )
         self.config = config
         self._on_sample = on_sample
         self._on_batch = on_batch
@@ -98,7 +113,8 @@ class MqttClient:
     # --- lifecycle ----------------------------------------------------------
 
     def _make_paho(self) -> paho.Client:
-        client = make_paho(self.config, self.wire.will(self._clock()))
+        will = None if self.observe_only else self.wire.will(self._clock())
+        client = make_paho(self.config, will)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -127,7 +143,10 @@ class MqttClient:
             await self._cancel_tasks()
             self._set_state(ConnectionState.FAILED)
             raise
-        self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat"))
+        if not self.observe_only:
+            self._tasks.append(
+                asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat")
+            )
 
     async def _handshake(self) -> None:
         c = self.config
@@ -142,7 +161,9 @@ class MqttClient:
                 c.host,
                 c.port,
                 c.keepalive_s,
-                clean_start=False if c.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+                clean_start=(
+                    c.clean_session if c.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY
+                ),
                 properties=props,
             )
         except (OSError, ssl.SSLError) as err:
@@ -172,7 +193,7 @@ class MqttClient:
     async def close(self) -> None:
         self._closing = True
         await self._cancel_tasks()
-        if self._state_is_connected():
+        if self._state_is_connected() and not self.observe_only:
             # A clean goodbye: say offline ourselves (a clean disconnect does not fire the will).
             will = self.wire.will(self._clock())
             info = self._paho.publish(will.topic, will.payload, qos=1, retain=will.retain)
@@ -241,7 +262,7 @@ class MqttClient:
         }
         self._connack = code
         now = self._clock()
-        for msg in self.wire.online(now):
+        for msg in () if self.observe_only else self.wire.online(now):
             client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
         for cmd in self._spool.pending(now):
             client.publish(cmd.topic, cmd.payload, qos=1)

@@ -46,6 +46,9 @@ class MqttSourceConfig(BaseModel):
     allow_insecure: bool = False
     keepalive_s: int = Field(default=30, ge=5)
     session_expiry_s: int = Field(default=3600, ge=0, description="persistent session (MQTT 5)")
+    clean_session: bool = Field(
+        default=False, description="start without the broker's stored session (probe does)"
+    )
     max_payload_bytes: int = Field(default=1_048_576, gt=0)
     max_batch_samples: int = Field(default=1000, gt=0)
     queue_messages: int = Field(default=1000, gt=0, description="bounded decode queue")

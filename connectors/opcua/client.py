@@ -557,6 +557,31 @@ class OpcUaClient:
         self._write_types[target.value_node] = data_type
         return data_type
 
+    async def check_write_target(self, target: WriteTarget, *, numeric: bool = True) -> str | None:
+        """Why a write to ``target`` would be refused (missing, not writable, not a number
+        unless ``numeric`` is False: a key node), or None; nothing is written (probe)."""
+        client = self._require_client()
+        what = f"OPC UA source {self._config.id}: {target.value_node}"
+        try:
+            node = client.get_node(target.value_node)
+        except (ValueError, ua.UaStringParsingError):
+            return f"{what}: not a node id"
+        try:
+            (exists,) = await client.read_attributes([node], ua.AttributeIds.NodeId)
+            if not exists.StatusCode.is_good():
+                return f"{what}: the node does not exist on {self._config.endpoint}"
+            if numeric:
+                await self._write_type(client, node, target, what)
+                return None
+            access, user_access, _ = await _write_info(client, node)
+        except WriteRefused as err:
+            return str(err)
+        except ua.UaStatusCodeError as err:
+            return f"{what}: {err}"
+        if not typed.writable(access) or not typed.writable(user_access):
+            return f"{what}: the node is not writable (AccessLevel {access})"
+        return None
+
     def _require_client(self) -> Client:
         if self._client is None or self.state is not ConnectionState.CONNECTED:
             raise ConnectorNotReady(f"OPC UA source {self._config.id} is not connected")
