@@ -582,6 +582,12 @@ class OpcUaClient:
             return f"{what}: the node is not writable (AccessLevel {access})"
         return None
 
+    @property
+    def session(self) -> Client:
+        """The connected asyncua client, for tools that read more than the points
+        (gridaios browse); ConnectorNotReady when not connected."""
+        return self._require_client()
+
     def _require_client(self) -> Client:
         if self._client is None or self.state is not ConnectionState.CONNECTED:
             raise ConnectorNotReady(f"OPC UA source {self._config.id} is not connected")
