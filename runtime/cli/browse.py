@@ -20,8 +20,8 @@ from typing import Any
 
 from connectors import ConnectorError
 from connectors.opcua import OpcUaSourceConfig
-from runtime.devices_config import load_devices
-from runtime.errors import ConfigError
+from runtime.config.devices import load_devices
+from runtime.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:

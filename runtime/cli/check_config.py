@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from runtime.config import (
+from runtime.config.model import (
     BatteryAsset,
     ControllerConfig,
     SiteConfig,
@@ -16,7 +16,7 @@ from runtime.config import (
     load_config,
     load_controller_config,
 )
-from runtime.errors import ConfigError
+from runtime.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:

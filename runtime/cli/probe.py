@@ -30,12 +30,12 @@ from connectors import (
     UnknownPoint,
     WriteTarget,
 )
-from runtime import site
-from runtime.clock import WallClock
-from runtime.config import SiteConfig
-from runtime.devices_config import load_devices
-from runtime.errors import ConfigError
-from runtime.sources import SourceClient, make_client
+from runtime.config import site
+from runtime.config.devices import load_devices
+from runtime.config.model import SiteConfig
+from runtime.core.clock import WallClock
+from runtime.core.errors import ConfigError
+from runtime.ingest.sources import SourceClient, make_client
 
 
 def register(sub: Any) -> None:

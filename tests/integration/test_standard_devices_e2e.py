@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.clock import WallClock
-from runtime.conductor import Conductor
-from runtime.config import parse_config
-from runtime.deadletter import DeadLetterStore
-from runtime.eventlog import EventLog
+from runtime.conductor.loop import Conductor
+from runtime.config.model import parse_config
+from runtime.core.clock import WallClock
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.eventlog import EventLog
 from tests.support.nodedevice import NodeDevice
 from tests.support.waiting import until
 
