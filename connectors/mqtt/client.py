@@ -147,6 +147,8 @@ class MqttClient:
             self._tasks.append(
                 asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat")
             )
+        if isinstance(self.wire, SparkplugWire) and self.wire.by_link:
+            self._tasks.append(asyncio.create_task(self._confirm(), name=f"mqtt-{c.id}-link"))
 
     async def _handshake(self) -> None:
         c = self.config
@@ -405,6 +407,16 @@ class MqttClient:
         if future is not None and not future.done():
             future.set_result(ack)
 
+    async def _confirm(self) -> None:
+        """Freshness by link: re-confirm the values of live nodes while the session is up."""
+        assert isinstance(self.wire, SparkplugWire)
+        while True:
+            await asyncio.sleep(self.config.confirm_every_s)
+            if self.state is ConnectionState.CONNECTED:
+                batch = self.wire.confirm(self._clock())
+                if batch is not None:
+                    self._deliver(batch)
+
     async def _heartbeat(self) -> None:
         seq = 0
         while True:
@@ -435,7 +447,19 @@ class MqttClient:
             return self._answered(approved, Ack(known.key, known.status, known.value, known.reason))
         now = self._clock()
         valid_until = approved.command.end
-        msg = self.wire.command(approved.key, target.value_node, float(approved.value), valid_until)
+        if isinstance(self.wire, SparkplugWire):  # a standard edge gets no gridaios metrics
+            msg = self.wire.command(
+                approved.key,
+                target.value_node,
+                float(approved.value),
+                valid_until,
+                keyed=not target.keyless,
+                now=now,
+            )
+        else:
+            msg = self.wire.command(
+                approved.key, target.value_node, float(approved.value), valid_until
+            )
         future = self._waiting.get(approved.key)
         if future is None or future.done():
             future = self._loop.create_future()
@@ -457,9 +481,14 @@ class MqttClient:
             )
         if self._waiting.get(approved.key) is future:
             del self._waiting[approved.key]
-        return self._answered(approved, ack)
+        tolerance = 1e-6
+        if isinstance(self.wire, SparkplugWire):  # the metric's own resolution (a Float)
+            tolerance = self.wire.resolution(target.value_node, float(approved.value))
+        return self._answered(approved, ack, tolerance)
 
-    def _answered(self, approved: ApprovedCommand, ack: Ack) -> WriteResult:
+    def _answered(
+        self, approved: ApprovedCommand, ack: Ack, tolerance: float = 1e-6
+    ) -> WriteResult:
         """The device's answer as the outbox needs it (see ``write``)."""
         if ack.status in ("rejected", "expired"):
             error = WriteExpired if ack.status == "expired" else WriteFailed
@@ -472,6 +501,7 @@ class MqttClient:
             written_value=float(approved.value),
             readback_value=ack.value if ack.value is not None else math.nan,
             applied_key=ack.key,
+            tolerance=tolerance,
         )
 
     def publish(self, msg: Publish) -> None:
@@ -481,7 +511,13 @@ class MqttClient:
 
 def _default_wire(config: MqttSourceConfig, points: list[PointBinding]) -> Wire:
     if config.format == "sparkplug_b":
-        return SparkplugWire(config.id, config.site, config.sparkplug_host_id, points)
+        return SparkplugWire(
+            config.id,
+            config.site,
+            config.sparkplug_host_id,
+            points,
+            by_link=config.freshness == "link",
+        )
     return JsonWire(config.id, config.site, points, config.max_batch_samples)
 
 

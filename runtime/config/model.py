@@ -735,8 +735,8 @@ def _command_point_issues(config: SiteConfig) -> list[ConfigIssue]:
                 )
             continue
         missing = [role for role in KEYED_POINTS if role not in asset.points]
-        if isinstance(source, OpcUaSourceConfig) and len(missing) == len(KEYED_POINTS):
-            continue  # standard control: a typed write, confirmed by read-back and response
+        if len(missing) == len(KEYED_POINTS):
+            continue  # standard control (OPC UA, Sparkplug B DCMD), confirmed by read-back
         if missing:
             issues.append(
                 ConfigIssue(

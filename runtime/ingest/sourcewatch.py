@@ -84,6 +84,7 @@ class SourceWatch:
         self.clients: dict[str, Connectable] = {}
         self.errors: dict[str, str] = {}
         self._said: dict[str, ConnectionState] = {}
+        self._device_said: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.on_change: list[Callable[[], None]] = []
 
@@ -169,9 +170,35 @@ class SourceWatch:
                 self._alarm(
                     sid, "down", f"source {sid} down ({reason}); assets {assets} unavailable"
                 )
+        changed = self._check_devices() or changed
         if changed:
             for hook in self.on_change:
                 hook()
+
+    def _check_devices(self) -> bool:
+        """Sparkplug B: an edge node or device that dies behind a live broker is an alarm
+        too (its points went bad on the death certificate)."""
+        changed = False
+        for sid, client in self.clients.items():
+            states: Mapping[str, str] = getattr(client, "device_states", {})
+            for device, state in list(states.items()):
+                key = f"{sid}/{device}"
+                if self._device_said.get(key) == state:
+                    continue
+                first = key not in self._device_said
+                self._device_said[key] = state
+                if first and state == "online":
+                    continue
+                changed = True
+                if state == "online":
+                    self._alarm(key, "ok", f"device {device} on source {sid} is born again")
+                else:
+                    self._alarm(
+                        key,
+                        "down",
+                        f"device {device} on source {sid} is dead ({state}); its points are bad",
+                    )
+        return changed
 
     def health(self) -> dict[str, Any]:
         states = {sid: c.state for sid, c in self.clients.items()}
