@@ -202,7 +202,12 @@ class SourceWatch:
 
     def health(self) -> dict[str, Any]:
         states = {sid: c.state for sid, c in self.clients.items()}
-        return health(states, self._behind, self.errors)
+        out = health(states, self._behind, self.errors)
+        dead = sorted(k for k, state in self._device_said.items() if state != "online")
+        out["devices_down"] = dead  # Sparkplug edge nodes and devices behind a live broker
+        if dead:
+            out["status"] = "degraded"
+        return out
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -103,6 +103,8 @@ def test_pysparkplug_edge_controlled_down_at_start_killed_and_recovered(
                 # the edge dies mid-run: its NDEATH (the broker's will) makes its points bad
                 edge.kill()
                 await until(lambda: "down" in _alarms(log, "source:bus/edge1"), 20, "alarm")
+                assert conductor.sources.health()["status"] == "degraded"
+                assert "bus/edge1" in conductor.sources.health()["devices_down"]
                 reading = conductor.state.get("bat1.soc_pct")
                 assert reading is not None and reading.quality.value == "bad"
                 before = len(conductor.dispatch_ids)
@@ -116,6 +118,7 @@ def test_pysparkplug_edge_controlled_down_at_start_killed_and_recovered(
                 await until(lambda: fresh("bat1.p_kw"), 20, "fresh values again")
                 kinds = await dispatch(conductor)
                 assert kinds[-1] == "dispatch.verified", kinds
+                assert conductor.sources.health()["status"] == "ok"
             finally:
                 await conductor.close()
 
