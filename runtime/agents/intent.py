@@ -19,6 +19,7 @@ from runtime.agents.base import Decision, Perception
 from runtime.config import SiteConfig
 from runtime.eventlog import EventLog
 from runtime.policy import Proposal
+from runtime.words.sign import signed_value
 from safety import Command, CommandKind, Origin
 
 if TYPE_CHECKING:
@@ -119,11 +120,7 @@ class OperatorIntentAgent:
                 if intent.action == "curtail"
                 else CommandKind.ACTIVE_POWER_KW
             )
-            value = 0.0 if intent.action == "stop" else float(intent.value)
-            if intent.action == "discharge":
-                value = abs(value)
-            elif intent.action == "charge":
-                value = -abs(value)
+            value = signed_value(intent.action, float(intent.value))  # the one sign rule
             command = Command(
                 key=f"{config.site.id}-{intent.asset}-op-{req.request_id}",
                 asset=intent.asset,
