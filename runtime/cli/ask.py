@@ -132,20 +132,24 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
     default_s = config.agents.operator_intent.command_duration_s
     u = understand(args.text, vocab, now, zone, default_s=default_s)
     tier = "rules"
+    attempts = [f"rules: {'understood' if u.kind != 'unknown' else 'declined'}"]
     if u.kind == "unknown" and not args.no_llm:
         from runtime.words.slots import SlotFiller, SlotsUnavailable
 
         try:
             u = SlotFiller(vocab).fill(u, now, zone, default_s)
             tier = u.tier
+            attempts.append(f"llm: {'understood' if u.is_command else 'declined: ' + u.message}")
         except SlotsUnavailable as err:
             u = type(u)(**{**_fields(u), "message": f"{u.message} ({err})"})
+            attempts.append(f"llm: unavailable: {err}")
     if not u.is_command and u.kind != "question":
         tier = tier if tier == "llm" else "fallback"
     out: dict[str, Any] = {
         "request": args.text,
         "kind": u.kind,
         "tier": tier,
+        "attempts": attempts,
         "intent": _intent(u, zone),
         "message": u.message,
         "timezone": zone.key,
