@@ -56,6 +56,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/approvals/{dispatch_id}/plot.png"): VIEWER,
     ("GET", "/api/dispatches"): VIEWER,
     ("GET", "/api/dispatches/{dispatch_id}"): VIEWER,
+    ("POST", "/api/ask"): VIEWER,  # understands and previews; proposes and sends nothing
     ("GET", "/api/events"): VIEWER,
     ("GET", "/metrics"): VIEWER,
     # operators sign off

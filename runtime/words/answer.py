@@ -30,6 +30,7 @@ def answer(
     *,
     max_age_s: float = 120,
     forecast_peak: ForecastPeak | None = None,
+    live: Callable[[str], tuple[float, datetime, str] | None] | None = None,
 ) -> str:
     if q.topic == "forecast":
         got = forecast_peak() if forecast_peak else None
@@ -39,6 +40,19 @@ def answer(
         return f"The forecast feeder peak is {kw:.0f} kW at {at.astimezone(zone):%H:%M} {zone.key} (forecast.peak_kw)."
     if log is None:
         return "No event log to answer from: pass the runtime's --db."
+    if q.topic == "reading" and live is not None:
+        point = f"{q.asset}.{q.point}"
+        got = live(point)
+        what, unit = _POINT_WORDS.get(q.point, (q.point, ""))
+        if got is None:
+            return f"No live reading of {point} (the runtime has none yet)."
+        value, at, quality = got
+        age = (now - at).total_seconds()
+        stale = " STALE: older than the gate accepts" if age > max_age_s else ""
+        return (
+            f"{q.asset} {what}: {value:g} {unit} ({point}, {quality}, {age:.0f} s old at "
+            f"{at.astimezone(zone):%H:%M:%S} {zone.key}){stale}."
+        )
     if q.topic == "reading":
         point = f"{q.asset}.{q.point}"
         last = None
@@ -104,3 +118,13 @@ def answer(
         return f"No dispatch was proposed near {q.at.astimezone(zone):%H:%M} {zone.key}."
     chain = list(log.events(dispatch_id=best.dispatch_id))
     return f"Dispatch {best.dispatch_id}: " + narrate(chain, zone)
+
+
+def peak_of(series: list[tuple[str, list[tuple[datetime, float]]]], point: str, now: datetime,
+            hours: float = 12) -> tuple[float, datetime] | None:  # fmt: skip
+    """The highest forecast value of ``point`` in the next ``hours`` (``yhat`` of a series)."""
+    for uid, points in series:
+        if uid == point:
+            ahead = [(y, ds) for ds, y in points if now <= ds <= now + timedelta(hours=hours)]
+            return max(ahead) if ahead else None
+    return None
