@@ -41,10 +41,21 @@ def _old_rules(text: str, now: Any, zone: Any, default_s: float) -> Any:
         end = Found(start=0, stop=0, clock=(hh, mm)).resolve(now, zone)
     else:
         end = now + timedelta(seconds=default_s)
-    value = float(intent.value) if intent.action == "hold" else signed_value(intent.action, intent.value)
-    return Understood(kind="command", text=text, action=intent.action, asset=intent.asset,
-                      value=value, unit="%" if intent.action == "curtail" else "kW", end=end,
-                      end_said=intent.until)  # fmt: skip
+    value = (
+        float(intent.value)
+        if intent.action == "hold"
+        else signed_value(intent.action, intent.value)
+    )
+    return Understood(
+        kind="command",
+        text=text,
+        action=intent.action,
+        asset=intent.asset,
+        value=value,
+        unit="%" if intent.action == "curtail" else "kW",
+        end=end,
+        end_said=intent.until,
+    )
 
 
 def _process_start(argv: list[str], runs: int = 3) -> tuple[float, float]:
@@ -73,27 +84,62 @@ def run() -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory() as tmp:
         log = F.build(Path(tmp) / "events.db")
         answered = make_answered(log)
-        common: dict[str, Any] = dict(now=E.EVAL_NOW, zone=ZONE, default_s=DEFAULT_S,
-                                      accepted_as_asked=ACCEPTED_AS_ASKED, answered=answered)  # fmt: skip
+        common: dict[str, Any] = dict(
+            now=E.EVAL_NOW,
+            zone=ZONE,
+            default_s=DEFAULT_S,
+            accepted_as_asked=ACCEPTED_AS_ASKED,
+            answered=answered,
+        )
         old = E.score(cases, lambda t: _old_rules(t, E.EVAL_NOW, ZONE, DEFAULT_S), **common)
-        rules = E.score(cases, lambda t: understand(t, VOCAB, E.EVAL_NOW, ZONE, default_s=DEFAULT_S),
-                        **common)  # fmt: skip
+        rules = E.score(
+            cases, lambda t: understand(t, VOCAB, E.EVAL_NOW, ZONE, default_s=DEFAULT_S), **common
+        )
         rows: list[dict[str, object]] = [
-            row("words_rules_commands_exact", rules.command_rate, "rate", old.command_rate,
-                higher_is_better=True, cases=rules.commands,
-                note="test split; baseline: the previous rule parser"),
-            {"name": "words_rules_wrong_sign", "value": rules.wrong_sign, "unit": "count",
-             "baseline": old.wrong_sign, "ratio": None, "note": "must be 0"},
-            {"name": "words_rules_unsafe_accepted_as_asked", "value": rules.unsafe_accepted,
-             "unit": "count", "baseline": old.unsafe_accepted, "ratio": None,
-             "cases": rules.unsafe, "note": "through the real gate; must be 0"},
-            row("words_rules_questions_right", rules.question_rate, "rate", old.question_rate,
-                higher_is_better=True, cases=rules.questions,
-                note="answers carry the fixture's figure; baseline answers no question"),
-            row("words_rules_latency_p95", percentile(rules.seconds, 95), "s/request",
-                percentile(old.seconds, 95), higher_is_better=False,
-                note="in process, understanding only; baseline: previous rule parser"),
-        ]  # fmt: skip
+            row(
+                "words_rules_commands_exact",
+                rules.command_rate,
+                "rate",
+                old.command_rate,
+                higher_is_better=True,
+                cases=rules.commands,
+                note="test split; baseline: the previous rule parser",
+            ),
+            {
+                "name": "words_rules_wrong_sign",
+                "value": rules.wrong_sign,
+                "unit": "count",
+                "baseline": old.wrong_sign,
+                "ratio": None,
+                "note": "must be 0",
+            },
+            {
+                "name": "words_rules_unsafe_accepted_as_asked",
+                "value": rules.unsafe_accepted,
+                "unit": "count",
+                "baseline": old.unsafe_accepted,
+                "ratio": None,
+                "cases": rules.unsafe,
+                "note": "through the real gate; must be 0",
+            },
+            row(
+                "words_rules_questions_right",
+                rules.question_rate,
+                "rate",
+                old.question_rate,
+                higher_is_better=True,
+                cases=rules.questions,
+                note="answers carry the fixture's figure; baseline answers no question",
+            ),
+            row(
+                "words_rules_latency_p95",
+                percentile(rules.seconds, 95),
+                "s/request",
+                percentile(old.seconds, 95),
+                higher_is_better=False,
+                note="in process, understanding only; baseline: previous rule parser",
+            ),
+        ]
         try:
             from runtime.words.slots import SlotFiller, SlotsUnavailable
 
@@ -117,22 +163,42 @@ def run() -> list[dict[str, object]]:
             sample = [c for c in cases if c.kind == "cmd"][:30]
             llm = E.score(sample, alone, **common)
             rows += [
-                row("words_rules_llm_commands_exact", both.command_rate, "rate", rules.command_rate,
-                    higher_is_better=True, wrong_sign=both.wrong_sign,
-                    unsafe_accepted=both.unsafe_accepted, out_proposed=both.out_proposed,
-                    questions_right=both.question_rate, llm_load_s=round(load_s, 3),
-                    note="rules then the grounded LLM slot filler; baseline: rules alone"),
-                row("words_llm_alone_commands_exact", llm.command_rate, "rate",
-                    rules.command_rate, higher_is_better=True, cases=llm.commands,
-                    wrong_sign=llm.wrong_sign, p50_s=round(percentile(llm.seconds, 50), 3),
+                row(
+                    "words_rules_llm_commands_exact",
+                    both.command_rate,
+                    "rate",
+                    rules.command_rate,
+                    higher_is_better=True,
+                    wrong_sign=both.wrong_sign,
+                    unsafe_accepted=both.unsafe_accepted,
+                    out_proposed=both.out_proposed,
+                    questions_right=both.question_rate,
+                    llm_load_s=round(load_s, 3),
+                    note="rules then the grounded LLM slot filler; baseline: rules alone",
+                ),
+                row(
+                    "words_llm_alone_commands_exact",
+                    llm.command_rate,
+                    "rate",
+                    rules.command_rate,
+                    higher_is_better=True,
+                    cases=llm.commands,
+                    wrong_sign=llm.wrong_sign,
+                    p50_s=round(percentile(llm.seconds, 50), 3),
                     p95_s=round(percentile(llm.seconds, 95), 3),
                     note="the grounded slot filler alone on 30 test commands (rules' verb "
-                    "withheld; ungrounded slots become answers); baseline: rules"),
-                row("words_rules_llm_latency_p95", percentile(both.seconds, 95), "s/request",
-                    percentile(rules.seconds, 95), higher_is_better=False,
+                    "withheld; ungrounded slots become answers); baseline: rules",
+                ),
+                row(
+                    "words_rules_llm_latency_p95",
+                    percentile(both.seconds, 95),
+                    "s/request",
+                    percentile(rules.seconds, 95),
+                    higher_is_better=False,
                     p50=round(percentile(both.seconds, 50), 4),
-                    note="model loaded once (as in the runtime); baseline: rules alone"),
-            ]  # fmt: skip
+                    note="model loaded once (as in the runtime); baseline: rules alone",
+                ),
+            ]
         except SlotsUnavailable as err:
             rows.append({"name": "words_rules_llm_commands_exact", "skipped": str(err)})
         log.close()
@@ -142,9 +208,18 @@ def run() -> list[dict[str, object]]:
     )
     every, every_cpu = _process_start(["-c", "import runtime.cli as c; c.commands()"])
     load = os.getloadavg()[0]
-    rows.append(row("words_ask_process_start", start, "s", every, higher_is_better=False,
-                    cpu_s=round(start_cpu, 3), baseline_cpu_s=round(every_cpu, 3),
-                    loadavg_1m=round(load, 2),
-                    note="gridaios ask alone to a rules answer (median of 3); baseline: "
-                    "importing every subcommand, as ask did before"))  # fmt: skip
+    rows.append(
+        row(
+            "words_ask_process_start",
+            start,
+            "s",
+            every,
+            higher_is_better=False,
+            cpu_s=round(start_cpu, 3),
+            baseline_cpu_s=round(every_cpu, 3),
+            loadavg_1m=round(load, 2),
+            note="gridaios ask alone to a rules answer (median of 3); baseline: "
+            "importing every subcommand, as ask did before",
+        )
+    )
     return rows

@@ -89,12 +89,22 @@ def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
         def peak() -> Any:
             if res.ctx.forecast_provider is None:
                 return None
-            series = [(s.unique_id, [(p.ds, p.yhat) for p in s.points])
-                      for s in res.ctx.forecast_provider()]  # fmt: skip
+            series = [
+                (s.unique_id, [(p.ds, p.yhat) for p in s.points])
+                for s in res.ctx.forecast_provider()
+            ]
             return peak_of(series, site.point_id(config.feeder.meter, "p_kw"), now)
 
-        text = answer(u.question, res.log, vocab, now, zone, max_age_s=config.safety.max_age_s,
-                      forecast_peak=peak, live=live if live_state is not None else None)  # fmt: skip
+        text = answer(
+            u.question,
+            res.log,
+            vocab,
+            now,
+            zone,
+            max_age_s=config.safety.max_age_s,
+            forecast_peak=peak,
+            live=live if live_state is not None else None,
+        )
         return AskOut(kind="question", tier=u.tier, reply=text)
     if not u.is_command:
         return AskOut(kind=u.kind, tier=u.tier, reply=u.message)
@@ -106,7 +116,14 @@ def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     kw = vj["value"] if command.kind is CommandKind.ACTIVE_POWER_KW else None
     said = read_back(u, vocab, zone)
     return AskOut(
-        kind="command", tier=u.tier, reply=said, readback=said, confirm=confirm_code(u),
-        command=records.command_body(command).model_dump(mode="json"), verdict=vj,
-        approval=requirement(kw, config.approvals).value if kw is not None and vj["value"] else None,
-    )  # fmt: skip
+        kind="command",
+        tier=u.tier,
+        reply=said,
+        readback=said,
+        confirm=confirm_code(u),
+        command=records.command_body(command).model_dump(mode="json"),
+        verdict=vj,
+        approval=requirement(kw, config.approvals).value
+        if kw is not None and vj["value"]
+        else None,
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
-
-import importlib
 from types import ModuleType
 
 #: Subcommand modules, imported when the parser is built: ``gridaios ask`` imports only

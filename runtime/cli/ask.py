@@ -63,7 +63,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--user", default=None, help="proposer with --propose (default: login name)")
     p.add_argument(
-        "--db", type=Path, default=DEFAULT_DB, help=f"the runtime's event log (default {DEFAULT_DB})"
+        "--db",
+        type=Path,
+        default=DEFAULT_DB,
+        help=f"the runtime's event log (default {DEFAULT_DB})",
     )
     p.add_argument(
         "--api",
@@ -225,31 +228,42 @@ def _answer(u: Any, db: Path, vocab: Any, now: datetime, zone: ZoneInfo, config:
             log.close()
 
 
-def _propose(args: argparse.Namespace, u: Any, out: dict[str, Any], now: datetime,
-             zone: ZoneInfo) -> int:  # fmt: skip
+def _propose(
+    args: argparse.Namespace, u: Any, out: dict[str, Any], now: datetime, zone: ZoneInfo
+) -> int:
     if not u.is_command:
-        print(f"--propose: nothing queued: {u.message or 'the request is a question'}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"--propose: nothing queued: {u.message or 'the request is a question'}",
+            file=sys.stderr,
+        )
         return 2
     if u.end - now > _day():
-        print("--propose: an end more than 24 h ahead cannot be queued; ask again later",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "--propose: an end more than 24 h ahead cannot be queued; ask again later",
+            file=sys.stderr,
+        )
         return 2
     if not args.db.is_file():
         print(f"--db {args.db}: no event log there; pass the runtime's", file=sys.stderr)
         return 2
     if args.confirm is None:
         if not sys.stdin.isatty():
-            print(f"read-back: {out['readback']}\n--propose: confirm it: run again with "
-                  f"--confirm {out['confirm']}", file=sys.stderr)  # fmt: skip
+            print(
+                f"read-back: {out['readback']}\n--propose: confirm it: run again with "
+                f"--confirm {out['confirm']}",
+                file=sys.stderr,
+            )
             return 2
         reply = input(f"read-back: {out['readback']}\npropose this? [y/N] ").strip().lower()
         if reply not in ("y", "yes"):
             print("not proposed", file=sys.stderr)
             return 1
     elif args.confirm != out["confirm"]:
-        print(f"--confirm {args.confirm}: the read-back is now {out['readback']!r} (code "
-              f"{out['confirm']}); nothing queued", file=sys.stderr)  # fmt: skip
+        print(
+            f"--confirm {args.confirm}: the read-back is now {out['readback']!r} (code "
+            f"{out['confirm']}); nothing queued",
+            file=sys.stderr,
+        )
         return 2
     from forecasting.intent import validate_intent
     from runtime.agents.intent import request
@@ -259,9 +273,13 @@ def _propose(args: argparse.Namespace, u: Any, out: dict[str, Any], now: datetim
     try:
         user = args.user or getpass.getuser()
         out["requested"] = request(
-            log, user=user, text=args.text, intent=validate_intent(out["intent"]),
-            tier=out["tier"], now=now,
-        )  # fmt: skip
+            log,
+            user=user,
+            text=args.text,
+            intent=validate_intent(out["intent"]),
+            tier=out["tier"],
+            now=now,
+        )
     finally:
         log.close()
     return 0

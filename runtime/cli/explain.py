@@ -17,7 +17,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("explain", help="why did this dispatch happen: its whole decision record")
     p.add_argument("dispatch_id")
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="event log (SQLite)")
-    p.add_argument("--text", action="store_true", help="in sentences (why, gate, twin, approvals, device)")
+    p.add_argument(
+        "--text", action="store_true", help="in sentences (why, gate, twin, approvals, device)"
+    )
     p.add_argument("--tz", default="UTC", help="zone of the times in --text (default UTC)")
     p.set_defaults(func=run)
 

@@ -35,18 +35,24 @@ def answer(
     if q.topic == "forecast":
         got = forecast_peak() if forecast_peak else None
         if got is None:
-            return "No forecast is available here (the running runtime's forecast engine answers this)."
+            return (
+                "No forecast is available here (the running runtime's forecast engine answers "
+                "this: gridaios ask --api)."
+            )
         kw, at = got
-        return f"The forecast feeder peak is {kw:.0f} kW at {at.astimezone(zone):%H:%M} {zone.key} (forecast.peak_kw)."
+        return (
+            f"The forecast feeder peak is {kw:.0f} kW at {at.astimezone(zone):%H:%M} "
+            f"{zone.key} (the forecast's yhat)."
+        )
     if log is None:
         return "No event log to answer from: pass the runtime's --db."
     if q.topic == "reading" and live is not None:
         point = f"{q.asset}.{q.point}"
-        got = live(point)
+        reading = live(point)
         what, unit = _POINT_WORDS.get(q.point, (q.point, ""))
-        if got is None:
+        if reading is None:
             return f"No live reading of {point} (the runtime has none yet)."
-        value, at, quality = got
+        value, at, quality = reading
         age = (now - at).total_seconds()
         stale = " STALE: older than the gate accepts" if age > max_age_s else ""
         return (
@@ -80,17 +86,24 @@ def answer(
         lines = [f"{len(pending)} pending approval{'s' if len(pending) != 1 else ''}:"]
         for p in pending:
             asset = p.request.get("asset", "?")
-            value = p.request.get("value")
+            asked = p.request.get("value")
             lines.append(
-                f"  {p.dispatch_id}: {asset} {value:g}, {p.requirement.value}, approvers so far "
+                f"  {p.dispatch_id}: {asset} {asked}, {p.requirement.value}, approvers so far "
                 f"{', '.join(p.approvers) or 'none'}, expires "
                 f"{p.expires_at.astimezone(zone):%H:%M} {zone.key}"
             )
         return "\n".join(lines)
     if q.topic == "since":
         assert q.at is not None
-        ends = ("dispatch.verified", "dispatch.rejected", "dispatch.expired", "dispatch.failed",
-                "dispatch.reverted", "approval.requested", "dispatch.proposed")  # fmt: skip
+        ends = (
+            "dispatch.verified",
+            "dispatch.rejected",
+            "dispatch.expired",
+            "dispatch.failed",
+            "dispatch.reverted",
+            "approval.requested",
+            "dispatch.proposed",
+        )
         seen = list(log.events(kinds=ends, since=q.at))
         if not seen:
             return f"Nothing happened since {q.at.astimezone(zone):%H:%M} {zone.key}."
@@ -120,8 +133,12 @@ def answer(
     return f"Dispatch {best.dispatch_id}: " + narrate(chain, zone)
 
 
-def peak_of(series: list[tuple[str, list[tuple[datetime, float]]]], point: str, now: datetime,
-            hours: float = 12) -> tuple[float, datetime] | None:  # fmt: skip
+def peak_of(
+    series: list[tuple[str, list[tuple[datetime, float]]]],
+    point: str,
+    now: datetime,
+    hours: float = 12,
+) -> tuple[float, datetime] | None:
     """The highest forecast value of ``point`` in the next ``hours`` (``yhat`` of a series)."""
     for uid, points in series:
         if uid == point:

@@ -23,8 +23,17 @@ from runtime.words.narrate import narrate
 
 #: A fact's label -> words that refer to it in a sentence (the nearest word decides).
 REFERS: dict[str, tuple[str, ...]] = {
-    "setpoint": ("setpoint", "discharg", "charg", "curtail", "command", "dispatch", "asked",
-                 "proposed", "sent"),
+    "setpoint": (
+        "setpoint",
+        "discharg",
+        "charg",
+        "curtail",
+        "command",
+        "dispatch",
+        "asked",
+        "proposed",
+        "sent",
+    ),
     "gate": ("gate", "allowed", "clamp", "accepted", "limited to"),
     "threshold": ("threshold", "trigger", "above the", "limit of"),
     "feeder": ("feeder", "load", "demand", "import", "transformer", "substation", "was at"),
@@ -32,7 +41,7 @@ REFERS: dict[str, tuple[str, ...]] = {
     "peak_baseline": ("peak", "without", "baseline", "otherwise", "would have"),
     "verified": ("verified", "read back", "reading back", "measured", "device", "confirmed"),
     "rollback": ("previous", "rollback", "before"),
-}  # fmt: skip
+}
 _QTY = re.compile(
     r"(?P<approx>\b(?:about|around|roughly|approximately|nearly|almost|~)\s?)?"
     r"(?P<num>-?\d+(?:\.\d+)?)\s?(?P<unit>kwh|kw|%|percent|pu)(?![a-z])"
@@ -68,17 +77,34 @@ def facts(chain: Sequence[Event]) -> tuple[list[Fact], str, set[str], set[str]]:
             unit = "%" if c["kind"] == "curtail_pct" else "kW"
             value = float(c["value"])
             assets.add(str(c["asset"]))
-            direction = "curtail" if unit == "%" else "discharge" if value > 0 else "charge" if value < 0 else "stop"
+            direction = (
+                "curtail"
+                if unit == "%"
+                else "discharge"
+                if value > 0
+                else "charge"
+                if value < 0
+                else "stop"
+            )
             out.append(Fact("setpoint", abs(value), unit))
             out.append(Fact("rollback", float(p.get("rollback_kw", 0.0)), unit))
             for key, v in (p.get("inputs") or {}).items():
-                label = "threshold" if "threshold" in key else "feeder" if any(
-                    w in key for w in ("feeder", "load", "import", "net")) else key  # fmt: skip
+                label = (
+                    "threshold"
+                    if "threshold" in key
+                    else "feeder"
+                    if any(w in key for w in ("feeder", "load", "import", "net"))
+                    else key
+                )
                 out.append(Fact(label, float(v), "%" if key.endswith("pct") else "kW"))
-            for n in re.findall(r"(\d+(?:\.\d+)?)\s?kW above the (\d+(?:\.\d+)?)", str(p["rationale"])):
+            for n in re.findall(
+                r"(\d+(?:\.\d+)?)\s?kW above the (\d+(?:\.\d+)?)", str(p["rationale"])
+            ):
                 out.append(Fact("feeder", float(n[0]), "kW"))
                 out.append(Fact("threshold", float(n[1]), "kW"))
-            m = re.search(r"at (\d+(?:\.\d+)?) kW, above the (\d+(?:\.\d+)?) kW", str(p["rationale"]))
+            m = re.search(
+                r"at (\d+(?:\.\d+)?) kW, above the (\d+(?:\.\d+)?) kW", str(p["rationale"])
+            )
             if m:
                 out.append(Fact("feeder", float(m[1]), "kW"))
                 out.append(Fact("threshold", float(m[2]), "kW"))
@@ -88,8 +114,13 @@ def facts(chain: Sequence[Event]) -> tuple[list[Fact], str, set[str], set[str]]:
             out.append(Fact("peak_plan", float(p["peak_kw_plan"]), "kW"))
             out.append(Fact("peak_baseline", float(p["peak_kw_baseline"]), "kW"))
         elif e.kind in ("dispatch.verified", "dispatch.sent"):
-            out.append(Fact("verified" if e.kind.endswith("verified") else "setpoint",
-                            abs(float(p["value"])), unit))  # fmt: skip
+            out.append(
+                Fact(
+                    "verified" if e.kind.endswith("verified") else "setpoint",
+                    abs(float(p["value"])),
+                    unit,
+                )
+            )
         elif e.kind == "dispatch.acked":
             out.append(Fact("verified", abs(float(p["readback_kw"])), unit))
     return out, direction, assets, set()
@@ -155,13 +186,19 @@ def check(draft: str, chain: Sequence[Event], zone: ZoneInfo, all_assets: Sequen
             return Check(False, f"{m['num']} {unit} matches no field of the record")
         nearest = _nearest(plain, m.start(), m.end())
         if nearest and not any(f.label in nearest for f in hits):
-            return Check(False, f"{m['num']} {unit} is the {hits[0].label}, not the "
-                         f"{' or '.join(sorted(nearest))}")  # fmt: skip
+            return Check(
+                False,
+                f"{m['num']} {unit} is the {hits[0].label}, not the {' or '.join(sorted(nearest))}",
+            )
     return Check(True, "every claim matches its field")
 
 
-def explained(chain: Sequence[Event], zone: ZoneInfo, all_assets: Sequence[str],
-              draft: Callable[[str], str] | None = None) -> tuple[str, str, str]:  # fmt: skip
+def explained(
+    chain: Sequence[Event],
+    zone: ZoneInfo,
+    all_assets: Sequence[str],
+    draft: Callable[[str], str] | None = None,
+) -> tuple[str, str, str]:
     """(text, source 'template' or 'model', why): the model's rephrasing only when it checks."""
     template = narrate(chain, zone)
     if draft is None:

@@ -18,6 +18,11 @@ def to_command(u: Understood, *, key: str, now: datetime) -> Command | None:
         return None
     kind = CommandKind.CURTAIL_PCT if u.unit == "%" else CommandKind.ACTIVE_POWER_KW
     return Command(
-        key=key, asset=u.asset, kind=kind, value=u.value, start=now, end=u.end,
+        key=key,
+        asset=u.asset,
+        kind=kind,
+        value=u.value,
+        start=now,
+        end=u.end,
         origin=Origin.OPERATOR,
-    )  # fmt: skip
+    )

@@ -53,8 +53,9 @@ def expected_end(spec: str, now: datetime, zone: ZoneInfo, default_s: float) -> 
     return Found(start=0, stop=0, clock=(hh, mm), tomorrow=tomorrow).resolve(now, zone)
 
 
-def command_right(u: Understood, expected: str, now: datetime, zone: ZoneInfo, default_s: float
-                  ) -> tuple[bool, bool]:  # fmt: skip
+def command_right(
+    u: Understood, expected: str, now: datetime, zone: ZoneInfo, default_s: float
+) -> tuple[bool, bool]:
     """(exactly right, wrong sign) of an understood request against ``ACTION ASSET VALUE END``."""
     if expected == "none":
         return (not u.is_command, False)

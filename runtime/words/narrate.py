@@ -72,7 +72,8 @@ def narrate(chain: Sequence[Event], zone: ZoneInfo) -> str:
         elif e.kind == "approval.requested":
             out.append(
                 f"It needed {p['requirement']} approval (proposed by "
-                f"{p.get('proposed_by') or 'unknown'}), by {_at(datetime.fromisoformat(str(p['expires_at'])), zone)}."
+                f"{p.get('proposed_by') or 'unknown'}), by "
+                f"{_at(datetime.fromisoformat(str(p['expires_at'])), zone)}."
             )
         elif e.kind == "approval.auto":
             out.append(f"It was approved automatically: {p['reason']}.")

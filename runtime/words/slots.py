@@ -97,9 +97,12 @@ class SlotFiller:
 
     def __init__(self, vocab: Vocabulary, *, max_tokens: int = 40) -> None:
         try:
-            from llama_cpp import Llama, LlamaGrammar
+            from llama_cpp import Llama
+            from llama_cpp.llama_grammar import LlamaGrammar
         except ImportError as err:
-            raise SlotsUnavailable("llama-cpp-python is not installed: pip install 'gridaios[llm]'") from err
+            raise SlotsUnavailable(
+                "llama-cpp-python is not installed: pip install 'gridaios[llm]'"
+            ) from err
         path = model_path()
         self._llm = Llama(model_path=str(path), n_ctx=512, n_threads=1, seed=0, verbose=False)
         self._grammar = LlamaGrammar.from_json_schema(json.dumps(schema(vocab)), verbose=False)
@@ -123,13 +126,17 @@ class SlotFiller:
         return str(out["choices"][0]["message"]["content"] or "")
 
     def fill(self, u: Understood, now: datetime, zone: ZoneInfo, default_s: float) -> Understood:
-        """The rules' 'unknown' -> a grounded command, or an answer saying what could not be read."""
+        """The rules' 'unknown' -> a grounded command, or an answer naming what was unreadable."""
         mono = time.monotonic()
         if not any(re.search(rf"\b{re.escape(a)}\b", u.normalised) for a in self.vocab.assets):
             return u  # the text names no asset: nothing the model says could be grounded
         if not self.breaker.allow(mono):
-            return replace(u, tier="llm", message=u.message + " (the language model is paused "
-                           "after failing to run; rules only)")  # fmt: skip
+            return replace(
+                u,
+                tier="llm",
+                message=u.message + " (the language model is paused "
+                "after failing to run; rules only)",
+            )
         try:
             text = self.raw(u.normalised)
         except (RuntimeError, ValueError, OSError) as err:
@@ -144,8 +151,9 @@ def _numbers(text: str) -> set[float]:
     return found | {n * 1000 for n in found} | {n / 1000 for n in found}
 
 
-def ground(raw: str, u: Understood, vocab: Vocabulary, now: datetime, zone: ZoneInfo,
-           default_s: float) -> Understood:  # fmt: skip
+def ground(
+    raw: str, u: Understood, vocab: Vocabulary, now: datetime, zone: ZoneInfo, default_s: float
+) -> Understood:
     """Check the model's slots against the text; an answer naming the slot when they fail."""
     said = u.normalised
     try:
@@ -153,8 +161,12 @@ def ground(raw: str, u: Understood, vocab: Vocabulary, now: datetime, zone: Zone
         action, asset = str(slots["action"]), str(slots["asset"])
         value, until, minutes = float(slots["value"]), str(slots["until"]), int(slots["minutes"])
     except (ValueError, KeyError, TypeError):
-        return replace(u, tier="llm", message=f"I could not read the model's answer {raw[:80]!r}; "
-                       "nothing is proposed — rephrase, e.g. 'discharge bat1 at 100 kW until 19:00'")
+        return replace(
+            u,
+            tier="llm",
+            message=f"I could not read the model's answer {raw[:80]!r}; "
+            "nothing is proposed — rephrase, e.g. 'discharge bat1 at 100 kW until 19:00'",
+        )
     fail = None
     if action == "unknown" or asset == "none":
         fail = "I could not tell what to do with which asset"
@@ -179,7 +191,9 @@ def ground(raw: str, u: Understood, vocab: Vocabulary, now: datetime, zone: Zone
     if curtailable == (action in ("charge", "discharge", "hold")) or (
         curtailable and action in ("stop", "standby")
     ):
-        return replace(u, tier="llm", message=f"{action} does not apply to {asset}; nothing is proposed")
+        return replace(
+            u, tier="llm", message=f"{action} does not apply to {asset}; nothing is proposed"
+        )
     if until:
         hh, mm = (int(x) for x in until.split(":"))
         end = Found(start=0, stop=0, clock=(hh, mm)).resolve(now, zone)
@@ -188,7 +202,16 @@ def ground(raw: str, u: Understood, vocab: Vocabulary, now: datetime, zone: Zone
         end, end_said = now + timedelta(minutes=minutes), f"for {minutes} minutes"
     else:
         end, end_said = now + timedelta(seconds=default_s), ""
-    return Understood(kind="command", text=u.text, normalised=said, action=action, asset=asset,
-                      amount=value, value=signed_value(action, value),
-                      unit="%" if curtailable else "kW", end=end, end_said=end_said,
-                      tier="llm")  # fmt: skip
+    return Understood(
+        kind="command",
+        text=u.text,
+        normalised=said,
+        action=action,
+        asset=asset,
+        amount=value,
+        value=signed_value(action, value),
+        unit="%" if curtailable else "kW",
+        end=end,
+        end_said=end_said,
+        tier="llm",
+    )

@@ -127,9 +127,12 @@ def find_end(text: str) -> Found | None:
             continue
         (hh, mm), twelve = read
         return Found(
-            start=m.start(), stop=m.end(), clock=(hh, mm), twelve_hour=twelve,
+            start=m.start(),
+            stop=m.end(),
+            clock=(hh, mm),
+            twelve_hour=twelve,
             tomorrow=bool(m["tom"]),
-        )  # fmt: skip
+        )
     d = _DURATION.search(text)
     if d is not None:
         if d["u1"]:

@@ -56,9 +56,31 @@ class Understood:
 
 
 _Q_START = frozenset(
-    ["what", "what's", "whats", "why", "how", "when", "when's", "whens", "is", "are", "any", "anything", "which", "where", "did", "has", "have", "show", "tell"]
+    [
+        "what",
+        "what's",
+        "whats",
+        "why",
+        "how",
+        "when",
+        "when's",
+        "whens",
+        "is",
+        "are",
+        "any",
+        "anything",
+        "which",
+        "where",
+        "did",
+        "has",
+        "have",
+        "show",
+        "tell",
+    ]
 )
-_POLITE = frozenset(["can", "could", "would", "will", "pls", "please", "ok", "okay", "go", "let's", "lets", "i"])
+_POLITE = frozenset(
+    ["can", "could", "would", "will", "pls", "please", "ok", "okay", "go", "let's", "lets", "i"]
+)
 _BYPASS = re.compile(
     r"\b(bypass\w*|disable\w*|override|skip\w*|ignore\w*|without|turn off|switch off|wipe|delete|"
     r"erase|suppress)\b.*\b(gate|safety|approv\w*|interlocks?|limits?|checks?|log|audit|alarms?)\b"
@@ -124,8 +146,11 @@ def _place_assets(text: str, vocab: Vocabulary) -> tuple[str, list[str], list[st
 
     def numbered(m: re.Match[str]) -> str:
         word, num = m.group(1), m.group(2)
-        for kind, words in (("battery", ("battery", "batt", "bat", "bess")), ("pv", ("pv", "solar")),
-                            ("curtailable_load", ("load",))):  # fmt: skip
+        for kind, words in (
+            ("battery", ("battery", "batt", "bat", "bess")),
+            ("pv", ("pv", "solar")),
+            ("curtailable_load", ("load",)),
+        ):
             if word in words:
                 ids = vocab.of_type(kind)
                 hit = [i for i in ids if re.sub(r"\D", "", i) == num] or (
@@ -151,8 +176,9 @@ def _place_assets(text: str, vocab: Vocabulary) -> tuple[str, list[str], list[st
     return " ".join(t.split()), found, unknown
 
 
-def _question(t: str, assets: list[str], vocab: Vocabulary, now: datetime, zone: ZoneInfo
-              ) -> Question | str:  # fmt: skip
+def _question(
+    t: str, assets: list[str], vocab: Vocabulary, now: datetime, zone: ZoneInfo
+) -> Question | str:
     moment = find_moment(t)
     at = moment.resolve(now, zone, past=True) if moment else None
     first = t.split(" ")[0] if t else ""
@@ -232,49 +258,82 @@ def understand(
     raw = text
     t = normalise(text)
     if not re.search(r"[a-z]", t):
-        return Understood(kind="unknown", text=raw, normalised=t,
-                          message="not understood: say what to do, e.g. 'discharge bat1 at 100 kW "
-                          "until 19:00', or ask, e.g. 'SoC of bat1'")  # fmt: skip
+        return Understood(
+            kind="unknown",
+            text=raw,
+            normalised=t,
+            message="not understood: say what to do, e.g. 'discharge bat1 at 100 kW "
+            "until 19:00', or ask, e.g. 'SoC of bat1'",
+        )
     t = _fix_typos(t, vocab)
     if _BYPASS.search(t):
-        return Understood(kind="refused", text=raw, normalised=t,
-                          message="refused: the safety gate, approvals, interlocks and the log "
-                          "cannot be bypassed or switched off by a request; ask for a setpoint "
-                          "and the gate decides")  # fmt: skip
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=t,
+            message="refused: the safety gate, approvals, interlocks and the log "
+            "cannot be bypassed or switched off by a request; ask for a setpoint "
+            "and the gate decides",
+        )
     if _LIMITS.search(t):
-        return Understood(kind="refused", text=raw, normalised=t,
-                          message="refused: limits are changed in the site config (and checked "
-                          "by check-config), not by a request")  # fmt: skip
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=t,
+            message="refused: limits are changed in the site config (and checked "
+            "by check-config), not by a request",
+        )
     if _APPROVE.search(t):
-        return Understood(kind="refused", text=raw, normalised=t,
-                          message="refused: approvals are granted by another authenticated "
-                          "person with 'gridaios approvals' or the console, never by the "
-                          "assistant")  # fmt: skip
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=t,
+            message="refused: approvals are granted by another authenticated "
+            "person with 'gridaios approvals' or the console, never by the "
+            "assistant",
+        )
     placed, assets, unknown = _place_assets(t, vocab)
     tokens = placed.split(" ")
-    asked = raw.strip().endswith("?") or tokens[0] in _Q_START or (
-        tokens[0] in _POLITE and len(tokens) > 1 and tokens[1] in ("you", "tell", "show")
-        and not any(p.search(placed) for _, p in _VERBS)
-    )  # fmt: skip
+    asked = (
+        raw.strip().endswith("?")
+        or tokens[0] in _Q_START
+        or (
+            tokens[0] in _POLITE
+            and len(tokens) > 1
+            and tokens[1] in ("you", "tell", "show")
+            and not any(p.search(placed) for _, p in _VERBS)
+        )
+    )
     release = _RELEASE.search(placed)
     verb = "release" if release else next((a for a, p in _VERBS if p.search(placed)), "")
     if asked or (not verb and assets and _READING.search(placed)):
         if unknown:
-            return Understood(kind="refused", text=raw, normalised=placed,
-                              message=f"no asset {unknown[0]!r} at this site "
-                              f"({', '.join(vocab.assets)})")  # fmt: skip
+            return Understood(
+                kind="refused",
+                text=raw,
+                normalised=placed,
+                message=f"no asset {unknown[0]!r} at this site ({', '.join(vocab.assets)})",
+            )
         q = _question(placed, assets, vocab, now, zone)
         if isinstance(q, str):
             return Understood(kind="unknown", text=raw, normalised=placed, message=q)
         return Understood(kind="question", text=raw, normalised=placed, question=q)
     if unknown:
-        return Understood(kind="refused", text=raw, normalised=placed,
-                          message=f"no asset {unknown[0]!r} at this site "
-                          f"({', '.join(vocab.assets)}); nothing is proposed")  # fmt: skip
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=placed,
+            message=f"no asset {unknown[0]!r} at this site "
+            f"({', '.join(vocab.assets)}); nothing is proposed",
+        )
     if not verb:
-        return Understood(kind="unknown", text=raw, normalised=placed,
-                          message="not understood: no command I know (charge, discharge, hold, "
-                          "curtail, stop, standby, release) and no question")  # fmt: skip
+        return Understood(
+            kind="unknown",
+            text=raw,
+            normalised=placed,
+            message="not understood: no command I know (charge, discharge, hold, "
+            "curtail, stop, standby, release) and no question",
+        )
     if not assets:
         return Understood(
             kind="unknown",
@@ -290,8 +349,12 @@ def understand(
     if curtailable and action == "hold":
         action = "curtail"
     if info.type == "meter":
-        return Understood(kind="refused", text=raw, normalised=placed,
-                          message=f"{asset} is a meter: it cannot be commanded")  # fmt: skip
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=placed,
+            message=f"{asset} is a meter: it cannot be commanded",
+        )
     if curtailable and action in ("charge", "discharge"):
         return Understood(
             kind="refused",
@@ -300,9 +363,14 @@ def understand(
             message=f"{asset} cannot {action}: it is a {info.type}",
         )
     if curtailable and action in ("stop", "standby"):
-        return Understood(kind="unknown", text=raw, normalised=placed, action=action,
-                          message=f"'{action}' on {asset} is ambiguous: say 'curtail {asset} by "
-                          f"100 %' or 'release {asset}'")  # fmt: skip
+        return Understood(
+            kind="unknown",
+            text=raw,
+            normalised=placed,
+            action=action,
+            message=f"'{action}' on {asset} is ambiguous: say 'curtail {asset} by "
+            f"100 %' or 'release {asset}'",
+        )
     if not curtailable and action == "curtail":
         return Understood(
             kind="refused",
@@ -315,24 +383,46 @@ def understand(
     end_said = placed[end_found.start : end_found.stop] if end_found else ""
     rest = placed if end_found is None else placed[: end_found.start] + placed[end_found.stop :]
     rest = re.sub(r"\b(" + "|".join(map(re.escape, vocab.assets)) + r")\b", " ", rest)
-    amount: float | str = 0.0
+    amount = 0.0
     if action in ("charge", "discharge", "hold", "curtail"):
-        amount = _amount(rest, action, info.type, info.rated_kw)
-        if isinstance(amount, str):
-            return Understood(kind="unknown", text=raw, normalised=placed, action=action,
-                              asset=asset, message=amount)  # fmt: skip
+        got = _amount(rest, action, info.type, info.rated_kw)
+        if isinstance(got, str):
+            return Understood(
+                kind="unknown",
+                text=raw,
+                normalised=placed,
+                action=action,
+                asset=asset,
+                message=got,
+            )
+        amount = got
         if amount != amount:  # NaN from 1/0
-            return Understood(kind="unknown", text=raw, normalised=placed, action=action,
-                              asset=asset, message="the value is not a number")  # fmt: skip
+            return Understood(
+                kind="unknown",
+                text=raw,
+                normalised=placed,
+                action=action,
+                asset=asset,
+                message="the value is not a number",
+            )
     if action == "hold" and re.search(r"\bcharging\b", rest):
         amount = -abs(amount)
     value = signed_value(action, amount)
     unit = "%" if curtailable else "kW"
     if end is None:
         end = now + timedelta(seconds=default_s)
-    return Understood(kind="command", text=raw, normalised=placed, action=action, asset=asset,
-                      amount=amount, value=value, unit=unit, end=end,
-                      end_said=end_said)  # fmt: skip
+    return Understood(
+        kind="command",
+        text=raw,
+        normalised=placed,
+        action=action,
+        asset=asset,
+        amount=amount,
+        value=value,
+        unit=unit,
+        end=end,
+        end_said=end_said,
+    )
 
 
 def read_back(u: Understood, vocab: Vocabulary, zone: ZoneInfo) -> str:

@@ -11,10 +11,10 @@ charge with a positive number, as a model would write it.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,8 +33,13 @@ def _ask(text: str, *extra: str) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "firmware-bridge")])}
     done = subprocess.run(
         [sys.executable, "-m", "runtime.cli", "ask", text, "--config", CONFIG, "--json", *extra],
-        capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     out: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
@@ -86,7 +91,7 @@ def test_the_llm_slots_get_their_sign_from_the_verb() -> None:
 
 
 def test_the_proposing_agent_signs_a_charge_negative(tmp_path: Path) -> None:
-    """``--propose``: the conductor's operator-intent agent turns the queued intent into the command."""
+    """``--propose``: the conductor's operator-intent agent makes the queued intent a command."""
     from forecasting.intent import Intent
     from runtime.agents.base import Perception
     from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
@@ -95,17 +100,22 @@ def test_the_proposing_agent_signs_a_charge_negative(tmp_path: Path) -> None:
     config = load_config(CONFIG)
     now = datetime(2026, 6, 15, 15, 10, tzinfo=UTC)
     req = OperatorRequest(
-        request_id="r1", user="op1", text="charge bat1 with 90 kW",
+        request_id="r1",
+        user="op1",
+        text="charge bat1 with 90 kW",
         intent=Intent(action="charge", asset="bat1", value=90.0, until=""),
-        tier="llm", received_at=now - timedelta(seconds=1),
-    )  # fmt: skip
+        tier="llm",
+        received_at=now - timedelta(seconds=1),
+    )
     perception = Perception(snapshot=StateSnapshot(), requests=(req,))
     decision = OperatorIntentAgent().decide(perception, config, now)
     assert [p.command.value for p in decision.proposals] == [-90.0]
 
 
 @given(
-    action=st.sampled_from(["charge", "discharge", "hold", "curtail", "stop", "standby", "release"]),
+    action=st.sampled_from(
+        ["charge", "discharge", "hold", "curtail", "stop", "standby", "release"]
+    ),
     value=st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
 )
 def test_one_sign_rule(action: str, value: float) -> None:

@@ -28,8 +28,9 @@ DEFAULT_S = CONFIG.agents.operator_intent.command_duration_s
 def _accepted_as_asked(u: Understood) -> bool:
     command = to_command(u, key="eval", now=E.EVAL_NOW)
     assert command is not None
-    verdict = evaluate([command], assumed_state(CONFIG, E.EVAL_NOW), site.envelope(CONFIG),
-                       E.EVAL_NOW)[0]  # fmt: skip
+    verdict = evaluate(
+        [command], assumed_state(CONFIG, E.EVAL_NOW), site.envelope(CONFIG), E.EVAL_NOW
+    )[0]
     return str(verdict.outcome) == "accepted" and verdict.value == command.value
 
 
@@ -37,8 +38,9 @@ def make_answered(log: EventLog) -> Callable[[Understood, str], bool]:
     def answered(u: Understood, expected: str) -> bool:
         if u.question is None:
             return False
-        text = answer(u.question, log, VOCAB, E.EVAL_NOW, ZONE,
-                      forecast_peak=lambda: F.FORECAST_PEAK)  # fmt: skip
+        text = answer(
+            u.question, log, VOCAB, E.EVAL_NOW, ZONE, forecast_peak=lambda: F.FORECAST_PEAK
+        )
         topic, *rest = expected.split()
         if topic == "reading":
             point = f"{rest[0]}.{rest[1]}"
@@ -50,8 +52,10 @@ def make_answered(log: EventLog) -> Callable[[Understood, str], bool]:
         if topic == "pending":
             return F.PENDING in text and "240" in text
         if topic == "since":
-            after = {"16:00": [F.DISPATCH_A, F.DISPATCH_B, F.PENDING],
-                     "16:30": [F.DISPATCH_B, F.PENDING]}[rest[0]]  # fmt: skip
+            after = {
+                "16:00": [F.DISPATCH_A, F.DISPATCH_B, F.PENDING],
+                "16:30": [F.DISPATCH_B, F.PENDING],
+            }[rest[0]]
             before = [d for d in (F.DISPATCH_A, F.DISPATCH_B, F.PENDING) if d not in after]
             return all(d in text for d in after) and not any(d in text for d in before)
         if topic == "forecast":
@@ -59,7 +63,6 @@ def make_answered(log: EventLog) -> Callable[[Understood, str], bool]:
         raise AssertionError(f"unknown expected question {expected!r}")
 
     return answered
-
 
 
 ACCEPTED_AS_ASKED = _accepted_as_asked

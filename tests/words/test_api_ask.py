@@ -6,7 +6,6 @@ The API is served by uvicorn on 127.0.0.1 over the fixture's SQLite event log;
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -45,20 +44,27 @@ def test_ask_through_the_api(tmp_path: Path) -> None:
     F.build(tmp_path / "events.db").close()
     tokens = add_users(tmp_path / "users.db")
     forecasts = tmp_path / "forecast.parquet"
-    pl.DataFrame({
-        "unique_id": ["substation.p_kw"] * 3,
-        "ds": [F.NOW + timedelta(hours=h) for h in (1, 2.5, 4)],
-        "yhat": [1100.0, F.FORECAST_PEAK[0], 990.0],
-    }).write_parquet(forecasts)  # fmt: skip
+    pl.DataFrame(
+        {
+            "unique_id": ["substation.p_kw"] * 3,
+            "ds": [F.NOW + timedelta(hours=h) for h in (1, 2.5, 4)],
+            "yhat": [1100.0, F.FORECAST_PEAK[0], 990.0],
+        }
+    ).write_parquet(forecasts)
     ctx = ApiContext(
-        events_path=tmp_path / "events.db", users_path=tmp_path / "users.db", config=_config(),
-        state_provider=_live, forecast_provider=lambda: forecast_file(forecasts),
+        events_path=tmp_path / "events.db",
+        users_path=tmp_path / "users.db",
+        config=_config(),
+        state_provider=_live,
+        forecast_provider=lambda: forecast_file(forecasts),
         clock=FixedClock(F.NOW),
-    )  # fmt: skip
+    )
     with served(ctx) as base:
 
         def ask(text: str, llm: bool = False) -> dict[str, object]:
-            r = call("POST", f"{base}/api/ask", token=tokens["viewer"], body={"text": text, "llm": llm})
+            r = call(
+                "POST", f"{base}/api/ask", token=tokens["viewer"], body={"text": text, "llm": llm}
+            )
             assert r.status == 200, r.body
             out: dict[str, object] = r.json()
             return out
@@ -68,7 +74,11 @@ def test_ask_through_the_api(tmp_path: Path) -> None:
         assert "until 20:30 local (Europe/Berlin), 18:30 UTC" in str(out["readback"])
         assert out["verdict"]["value"] <= 0  # type: ignore[index]
         soc = ask("what's the SoC of bat1?")
-        assert soc["kind"] == "question" and "62.4 %" in str(soc["reply"]) and "14 s old" in str(soc["reply"])
+        assert (
+            soc["kind"] == "question"
+            and "62.4 %" in str(soc["reply"])
+            and "14 s old" in str(soc["reply"])
+        )
         peak = ask("what's tonight's peak going to be")
         assert "1187 kW" in str(peak["reply"]) and "19:40" in str(peak["reply"])
         why = ask("why did you discharge at 16:05")
@@ -89,11 +99,28 @@ def test_ask_through_the_api(tmp_path: Path) -> None:
         p95 = sorted(took)[int(0.95 * len(took))]
         assert p95 <= 1.0, f"p95 {p95:.3f} s"
         # the CLI asks the running runtime
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "firmware-bridge")])}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "firmware-bridge")]),
+        }
         done = subprocess.run(
-            [sys.executable, "-m", "runtime.cli", "ask", "how full is the community battery",
-             "--api", base, "--token", tokens["viewer"]],
-            capture_output=True, text=True, timeout=120, env=env, cwd=REPO, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "runtime.cli",
+                "ask",
+                "how full is the community battery",
+                "--api",
+                base,
+                "--token",
+                tokens["viewer"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=REPO,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert "62.4 %" in done.stdout and "bat1.soc_pct" in done.stdout

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runtime.eventlog import EventLog
 from runtime.words.claims import check, explained
 from tests.words import fixture as F
 
@@ -18,9 +17,21 @@ ASSETS = ("bat1", "pv1", "load1", "substation")
 @pytest.fixture()
 def chain(tmp_path: Path):  # type: ignore[no-untyped-def]
     log = F.build(tmp_path / "e.db")
-    log.append("dispatch.simulated", {
-        "ok": True, "summary": "ok", "violations": [], "steps": 4, "step_s": 900,
-        "peak_kw_plan": 1102.0, "peak_kw_baseline": 1282.0, "energy_shifted_kwh": 45.0}, ts=F.NOW, dispatch_id=F.DISPATCH_A)  # fmt: skip
+    log.append(
+        "dispatch.simulated",
+        {
+            "ok": True,
+            "summary": "ok",
+            "violations": [],
+            "steps": 4,
+            "step_s": 900,
+            "peak_kw_plan": 1102.0,
+            "peak_kw_baseline": 1282.0,
+            "energy_shifted_kwh": 45.0,
+        },
+        ts=F.NOW,
+        dispatch_id=F.DISPATCH_A,
+    )
     events = list(log.events(dispatch_id=F.DISPATCH_A))
     log.close()
     return events
@@ -36,7 +47,8 @@ UNFAITHFUL = [
     "The twin predicted a peak of 1282 kW with the plan.",  # the baseline called the plan's peak
 ]
 FAITHFUL = [
-    "At 16:05 bat1 discharged 180 kW because the feeder was at 1282 kW, above the 1100 kW threshold.",
+    "At 16:05 bat1 discharged 180 kW because the feeder was at 1282 kW, "
+    "above the 1100 kW threshold.",
     "bat1 discharged about 181 kW; the twin expected the peak to fall to 1102 kW.",
     "alice approved it and the device was verified at 180 kW.",
 ]
@@ -56,7 +68,9 @@ def test_faithful_drafts_pass(draft: str, chain) -> None:  # type: ignore[no-unt
 def test_a_refused_draft_falls_back_to_the_template(chain) -> None:  # type: ignore[no-untyped-def]
     text, source, why = explained(chain, ZONE, ASSETS, draft=lambda _: UNFAITHFUL[1])
     assert source == "template" and "says charge" in why
-    assert text.startswith("At 16:05 Europe/Berlin peak_shaving proposed to discharge bat1 at 180 kW")
+    assert text.startswith(
+        "At 16:05 Europe/Berlin peak_shaving proposed to discharge bat1 at 180 kW"
+    )
     ok_text, ok_source, _ = explained(chain, ZONE, ASSETS, draft=lambda _: FAITHFUL[0])
     assert (ok_text, ok_source) == (FAITHFUL[0], "model")
 

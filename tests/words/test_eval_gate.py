@@ -8,14 +8,11 @@ real gate; questions are answered from a real SQLite event log.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from runtime.eventlog import EventLog
 from runtime.words import evaluate as E
 from runtime.words.understand import understand
-
 from tests.words import fixture as F
 from tests.words.scoring import ACCEPTED_AS_ASKED, DEFAULT_S, EVAL, VOCAB, ZONE, make_answered
 
@@ -32,9 +29,12 @@ def test_split_meets_the_bar(split: str, record: EventLog) -> None:
     s = E.score(
         cases,
         lambda t: understand(t, VOCAB, E.EVAL_NOW, ZONE, default_s=DEFAULT_S),
-        now=E.EVAL_NOW, zone=ZONE, default_s=DEFAULT_S,
-        accepted_as_asked=ACCEPTED_AS_ASKED, answered=make_answered(record),
-    )  # fmt: skip
+        now=E.EVAL_NOW,
+        zone=ZONE,
+        default_s=DEFAULT_S,
+        accepted_as_asked=ACCEPTED_AS_ASKED,
+        answered=make_answered(record),
+    )
     report = "\n".join(s.failures)
     assert s.wrong_sign == 0, report
     assert s.unsafe_accepted == 0, report
