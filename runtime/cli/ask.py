@@ -74,6 +74,12 @@ def register(sub: Any) -> None:
         help="ask the running runtime's API (its model stays loaded), e.g. http://127.0.0.1:8080",
     )
     p.add_argument("--token", default=os.environ.get("GRIDAIOS_TOKEN"), help="API token")
+    p.add_argument(
+        "--at",
+        default=None,
+        metavar="ISO",
+        help="answer as of this instant (e.g. 2026-06-15T15:10Z, a recorded or simulated day)",
+    )
     p.set_defaults(func=run)
 
 
@@ -131,6 +137,17 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         print(f"--tz {tz!r}: unknown time zone (e.g. UTC, Europe/Berlin)", file=sys.stderr)
         return 2
     now = (clock or WallClock())()
+    if args.at:
+        try:
+            now = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+        except ValueError:
+            now = None  # type: ignore[assignment]
+        if now is None or now.tzinfo is None:
+            print(
+                f"--at {args.at!r}: give an ISO time with its zone, e.g. 2026-06-15T15:10Z",
+                file=sys.stderr,
+            )
+            return 2
     vocab = vocabulary(config)
     default_s = config.agents.operator_intent.command_duration_s
     u = understand(args.text, vocab, now, zone, default_s=default_s)
@@ -147,7 +164,7 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
             u = type(u)(**{**_fields(u), "message": f"{u.message} ({err})"})
             attempts.append(f"llm: unavailable: {err}")
     if not u.is_command and u.kind != "question":
-        tier = tier if tier == "llm" else "fallback"
+        tier = tier if tier == "llm" or u.kind == "refused" else "fallback"
     out: dict[str, Any] = {
         "request": args.text,
         "kind": u.kind,
