@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from runtime.api.auth import Principal
 from runtime.api.context import Resources, resources
+from runtime.api.guard import principal
 
 router = APIRouter(prefix="/api", tags=["words"])
 R = Depends(resources)
+P = Depends(principal)
 _LOCK = threading.Lock()
 
 
@@ -127,3 +131,61 @@ def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
         if kw is not None and vj["value"]
         else None,
     )
+
+
+class ProposeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=500)
+    confirm: str = Field(
+        min_length=1, max_length=16, description="the read-back's code from POST /api/ask"
+    )
+
+
+class ProposeOut(BaseModel):
+    request_id: str
+    readback: str
+
+
+@router.post("/ask/propose", response_model=ProposeOut, responses={409: {}})
+def propose(
+    body: ProposeIn, request: Request, who: Principal = P, res: Resources = R
+) -> ProposeOut:
+    """Queue a confirmed request for the conductor's operator-intent agent, as the caller.
+
+    The text is understood again (rules only: the same words give the same read-back)
+    and queued only when its read-back code is the one the operator confirmed.
+    """
+    from runtime.agents.intent import request as queue_request
+    from runtime.cli.ask import confirm_code, intent_of
+    from runtime.words.understand import read_back, understand
+    from runtime.words.vocab import vocabulary
+
+    config = res.ctx.config
+    if config is None:
+        raise HTTPException(409, "the API runs without a site config: start it with --config")
+    from forecasting.intent import validate_intent
+
+    vocab = vocabulary(config)
+    zone = ZoneInfo(config.safety.timezone)
+    now = res.ctx.clock()
+    u = understand(
+        body.text, vocab, now, zone, default_s=config.agents.operator_intent.command_duration_s
+    )
+    if not u.is_command or u.end is None:
+        raise HTTPException(409, f"nothing to propose: {u.message or 'not a command'}")
+    said = read_back(u, vocab, zone)
+    if body.confirm != confirm_code(u):
+        raise HTTPException(
+            409, f"the read-back is now {said!r} (code {confirm_code(u)}); confirm that one"
+        )
+    if u.end - now > timedelta(hours=24):
+        raise HTTPException(409, "an end more than 24 h ahead cannot be queued")
+    request_id = queue_request(
+        res.log,
+        user=who.username,
+        text=body.text,
+        intent=validate_intent(intent_of(u, zone)),
+        tier=u.tier,
+        now=now,
+    )
+    return ProposeOut(request_id=request_id, readback=said)

@@ -170,7 +170,7 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         "kind": u.kind,
         "tier": tier,
         "attempts": attempts,
-        "intent": _intent(u, zone),
+        "intent": intent_of(u, zone),
         "message": u.message,
         "timezone": zone.key,
         "state": "assumed from config initial values (not live)"
@@ -202,7 +202,7 @@ def _fields(u: Any) -> dict[str, Any]:
     return {f: getattr(u, f) for f in u.__dataclass_fields__}
 
 
-def _intent(u: Any, zone: ZoneInfo) -> dict[str, Any]:
+def intent_of(u: Any, zone: ZoneInfo) -> dict[str, Any]:
     """The typed intent the operator-intent agent takes (``forecasting.intent.Intent``'s fields)."""
     if not u.is_command:
         return {"action": "unknown", "asset": "", "value": 0.0, "until": ""}

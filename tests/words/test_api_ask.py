@@ -19,6 +19,7 @@ from runtime.api import ApiContext
 from runtime.api.routes_state import forecast_file
 from runtime.clock import FixedClock
 from runtime.config import load_config
+from runtime.eventlog import EventLog
 from safety import Quality, Reading, StateSnapshot
 from tests.api.support import add_users, call, served
 from tests.words import fixture as F
@@ -90,6 +91,22 @@ def test_ask_through_the_api(tmp_path: Path) -> None:
         assert call("POST", f"{base}/api/ask", body={"text": "stop bat1"}).status == 401
         detail = call("GET", f"{base}/api/dispatches/{F.DISPATCH_A}", token=tokens["viewer"]).json()
         assert "peak_shaving proposed to discharge bat1 at 180 kW" in detail["narrative"]
+        # the console's confirmation: queued only with the read-back's code, as the caller
+        text = "charge bat1 at 60 kW for 30 minutes"
+        code = ask(text)["confirm"]
+        url = f"{base}/api/ask/propose"
+        wrong = call("POST", url, token=tokens["operator"], body={"text": text, "confirm": "nope"})
+        assert wrong.status == 409 and "read-back" in wrong.json()["detail"]
+        viewer = call("POST", url, token=tokens["viewer"], body={"text": text, "confirm": code})
+        assert viewer.status == 403
+        ok = call("POST", url, token=tokens["operator"], body={"text": text, "confirm": code})
+        assert ok.status == 200, ok.body
+        log = EventLog(tmp_path / "events.db")
+        queued = [e.payload for e in log.events(kinds=("agent.intent_requested",))]
+        log.close()
+        assert [(q["user"], q["intent"]["action"], q["intent"]["value"]) for q in queued] == [
+            ("operator", "charge", -60.0)
+        ]
         # warm latency of the rules path through the API
         took = []
         for text in ["discharge bat1 at 100 kW until 19:00", "soc bat1?", "stop battery one"] * 10:
