@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from runtime.words.sign import ACTIONS, signed_value
 from runtime.words.times import Found
-from runtime.words.understand import Understood
+from runtime.words.understand import Understood, verb_of
 from runtime.words.vocab import Vocabulary
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -147,7 +147,8 @@ class SlotFiller:
 
 
 def _numbers(text: str) -> set[float]:
-    found = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
+    """The numbers the operator said (not the digits of an asset id like bat1)."""
+    found = {float(n) for n in re.findall(r"(?<![a-z\d.])\d+(?:\.\d+)?", text)}
     return found | {n * 1000 for n in found} | {n / 1000 for n in found}
 
 
@@ -170,8 +171,14 @@ def ground(
     fail = None
     if action == "unknown" or asset == "none":
         fail = "I could not tell what to do with which asset"
-    elif u.action not in ("", "unknown") and action != u.action:
-        fail = f"the model read '{action}' but the request says '{u.action}'"
+    elif action != verb_of(said):
+        said_verb = verb_of(said)
+        fail = (
+            f"the model read '{action}' but the request says '{said_verb}'"
+            if said_verb
+            else f"the request has no verb for '{action}'; say charge, discharge, hold, "
+            "curtail, stop, standby or release"
+        )
     elif not re.search(rf"\b{re.escape(asset)}\b", said):
         fail = f"the request does not name {asset}"
     elif action in ("charge", "discharge", "hold", "curtail") and abs(value) not in _numbers(said):

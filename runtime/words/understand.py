@@ -124,6 +124,13 @@ _FRACTION = re.compile(r"\b(?:by|to|at)?\s?(?P<f>half|a third|one third|a quarte
 _FRACTIONS = {"half": 50.0, "a third": 100 / 3, "one third": 100 / 3, "a quarter": 25.0}
 
 
+def verb_of(text: str) -> str:
+    """The action the request's own words say ("" when none): the rules and the LLM's check."""
+    if _RELEASE.search(text):
+        return "release"
+    return next((a for a, p in _VERBS if p.search(text)), "")
+
+
 def _fix_typos(text: str, vocab: Vocabulary) -> str:
     from rapidfuzz import fuzz, process
 
@@ -304,8 +311,7 @@ def understand(
             and not any(p.search(placed) for _, p in _VERBS)
         )
     )
-    release = _RELEASE.search(placed)
-    verb = "release" if release else next((a for a, p in _VERBS if p.search(placed)), "")
+    verb = verb_of(placed)
     if asked or (not verb and assets and _READING.search(placed)):
         if unknown:
             return Understood(

@@ -79,11 +79,15 @@ def test_the_llm_slots_get_their_sign_from_the_verb() -> None:
     vocab = vocabulary(load_config(CONFIG))
     now = datetime(2026, 6, 15, 15, 10, tzinfo=UTC)
     zone = ZoneInfo("Europe/Berlin")
-    u = understand("shove 90 into bat1 until 20:00", vocab, now, zone)
-    assert not u.is_command  # the rules do not know 'shove': the model fills the slots
+    # the slots of a request the rules gave up on; the model writes the number unsigned
+    u = replace(understand("charge bat1 at 90 kW until 20:00", vocab, now, zone), kind="unknown")
     model = '{"action": "charge", "asset": "bat1", "value": 90, "until": "20:00", "minutes": 0}'
     filled = ground(model, u, vocab, now, zone, 900)
     assert filled.is_command and filled.value == -90.0
+    # a request without a verb is never given one by the model
+    verbless = understand("shove 90 into bat1 until 20:00", vocab, now, zone)
+    assert not verbless.is_command
+    assert not ground(model, verbless, vocab, now, zone, 900).is_command
     # a model output whose direction contradicts the request's verb is not accepted
     said = replace(understand("discharge bat1 at 90 kW", vocab, now, zone), kind="unknown")
     lying = '{"action": "charge", "asset": "bat1", "value": 90, "until": "", "minutes": 0}'
