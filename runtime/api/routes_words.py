@@ -59,7 +59,7 @@ def _slots(request: Request, vocab: Any) -> Any:
         return state.words_slots
 
 
-@router.post("/ask", response_model=AskOut)
+@router.post("/ask", response_model=AskOut, responses={409: {}})
 def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     """Understand ``text``: a read-back and the gate's preview, or the answer to a question."""
     from runtime import records, site
