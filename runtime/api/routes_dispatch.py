@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from runtime import explain
 from runtime.api import views
 from runtime.api.context import Resources, resources
 from runtime.api.schemas import DispatchDetail, DispatchOut, ProposalOut
-from runtime.dispatch import State
-from runtime.errors import NotFound
-from runtime.eventlog import Event
+from runtime.audit import explain
+from runtime.core.errors import NotFound
+from runtime.log.dispatch import State
+from runtime.log.eventlog import Event
 
 router = APIRouter(prefix="/api", tags=["dispatches"])
 R = Depends(resources)

@@ -62,9 +62,10 @@ def _slots(request: Request, vocab: Any) -> Any:
 @router.post("/ask", response_model=AskOut, responses={409: {}})
 def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     """Understand ``text``: a read-back and the gate's preview, or the answer to a question."""
-    from runtime import records, site
-    from runtime.approvals import requirement
+    from runtime.approvals.book import requirement
     from runtime.cli.ask import assumed_state, confirm_code
+    from runtime.config import site
+    from runtime.log import records
     from runtime.words.answer import answer, peak_of
     from runtime.words.command import to_command
     from runtime.words.understand import read_back, understand

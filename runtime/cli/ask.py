@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from runtime.clock import Clock, WallClock
-from runtime.config import BatteryAsset, SiteConfig, load_config
-from runtime.errors import ConfigError
+from runtime.config.model import BatteryAsset, SiteConfig, load_config
+from runtime.core.clock import Clock, WallClock
+from runtime.core.errors import ConfigError
 from safety import Quality, Reading, StateSnapshot
 
 DEFAULT_CONFIG = "configs/demo-feeder.yaml"
@@ -85,7 +85,7 @@ def register(sub: Any) -> None:
 
 def assumed_state(config: SiteConfig, now: datetime) -> StateSnapshot:
     """Initial values from the config, marked good at ``now``: not live telemetry."""
-    from runtime import site
+    from runtime.config import site
 
     readings: dict[str, Reading] = {}
     for asset in config.assets:
@@ -214,8 +214,9 @@ def intent_of(u: Any, zone: ZoneInfo) -> dict[str, Any]:
 
 
 def _preview(u: Any, config: SiteConfig, now: datetime, state: str) -> dict[str, Any]:
-    from runtime import records, site
-    from runtime.approvals import requirement
+    from runtime.approvals.book import requirement
+    from runtime.config import site
+    from runtime.log import records
     from runtime.words.command import to_command
     from safety import CommandKind, evaluate
 
@@ -234,7 +235,7 @@ def _preview(u: Any, config: SiteConfig, now: datetime, state: str) -> dict[str,
 
 
 def _answer(u: Any, db: Path, vocab: Any, now: datetime, zone: ZoneInfo, config: SiteConfig) -> str:
-    from runtime.eventlog import EventLog
+    from runtime.log.eventlog import EventLog
     from runtime.words.answer import answer
 
     log = EventLog(db, readonly=True) if db.is_file() else None
@@ -284,7 +285,7 @@ def _propose(
         return 2
     from forecasting.intent import validate_intent
     from runtime.agents.intent import request
-    from runtime.eventlog import EventLog
+    from runtime.log.eventlog import EventLog
 
     log = EventLog(args.db)
     try:

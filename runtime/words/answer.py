@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 from runtime.words.narrate import narrate
 from runtime.words.understand import Question
 from runtime.words.vocab import Vocabulary
@@ -78,7 +78,7 @@ def answer(
             f"{at.astimezone(zone):%H:%M:%S} {zone.key}){stale}."
         )
     if q.topic == "pending":
-        from runtime.approval_projection import ApprovalProjection
+        from runtime.approvals.projection import ApprovalProjection
 
         pending = ApprovalProjection(log).pending()
         if not pending:

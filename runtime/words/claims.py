@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from runtime.eventlog import Event
+from runtime.log.eventlog import Event
 from runtime.words.narrate import narrate
 
 #: A fact's label -> words that refer to it in a sentence (the nearest word decides).

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from runtime.eventlog import Event
+from runtime.log.eventlog import Event
 
 
 def _num(v: object, unit: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from runtime.config import PvAsset, SiteConfig
+from runtime.config.model import PvAsset, SiteConfig
 
 TYPE_WORDS: dict[str, tuple[str, ...]] = {
     "battery": ("battery", "batt", "bess", "bat", "storage battery"),

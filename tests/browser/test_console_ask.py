@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from runtime.api import ApiContext
-from runtime.clock import FixedClock
-from runtime.config import load_config
-from runtime.eventlog import EventLog
+from runtime.config.model import load_config
+from runtime.core.clock import FixedClock
+from runtime.log.eventlog import EventLog
 from tests.api.support import PASSWORD, add_users, served
 from tests.browser.conftest import needs_chromium
 from tests.words import fixture as F

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 
 NOW = datetime.fromisoformat("2026-06-15T15:10:00+00:00")  # 17:10 Europe/Berlin
 READINGS = {  # point -> (value, seconds before NOW)

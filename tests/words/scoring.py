@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from runtime import site
 from runtime.cli.ask import assumed_state
-from runtime.config import load_config
-from runtime.eventlog import EventLog
+from runtime.config import site
+from runtime.config.model import load_config
+from runtime.log.eventlog import EventLog
 from runtime.words import evaluate as E
 from runtime.words.answer import answer
 from runtime.words.command import to_command

@@ -17,9 +17,9 @@ import polars as pl
 
 from runtime.api import ApiContext
 from runtime.api.routes_state import forecast_file
-from runtime.clock import FixedClock
-from runtime.config import load_config
-from runtime.eventlog import EventLog
+from runtime.config.model import load_config
+from runtime.core.clock import FixedClock
+from runtime.log.eventlog import EventLog
 from safety import Quality, Reading, StateSnapshot
 from tests.api.support import add_users, call, served
 from tests.words import fixture as F

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 from runtime.words import evaluate as E
 from runtime.words.understand import understand
 from tests.words import fixture as F
