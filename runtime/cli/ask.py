@@ -182,7 +182,7 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         "approval": None,
     }
     if u.kind == "question" and u.question is not None:
-        out["answer"] = _answer(u, args.db, vocab, now, zone, config)
+        out["answer"] = _answer(u, args, vocab, now, zone, config)
     if u.is_command:
         out.update(_preview(u, config, now, args.state))
         out["readback"] = read_back(u, vocab, zone)
@@ -234,13 +234,35 @@ def _preview(u: Any, config: SiteConfig, now: datetime, state: str) -> dict[str,
     }
 
 
-def _answer(u: Any, db: Path, vocab: Any, now: datetime, zone: ZoneInfo, config: SiteConfig) -> str:
+def _answer(
+    u: Any, args: argparse.Namespace, vocab: Any, now: datetime, zone: ZoneInfo, config: SiteConfig
+) -> str:
+    from runtime.config import site
     from runtime.log.eventlog import EventLog
-    from runtime.words.answer import answer
+    from runtime.words.answer import answer, peak_of
 
+    def peak() -> tuple[float, datetime] | None:
+        """The forecast engine's output file (``gridaios forecast run`` writes it)."""
+        if config.forecast is None:
+            return None
+        path = Path(args.config).parent / config.forecast.output
+        if not path.is_file():
+            return None
+        import polars as pl
+
+        frame = pl.read_parquet(path).sort("ds")
+        series: dict[str, list[tuple[datetime, float]]] = {}
+        for r in frame.iter_rows(named=True):
+            ds = r["ds"] if r["ds"].tzinfo else r["ds"].replace(tzinfo=now.tzinfo)
+            series.setdefault(str(r["unique_id"]), []).append((ds, float(r["yhat"])))
+        return peak_of(list(series.items()), site.point_id(config.feeder.meter, "p_kw"), now)
+
+    db = args.db
     log = EventLog(db, readonly=True) if db.is_file() else None
     try:
-        return answer(u.question, log, vocab, now, zone, max_age_s=config.safety.max_age_s)
+        return answer(
+            u.question, log, vocab, now, zone, max_age_s=config.safety.max_age_s, forecast_peak=peak
+        )
     finally:
         if log is not None:
             log.close()
