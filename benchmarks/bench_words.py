@@ -186,8 +186,9 @@ def run() -> list[dict[str, object]]:
                     wrong_sign=llm.wrong_sign,
                     p50_s=round(percentile(llm.seconds, 50), 3),
                     p95_s=round(percentile(llm.seconds, 95), 3),
-                    note="the grounded slot filler alone on 30 test commands (rules' verb "
-                    "withheld; ungrounded slots become answers); baseline: rules",
+                    note="the slot filler alone on 30 test commands (the rules' result "
+                    "withheld; slots grounded against the text, ungrounded ones become "
+                    "answers); baseline: rules",
                 ),
                 row(
                     "words_rules_llm_latency_p95",
