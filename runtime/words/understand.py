@@ -439,7 +439,11 @@ def read_back(u: Understood, vocab: Vocabulary, zone: ZoneInfo) -> str:
     who = f"{u.asset} ({name})" if name else u.asset
     local = u.end.astimezone(zone)
     utc = u.end.astimezone(ZoneInfo("UTC"))
-    until = f"until {local:%H:%M} local ({zone.key}), {utc:%H:%M} UTC"
+    until = (
+        f"until {utc:%H:%M} UTC"
+        if local.utcoffset() == utc.utcoffset() and zone.key == "UTC"
+        else f"until {local:%H:%M} local ({zone.key}), {utc:%H:%M} UTC"
+    )
     if u.end_said == "":
         until += " (default duration)"
     if u.action in ("stop", "standby"):
