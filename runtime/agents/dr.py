@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -44,6 +45,8 @@ class DrEvent(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     targets: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    # "cancelled": a revision (same event_id) that withdraws the event; never active again
+    status: Literal["active", "cancelled"] = "active"
 
     @model_validator(mode="after")
     def _shape(self) -> DrEvent:
@@ -59,7 +62,7 @@ class DrEvent(BaseModel):
         return "*" in self.targets or asset in self.targets
 
     def active(self, now: datetime) -> bool:
-        return self.start <= now < self.end
+        return self.status == "active" and self.start <= now < self.end
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,7 @@ _BODY: dict[str, Any] = {
                         "start": {"type": "string", "format": "date-time"},
                         "end": {"type": "string", "format": "date-time"},
                         "targets": {"type": "array", "items": {"type": "string"}},
+                        "status": {"type": "string", "enum": ["active", "cancelled"]},
                     },
                     "additionalProperties": False,
                     "description": "exactly one of signal_level or target_kw; "
