@@ -97,6 +97,7 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         record: Record = _no_record,
         clock: Callable[[], datetime] = _utcnow,
         reference_kw: Callable[[], float | None] = lambda: None,
+        to_site_time: Callable[[datetime], datetime] = lambda t: t,
         ven_id: str | None = None,
         vtn_fingerprint: str | None = None,
         cert: str | None = None,
@@ -121,6 +122,7 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         self.record = record
         self.clock = clock
         self.reference_kw = reference_kw
+        self.to_site_time = to_site_time  # the VTN's (wall) time -> the site clock's
         self.counts = VenCounts()
         self.reachable = False
         self.events_seen: dict[str, OadrEvent] = {}
@@ -177,8 +179,11 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
     def _submit(self, event: OadrEvent) -> None:
         now = self.clock()
         for body in event.internal():
-            if datetime.fromisoformat(body["end"]) <= now:
+            start = self.to_site_time(datetime.fromisoformat(body["start"]))
+            end = self.to_site_time(datetime.fromisoformat(body["end"]))
+            if end <= now:
                 continue  # an interval already over: nothing left to honour
+            body["start"], body["end"] = start.isoformat(), end.isoformat()
             self.submit(orjson.dumps(body), f"openadr2b:{event.program or 'vtn'}")
 
     # --- messages from the VTN -------------------------------------------------

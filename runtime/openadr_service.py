@@ -1,0 +1,182 @@
+"""The OpenADR VEN next to the conductor: its own thread and event loop (docs/dr.md).
+
+Built from the site config's ``openadr`` section: the VEN (``connectors.openadr.oadr20b``)
+hands opted-in events to the conductor's DR inbox (checked and recorded there like any DR
+payload), asks ``runtime.dr_optin.OptInDesk`` whether to opt in, reports the feeder
+meter and the flexibility offered, and keeps refused VTN messages in the dead-letter
+store. A VTN that cannot be reached at start is retried every ``retry_s``; a VEN that
+fails never stops the conductor (it logs, records ``dr.openadr.down`` and retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from connectors.deadletter import DeadLetterSink, MemoryDeadLetters
+from connectors.openadr.oadr20b import Ven20b
+from runtime.dr_optin import OptInDesk
+from runtime.site import point_id
+
+if TYPE_CHECKING:
+    from runtime.conductor import Conductor
+
+log = logging.getLogger(__name__)
+
+
+def _identity(t: datetime) -> datetime:
+    return t
+
+
+class OpenAdrService:
+    def __init__(
+        self,
+        conductor: Conductor,
+        submit: Callable[[bytes, str], None],
+        *,
+        to_site_time: Callable[[datetime], datetime] = _identity,
+        retry_s: float = 10.0,
+    ) -> None:
+        config = conductor.config
+        assert config.openadr is not None
+        self.c = conductor
+        self.oadr = config.openadr
+        self.submit = submit
+        self.retry_s = retry_s
+        battery_id = config.agents.dr_events.battery or config.policy.peak_shaving.battery
+        self.battery = battery_id
+        self.flexibility_kw = config.battery(battery_id).max_discharge_kw
+        self.meter_point = point_id(config.feeder.meter, "p_kw")
+        self.dead: DeadLetterSink = (
+            conductor.dlq.put if conductor.dlq is not None else MemoryDeadLetters()
+        )
+        self.desk = OptInDesk(
+            conductor.events,
+            self.oadr,
+            clock=conductor.clock,
+            flexibility_kw=self.flexibility_kw,
+            asset=battery_id,
+        )
+        self.ven: Ven20b | None = None
+        self.to_site_time = to_site_time
+        self.registered = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+
+    # --- inputs for the VEN -------------------------------------------------------
+
+    def _meter_kw(self) -> float | None:
+        reading = self.c.state.get(self.meter_point)
+        return None if reading is None else float(reading.value)
+
+    def _record(self, kind: str, data: dict[str, Any]) -> None:
+        self.c.events.append(kind, data, ts=self.c.clock())
+
+    def _submit(self, raw: bytes, via: str) -> None:
+        self.submit(raw, via)
+
+    def build(self) -> Ven20b:
+        tls = self.oadr.tls
+        ven = Ven20b(
+            ven_name=self.oadr.ven_name,
+            vtn_url=self.oadr.vtn_url,
+            ven_id=self.oadr.ven_id,
+            decide=self.desk,
+            submit=self._submit,
+            dead_letters=self.dead,
+            record=self._record,
+            clock=self.c.clock,
+            to_site_time=self.to_site_time,
+            reference_kw=self._meter_kw,
+            vtn_fingerprint=self.oadr.vtn_fingerprint,
+            cert=tls.cert if tls else None,
+            key=tls.key if tls else None,
+            ca_file=tls.ca_file if tls else None,
+        )
+        ven.offer_reports(
+            meter_kw=self._meter_kw,
+            flexibility_kw=lambda: self.flexibility_kw,
+            sampling=timedelta(seconds=self.oadr.report_sampling_s),
+        )
+        return ven
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="openadr-ven", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        while not self._stop.is_set():
+            ven = self.build()
+            self.ven = ven
+            try:
+                await ven.run()
+            except Exception as err:  # a failing VEN degrades with an alarm, never stops control
+                log.exception("OpenADR VEN failed")
+                self._down(f"VEN failed: {type(err).__name__}: {err}")
+            if ven.registration_id is not None:
+                self.registered.set()
+                await self._stop.wait()
+                await _quietly(ven.stop())
+                return
+            self._down(f"not registered with {self.oadr.vtn_url}; retry in {self.retry_s:g} s")
+            await _quietly(ven.stop())
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.retry_s)
+            except TimeoutError:
+                continue
+
+    def _down(self, reason: str) -> None:
+        log.warning("OpenADR: %s", reason)
+        try:
+            self._record("dr.openadr.down", {"reason": reason, "wall": datetime.now(UTC).isoformat()})
+        except Exception:  # the log failing must not kill the VEN thread
+            log.exception("OpenADR: could not record")
+
+    def stats(self) -> dict[str, Any]:
+        return {} if self.ven is None else self.ven.counts.as_json()
+
+
+async def _quietly(coro: Any) -> None:
+    try:
+        await coro
+    except Exception:  # stopping a half-started client: nothing left to do
+        log.debug("OpenADR VEN stop", exc_info=True)
+
+
+def start_openadr(
+    conductor: Conductor, submit: Callable[[bytes, str], None]
+) -> OpenAdrService | None:
+    """The VEN of the site config's ``openadr`` section, started; None when there is none.
+
+    A clock with ``from_wall`` (the demo's scaled clock) maps the VTN's wall times to
+    site time; a real site's clock is the wall.
+    """
+    oadr = conductor.config.openadr
+    if oadr is None or not oadr.enabled:
+        return None
+    to_site = getattr(conductor.clock, "from_wall", _identity)
+    service = OpenAdrService(conductor, submit, to_site_time=to_site)
+    service.start()
+    return service
+
+
+__all__ = ["OpenAdrService", "start_openadr"]
