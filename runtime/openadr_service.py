@@ -147,7 +147,9 @@ class OpenAdrService:
     def _down(self, reason: str) -> None:
         log.warning("OpenADR: %s", reason)
         try:
-            self._record("dr.openadr.down", {"reason": reason, "wall": datetime.now(UTC).isoformat()})
+            self._record(
+                "dr.openadr.down", {"reason": reason, "wall": datetime.now(UTC).isoformat()}
+            )
         except Exception:  # the log failing must not kill the VEN thread
             log.exception("OpenADR: could not record")
 

@@ -105,6 +105,10 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         ca_file: str | None = None,
         max_held_reports: int = 10_000,
     ) -> None:
+        # openleadr sets its logger to INFO at import (every poll, every reading): our
+        # own log says what matters; -v / GRIDAIOS logging config can raise it again
+        if logging.getLogger("openleadr").level == logging.INFO:
+            logging.getLogger("openleadr").setLevel(logging.WARNING)
         super().__init__(
             ven_name=ven_name,
             vtn_url=vtn_url,

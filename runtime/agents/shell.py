@@ -23,7 +23,6 @@ from runtime.agents.anomaly import AnomalyAgent, Scorer, onnx_scorer, zscore_sco
 from runtime.agents.base import AgentRunner, Perception, Step
 from runtime.agents.dr import DrAccepted, DrAgent, DrEvent, DrInbox, accept_dr_event
 from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
-from runtime.openadr_service import OpenAdrService, start_openadr
 from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
 from runtime.agents.intent import requested as intent_requests
 from runtime.agents.observer import Observer
@@ -37,6 +36,7 @@ from runtime.config import (
     SiteConfig,
     anomaly_points,
 )
+from runtime.openadr_service import OpenAdrService, start_openadr
 from runtime.policy import Proposal
 from runtime.site import point_id
 from safety import CommandKind, StateSnapshot

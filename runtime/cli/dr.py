@@ -61,3 +61,33 @@ def run(args: argparse.Namespace) -> int:
         if args.html is not None:
             print(f"html report: {args.html}")
     return 0
+
+
+def run_demo_dr(args: argparse.Namespace, config: Any, scenario: Any, db: Path) -> int:
+    """``gridaios demo --scenario dr-event``: see runtime/drdemo.py."""
+    import asyncio
+    import json
+
+    from runtime.drdemo import run_dr_demo, summary
+
+    def say(text: str) -> None:
+        if not args.json:
+            print(text, flush=True)
+
+    say(f"gridaios demo: {scenario.name} at {args.speed:g}x; event log {db}")
+    result = asyncio.run(
+        run_dr_demo(
+            config=config,
+            scenario=scenario,
+            db_path=db,
+            speed=args.speed,
+            duration_s=args.duration,
+            auto_approve=args.auto_approve and not args.approve_by_hand,
+            say=say,
+        )
+    )
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print(summary(result))
+    return 0
