@@ -78,7 +78,7 @@ class OpenAdrTls(_Model):
 
 class OpenAdrConfig(_Model):
     enabled: bool = True
-    version: Literal["2.0b"] = "2.0b"
+    version: Literal["2.0b", "3"] = "2.0b"
     vtn_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     ven_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     ven_name: str = Field(min_length=1, max_length=128)
@@ -91,6 +91,14 @@ class OpenAdrConfig(_Model):
         default="opt_out", description="events of a program not listed here"
     )
     report_sampling_s: float = Field(default=60, ge=1, le=3600)
+    # OpenADR 3 only
+    poll_s: float = Field(default=30, ge=1, le=3600, description="OpenADR 3: GET /events every")
+    bearer_token_env: str | None = Field(
+        default=None, description="OpenADR 3: the environment variable holding the VTN token"
+    )
+    callback_url: str | None = Field(
+        default=None, description="OpenADR 3: subscribe to events with this webhook URL"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> OpenAdrConfig:
@@ -99,11 +107,17 @@ class OpenAdrConfig(_Model):
                 f"vtn_fingerprint {self.vtn_fingerprint!r}: give the VTN's OpenADR "
                 "fingerprint, 10 hex bytes separated by colons (AA:BB:...)"
             )
-        if self.vtn_url.startswith("https://") and self.tls is None:
+        if self.version == "3":
+            if self.tls is not None or self.vtn_fingerprint is not None:
+                raise ValueError(
+                    "OpenADR 3 authenticates with a bearer token (bearer_token_env) over "
+                    "https; tls and vtn_fingerprint are OpenADR 2.0b settings"
+                )
+        elif self.vtn_url.startswith("https://") and self.tls is None:
             raise ValueError("an https vtn_url needs tls: {ca_file, cert, key}")
         if self.tls is not None and not self.vtn_url.startswith("https://"):
             raise ValueError("tls is set but vtn_url is not https://")
-        if self.tls is not None and self.vtn_fingerprint is None:
+        if self.tls is not None and self.vtn_fingerprint is None and self.version == "2.0b":
             raise ValueError("with tls, pin the VTN: set vtn_fingerprint")
         names = [p.name for p in self.programs]
         dup = sorted({n for n in names if names.count(n) > 1})

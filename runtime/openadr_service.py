@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connectors.deadletter import DeadLetterSink, MemoryDeadLetters
+from connectors.openadr.oadr3 import Ven3
 from connectors.openadr.oadr20b import Ven20b
 from runtime.dr_optin import OptInDesk
 from runtime.site import point_id
@@ -62,6 +64,7 @@ class OpenAdrService:
             asset=battery_id,
         )
         self.ven: Ven20b | None = None
+        self.ven3: Ven3 | None = None
         self.to_site_time = to_site_time
         self.registered = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,9 +124,60 @@ class OpenAdrService:
     def _main(self) -> None:
         asyncio.run(self._run())
 
+    def build3(self) -> Ven3:
+        token_env = self.oadr.bearer_token_env
+        token = os.environ.get(token_env) if token_env else None
+        if token_env and not token:
+            self._down(f"environment variable {token_env} (openadr.bearer_token_env) is empty")
+        return Ven3(
+            vtn_url=self.oadr.vtn_url,
+            client_name=self.oadr.ven_name,
+            programs=[p.name for p in self.oadr.programs],
+            decide=self.desk,
+            submit=self._submit,
+            dead_letters=self.dead,
+            record=self._record,
+            clock=self.c.clock,
+            to_site_time=self.to_site_time,
+            reference_kw=self._meter_kw,
+            bearer_token=token,
+            callback_url=self.oadr.callback_url,
+        )
+
+    async def _run3(self) -> None:
+        """OpenADR 3: find the programs (retry), then poll and report on their cadences."""
+        assert self._stop is not None
+        ven = self.build3()
+        self.ven3 = ven
+        loop = asyncio.get_running_loop()
+        try:
+            while not await ven.start():
+                self._down(f"OpenADR 3 VTN {self.oadr.vtn_url} not reached; retry")
+                if await _wait(self._stop, self.retry_s):
+                    return
+            self.registered.set()
+            reported = loop.time()
+            while not self._stop.is_set():
+                try:
+                    await ven.poll()
+                    if loop.time() - reported >= self.oadr.report_sampling_s:
+                        reported = loop.time()
+                        ven.report_usage(self._meter_kw(), self.flexibility_kw)
+                        await ven.flush_reports()
+                except Exception as err:  # degrade with an alarm, keep polling
+                    log.exception("OpenADR 3 poll failed")
+                    self._down(f"poll failed: {type(err).__name__}: {err}")
+                if await _wait(self._stop, self.oadr.poll_s):
+                    return
+        finally:
+            await ven.close()
+
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        if self.oadr.version == "3":
+            await self._run3()
+            return
         while not self._stop.is_set():
             ven = self.build()
             self.ven = ven
@@ -154,7 +208,17 @@ class OpenAdrService:
             log.exception("OpenADR: could not record")
 
     def stats(self) -> dict[str, Any]:
-        return {} if self.ven is None else self.ven.counts.as_json()
+        ven = self.ven3 or self.ven
+        return {} if ven is None else ven.counts.as_json()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds`` or until stopped; True when stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def _quietly(coro: Any) -> None:
