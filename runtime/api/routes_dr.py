@@ -71,3 +71,25 @@ async def submit_event(request: Request, res: Resources = R) -> Status:
         )
     res.ctx.dr_submit(raw, "api")
     return Status(status="queued")
+
+
+@router.get(
+    "/events/{event_id}/report",
+    responses={404: {"description": "no such DR event, or not enough meter data for the M&V"}},
+)
+async def event_report(event_id: str, res: Resources = R) -> dict[str, Any]:
+    """One DR event's M&V: baseline, delivered kW per interval and in total, shortfall."""
+    import asyncio
+
+    from runtime.dr_report import ReportError, as_json, report
+
+    def compute() -> dict[str, Any]:
+        window, result = report(
+            res.log, event_id, config=res.ctx.config, history=res.ctx.history_dir
+        )
+        return as_json(window, result)
+
+    try:
+        return await asyncio.to_thread(compute)
+    except ReportError as err:
+        raise HTTPException(404, str(err)) from err
