@@ -21,13 +21,17 @@ from typing import TYPE_CHECKING, Any
 from connectors.deadletter import DeadLetterSink, MemoryDeadLetters
 from connectors.openadr.oadr3 import Ven3
 from connectors.openadr.oadr20b import Ven20b
-from runtime.dr_optin import OptInDesk
+from connectors.openadr.translate import OadrEvent
+from runtime import dr_report
+from runtime.dr_optin import OptInDesk, OptType
 from runtime.site import point_id
 
 if TYPE_CHECKING:
     from runtime.conductor import Conductor
 
 log = logging.getLogger(__name__)
+MV_TICK_S = 2.0  # wall seconds between checks for events to measure
+MV_GIVE_UP = timedelta(hours=2)  # site time after an event's end: record the M&V as failed
 
 
 def _identity(t: datetime) -> datetime:
@@ -56,7 +60,10 @@ class OpenAdrService:
         self.dead: DeadLetterSink = (
             conductor.dlq.put if conductor.dlq is not None else MemoryDeadLetters()
         )
-        self.desk = OptInDesk(
+        self.committed: dict[str, OadrEvent] = {}  # opted in, M&V not yet done
+        self.mv: dict[str, dict[str, Any]] = {}  # event id -> its M&V (as_json)
+        self.last_delivered_kw: float | None = None
+        self._desk = OptInDesk(
             conductor.events,
             self.oadr,
             clock=conductor.clock,
@@ -72,6 +79,52 @@ class OpenAdrService:
         self._stop: asyncio.Event | None = None
 
     # --- inputs for the VEN -------------------------------------------------------
+
+    async def desk(self, event: OadrEvent) -> OptType:
+        """The opt-in desk; what is opted in is measured once it is over."""
+        opt = await self._desk(event)
+        if opt == "optIn" and not event.cancelled:
+            self.committed[event.event_id] = event
+        else:
+            self.committed.pop(event.event_id, None)
+        return opt
+
+    def mv_tick(self) -> list[str]:
+        """M&V of every committed event over (site time), once: logged and reported."""
+        done: list[str] = []
+        now = self.c.clock()
+        history = self.c.historian.root if self.c.historian is not None else None
+        for eid, event in list(self.committed.items()):
+            if self.to_site_time(event.end) > now:
+                continue
+            if self.c.historian is not None:
+                self.c.historian.flush()
+            try:
+                window, result = dr_report.report(
+                    self.c.events, eid, config=self.c.config, history=history
+                )
+            except dr_report.ReportError as err:
+                if now - self.to_site_time(event.end) < MV_GIVE_UP:
+                    continue  # the meter's last interval may not be in the historian yet
+                self._record("dr.mv.failed", {"event_id": eid, "reason": str(err)})
+                del self.committed[eid]
+                continue
+            del self.committed[eid]
+            figures = dr_report.as_json(window, result)
+            self.mv[eid] = figures
+            self.last_delivered_kw = result.mean_delivered_kw
+            summary = {k: v for k, v in figures.items() if k != "intervals"}
+            self._record("dr.mv.computed", summary)
+            if self.ven3 is not None:
+                self.ven3.report_delivery(
+                    eid,
+                    [
+                        (i.start, result.step, i.delivered_kw, i.shortfall_kw)
+                        for i in result.intervals
+                    ],
+                )
+            done.append(eid)
+        return done
 
     def _meter_kw(self) -> float | None:
         reading = self.c.state.get(self.meter_point)
@@ -104,6 +157,7 @@ class OpenAdrService:
         ven.offer_reports(
             meter_kw=self._meter_kw,
             flexibility_kw=lambda: self.flexibility_kw,
+            delivered_kw=lambda: self.last_delivered_kw,
             sampling=timedelta(seconds=self.oadr.report_sampling_s),
         )
         return ven
@@ -160,6 +214,7 @@ class OpenAdrService:
             while not self._stop.is_set():
                 try:
                     await ven.poll()
+                    self._safe_mv_tick()
                     if loop.time() - reported >= self.oadr.report_sampling_s:
                         reported = loop.time()
                         ven.report_usage(self._meter_kw(), self.flexibility_kw)
@@ -188,7 +243,8 @@ class OpenAdrService:
                 self._down(f"VEN failed: {type(err).__name__}: {err}")
             if ven.registration_id is not None:
                 self.registered.set()
-                await self._stop.wait()
+                while not await _wait(self._stop, MV_TICK_S):
+                    self._safe_mv_tick()
                 await _quietly(ven.stop())
                 return
             self._down(f"not registered with {self.oadr.vtn_url}; retry in {self.retry_s:g} s")
@@ -197,6 +253,13 @@ class OpenAdrService:
                 await asyncio.wait_for(self._stop.wait(), self.retry_s)
             except TimeoutError:
                 continue
+
+    def _safe_mv_tick(self) -> None:
+        try:
+            self.mv_tick()
+        except Exception as err:  # M&V failing never stops the VEN
+            log.exception("OpenADR: M&V failed")
+            self._down(f"M&V failed: {type(err).__name__}: {err}")
 
     def _down(self, reason: str) -> None:
         log.warning("OpenADR: %s", reason)

@@ -283,10 +283,12 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         *,
         meter_kw: Callable[[], float | None],
         flexibility_kw: Callable[[], float | None],
+        delivered_kw: Callable[[], float | None] | None = None,
         sampling: timedelta = timedelta(seconds=10),
         resource_id: str = "feeder",
     ) -> None:
-        """TELEMETRY_USAGE: the feeder meter's real power and the flexibility offered (kW)."""
+        """TELEMETRY_USAGE: the feeder meter's real power, the flexibility offered and (with
+        ``delivered_kw``) the mean kW the last finished event delivered by its M&V."""
 
         def reading(
             source: Callable[[], float | None],
@@ -297,7 +299,10 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
 
             return read
 
-        for rid, source in (("meter_kw", meter_kw), ("flexibility_kw", flexibility_kw)):
+        sources = [("meter_kw", meter_kw), ("flexibility_kw", flexibility_kw)]
+        if delivered_kw is not None:
+            sources.append(("delivered_kw", delivered_kw))
+        for rid, source in sources:
             self.add_report(
                 callback=reading(source),
                 resource_id=resource_id,

@@ -151,6 +151,7 @@ class Ven3:
         self.reachable = False
         self.programs: dict[str, str] = {}  # program id -> name
         self.known: dict[str, OadrEvent] = {}  # event id -> last seen
+        self.event_program: dict[str, str] = {}  # event id -> program id, kept after the end
         self.opts: dict[str, OptType] = {}
         self.subscriptions: list[str] = []
         self.held: deque[Report] = deque(maxlen=10_000)
@@ -233,6 +234,7 @@ class Ven3:
                     continue
                 self.counts.received += 1
                 self.known[found.event_id] = found
+                self.event_program[found.event_id] = pid
                 await self._decide(found, update=old is not None)
                 decided += 1
         now = self.clock()
@@ -304,6 +306,42 @@ class Ven3:
                         ],
                     }
                 ],
+            }
+        )
+        self.held.append(report)
+        self.counts.reports_held = len(self.held)
+
+    def report_delivery(
+        self, event_id: str, intervals: list[tuple[datetime, timedelta, float, float]]
+    ) -> None:
+        """An event's M&V: per interval (start, length, delivered kW, shortfall kW), as a
+        ``x-DELIVERED_KW`` report with one interval each (payloads: delivered, shortfall)."""
+        pid = self.event_program.get(event_id, "")
+        rows = [
+            {
+                "id": n,
+                "intervalPeriod": {
+                    "start": start.isoformat(),
+                    "duration": f"PT{int(length.total_seconds())}S",
+                },
+                "payloads": [
+                    {"type": "x-DELIVERED_KW", "values": [round(delivered, 3)]},
+                    {"type": "x-SHORTFALL_KW", "values": [round(short, 3)]},
+                ],
+            }
+            for n, (start, length, delivered, short) in enumerate(intervals)
+        ]
+        report = Report.model_validate(
+            {
+                "programID": pid or "unknown",
+                "eventID": event_id,
+                "clientName": self.client_name,
+                "reportName": "x-DELIVERY",
+                "payloadDescriptors": [
+                    {"payloadType": "x-DELIVERED_KW", "units": "KW"},
+                    {"payloadType": "x-SHORTFALL_KW", "units": "KW"},
+                ],
+                "resources": [{"resourceName": "feeder", "intervals": rows}],
             }
         )
         self.held.append(report)

@@ -59,7 +59,10 @@ def test_dr_demo_receives_signs_off_delivers_and_measures(tmp_path: Path) -> Non
     # every step is in the log: the opt-in request, the grant, the decision
     log = EventLog(db, readonly=True)
     kinds = [e.kind for e in log.events(dispatch_id="dr-optin-summer-peak-0715-0")]
+    measured = [e.payload for e in log.events(kinds=("dr.mv.computed",))]
     log.close()
+    # the VEN measured the event when it ended (its figures go into the VTN reports)
+    assert measured and measured[0]["event_id"] == "summer-peak-0715"
     assert kinds[:2] == ["approval.requested", "approval.granted"]
     assert "dr.optin.decided" in kinds
     # and the CLI report from the same log and historian
