@@ -211,6 +211,15 @@ async def test_programs_subscription_and_an_accepted_event(vtn: Vtn, site: Site)
     usage = [r for r in vtn.reports if r["reportName"] == "USAGE"]
     assert usage[0]["resources"][0]["intervals"][0]["payloads"][0]["values"] == [1180.0]
     assert await site.ven.poll() == 0  # the same event again: nothing new
+    site.ven.report_delivery("e1", [(start, timedelta(minutes=15), 48.5, 1.5)])
+    await site.ven.flush_reports()
+    [delivery] = [r for r in vtn.reports if r["reportName"] == "x-DELIVERY"]
+    payloads = delivery["resources"][0]["intervals"][0]["payloads"]
+    assert payloads == [
+        {"type": "x-DELIVERED_KW", "values": [48.5]},
+        {"type": "x-SHORTFALL_KW", "values": [1.5]},
+    ]
+    assert delivery["programID"] == "p1"
 
 
 async def test_opt_out_modification_and_deletion_mid_event(vtn: Vtn, site: Site) -> None:
