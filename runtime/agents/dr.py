@@ -22,16 +22,16 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runtime.agents.base import Decision, Perception
-from runtime.config import SiteConfig
-from runtime.policy import Proposal, command_key
-from runtime.site import point_id
+from runtime.config.model import SiteConfig
+from runtime.config.site import point_id
+from runtime.decide.dr_mv import LEVEL_SHARE  # one table for the agent and the M&V
+from runtime.decide.policy import Proposal, command_key
 from safety import Command, CommandKind, Origin
 
 log = logging.getLogger(__name__)
 
 MAX_RAW_BYTES = 64 * 1024
 MAX_DURATION = timedelta(hours=24)
-LEVEL_SHARE = {0: 0.0, 1: 1 / 3, 2: 2 / 3, 3: 1.0}
 
 
 class DrEvent(BaseModel):

@@ -81,12 +81,13 @@ async def event_report(event_id: str, res: Resources = R) -> dict[str, Any]:
     """One DR event's M&V: baseline, delivered kW per interval and in total, shortfall."""
     import asyncio
 
-    from runtime.dr_report import ReportError, as_json, report
+    from runtime.audit.dr_report import ReportError, as_json, report
+    from runtime.ingest.historian import Historian
 
     def compute() -> dict[str, Any]:
-        window, result = report(
-            res.log, event_id, config=res.ctx.config, history=res.ctx.history_dir
-        )
+        root = res.ctx.history_dir
+        history = Historian(root) if root is not None and root.is_dir() else None
+        window, result = report(res.log, event_id, config=res.ctx.config, history=history)
         return as_json(window, result)
 
     try:

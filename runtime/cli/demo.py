@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.serve import add_api_options, api_listen
-from runtime.errors import ConfigError
+from runtime.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.demo import default_db_path, load_demo_inputs, run_demo, summary_table
+    from runtime.demo.feeder import default_db_path, load_demo_inputs, run_demo, summary_table
     from simulator import ScenarioError
 
     if args.speed <= 0:
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return 2
     db = args.db or default_db_path(datetime.now(UTC))
-    if scenario.name == "dr-event":  # an OpenADR VTN process and M&V (runtime/drdemo.py)
+    if scenario.name == "dr-event":  # an OpenADR VTN process and M&V (runtime/demo/dr.py)
         from runtime.cli.dr import run_demo_dr
 
         return run_demo_dr(args, config, scenario, db)
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_bridge(args: argparse.Namespace) -> int:
-    from runtime.bridgedemo import (
+    from runtime.demo.bridge import (
         BRIDGE_CONFIG,
         BRIDGE_SITE_CONFIG,
         BridgeDemoError,
@@ -132,7 +132,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
         bridge_summary,
         run_bridge_demo,
     )
-    from runtime.demo import default_db_path, load_demo_inputs, summary_table
+    from runtime.demo.feeder import default_db_path, load_demo_inputs, summary_table
     from simulator import ScenarioError
 
     try:

@@ -9,10 +9,11 @@ from typing import Any
 
 import orjson
 
-from runtime.config import load_config
-from runtime.dr_report import ReportError, as_html, as_json, as_text, report
-from runtime.errors import ConfigError
-from runtime.eventlog import EventLog
+from runtime.audit.dr_report import ReportError, as_html, as_json, as_text, report
+from runtime.config.model import load_config
+from runtime.core.errors import ConfigError
+from runtime.ingest.historian import Historian
+from runtime.log.eventlog import EventLog
 
 DEFAULT_DB = Path("var/gridaios/events.db")
 DEFAULT_HISTORY = Path("var/gridaios/history")
@@ -44,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
     log = EventLog(args.db, readonly=True)
     try:
         window, result = report(
-            log, args.event, config=config, history=args.history, point=args.point
+            log,
+            args.event,
+            config=config,
+            history=Historian(args.history) if args.history.is_dir() else None,
+            point=args.point,
         )
     except ReportError as err:
         print(err, file=sys.stderr)
@@ -64,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_demo_dr(args: argparse.Namespace, config: Any, scenario: Any, db: Path) -> int:
-    """``gridaios demo --scenario dr-event``: see runtime/drdemo.py."""
+    """``gridaios demo --scenario dr-event``: see runtime/demo/dr.py."""
     import asyncio
     import json
 
-    from runtime.drdemo import run_dr_demo, summary
+    from runtime.demo.dr import run_dr_demo, summary
 
     def say(text: str) -> None:
         if not args.json:

@@ -8,9 +8,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runtime import events as ev
-from runtime.eventlog import EventLog
-from runtime.historian import Historian
+from runtime.ingest.historian import Historian
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 from tests.runtime.test_dr_mv import _load
 from tests.runtime.test_openadr_config import DEMO
 

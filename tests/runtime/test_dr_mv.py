@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from runtime.dr_mv import HighXOfY, MvError, TemperatureRegression, baseline, resample, verify
+from runtime.decide.dr_mv import (
+    HighXOfY,
+    MvError,
+    TemperatureRegression,
+    baseline,
+    resample,
+    verify,
+)
 
 H = timedelta(hours=1)
 EVENT_START = datetime(2026, 7, 13, 17, tzinfo=UTC)  # a Monday

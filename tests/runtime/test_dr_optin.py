@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from connectors.openadr.translate import Interval, OadrEvent
-from runtime import approvals
-from runtime.dr_optin import DECIDED, OptInDesk, dispatch_id, rule
-from runtime.eventlog import EventLog
-from runtime.openadr_config import OpenAdrConfig, ProgramConfig
+from runtime.approvals import book as approvals
+from runtime.approvals.dr_optin import DECIDED, OptInDesk, dispatch_id, rule
+from runtime.config.openadr import OpenAdrConfig, ProgramConfig
+from runtime.log.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 7, 13, 15, tzinfo=UTC)

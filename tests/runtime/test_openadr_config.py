@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import parse_config
-from runtime.errors import ConfigError
+from runtime.config.model import parse_config
+from runtime.core.errors import ConfigError
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo-feeder.yaml"
 SECTION = """

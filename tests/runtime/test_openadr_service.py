@@ -10,12 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import load_config
-from runtime.eventlog import EventLog
-from runtime.openadr_config import OpenAdrConfig
-from runtime.openadr_service import OpenAdrService
+from runtime.agents.openadr import OpenAdrService
+from runtime.conductor.loop import Conductor
+from runtime.config.model import load_config
+from runtime.config.openadr import OpenAdrConfig
+from runtime.core.clock import FixedClock
+from runtime.log.eventlog import EventLog
 from tests.connectors.test_openadr3 import TOKEN, Vtn, _event
 from tests.support.mosquitto import free_port
 
