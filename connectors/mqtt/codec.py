@@ -1,4 +1,8 @@
-"""gridaios JSON wire format v1: telemetry batches in, commands out, acks and status in.
+"""gridaios JSON wire format v1: the runtime's decoder of telemetry batches.
+
+The format itself (topics, commands, acks, status, heartbeats) is defined once in
+``gridaios_wire.jsonv1``; telemetry is decoded here because the runtime ingests it at
+hundreds of thousands of samples a second, which the standard library's json cannot do.
 
 Telemetry decodes on a fast path (msgspec: C-speed parsing and type checks straight into
 structs) and falls back, only for a message that fails it, to a careful path that keeps
@@ -9,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -45,32 +48,6 @@ class _Envelope(msgspec.Struct):
     device: str
     seq: Annotated[int, msgspec.Meta(ge=0)]
     samples: list[Any]
-
-
-class WireCommand(msgspec.Struct, forbid_unknown_fields=True):
-    v: Literal[1]
-    key: str
-    point: str
-    value: float
-    valid_until: UtcDatetime
-
-
-class WireAck(msgspec.Struct, forbid_unknown_fields=True):
-    v: Literal[1]
-    key: str
-    status: Literal["applied", "duplicate", "rejected", "expired"]
-    value: float | None = None
-    reason: str = ""
-    ts: UtcDatetime | None = None
-
-
-class WireStatus(msgspec.Struct, forbid_unknown_fields=True):
-    v: Literal[1]
-    state: Literal["online", "offline", "failsafe"]
-    ts: UtcDatetime | None = None
-    # Optional in PROTOCOL.md §2 (the firmware bridge sets them): receivers must accept them.
-    reason: str = ""
-    heartbeat_age_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,34 +243,3 @@ def _sample_problem(point: str, value: float, unit: str, expected: str) -> Probl
 
 
 # --- commands, acks, status, heartbeat --------------------------------------------
-
-_ack_decoder = msgspec.json.Decoder(WireAck)
-_status_decoder = msgspec.json.Decoder(WireStatus)
-
-
-def encode_command(key: str, point: str, value: float, valid_until: datetime) -> bytes:
-    return msgspec.json.encode(
-        WireCommand(v=1, key=key, point=point, value=value, valid_until=valid_until)
-    )
-
-
-def decode_ack(payload: bytes) -> WireAck:
-    """Raises ``msgspec.DecodeError`` (malformed) or ``msgspec.ValidationError`` (wrong type)."""
-    return _ack_decoder.decode(payload)
-
-
-def decode_status(payload: bytes) -> WireStatus:
-    return _status_decoder.decode(payload)
-
-
-def encode_status(state: str, ts: datetime) -> bytes:
-    return msgspec.json.encode({"v": 1, "state": state, "ts": ts})
-
-
-def encode_heartbeat(seq: int, ts: datetime) -> bytes:
-    return msgspec.json.encode({"v": 1, "seq": seq, "ts": ts})
-
-
-def telemetry_payload(device: str, seq: int, samples: list[Mapping[str, Any]]) -> bytes:
-    """Encode a telemetry batch (for tools, tests and benchmarks that play a device)."""
-    return msgspec.json.encode({"v": 1, "device": device, "seq": seq, "samples": samples})

@@ -15,17 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from gridaios_bridge import core
-from gridaios_bridge import registers as r
-from gridaios_bridge.clock import Clock, SystemClock
-from gridaios_bridge.config import BridgeConfig
-from gridaios_bridge.deadletter import DeadLetters
-from gridaios_bridge.forwarder import Forwarder
-from gridaios_bridge.ledger import Ledger, LedgerEntry
-from gridaios_bridge.modbus import ModbusClient, ModbusError
-from gridaios_bridge.protocol import (
+from gridaios_wire import battery_map as r
+from gridaios_wire.jsonv1 import (
     Ack,
     DeviceState,
     ProtocolError,
@@ -37,6 +28,15 @@ from gridaios_bridge.protocol import (
     encode_status,
     encode_telemetry,
 )
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gridaios_bridge import core
+from gridaios_bridge.clock import Clock, SystemClock
+from gridaios_bridge.config import BridgeConfig
+from gridaios_bridge.deadletter import DeadLetters
+from gridaios_bridge.forwarder import Forwarder
+from gridaios_bridge.ledger import Ledger, LedgerEntry
+from gridaios_bridge.modbus import ModbusClient, ModbusError
 from gridaios_bridge.spool import Spool
 
 __all__ = ["Bridge"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gridaios_bridge.miniyaml import ConfigSyntaxError, loads
+import yaml
 
 __all__ = [
     "BridgeConfig",
@@ -90,11 +90,27 @@ def load_config(path: Path) -> BridgeConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the bridge config: {err.strerror}") from err
-    try:
-        data = loads(text, source=str(path))
-    except ConfigSyntaxError as err:
-        raise ConfigError(str(err)) from err
+    data = loads(text, source=str(path))
     return parse_config(data, source=str(path), base_dir=path.parent)
+
+
+def loads(text: str, *, source: str) -> dict[str, Any]:
+    """YAML (PyYAML's safe loader; JSON is YAML too) -> the top-level mapping, or a
+    ConfigError naming the file, the line and the problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the bridge config must be a mapping of sections, not {type(data).__name__}"
+        )
+    return data
 
 
 def parse_config(data: dict[str, Any], *, source: str, base_dir: Path) -> BridgeConfig:

@@ -1,12 +1,22 @@
-"""The battery inverter's Modbus register map (holding registers), shared by the bridge
-and the emulated device. Power is signed 16-bit in 0.1 kW (discharge positive), SoC is
-unsigned 16-bit in 0.01 %."""
+"""The bridge battery's Modbus register map (holding registers): read and written by the
+firmware bridge, served by its emulated inverter and by the virtual field's battery face.
+Power is signed 16-bit in 0.1 kW (discharge positive), SoC is unsigned 16-bit in 0.01 %.
+Standard library only; the table is in docs/wire-format.md."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["REG_COUNT", "DeviceReading", "decode_reading", "encode_output", "from_kw", "to_kw"]
+__all__ = [
+    "REG_COUNT",
+    "WRITABLE",
+    "DeviceReading",
+    "decode_reading",
+    "encode_output",
+    "from_kw",
+    "soc_register",
+    "to_kw",
+]
 
 SETPOINT_KW_X10 = 0  # RW: setpoint followed in mode 0
 MODE = 1  # RW: 0 = follow the setpoint, 1 = safe-default mode (follow SAFE_DEFAULT)
@@ -15,7 +25,7 @@ MEASURED_KW_X10 = 3  # RO: measured AC power
 SOC_PCT_X100 = 4  # RO: state of charge
 SETPOINT_WRITES = 5  # RO: count of accepted writes touching the setpoint (wraps at 65536)
 REG_COUNT = 6
-WRITABLE = {SETPOINT_KW_X10, MODE, SAFE_DEFAULT_KW_X10}
+WRITABLE = frozenset({SETPOINT_KW_X10, MODE, SAFE_DEFAULT_KW_X10})
 MODE_FOLLOW, MODE_SAFE = 0, 1
 
 
@@ -23,6 +33,11 @@ def from_kw(power_kw: float) -> int:
     """kW -> register (0.1 kW, two's complement); saturates at the int16 range."""
     raw = max(-32768, min(32767, round(power_kw * 10)))
     return raw & 0xFFFF
+
+
+def soc_register(soc_pct: float) -> int:
+    """% -> register (0.01 %), clamped to 0..100 %."""
+    return max(0, min(10000, round(soc_pct * 100)))
 
 
 def to_kw(register: int) -> float:
