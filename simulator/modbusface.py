@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -32,14 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class FaceWrite:
-    """One accepted write touching the setpoint registers, in simulated time."""
-
-    ts: datetime
-    setpoint_kw: float
-    safe_mode: bool
-    follows_kw: float  # what the battery is told to follow after this write
+FaceWrite = m.SetpointWrite[datetime]  # ``at``: simulated time
 
 
 class BatteryRegisterFace:
@@ -111,23 +103,14 @@ class BatteryRegisterFace:
         return self._regs[m.MODE] == m.MODE_SAFE
 
     def _on_write(self, address: int, values: list[int]) -> None:
-        span = range(address, address + len(values))
-        self._writes_seen += 1
-        touched_setpoint = m.SETPOINT_KW_X10 in span
-        if touched_setpoint:
-            self._regs[m.SETPOINT_WRITES] = (self._regs[m.SETPOINT_WRITES] + 1) & 0xFFFF
-        self._drive(touched_setpoint=touched_setpoint)
-
-    def _drive(self, *, touched_setpoint: bool) -> None:
         """Tell the battery what to follow when that changed (safe default in mode 1)."""
-        reg = m.SAFE_DEFAULT_KW_X10 if self.safe_mode else m.SETPOINT_KW_X10
-        follows_kw = m.to_kw(self._regs[reg])
+        self._writes_seen += 1
         now = self._field.now()
-        if touched_setpoint:
-            self.writes.append(
-                FaceWrite(now, m.to_kw(self._regs[m.SETPOINT_KW_X10]), self.safe_mode, follows_kw)
-            )
+        record = m.note_write(self._regs, address, len(values), now)
+        if record is not None:
+            self.writes.append(record)
             del self.writes[:-1000]
+        follows_kw = m.followed_kw(self._regs)
         if follows_kw == self._follows_kw:
             return
         battery = self._field.batteries[self.battery_id]

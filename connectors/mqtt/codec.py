@@ -147,9 +147,11 @@ class TelemetryCodec:
             self._layouts[names] = layout
         return layout
 
-    def _one_by_one(self, batch: Batch, samples: list[WireSample]) -> Decoded:
+    def _one_by_one(
+        self, batch: Batch, samples: list[WireSample], problems: list[Problem] | None = None
+    ) -> Decoded:
         """A batch with unknown points, odd units or non-finite values: keep what is good."""
-        problems: list[Problem] = []
+        problems = [] if problems is None else problems
         unknown: list[str] = []
         for s in samples:
             b = self._by_wire.get(s.point)
@@ -182,7 +184,7 @@ class TelemetryCodec:
             )
         batch = Batch(source=self.source, stream=device, sequence=env.seq, received_ts=received)
         problems: list[Problem] = []
-        unknown: list[str] = []
+        samples: list[WireSample] = []
         for i, item in enumerate(env.samples):
             value = item.get("value") if isinstance(item, dict) else None
             if isinstance(value, float) and not math.isfinite(value):
@@ -195,21 +197,10 @@ class TelemetryCodec:
                 )
                 continue
             try:
-                s = msgspec.convert(item, WireSample)
+                samples.append(msgspec.convert(item, WireSample))
             except msgspec.ValidationError as err:
                 problems.append(Problem(BadInputReason.WRONG_TYPE, f"samples[{i}]: {err}"))
-                continue
-            b = self._by_wire.get(s.point)
-            if b is None:
-                unknown.append(s.point)
-                continue
-            if s.unit and b.unit and s.unit != b.unit:
-                problems.append(_sample_problem(s.point, s.value, s.unit, b.unit))
-                continue
-            batch.append(b.point, s.value, b.unit or s.unit, _QUALITY[s.quality], s.ts)
-        if unknown:
-            problems.append(_unknown(unknown))
-        return Decoded(batch, problems)
+        return self._one_by_one(batch, samples, problems)
 
 
 def _refuse(reason: BadInputReason, detail: str) -> Decoded:

@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from gridaios_wire import battery_map as r
 from gridaios_wire.modbus_device import Block, RegisterDevice
@@ -25,11 +24,7 @@ __all__ = ["EmulatedInverter", "WriteRecord"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class WriteRecord:
-    monotonic_s: float
-    setpoint_kw: float
-    safe_mode: bool
+WriteRecord = r.SetpointWrite[float]  # ``at``: the device's monotonic seconds
 
 
 class EmulatedInverter:
@@ -71,9 +66,7 @@ class EmulatedInverter:
             return r.decode_reading(list(self.regs))
 
     def _commanded_kw(self) -> float:
-        regs = self.regs
-        reg = r.SAFE_DEFAULT_KW_X10 if regs[r.MODE] == r.MODE_SAFE else r.SETPOINT_KW_X10
-        return max(-self.cfg.rated_kw, min(self.cfg.rated_kw, r.to_kw(regs[reg])))
+        return max(-self.cfg.rated_kw, min(self.cfg.rated_kw, r.followed_kw(self.regs)))
 
     def _advance(self) -> None:
         """Advance the physics to now (called with the device's lock held)."""
@@ -97,14 +90,9 @@ class EmulatedInverter:
         self.regs[r.SOC_PCT_X100] = r.soc_register(self._soc_pct)
 
     def _on_write(self, address: int, values: list[int]) -> None:
-        if address <= r.SETPOINT_KW_X10 < address + len(values):
-            regs = self.regs
-            regs[r.SETPOINT_WRITES] = (regs[r.SETPOINT_WRITES] + 1) & 0xFFFF
-            self.writes.append(
-                WriteRecord(
-                    self._clock(), r.to_kw(regs[r.SETPOINT_KW_X10]), regs[r.MODE] == r.MODE_SAFE
-                )
-            )
+        record = r.note_write(self.regs, address, len(values), self._clock())
+        if record is not None:
+            self.writes.append(record)
             del self.writes[:-1000]
 
 

@@ -6,14 +6,20 @@ Standard library only; the table is in docs/wire-format.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "REG_COUNT",
     "WRITABLE",
     "DeviceReading",
+    "SetpointWrite",
     "decode_reading",
     "encode_output",
+    "followed_kw",
     "from_kw",
+    "note_write",
     "soc_register",
     "to_kw",
 ]
@@ -69,3 +75,31 @@ def decode_reading(regs: list[int]) -> DeviceReading:
 def encode_output(setpoint_kw: float, safe_mode: bool, safe_default_kw: float) -> list[int]:
     """The three writable registers, written together with function code 16."""
     return [from_kw(setpoint_kw), MODE_SAFE if safe_mode else MODE_FOLLOW, from_kw(safe_default_kw)]
+
+
+def followed_kw(regs: list[int]) -> float:
+    """What the device follows: the safe default in safe mode, else the setpoint."""
+    return to_kw(regs[SAFE_DEFAULT_KW_X10 if regs[MODE] == MODE_SAFE else SETPOINT_KW_X10])
+
+
+@dataclass(frozen=True, slots=True)
+class SetpointWrite(Generic[T]):
+    """One accepted write touching the setpoint register, at ``at`` on the device's own
+    clock (monotonic seconds in the bridge's emulator, simulated time in the field)."""
+
+    at: T
+    setpoint_kw: float
+    safe_mode: bool
+    follows_kw: float
+
+
+def note_write(regs: list[int], address: int, count: int, at: T) -> SetpointWrite[T] | None:
+    """Book an accepted write of ``count`` registers from ``address`` (already in
+    ``regs``): a write touching the setpoint counts in SETPOINT_WRITES (wrapping) and is
+    returned as a record; any other write returns None."""
+    if not address <= SETPOINT_KW_X10 < address + count:
+        return None
+    regs[SETPOINT_WRITES] = (regs[SETPOINT_WRITES] + 1) & 0xFFFF
+    return SetpointWrite(
+        at, to_kw(regs[SETPOINT_KW_X10]), regs[MODE] == MODE_SAFE, followed_kw(regs)
+    )

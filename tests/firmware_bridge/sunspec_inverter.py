@@ -12,13 +12,13 @@ measurement), 702 (DER capacity), 703 (enter service), 704 (DER AC controls), 70
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
-from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from sunspec2 import device as ss
+
+from tests.support.pymodbus_server import ThreadedModbusServer
 
 BASE = 40000
 ALL_MODELS = (1, 103, 123, 701, 702, 703, 704, 705, 713)
@@ -69,9 +69,7 @@ class SunSpecInverter:
         self.registers = layout
         self.lock = threading.Lock()
         self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: ModbusTcpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedModbusServer | None = None
 
     # --- the model values, decoded by pysunspec2 -----------------------------------
 
@@ -125,33 +123,12 @@ class SunSpecInverter:
             simdata=[SimData(BASE, values=list(self.registers), datatype=DataType.REGISTERS)],
             action=self._action,
         )
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-
-            async def serve() -> None:
-                self._server = ModbusTcpServer(device, address=("127.0.0.1", self.port))
-                await self._server.serve_forever(background=True)
-                self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-            loop.run_until_complete(serve())
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        self._server = ThreadedModbusServer(device, self.port).start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Power off: stop listening and drop the connections."""
-        if self._loop is None or self._server is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None
-        self._thread.join(5)
-        self._loop = self._server = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

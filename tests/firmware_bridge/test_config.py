@@ -14,6 +14,15 @@ from gridaios_bridge.config import ConfigError, load_config, loads
 EXAMPLE = Path(__file__).parents[2] / "firmware-bridge" / "examples" / "bat1.yaml"
 
 
+def run_bridge(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gridaios_bridge", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def test_example_config_loads():
     text = EXAMPLE.read_text()
     assert loads(text, source="x") == yaml.safe_load(text)
@@ -49,12 +58,7 @@ def test_syntax_errors_name_the_file_and_line(tmp_path, text, message):
 def test_a_syntax_error_exits_2_with_one_line(tmp_path):
     path = tmp_path / "b.yaml"
     path.write_text("site: s\n\tdevice: d\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "gridaios_bridge", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_bridge(path)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "not valid YAML" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -90,11 +94,6 @@ def test_missing_required_field(tmp_path):
 def test_cli_refuses_a_bad_config_with_exit_2(tmp_path):
     path = tmp_path / "b.yaml"
     path.write_text("site: s\ndevice: d/x\nstate_dir: st\nlimits:\n  min_kw: 0\n  max_kw: 1\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "gridaios_bridge", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_bridge(path)
     assert proc.returncode == 2
     assert "device = 'd/x'" in proc.stderr

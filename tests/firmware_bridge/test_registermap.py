@@ -4,10 +4,8 @@ declares them (one-line refusals naming field, value and rule)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,9 @@ from gridaios_bridge.config import ConfigError, RegisterPoint, load_config
 from gridaios_bridge.devices import RegisterMapDevice
 from gridaios_bridge.modbus import ModbusClient, ModbusError
 from gridaios_bridge.registermap import decode, encode
-from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+from tests.support.pymodbus_server import ThreadedModbusServer
 
 EXAMPLE = Path(__file__).parents[2] / "firmware-bridge" / "examples" / "bat1.yaml"
 
@@ -69,8 +68,6 @@ class _Meter:
     def __init__(self) -> None:
         self.port = 0
         self.holding = _words("f", 0.0)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: ModbusTcpServer | None = None
 
     def start(self) -> _Meter:
         power = list(reversed(_words("i", -12_345)))  # -12.345 kW
@@ -86,30 +83,12 @@ class _Meter:
                 ],
             ),
         )
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-
-            async def serve() -> None:
-                self._server = ModbusTcpServer(device, address=("127.0.0.1", 0))
-                await self._server.serve_forever(background=True)
-                self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-            loop.run_until_complete(serve())
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        threading.Thread(target=run, daemon=True).start()
-        ready.wait(10)
+        self._server = ThreadedModbusServer(device).start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        assert self._loop is not None and self._server is not None
-        asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._server.stop()
 
 
 @pytest.fixture

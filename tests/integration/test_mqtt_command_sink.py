@@ -73,6 +73,18 @@ async def until(predicate: Callable[[], Any], timeout_s: float, what: str) -> An
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def bridge_source(broker: Broker) -> MqttSourceConfig:
+    """The runtime's MQTT source for a bridge on ``broker`` (heartbeat every 0.2 s)."""
+    return MqttSourceConfig(
+        id="bridge",
+        host=broker.host,
+        port=broker.port,
+        site=SITE,
+        allow_insecure=True,
+        heartbeat_s=0.2,
+    )
+
+
 @asynccontextmanager
 async def bridged(tmp_path: Path, broker: Broker) -> AsyncIterator[tuple[LatestState, Any]]:
     device = EmulatedInverter(EmulatorConfig(response_time_s=0.1)).start()
@@ -85,14 +97,7 @@ async def bridged(tmp_path: Path, broker: Broker) -> AsyncIterator[tuple[LatestS
         heartbeat_timeout_s=2.0,
     )
     bridge = BridgeProcess(config, tmp_path / "bridge.log").start()
-    source = MqttSourceConfig(
-        id="bridge",
-        host=broker.host,
-        port=broker.port,
-        site=SITE,
-        allow_insecure=True,
-        heartbeat_s=0.2,
-    )
+    source = bridge_source(broker)
     state = LatestState()
     connector = MqttClient(source, POINTS, state.apply, wall)
     await connector.connect()

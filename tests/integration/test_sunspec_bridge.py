@@ -21,35 +21,26 @@ from typing import Any
 
 import pytest
 
-from connectors import PointBinding
-from connectors.mqtt import MqttClient, MqttSourceConfig
+from connectors.mqtt import MqttClient
 from runtime import events as ev
 from runtime.deadletter import DeadLetterStore
 from runtime.dispatch import State
 from runtime.eventlog import EventLog
 from runtime.jobs import RetryPolicy
 from runtime.outbox import Outbox, command_body
-from runtime.sinks import CommandPoints, MqttCommandSink
+from runtime.sinks import MqttCommandSink
 from runtime.state import LatestState
 from safety import ApprovedCommand
-from tests.firmware_bridge.harness import SITE, BridgeProcess, write_config
+from tests.firmware_bridge.harness import BridgeProcess, write_config
 from tests.firmware_bridge.sunspec_inverter import SunSpecInverter
-from tests.integration.test_mqtt_command_sink import until, wall
+from tests.integration.test_mqtt_command_sink import BAT1, POINTS, bridge_source, until, wall
 from tests.support.approved import approved
 from tests.support.mosquitto import Broker
 
 pytestmark = pytest.mark.integration
 
-WIRE = ("p_kw", "soc_pct", "safe_mode", "bridge_failsafe", "bridge_device_ok")
-POINTS = [PointBinding(point=f"bat1.{n}", node_id=f"bat1.{n}", unit="") for n in WIRE] + [
-    PointBinding(point="bat1.setpoint_readback_kw", node_id="bat1.p_setpoint_kw", unit="kW"),
-]
-INVERTER = CommandPoints(
-    device="bat1",
-    command_point="bat1.p_setpoint_kw",
-    readback_point="bat1.setpoint_readback_kw",
-    safe_mode_point="bat1.safe_mode",
-)
+# The bridge's device is named bat1 in the harness; here it is an inverter.
+INVERTER = BAT1
 SAFE_DEFAULT_KW = 20.0
 
 
@@ -73,14 +64,7 @@ def sunspec_config(path: Path, broker: Broker, inverter: SunSpecInverter) -> Pat
 async def runtime_side(
     tmp_path: Path, broker: Broker
 ) -> AsyncIterator[tuple[LatestState, MqttClient, MqttCommandSink]]:
-    source = MqttSourceConfig(
-        id="bridge",
-        host=broker.host,
-        port=broker.port,
-        site=SITE,
-        allow_insecure=True,
-        heartbeat_s=0.2,
-    )
+    source = bridge_source(broker)
     state = LatestState()
     connector = MqttClient(source, POINTS, state.apply, wall)
     await connector.connect()
