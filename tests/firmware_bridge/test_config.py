@@ -32,6 +32,12 @@ def test_example_config_loads():
     assert cfg.state_dir == EXAMPLE.parent / "../.state/bat1"
 
 
+@pytest.mark.parametrize("name", ["pv-sunspec.yaml", "meter-registers.yaml"])
+def test_the_device_map_examples_load(name):
+    cfg = load_config(EXAMPLE.parent / name)
+    assert cfg.device_map.map in {"sunspec", "registers"}
+
+
 def test_json_config_is_accepted(tmp_path):
     data = loads(EXAMPLE.read_text(), source="x")
     path = tmp_path / "bridge.json"
