@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 
 from connectors.mqtt import MqttClient
-from runtime import events as ev
-from runtime.deadletter import DeadLetterStore
-from runtime.dispatch import State
-from runtime.eventlog import EventLog
-from runtime.jobs import RetryPolicy
-from runtime.outbox import Outbox, command_body
-from runtime.sinks import MqttCommandSink
-from runtime.state import LatestState
+from runtime.conductor.outbox import Outbox, command_body
+from runtime.conductor.sinks import MqttCommandSink
+from runtime.ingest.state import LatestState
+from runtime.log import events as ev
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.dispatch import State
+from runtime.log.eventlog import EventLog
+from runtime.service.jobs import RetryPolicy
 from safety import ApprovedCommand
 from tests.firmware_bridge.harness import BridgeProcess, write_config
 from tests.firmware_bridge.sunspec_inverter import SunSpecInverter

@@ -16,8 +16,8 @@ import pytest
 from gridaios_bridge.modbus import ModbusClient, ModbusError
 from gridaios_wire import battery_map as r
 
-from runtime.bridgedemo import BRIDGE_SITE_CONFIG, field_spec_behind_bridge
-from runtime.config import load_config
+from runtime.config.model import load_config
+from runtime.demo.bridge import BRIDGE_SITE_CONFIG, field_spec_behind_bridge
 from simulator import VirtualField, load_scenario
 from simulator.modbusface import BatteryRegisterFace
 
