@@ -21,7 +21,6 @@ from gridaios_bridge.config import DeviceConfig, ModbusConfig, RegisterPoint
 from gridaios_bridge.device import Device, Reading
 from gridaios_bridge.modbus import HOLDING, INPUT, ModbusClient
 from gridaios_bridge.registermap import decode, encode
-from gridaios_bridge.sunspec import SunSpecDevice
 
 __all__ = ["BatteryMapDevice", "RegisterMapDevice", "open_device"]
 
@@ -99,5 +98,8 @@ def open_device(modbus: ModbusConfig, device: DeviceConfig) -> Device:
     if device.map == "registers":
         return RegisterMapDevice(client, device.registers)
     if device.map == "sunspec":
+        # pysunspec2 (and its model definitions) is loaded only for a SunSpec device
+        from gridaios_bridge.sunspec import SunSpecDevice
+
         return SunSpecDevice(client, device.sunspec)
     return BatteryMapDevice(client)
