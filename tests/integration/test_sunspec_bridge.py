@@ -22,10 +22,9 @@ from typing import Any
 import pytest
 
 from connectors.mqtt import MqttClient
-from runtime.conductor.outbox import Outbox, command_body
+from runtime.conductor.outbox import Outbox
 from runtime.conductor.sinks import MqttCommandSink
 from runtime.ingest.state import LatestState
-from runtime.log import events as ev
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.dispatch import State
 from runtime.log.eventlog import EventLog
@@ -33,7 +32,14 @@ from runtime.service.jobs import RetryPolicy
 from safety import ApprovedCommand
 from tests.firmware_bridge.harness import BridgeProcess, write_config
 from tests.firmware_bridge.sunspec_inverter import SunSpecInverter
-from tests.integration.test_mqtt_command_sink import BAT1, POINTS, bridge_source, until, wall
+from tests.integration.test_mqtt_command_sink import (
+    BAT1,
+    POINTS,
+    bridge_source,
+    record_gated,
+    until,
+    wall,
+)
 from tests.support.approved import approved
 from tests.support.mosquitto import Broker
 
@@ -86,23 +92,7 @@ def value(state: LatestState, point: str) -> float | None:
 
 async def dispatch(box: Outbox, log: EventLog, key: str, kw: float) -> Any:
     command: ApprovedCommand = approved(key, "bat1", kw, wall())
-    log.append_event(
-        ev.DispatchProposed(
-            command=command_body(command),
-            policy="test",
-            rationale="PV curtailment through a SunSpec power limit",
-            snapshot={},
-            rollback_kw=100.0,
-            last_setpoint_kw=100.0,
-        ),
-        ts=wall(),
-        dispatch_id=key,
-    )
-    log.append_event(
-        ev.DispatchGated(outcome="accepted", value=kw, constraints=[]),
-        ts=wall(),
-        dispatch_id=key,
-    )
+    record_gated(log, command, "PV curtailment through a SunSpec power limit", 100.0)
     return await box.submit(command, "bridge", rollback_kw=100.0)
 
 
