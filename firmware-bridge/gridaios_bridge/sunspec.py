@@ -14,11 +14,13 @@ What the bridge uses:
   (controls: ``WMaxLim_Ena``, ``WMaxLimPct``) — in percent of the rated power;
 - rated power: ``device_map.sunspec.rated_kw``, else ``WMaxRtg`` of model 702
   (DERCapacity), else ``WRtg`` of model 120;
-- state of charge, when present: ``SoC`` of model 713, else ``ChaState`` of model 124.
+- state of charge, when present: ``SoC`` of model 713, else ``ChaState`` of model 124;
+- published as read, when present: reactive power, voltage and frequency (701), the
+  enter-service permission ``ES`` (703) and whether volt-var is enabled (705).
 
 The setpoint is a power limit in kW (0 .. rated); its read-back is the limit in force
-(the rated power when the limit is not enabled). Models 1, 703 and 705 are discovered
-and published as present; the bridge does not write them.
+(the rated power when the limit is not enabled). Every discovered model is published as
+present (``sunspec_model_<id>`` = 1); the bridge writes only the power limit.
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ BASES = (40000, 0, 50000)
 MAX_MODELS = 200
 MEASURE_MODELS = (701, 103, 102, 101)
 SOC_MODELS = ((713, "SoC"), (124, "ChaState"))
+# Read-only points published as <device>.<name> when the model is present and the point
+# implemented: (model, point, name, unit, factor to the unit).
+PUBLISHED = (
+    (701, "Var", "q_kvar", "kvar", 0.001),
+    (701, "LNV", "v_ln_v", "V", 1.0),
+    (701, "Hz", "f_hz", "Hz", 1.0),
+    (703, "ES", "enter_service", "", 1.0),  # DEREnterService: 1 = permitted
+    (705, "Ena", "volt_var_enabled", "", 1.0),  # DERVoltVar: 1 = the curve is active
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,27 +163,39 @@ class SunSpecDevice:
             raise
 
     def _read(self) -> Reading:
+        decoded: dict[int, Any] = {}  # each model read once per cycle
+
+        def model(mid: int) -> Any:
+            if mid not in decoded:
+                decoded[mid] = self._model(mid)
+            return decoded[mid]
+
         measure = next(mid for mid in MEASURE_MODELS if mid in self.models)
-        watts = self._model(measure).points["W"].cvalue
+        watts = model(measure).points["W"].cvalue
         if watts is None:
             raise ModbusError(f"SunSpec model {measure}: W is not implemented")
         soc: float | None = None
         for mid, point in SOC_MODELS:
             if mid in self.models:
-                value = self._model(mid).points[point].cvalue
+                value = model(mid).points[point].cvalue
                 soc = None if value is None else float(value)
                 break
+        extra = [(f"sunspec_model_{mid}", 1.0, "") for mid in sorted(self.models)]
+        for mid, point, name, unit, factor in PUBLISHED:
+            if mid in self.models:
+                value = model(mid).points[point].cvalue
+                if value is not None:
+                    extra.append((name, float(value) * factor, unit))
         return Reading(
-            setpoint_kw=self._limit_kw(),
+            setpoint_kw=self._limit_kw(model(self._control_of(self.models))),
             safe_mode=False,
             measured_kw=float(watts) / 1000,
             soc_pct=soc,
-            extra=tuple((f"sunspec_model_{mid}", 1.0, "") for mid in sorted(self.models)),
+            extra=tuple(extra),
         )
 
-    def _limit_kw(self) -> float:
+    def _limit_kw(self, model: Any) -> float:
         control = self._control_of(self.models)
-        model = self._model(control)
         enabled_point = "WMaxLimPctEna" if control == 704 else "WMaxLim_Ena"
         pct = model.points["WMaxLimPct"].cvalue
         assert self.rated_kw is not None

@@ -54,7 +54,9 @@ class SunSpecInverter:
             1: {"Mn": "gridaios-test", "Md": "PV100", "SN": "0001"},
             103: {"W_SF": 1, "W": 0},
             123: {"WMaxLimPct_SF": -1, "WMaxLimPct": 1000, "WMaxLim_Ena": 0},
-            701: {"W_SF": 1, "W": 0},  # W in 10 W steps: int16 holds up to 327 kW
+            701: {"W_SF": 1, "W": 0, "Var_SF": 1, "Var": -1250, "V_SF": -1, "LNV": 2301},
+            703: {"ES": 1},
+            705: {"Ena": 1},
             702: {"W_SF": 1, "WMaxRtg": rated_w // 10, "WMax": rated_w // 10},
             704: {"WMaxLimPct_SF": -1, "WMaxLimPct": 1000, "WMaxLimPctEna": 0},
             713: {"Pct_SF": -1, "SoC": 655},

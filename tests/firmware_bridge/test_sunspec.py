@@ -51,6 +51,11 @@ def test_reads_telemetry_with_scale_factors_and_rated_power_from_702(
     assert reading.soc_pct == 65.5  # model 713 SoC 655 x 10^-1
     assert not reading.safe_mode
     assert ("sunspec_model_705", 1.0, "") in reading.extra
+    extra = {name: (value, unit) for name, value, unit in reading.extra}
+    assert extra["q_kvar"] == (-12.5, "kvar")  # 701 Var -1250 x 10^1 var
+    assert extra["v_ln_v"] == (230.1, "V")
+    assert extra["enter_service"] == (1.0, "") and extra["volt_var_enabled"] == (1.0, "")
+    assert "f_hz" not in extra  # not implemented by this inverter: not published
 
 
 @pytest.mark.parametrize("control", ["704", "123"])
