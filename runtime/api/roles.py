@@ -59,6 +59,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/ask"): VIEWER,  # understands and previews; proposes and sends nothing
     ("POST", "/api/ask/propose"): OPERATOR,  # queues a confirmed read-back, as the caller
     ("GET", "/api/events"): VIEWER,
+    ("GET", "/api/dr/events/{event_id}/report"): VIEWER,
     ("GET", "/metrics"): VIEWER,
     # operators sign off
     ("POST", "/api/approvals/{dispatch_id}/approve"): OPERATOR,

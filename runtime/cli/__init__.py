@@ -22,6 +22,7 @@ COMMAND_NAMES = (
     "replay",
     "revert",
     "dlq",
+    "dr",
     "history",
     "probe",
     "sim",
