@@ -14,6 +14,7 @@ from connectors.mqtt import MqttSourceConfig, MqttTlsConfig
 from connectors.opcua import OpcUaSourceConfig
 from connectors.opcua.nodeids import node_id_problem
 from runtime.config import sensitivities
+from runtime.config.openadr import OpenAdrConfig, openadr_issues
 from runtime.config.safety_config import AssetLimitsConfig, SafetyConfig, safety_issues
 from runtime.core.errors import ConfigError, ConfigIssue
 
@@ -67,6 +68,7 @@ class PointConfig(_Model):
 class _AssetBase(_Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = ""
+    aliases: tuple[str, ...] = Field(default=(), description="what operators call it (ask)")
     points: dict[str, PointConfig]
     limits: AssetLimitsConfig = AssetLimitsConfig()
 
@@ -474,6 +476,7 @@ class SiteConfig(_Model):
     hierarchy: HierarchyConfig | None = None
     agents: AgentsConfig = AgentsConfig()
     observe: ObserveConfig = ObserveConfig()
+    openadr: OpenAdrConfig | None = None  # DR programs over OpenADR (docs/dr.md)
 
     def asset(self, asset_id: str) -> MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset:
         for asset in self.assets:
@@ -584,6 +587,7 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         + safety_issues(config)
         + _hierarchy_issues(config)
         + _agent_issues(config)
+        + openadr_issues(config, None if file.startswith("<") else Path(file).parent)
     )
     if not issues:
         issues = _command_point_issues(config) + node_id_issues(config)
