@@ -25,6 +25,7 @@ COMMAND_NAMES = (
     "dr",
     "history",
     "probe",
+    "browse",
     "sim",
     "safety",
     "forecast",
@@ -69,7 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("asyncua").setLevel(logging.ERROR)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`gridaios check-config x | head`): stop quietly, as cat does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     return code
 
 
