@@ -168,6 +168,17 @@ class OptInDesk:
             if closed is not None:
                 self._decided(event, default, "default", f"request closed ({closed})")
                 return default
+            # expiry before grants (the book's rule): a grant seen after the deadline
+            # never commits the site
+            now = self.clock()
+            if now >= deadline:
+                reason = (
+                    f"no decision before the response deadline {deadline.isoformat()}: "
+                    f"program default {program.opt_in_default}"
+                )
+                self.events.append_event(ev.ApprovalExpired(reason=reason), ts=now, dispatch_id=did)
+                self._decided(event, default, "default", reason)
+                return default
             pending = book.open.get(did)
             if pending is not None and pending.complete:
                 who = ", ".join(pending.approvers)
@@ -179,15 +190,6 @@ class OptInDesk:
                 )
                 self._decided(event, "optIn", "operator", f"approved by {who}")
                 return "optIn"
-            now = self.clock()
-            if now >= deadline:
-                reason = (
-                    f"no decision before the response deadline {deadline.isoformat()}: "
-                    f"program default {program.opt_in_default}"
-                )
-                self.events.append_event(ev.ApprovalExpired(reason=reason), ts=now, dispatch_id=did)
-                self._decided(event, default, "default", reason)
-                return default
             await _maybe_await(self._sleep(self.poll_s))
 
     def _decided(self, event: OadrEvent, opt: OptType, by: str, reason: str) -> None:
