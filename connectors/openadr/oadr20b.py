@@ -48,6 +48,9 @@ Submit = Callable[[bytes, str], None]
 Record = Callable[[str, dict[str, Any]], None]
 Readings = list[tuple[datetime, float]]
 DEAD_LETTER_KIND = "openadr"
+# an OpenADR 2.0b message is a few kB (a long event profile some 100s of kB): a VTN
+# answer larger than this is refused after reading this much, never read whole
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -113,7 +116,9 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
             ven_name=ven_name,
             vtn_url=vtn_url,
             ven_id=ven_id,
-            vtn_fingerprint=vtn_fingerprint,
+            # openleadr compares fingerprints as strings and computes them in uppercase;
+            # the config admits either case (the same certificate)
+            vtn_fingerprint=vtn_fingerprint.upper() if vtn_fingerprint else vtn_fingerprint,
             cert=cert,
             key=key,
             ca_file=ca_file,
@@ -197,8 +202,8 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         url = f"{self.vtn_url}/{service}"
         try:
             async with self.client_session.post(url, data=message) as req:
-                content = await req.read()
                 status = req.status
+                content, too_large = await _read_capped(req, MAX_MESSAGE_BYTES)
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             if self.reachable:
                 self.counts.outages += 1
@@ -206,6 +211,11 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
             self.reachable = False
             return None, {}
         self.reachable = True
+        if too_large:
+            self._refuse(
+                service, f"answer larger than {MAX_MESSAGE_BYTES} bytes; not read whole", content
+            )
+            return None, {}
         if status != HTTPStatus.OK:
             self._refuse(service, f"VTN answered HTTP {status}", content)
             return None, {}
@@ -316,6 +326,18 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
                 ),
                 report_duration=timedelta(hours=24),
             )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
+    """The body, at most ``cap`` bytes; True when there was more (the rest is not read)."""
+    if response.content_length is not None and response.content_length > cap:
+        return b"", True
+    buf = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        buf += chunk
+        if len(buf) > cap:
+            return bytes(buf[:cap]), True
+    return bytes(buf), False
 
 
 def _cancelled(event: OadrEvent) -> OadrEvent:

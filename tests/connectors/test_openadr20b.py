@@ -332,9 +332,10 @@ async def test_malformed_payload_is_refused_counted_and_kept(pki: TlsPki) -> Non
 
     @web.middleware
     async def mangle(request: web.Request, handler: Any) -> web.StreamResponse:
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
         if corrupt["on"] and isinstance(response, web.Response) and response.body:
-            body = bytes(response.body).replace(b"oadrResponse", b"oadrMangled", 1)
+            raw = bytes(response.body)  # type: ignore[arg-type]
+            body = raw.replace(b"oadrResponse", b"oadrMangled", 1)
             return web.Response(body=body, status=200, content_type="application/xml")
         return response
 
@@ -353,6 +354,70 @@ async def test_malformed_payload_is_refused_counted_and_kept(pki: TlsPki) -> Non
         corrupt["on"] = False
         _add(vtn, event_id="ev-after", level=1)
         await until(lambda: ("ev-after", "optIn") in vtn.opts, 15, "VEN still works after")
+    finally:
+        await site.ven.stop()
+        await vtn.server.stop()
+
+
+async def test_a_lowercase_pinned_fingerprint_is_the_same_fingerprint(pki: TlsPki) -> None:
+    """The config accepts hex in either case (openadr.vtn_fingerprint, AA:bb:..), and a
+    fingerprint copied from a tool that prints lowercase is the same certificate; openleadr
+    compares the strings as they are, so a lowercase pin refused every VTN message."""
+    port = free_port()
+    vtn = _vtn(pki, port)
+    await vtn.server.run_async()
+    pin = certificate_fingerprint(pki.server.cert.read_text()).lower()
+    site = _site(vtn, pin=pin)
+    try:
+        await site.ven.run()
+        assert site.ven.registration_id == "reg-1", site.dead.items[:1]
+        assert site.ven.counts.refused == 0
+    finally:
+        await site.ven.stop()
+        await vtn.server.stop()
+
+
+async def test_an_oversized_vtn_answer_is_refused_without_reading_it_whole(pki: TlsPki) -> None:
+    """A hostile or broken VTN answering a poll with a huge body: the VEN reads at most
+    its message limit, refuses the answer (counted, dead-lettered with what was read) and
+    carries on."""
+    from connectors.openadr.oadr20b import MAX_MESSAGE_BYTES
+
+    port = free_port()
+    vtn = _vtn(pki, port)
+    huge = {"on": False, "sent": 0}
+
+    @web.middleware
+    async def inflate(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        if not huge["on"]:
+            return response
+        stream = web.StreamResponse(status=200, headers={"Content-Type": "application/xml"})
+        await stream.prepare(request)
+        chunk = b" " * (1 << 20)
+        try:
+            for _ in range(4 * MAX_MESSAGE_BYTES // len(chunk)):
+                await stream.write(chunk)
+                huge["sent"] += len(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the VEN stopped reading: what it should do
+        return stream
+
+    vtn.server.app.middlewares.append(inflate)
+    await vtn.server.run_async()
+    site = _site(vtn)
+    try:
+        await site.ven.run()
+        assert site.ven.registration_id == "reg-1"
+        before = site.ven.counts.refused
+        huge["on"] = True
+        await until(lambda: site.ven.counts.refused > before, 30, "oversized answer refused")
+        kind, _, reason, raw, _ = site.dead.items[-1]
+        assert kind == "openadr" and "larger than" in reason
+        assert len(raw) <= MAX_MESSAGE_BYTES
+        huge["on"] = False
+        _add(vtn, event_id="ev-after-huge", level=1)
+        await until(lambda: ("ev-after-huge", "optIn") in vtn.opts, 15, "VEN still works after")
     finally:
         await site.ven.stop()
         await vtn.server.stop()
