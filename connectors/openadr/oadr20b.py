@@ -153,10 +153,12 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         if isinstance(found, Untranslatable):
             self._refuse("event", found.reason, orjson.dumps(event, default=str))
             return "optOut"
+        before = self.events_seen.get(found.event_id)
         self.events_seen[found.event_id] = found
         if found.cancelled:
             self.counts.cancelled += 1
             self._submit(found)  # withdraw what was accepted; no-op when nothing was
+            self._withdraw_dropped(before, found)
             self.record(
                 "dr.openadr.cancelled",
                 {"event_id": found.event_id, "modification": found.modification},
@@ -171,6 +173,7 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
             self.counts.opted_out += 1
             if update:  # opted in before, out now: withdraw the earlier intervals
                 self._submit(_cancelled(found))
+        self._withdraw_dropped(before, found)
         self.record(
             "dr.openadr.responded",
             {
@@ -185,9 +188,15 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         )
         return opt
 
-    def _submit(self, event: OadrEvent) -> None:
+    def _withdraw_dropped(self, before: OadrEvent | None, now: OadrEvent) -> None:
+        """A revision with fewer intervals than the one before: withdraw the intervals it
+        dropped (``<id>.<n>`` for n past its last), or the DR agent keeps honouring them."""
+        if before is not None and len(before.intervals) > len(now.intervals):
+            self._submit(_cancelled(before), first=len(now.intervals))
+
+    def _submit(self, event: OadrEvent, *, first: int = 0) -> None:
         now = self.clock()
-        for body in event.internal():
+        for body in event.internal()[first:]:
             start = self.to_site_time(datetime.fromisoformat(body["start"]))
             end = self.to_site_time(datetime.fromisoformat(body["end"]))
             if end <= now:

@@ -253,7 +253,7 @@ class Ven3:
                 self.counts.received += 1
                 self.known[found.event_id] = found
                 self.event_program[found.event_id] = pid
-                await self._decide(found, update=old is not None)
+                await self._decide(found, update=old is not None, before=old)
                 decided += 1
         now = self.clock()
         for eid, old in list(self.known.items()):
@@ -267,7 +267,9 @@ class Ven3:
         await self.flush_reports()
         return decided
 
-    async def _decide(self, event: OadrEvent, *, update: bool) -> None:
+    async def _decide(
+        self, event: OadrEvent, *, update: bool, before: OadrEvent | None = None
+    ) -> None:
         opt = await self.decide(event)
         self.opts[event.event_id] = opt
         if opt == "optIn":
@@ -277,6 +279,9 @@ class Ven3:
             self.counts.opted_out += 1
             if update:
                 self._submit(replace(event, status="cancelled"))
+        if before is not None and len(before.intervals) > len(event.intervals):
+            # the revision dropped intervals: withdraw them (<id>.<n> past its last)
+            self._submit(replace(before, status="cancelled"), first=len(event.intervals))
         self.record(
             "dr.openadr.responded",
             {"event_id": event.event_id, "opt": opt, "program": event.program, "version": "3"},
@@ -286,9 +291,9 @@ class Ven3:
             event.event_id, program_id, "OPT", [("OPT_IN" if opt == "optIn" else "OPT_OUT")]
         )
 
-    def _submit(self, event: OadrEvent) -> None:
+    def _submit(self, event: OadrEvent, *, first: int = 0) -> None:
         now = self.clock()
-        for body in event.internal():
+        for body in event.internal()[first:]:
             start = self.to_site_time(datetime.fromisoformat(body["start"]))
             end = self.to_site_time(datetime.fromisoformat(body["end"]))
             if end <= now:

@@ -421,3 +421,60 @@ async def test_an_oversized_vtn_answer_is_refused_without_reading_it_whole(pki: 
     finally:
         await site.ven.stop()
         await vtn.server.stop()
+
+
+def _live(inbox: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What the DR inbox honours: the last body per internal id, cancelled ones left out."""
+    last: dict[str, dict[str, Any]] = {}
+    for body in inbox:
+        last[body["event_id"]] = body
+    return {k: v for k, v in last.items() if v.get("status", "active") != "cancelled"}
+
+
+@pytest.mark.parametrize("answer", ["optIn", "optOut"])
+async def test_a_modification_that_drops_intervals_withdraws_them(
+    running: tuple[Vtn, Site], answer: str
+) -> None:
+    """The VTN shortens an accepted two-interval event to one interval. Opted in again:
+    the dropped interval (ev.1) must be withdrawn, or the DR agent keeps dispatching for an
+    hour the VTN no longer asks for. Opted out: both intervals are withdrawn (the opt-out
+    withdrew only as many as the new revision had)."""
+    vtn, site = running
+    start = datetime.now(UTC) + timedelta(seconds=5)
+    intervals = [
+        {
+            "dtstart": start + timedelta(minutes=30 * i),
+            "duration": timedelta(minutes=30),
+            "signal_payload": 1,
+        }
+        for i in range(2)
+    ]
+    vtn.server.add_event(
+        VEN_ID,
+        "simple",
+        "level",
+        intervals,
+        event_id="ev-short",
+        callback=lambda ven_id, event_id, opt_type: vtn.opts.append((event_id, opt_type)),
+        market_context="oadr://utility/summer-peak",
+    )
+    await until(lambda: ("ev-short", "optIn") in vtn.opts, 15, "first opt-in")
+    assert set(_live(site.inbox)) == {"ev-short.0", "ev-short.1"}
+    site.answer = answer
+    event = next(e for e in vtn.server.events[VEN_ID] if e.event_descriptor.event_id == "ev-short")
+    del event.event_signals[0].intervals[1]
+    event.event_descriptor.modification_number += 1
+    vtn.server.events_updated[VEN_ID] = True
+    await until(
+        lambda: site.ven.events_seen["ev-short"].modification == 1, 15, "modification decided"
+    )
+    await until(
+        lambda: any(
+            k == "dr.openadr.responded" and d["modification"] == 1 and d["opt"] == answer
+            for k, d in site.log
+        ),
+        15,
+        "modification answered",
+    )
+    expected = {"ev-short.0"} if answer == "optIn" else set()
+    assert set(_live(site.inbox)) == expected

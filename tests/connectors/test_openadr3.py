@@ -344,3 +344,32 @@ async def test_a_garbled_events_answer_does_not_withdraw_accepted_events(
     vtn.raw_events = None
     await site.ven.poll()  # the VTN answers again, the event is still known: nothing new
     assert site.inbox == accepted
+
+
+@pytest.mark.parametrize("answer", ["optIn", "optOut"])
+async def test_a_modification_that_drops_intervals_withdraws_them(
+    vtn: Vtn, site: Site, answer: str
+) -> None:
+    """The VTN shortens an accepted two-interval event to one: the dropped interval must be
+    withdrawn whether the site opts in again or out."""
+    assert await site.ven.start()
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    two = _event("e6", start=start, payload={"type": "SIMPLE", "values": [1]}, minutes=30)
+    two["intervals"] = [{"id": i, "payloads": [{"type": "SIMPLE", "values": [1]}]} for i in (0, 1)]
+    vtn.events = [two]
+    await site.ven.poll()
+    last: dict[str, dict[str, Any]] = {b["event_id"]: b for b in site.inbox}
+    assert set(last) == {"e6.0", "e6.1"}
+    one = _event(
+        "e6",
+        start=start,
+        payload={"type": "SIMPLE", "values": [2]},
+        minutes=30,
+        modified=datetime.now(UTC),
+    )
+    vtn.events = [one]
+    site.answer = answer
+    assert await site.ven.poll() == 1
+    last = {b["event_id"]: b for b in site.inbox}
+    live = {k for k, b in last.items() if b.get("status", "active") != "cancelled"}
+    assert live == ({"e6.0"} if answer == "optIn" else set())
