@@ -101,6 +101,11 @@ class OptInDesk:
         self._sleep = sleep
 
     async def __call__(self, event: OadrEvent) -> OptType:
+        earlier = self._earlier(event)
+        if earlier is not None:
+            # the same revision again (a VEN restarted, a VTN re-sending): the decision
+            # stands; asking again would reopen a used request
+            return earlier
         program = self.config.program(event.program)
         verdict = rule(event, program, self._flex(program))
         if verdict.opt is not None or program is None:
@@ -108,6 +113,15 @@ class OptInDesk:
             self._decided(event, opt, "auto", verdict.reason)
             return opt
         return await self._ask(event, program, verdict.reason)
+
+    def _earlier(self, event: OadrEvent) -> OptType | None:
+        """The decision already logged for this event and modification, if any."""
+        found: OptType | None = None
+        for logged in self.events.events(kinds=(DECIDED,)):
+            p = logged.payload
+            if p.get("event_id") == event.event_id and p.get("modification") == event.modification:
+                found = "optIn" if p.get("opt") == "optIn" else "optOut"
+        return found
 
     def _flex(self, program: ProgramConfig | None) -> float:
         if program is not None and program.flexibility_kw is not None:
