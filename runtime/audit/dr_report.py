@@ -168,11 +168,14 @@ def report(
         raise ReportError("give --config SITE (the feeder meter) or --point ASSET.p_kw")
     lookback = timedelta(days=method.lookback_days + 1)
     since = window.start - lookback
-    load = resample(_samples(log, history, meter, since, window.end), step)
+    # intervals from the event's start: an event at 17:10 has 17:10, 17:25, ... intervals
+    load = resample(_samples(log, history, meter, since, window.end), step, origin=window.start)
     temperature = None
     if isinstance(method, TemperatureRegression) and base.temperature_point is not None:
         temperature = resample(
-            _samples(log, history, base.temperature_point, since, window.end), step
+            _samples(log, history, base.temperature_point, since, window.end),
+            step,
+            origin=window.start,
         )
     level_kw = 0.0
     if config is not None:

@@ -312,15 +312,23 @@ def verify(
     )
 
 
-def resample(samples: Sequence[tuple[datetime, float]], step: timedelta) -> dict[datetime, float]:
-    """Interval means of raw samples, keyed by the interval's start (aligned to ``step``)."""
+def resample(
+    samples: Sequence[tuple[datetime, float]],
+    step: timedelta,
+    *,
+    origin: datetime | None = None,
+) -> dict[datetime, float]:
+    """Interval means of raw samples, keyed by the interval's start: ``origin`` plus a
+    whole number of ``step`` (default: aligned to ``step`` from the epoch). Give the
+    event's start as ``origin`` so the intervals are the event's whatever its start."""
     sums: dict[datetime, tuple[float, int]] = {}
     step_s = step.total_seconds()
+    zero = origin.timestamp() if origin is not None else 0.0
     for ts, value in samples:
         if value is None or not math.isfinite(value):
             continue  # no reading (see _finite)
         epoch = ts.timestamp()
-        start = datetime.fromtimestamp(epoch - epoch % step_s, tz=ts.tzinfo)
+        start = datetime.fromtimestamp(epoch - (epoch - zero) % step_s, tz=ts.tzinfo)
         total, count = sums.get(start, (0.0, 0))
         sums[start] = (total + value, count + 1)
     return {t: total / count for t, (total, count) in sorted(sums.items())}

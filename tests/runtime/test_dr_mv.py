@@ -167,3 +167,19 @@ def test_baseline_days_are_the_sites_local_days_across_a_dst_change() -> None:
     assert result.days_used == tuple(date(2026, 3, d) for d in (6, 5, 4, 3, 2))
     assert [i.baseline_kw for i in result.intervals] == pytest.approx([200.0])
     assert result.delivered_kwh == pytest.approx(50.0)
+
+
+def test_an_event_that_starts_off_the_interval_grid_is_measured() -> None:
+    """An OpenADR event may start at any minute (17:10) or at a local hour of a :30 time
+    zone. Resampled on the epoch's grid (17:00, 17:15, ...) the meter had no interval at
+    17:10 on any day, and the M&V failed with 'only 0 eligible days'. Resampled from the
+    event's start, the intervals are the event's."""
+    step = timedelta(minutes=15)
+    t0 = datetime(2026, 6, 25, tzinfo=UTC)
+    start = datetime(2026, 7, 13, 17, 10, tzinfo=UTC)
+    samples = [(t0 + timedelta(minutes=m), 100.0) for m in range(0, 20 * 24 * 60, 5)]
+    samples = [(t, 80.0 if start <= t < start + H else v) for t, v in samples]
+    load = resample(samples, step, origin=start)
+    result = verify(HighXOfY(x=3, y=5, adjust_hours=0), load, start, start + H, step)
+    assert result.intervals[0].start == start
+    assert result.delivered_kwh == pytest.approx(20.0)
