@@ -48,6 +48,9 @@ Submit = Callable[[bytes, str], None]
 Record = Callable[[str, dict[str, Any]], None]
 Readings = list[tuple[datetime, float]]
 DEAD_LETTER_KIND = "openadr"
+# an OpenADR 2.0b message is a few kB (a long event profile some 100s of kB): a VTN
+# answer larger than this is refused after reading this much, never read whole
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -113,7 +116,9 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
             ven_name=ven_name,
             vtn_url=vtn_url,
             ven_id=ven_id,
-            vtn_fingerprint=vtn_fingerprint,
+            # openleadr compares fingerprints as strings and computes them in uppercase;
+            # the config admits either case (the same certificate)
+            vtn_fingerprint=vtn_fingerprint.upper() if vtn_fingerprint else vtn_fingerprint,
             cert=cert,
             key=key,
             ca_file=ca_file,
@@ -148,10 +153,12 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         if isinstance(found, Untranslatable):
             self._refuse("event", found.reason, orjson.dumps(event, default=str))
             return "optOut"
+        before = self.events_seen.get(found.event_id)
         self.events_seen[found.event_id] = found
         if found.cancelled:
             self.counts.cancelled += 1
             self._submit(found)  # withdraw what was accepted; no-op when nothing was
+            self._withdraw_dropped(before, found)
             self.record(
                 "dr.openadr.cancelled",
                 {"event_id": found.event_id, "modification": found.modification},
@@ -166,6 +173,7 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
             self.counts.opted_out += 1
             if update:  # opted in before, out now: withdraw the earlier intervals
                 self._submit(_cancelled(found))
+        self._withdraw_dropped(before, found)
         self.record(
             "dr.openadr.responded",
             {
@@ -180,9 +188,15 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         )
         return opt
 
-    def _submit(self, event: OadrEvent) -> None:
+    def _withdraw_dropped(self, before: OadrEvent | None, now: OadrEvent) -> None:
+        """A revision with fewer intervals than the one before: withdraw the intervals it
+        dropped (``<id>.<n>`` for n past its last), or the DR agent keeps honouring them."""
+        if before is not None and len(before.intervals) > len(now.intervals):
+            self._submit(_cancelled(before), first=len(now.intervals))
+
+    def _submit(self, event: OadrEvent, *, first: int = 0) -> None:
         now = self.clock()
-        for body in event.internal():
+        for body in event.internal()[first:]:
             start = self.to_site_time(datetime.fromisoformat(body["start"]))
             end = self.to_site_time(datetime.fromisoformat(body["end"]))
             if end <= now:
@@ -197,8 +211,8 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         url = f"{self.vtn_url}/{service}"
         try:
             async with self.client_session.post(url, data=message) as req:
-                content = await req.read()
                 status = req.status
+                content, too_large = await _read_capped(req, MAX_MESSAGE_BYTES)
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             if self.reachable:
                 self.counts.outages += 1
@@ -206,6 +220,11 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
             self.reachable = False
             return None, {}
         self.reachable = True
+        if too_large:
+            self._refuse(
+                service, f"answer larger than {MAX_MESSAGE_BYTES} bytes; not read whole", content
+            )
+            return None, {}
         if status != HTTPStatus.OK:
             self._refuse(service, f"VTN answered HTTP {status}", content)
             return None, {}
@@ -316,6 +335,18 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
                 ),
                 report_duration=timedelta(hours=24),
             )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
+    """The body, at most ``cap`` bytes; True when there was more (the rest is not read)."""
+    if response.content_length is not None and response.content_length > cap:
+        return b"", True
+    buf = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        buf += chunk
+        if len(buf) > cap:
+            return bytes(buf[:cap]), True
+    return bytes(buf), False
 
 
 def _cancelled(event: OadrEvent) -> OadrEvent:

@@ -27,6 +27,7 @@ one loop model and HTTP stack, and its typed models check each field (ids, durat
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -59,6 +60,19 @@ def translate_event3(
     event: Event, program: str, *, reference_kw: float | None
 ) -> OadrEvent | Untranslatable:
     """One OpenADR 3 event (toadr3's model) -> ``OadrEvent``, or why it cannot be honoured."""
+    try:
+        return _translate3(event, program, reference_kw=reference_kw)
+    except (IndexError, TypeError, ValueError, OverflowError) as err:
+        # toadr3's model admits ``values: []`` or text where a number belongs
+        return Untranslatable(
+            f"event {event.id or '(no id)'}: payload not understood ({err}); send one "
+            "number per payload"
+        )
+
+
+def _translate3(
+    event: Event, program: str, *, reference_kw: float | None
+) -> OadrEvent | Untranslatable:
     eid = event.id or "(no id)"
     units = "KW"
     for d in event.payload_descriptors or []:
@@ -84,6 +98,8 @@ def translate_event3(
         if "IMPORT_CAPACITY_LIMIT" in payloads:
             kinds.add("IMPORT_CAPACITY_LIMIT")
             kw = float(payloads["IMPORT_CAPACITY_LIMIT"][0]) * KW[units]  # type: ignore[arg-type]
+            if not math.isfinite(kw):
+                return Untranslatable(f"event {eid}: IMPORT_CAPACITY_LIMIT {kw} is not finite")
             reduction = max(reference_kw - kw, 0.0) if reference_kw is not None else None
             intervals.append(Interval(start=start, end=end, target_kw=kw, reduction_kw=reduction))
         elif "SIMPLE" in payloads:
@@ -205,6 +221,7 @@ class Ven3:
         """One round: every program's events; returns how many events were decided."""
         decided = 0
         seen: set[str] = set()
+        unsure: set[str] = set()  # programs whose answer said nothing about their events
         for pid, name in self.programs.items():
             raw = await self._get(f"/events?programID={pid}")
             if raw is None:
@@ -215,6 +232,7 @@ class Ven3:
                     raise ValueError("not a JSON array of events")
             except (orjson.JSONDecodeError, ValueError) as err:
                 self._refuse("events", f"not a JSON array of events ({err})", raw)
+                unsure.add(pid)  # as in an outage: what was accepted stays
                 continue
             for item in items:
                 try:
@@ -235,11 +253,11 @@ class Ven3:
                 self.counts.received += 1
                 self.known[found.event_id] = found
                 self.event_program[found.event_id] = pid
-                await self._decide(found, update=old is not None)
+                await self._decide(found, update=old is not None, before=old)
                 decided += 1
         now = self.clock()
         for eid, old in list(self.known.items()):
-            if eid in seen:
+            if eid in seen or self.event_program.get(eid) in unsure:
                 continue
             del self.known[eid]
             if self.to_site_time(old.end) > now and self.opts.get(eid) == "optIn":
@@ -249,7 +267,9 @@ class Ven3:
         await self.flush_reports()
         return decided
 
-    async def _decide(self, event: OadrEvent, *, update: bool) -> None:
+    async def _decide(
+        self, event: OadrEvent, *, update: bool, before: OadrEvent | None = None
+    ) -> None:
         opt = await self.decide(event)
         self.opts[event.event_id] = opt
         if opt == "optIn":
@@ -259,6 +279,9 @@ class Ven3:
             self.counts.opted_out += 1
             if update:
                 self._submit(replace(event, status="cancelled"))
+        if before is not None and len(before.intervals) > len(event.intervals):
+            # the revision dropped intervals: withdraw them (<id>.<n> past its last)
+            self._submit(replace(before, status="cancelled"), first=len(event.intervals))
         self.record(
             "dr.openadr.responded",
             {"event_id": event.event_id, "opt": opt, "program": event.program, "version": "3"},
@@ -268,9 +291,9 @@ class Ven3:
             event.event_id, program_id, "OPT", [("OPT_IN" if opt == "optIn" else "OPT_OUT")]
         )
 
-    def _submit(self, event: OadrEvent) -> None:
+    def _submit(self, event: OadrEvent, *, first: int = 0) -> None:
         now = self.clock()
-        for body in event.internal():
+        for body in event.internal()[first:]:
             start = self.to_site_time(datetime.fromisoformat(body["start"]))
             end = self.to_site_time(datetime.fromisoformat(body["end"]))
             if end <= now:

@@ -18,6 +18,7 @@ cancelled`` (the DR agent stops honouring them at once).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,6 +168,11 @@ def translate_event(event: Any, *, reference_kw: float | None) -> OadrEvent | Un
             if not isinstance(duration, timedelta) or duration <= timedelta(0):
                 return Untranslatable(f"event {event_id}: interval {i} has no positive duration")
             payload = float(_get(raw, "signal_payload"))
+            if not math.isfinite(payload):  # xs:float admits NaN and INF
+                return Untranslatable(
+                    f"event {event_id}: payload {payload} in interval {i} is not a finite "
+                    "number; send a level or a kW value"
+                )
             end = start + duration
             cursor = end
             if chosen[0].upper() == "SIMPLE":
@@ -179,6 +185,10 @@ def translate_event(event: Any, *, reference_kw: float | None) -> OadrEvent | Un
                 intervals.append(Interval(start=start, end=end, signal_level=level))
                 continue
             kw = payload * _scale_kw(signal)
+            if not math.isfinite(kw):
+                return Untranslatable(
+                    f"event {event_id}: payload {payload} in interval {i} is not a finite kW"
+                )
             if chosen[1] == "delta":
                 if reference_kw is None:
                     return Untranslatable(
@@ -209,5 +219,5 @@ def translate_event(event: Any, *, reference_kw: float | None) -> OadrEvent | Un
             intervals=tuple(intervals),
             response_required=str(_get(event, "response_required", "always")) == "always",
         )
-    except (TypeError, ValueError, KeyError, AttributeError) as err:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as err:
         return Untranslatable(f"event not understood ({err}); check the oadrEvent's fields")

@@ -101,6 +101,11 @@ class OptInDesk:
         self._sleep = sleep
 
     async def __call__(self, event: OadrEvent) -> OptType:
+        earlier = self._earlier(event)
+        if earlier is not None:
+            # the same revision again (a VEN restarted, a VTN re-sending): the decision
+            # stands; asking again would reopen a used request
+            return earlier
         program = self.config.program(event.program)
         verdict = rule(event, program, self._flex(program))
         if verdict.opt is not None or program is None:
@@ -108,6 +113,15 @@ class OptInDesk:
             self._decided(event, opt, "auto", verdict.reason)
             return opt
         return await self._ask(event, program, verdict.reason)
+
+    def _earlier(self, event: OadrEvent) -> OptType | None:
+        """The decision already logged for this event and modification, if any."""
+        found: OptType | None = None
+        for logged in self.events.events(kinds=(DECIDED,)):
+            p = logged.payload
+            if p.get("event_id") == event.event_id and p.get("modification") == event.modification:
+                found = "optIn" if p.get("opt") == "optIn" else "optOut"
+        return found
 
     def _flex(self, program: ProgramConfig | None) -> float:
         if program is not None and program.flexibility_kw is not None:
@@ -168,6 +182,17 @@ class OptInDesk:
             if closed is not None:
                 self._decided(event, default, "default", f"request closed ({closed})")
                 return default
+            # expiry before grants (the book's rule): a grant seen after the deadline
+            # never commits the site
+            now = self.clock()
+            if now >= deadline:
+                reason = (
+                    f"no decision before the response deadline {deadline.isoformat()}: "
+                    f"program default {program.opt_in_default}"
+                )
+                self.events.append_event(ev.ApprovalExpired(reason=reason), ts=now, dispatch_id=did)
+                self._decided(event, default, "default", reason)
+                return default
             pending = book.open.get(did)
             if pending is not None and pending.complete:
                 who = ", ".join(pending.approvers)
@@ -179,15 +204,6 @@ class OptInDesk:
                 )
                 self._decided(event, "optIn", "operator", f"approved by {who}")
                 return "optIn"
-            now = self.clock()
-            if now >= deadline:
-                reason = (
-                    f"no decision before the response deadline {deadline.isoformat()}: "
-                    f"program default {program.opt_in_default}"
-                )
-                self.events.append_event(ev.ApprovalExpired(reason=reason), ts=now, dispatch_id=did)
-                self._decided(event, default, "default", reason)
-                return default
             await _maybe_await(self._sleep(self.poll_s))
 
     def _decided(self, event: OadrEvent, opt: OptType, by: str, reason: str) -> None:

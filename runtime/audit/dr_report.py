@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from runtime.config.model import SiteConfig
 from runtime.config.openadr import BaselineConfig
@@ -42,8 +43,9 @@ class EventWindow:
     event_days: frozenset[date]
 
 
-def find_event(log: EventLog, event_id: str) -> EventWindow:
-    """The accepted internal events of ``event_id`` (``ID`` or ``ID.<n>``), last revision each."""
+def find_event(log: EventLog, event_id: str, tz: tzinfo = UTC) -> EventWindow:
+    """The accepted internal events of ``event_id`` (``ID`` or ``ID.<n>``), last revision
+    each; the other DR events' days are local dates in ``tz`` (the site's time zone)."""
     parts: dict[str, dict[str, Any]] = {}
     via = ""
     days: set[date] = set()
@@ -55,7 +57,7 @@ def find_event(log: EventLog, event_id: str) -> EventWindow:
             parts[eid] = body
             via = str(e.payload.get("via", ""))
         elif body.get("status", "active") == "active":
-            days.add(start.date())
+            days.add(start.astimezone(tz).date())
     live = [p for p in parts.values() if p.get("status", "active") == "active"]
     if not parts:
         raise ReportError(
@@ -66,7 +68,7 @@ def find_event(log: EventLog, event_id: str) -> EventWindow:
         raise ReportError(f"dr event {event_id}: cancelled; nothing was to be delivered")
     start = min(datetime.fromisoformat(str(p["start"])) for p in live)
     end = max(datetime.fromisoformat(str(p["end"])) for p in live)
-    days.discard(start.date())
+    days.discard(start.astimezone(tz).date())
     program = via.partition(":")[2] if via.startswith("openadr") else ""
     return EventWindow(
         event_id=event_id,
@@ -156,7 +158,9 @@ def report(
     history: History | None,
     point: str | None = None,
 ) -> tuple[EventWindow, MvResult]:
-    window = find_event(log, event_id)
+    # the baseline's days and times of day are the site's, as its load follows them
+    tz: tzinfo = ZoneInfo(config.safety.timezone) if config is not None else UTC
+    window = find_event(log, event_id, tz)
     method, base = method_for(config, window.program)
     step = timedelta(seconds=base.interval_s)
     meter = point or (f"{config.feeder.meter}.p_kw" if config is not None else None)
@@ -164,11 +168,14 @@ def report(
         raise ReportError("give --config SITE (the feeder meter) or --point ASSET.p_kw")
     lookback = timedelta(days=method.lookback_days + 1)
     since = window.start - lookback
-    load = resample(_samples(log, history, meter, since, window.end), step)
+    # intervals from the event's start: an event at 17:10 has 17:10, 17:25, ... intervals
+    load = resample(_samples(log, history, meter, since, window.end), step, origin=window.start)
     temperature = None
     if isinstance(method, TemperatureRegression) and base.temperature_point is not None:
         temperature = resample(
-            _samples(log, history, base.temperature_point, since, window.end), step
+            _samples(log, history, base.temperature_point, since, window.end),
+            step,
+            origin=window.start,
         )
     level_kw = 0.0
     if config is not None:
@@ -183,6 +190,7 @@ def report(
             step,
             event_days=window.event_days,
             temperature=temperature,
+            tz=tz,
         )
         result = mv_verify(
             method,
@@ -193,6 +201,7 @@ def report(
             committed_kw=committed(window, base_kw, level_kw, step),
             event_days=window.event_days,
             temperature=temperature,
+            tz=tz,
         )
     except MvError as err:
         raise ReportError(f"dr event {event_id}: {err}") from err

@@ -8,8 +8,10 @@ bad field: field, value, rule), ``openadr_issues`` checks what refers to other s
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -102,6 +104,10 @@ class OpenAdrConfig(_Model):
 
     @model_validator(mode="after")
     def _shape(self) -> OpenAdrConfig:
+        try:
+            _ = urlsplit(self.vtn_url).port
+        except ValueError as err:
+            raise ValueError(f"vtn_url {self.vtn_url!r}: {err} (a port is 1-65535)") from None
         if self.vtn_fingerprint is not None and not re.match(FINGERPRINT, self.vtn_fingerprint):
             raise ValueError(
                 f"vtn_fingerprint {self.vtn_fingerprint!r}: give the VTN's OpenADR "
@@ -158,9 +164,11 @@ def openadr_issues(config: SiteConfig, base: Path | None = None) -> list[ConfigI
                 )
             )
     if oadr.tls is not None and base is not None:
+        missing = False
         for name in ("ca_file", "cert", "key"):
             value = getattr(oadr.tls, name)
             if not (base / value).is_file():
+                missing = True
                 issues.append(
                     ConfigIssue(
                         f"openadr.tls.{name}",
@@ -168,6 +176,31 @@ def openadr_issues(config: SiteConfig, base: Path | None = None) -> list[ConfigI
                         "no such file (relative paths: from the config's folder)",
                     )
                 )
+        if not missing:
+            issues.extend(_tls_issues(oadr.tls, base))
+    return issues
+
+
+def _tls_issues(tls: OpenAdrTls, base: Path) -> list[ConfigIssue]:
+    """The files load as the VEN will load them: the CA, the VEN's cert, its key."""
+    issues: list[ConfigIssue] = []
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(base / tls.ca_file))
+    except (ssl.SSLError, ValueError, OSError) as err:
+        issues.append(
+            ConfigIssue("openadr.tls.ca_file", tls.ca_file, f"not a PEM CA certificate ({err})")
+        )
+    if "-----BEGIN CERTIFICATE-----" not in (base / tls.cert).read_text(errors="replace"):
+        issues.append(ConfigIssue("openadr.tls.cert", tls.cert, "not a PEM certificate"))
+        return issues
+    try:
+        ssl.create_default_context().load_cert_chain(str(base / tls.cert), str(base / tls.key))
+    except (ssl.SSLError, ValueError, OSError) as err:
+        issues.append(
+            ConfigIssue(
+                "openadr.tls.key", tls.key, f"not the PEM private key of {tls.cert} ({err})"
+            )
+        )
     return issues
 
 

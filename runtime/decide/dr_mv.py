@@ -21,9 +21,10 @@ actual) and the shortfall against the committed reduction, and totals in kWh.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 Series = Mapping[datetime, float]
 # OpenADR SIMPLE levels as a share of the DR battery's rating: 1 moderate, 2 high, 3 special
@@ -130,6 +131,18 @@ def _slots(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
     return out
 
 
+def _finite(series: Series) -> dict[datetime, float]:
+    """A reading that is NaN, infinite or missing (None) is no reading: the day or the
+    interval is then treated as having no data, never averaged into a baseline."""
+    return {t: v for t, v in series.items() if v is not None and math.isfinite(v)}
+
+
+def _on_day(t: datetime, back: int, tz: tzinfo) -> datetime:
+    """The instant at ``t``'s local wall time (in ``tz``) ``back`` days earlier: the same
+    time of day on a baseline day, across a daylight-saving change too."""
+    return (t.astimezone(tz) - timedelta(days=back)).astimezone(UTC)
+
+
 def _eligible_days(
     load: Series,
     start: datetime,
@@ -140,18 +153,19 @@ def _eligible_days(
     weekdays_only: bool,
     lookback_days: int,
     event_days: frozenset[date],
+    tz: tzinfo = UTC,
 ) -> list[date]:
-    """The ``y`` most recent days before the event day with data over the window, newest first."""
+    """The ``y`` most recent days (local dates in ``tz``) before the event day with data
+    over the window, newest first."""
     days: list[date] = []
+    event_day = start.astimezone(tz).date()
     for back in range(1, lookback_days + 1):
-        day_start = start - timedelta(days=back)
-        d = day_start.date()
+        d = event_day - timedelta(days=back)
         if weekdays_only and d.weekday() >= 5:
             continue
         if d in event_days:
             continue
-        shift = timedelta(days=back)
-        if all((t - shift) in load for t in _slots(start, end, step)):
+        if all(_on_day(t, back, tz) in load for t in _slots(start, end, step)):
             days.append(d)
         if len(days) == y:
             break
@@ -167,8 +181,15 @@ def baseline(
     *,
     event_days: frozenset[date] = frozenset(),
     temperature: Series | None = None,
+    tz: tzinfo = UTC,
 ) -> tuple[dict[datetime, float], tuple[date, ...], float]:
-    """Baseline kW per interval of [start, end), the days used, and the same-day factor."""
+    """Baseline kW per interval of [start, end), the days used, and the same-day factor.
+
+    Days and times of day are the site's (``tz``): a baseline day's interval is the one at
+    the same local wall time, and weekdays are local weekdays."""
+    load = _finite(load)
+    if temperature is not None:
+        temperature = _finite(temperature)
     slots = _slots(start, end, step)
     if not slots:
         raise MvError("the event window is empty; end must be after start")
@@ -181,10 +202,12 @@ def baseline(
         weekdays_only=method.weekdays_only,
         lookback_days=method.lookback_days,
         event_days=event_days,
+        tz=tz,
     )
+    event_day = start.astimezone(tz).date()
 
-    def back(d: date) -> timedelta:
-        return timedelta(days=(start.date() - d).days)
+    def at(t: datetime, d: date) -> datetime:
+        return _on_day(t, (event_day - d).days, tz)
 
     if isinstance(method, HighXOfY):
         if len(days) < method.x:
@@ -194,18 +217,18 @@ def baseline(
             )
 
         def window_mean(d: date) -> float:
-            return sum(load[t - back(d)] for t in slots) / len(slots)
+            return sum(load[at(t, d)] for t in slots) / len(slots)
 
         chosen = sorted(days, key=lambda d: (-window_mean(d), -d.toordinal()))[: method.x]
-        base = {t: sum(load[t - back(d)] for d in chosen) / len(chosen) for t in slots}
+        base = {t: sum(load[at(t, d)] for d in chosen) / len(chosen) for t in slots}
         factor = 1.0
         if method.adjust_hours > 0:
             adj_end = start - timedelta(hours=method.adjust_gap_hours)
             adj = _slots(adj_end - timedelta(hours=method.adjust_hours), adj_end, step)
-            have = [t for t in adj if t in load and all((t - back(d)) in load for d in chosen)]
+            have = [t for t in adj if t in load and all(at(t, d) in load for d in chosen)]
             if have:
                 actual = sum(load[t] for t in have) / len(have)
-                typical = sum(load[t - back(d)] for t in have for d in chosen) / (
+                typical = sum(load[at(t, d)] for t in have for d in chosen) / (
                     len(have) * len(chosen)
                 )
                 if typical > 0:
@@ -219,7 +242,7 @@ def baseline(
             "temperature regression needs a temperature point; set the program's "
             "baseline.temperature_point or use high_x_of_y"
         )
-    days = [d for d in days if all((t - back(d)) in temperature for t in slots)]
+    days = [d for d in days if all(at(t, d) in temperature for t in slots)]
     if len(days) < 3:
         raise MvError(
             f"temperature regression: {len(days)} days with load and temperature before "
@@ -229,8 +252,8 @@ def baseline(
     for t in slots:
         if t not in temperature:
             raise MvError(f"temperature regression: no temperature at {t.isoformat()}")
-        xs = [temperature[t - back(d)] for d in days]
-        ys = [load[t - back(d)] for d in days]
+        xs = [temperature[at(t, d)] for d in days]
+        ys = [load[at(t, d)] for d in days]
         a, b = _ols(xs, ys)
         out[t] = a + b * temperature[t]
     return out, tuple(days), 1.0
@@ -258,11 +281,13 @@ def verify(
     committed_kw: Mapping[datetime, float] | float = 0.0,
     event_days: frozenset[date] = frozenset(),
     temperature: Series | None = None,
+    tz: tzinfo = UTC,
 ) -> MvResult:
-    """Baseline, delivered kW and shortfall for one event window."""
+    """Baseline, delivered kW and shortfall for one event window (days in ``tz``)."""
     base, days, factor = baseline(
-        method, load, start, end, step, event_days=event_days, temperature=temperature
+        method, load, start, end, step, event_days=event_days, temperature=temperature, tz=tz
     )
+    load = _finite(load)
     rows: list[IntervalResult] = []
     for t, b in base.items():
         if t not in load:
@@ -287,13 +312,23 @@ def verify(
     )
 
 
-def resample(samples: Sequence[tuple[datetime, float]], step: timedelta) -> dict[datetime, float]:
-    """Interval means of raw samples, keyed by the interval's start (aligned to ``step``)."""
+def resample(
+    samples: Sequence[tuple[datetime, float]],
+    step: timedelta,
+    *,
+    origin: datetime | None = None,
+) -> dict[datetime, float]:
+    """Interval means of raw samples, keyed by the interval's start: ``origin`` plus a
+    whole number of ``step`` (default: aligned to ``step`` from the epoch). Give the
+    event's start as ``origin`` so the intervals are the event's whatever its start."""
     sums: dict[datetime, tuple[float, int]] = {}
     step_s = step.total_seconds()
+    zero = origin.timestamp() if origin is not None else 0.0
     for ts, value in samples:
+        if value is None or not math.isfinite(value):
+            continue  # no reading (see _finite)
         epoch = ts.timestamp()
-        start = datetime.fromtimestamp(epoch - epoch % step_s, tz=ts.tzinfo)
+        start = datetime.fromtimestamp(epoch - (epoch - zero) % step_s, tz=ts.tzinfo)
         total, count = sums.get(start, (0.0, 0))
         sums[start] = (total + value, count + 1)
     return {t: total / count for t, (total, count) in sorted(sums.items())}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -52,16 +53,20 @@ class Historian:
         self._parts = itertools.count()
         self.rows_written = 0
         self.files_written = 0
+        # the conductor's thread adds, other threads (the OpenADR VEN's M&V) flush: one at a
+        # time, or a flush reads columns of different lengths and drops what arrives meanwhile
+        self._lock = threading.RLock()
 
     # --- writing --------------------------------------------------------------
 
     def add(self, point: str, ts: datetime, value: float, quality: str = "good") -> None:
-        self._points.append(point)
-        self._ts.append(ts)
-        self._values.append(value)
-        self._quality.append(quality)
-        if len(self._points) >= self.batch_rows:
-            self.flush()
+        with self._lock:
+            self._points.append(point)
+            self._ts.append(ts)
+            self._values.append(value)
+            self._quality.append(quality)
+            if len(self._points) >= self.batch_rows:
+                self.flush()
 
     def on_sample(self, sample: Sample) -> None:
         """Connector callback: keep every sample (``LatestState`` keeps only the newest)."""
@@ -81,6 +86,17 @@ class Historian:
                 f"add_many: columns differ in length (points {n}, ts {len(ts)}, "
                 f"values {len(values)})"
             )
+        with self._lock:
+            self._add_many(points, ts, values, quality, n)
+
+    def _add_many(
+        self,
+        points: Sequence[str],
+        ts: Sequence[datetime],
+        values: Sequence[float],
+        quality: Sequence[str] | None,
+        n: int,
+    ) -> None:
         start = 0
         while start < n:
             room = self.max_buffer_rows - self.buffered()
@@ -105,6 +121,10 @@ class Historian:
                 f"add_frame: columns {sorted(missing)} are missing; need {list(SCHEMA)}"
             )
         frame = frame.select(list(SCHEMA)).cast(SCHEMA)  # type: ignore[arg-type]
+        with self._lock:
+            self._add_frame(frame)
+
+    def _add_frame(self, frame: pl.DataFrame) -> None:
         while frame.height:
             room = self.max_buffer_rows - self.buffered()
             head, frame = frame.head(room), frame.slice(room)
@@ -118,6 +138,10 @@ class Historian:
 
     def flush(self) -> int:
         """Write what is buffered, one file per day touched; returns rows written."""
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> int:
         if not self.buffered():
             return 0
         frames = list(self._frames)

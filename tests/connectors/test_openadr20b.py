@@ -332,9 +332,10 @@ async def test_malformed_payload_is_refused_counted_and_kept(pki: TlsPki) -> Non
 
     @web.middleware
     async def mangle(request: web.Request, handler: Any) -> web.StreamResponse:
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
         if corrupt["on"] and isinstance(response, web.Response) and response.body:
-            body = bytes(response.body).replace(b"oadrResponse", b"oadrMangled", 1)
+            raw = bytes(response.body)  # type: ignore[arg-type]
+            body = raw.replace(b"oadrResponse", b"oadrMangled", 1)
             return web.Response(body=body, status=200, content_type="application/xml")
         return response
 
@@ -356,3 +357,124 @@ async def test_malformed_payload_is_refused_counted_and_kept(pki: TlsPki) -> Non
     finally:
         await site.ven.stop()
         await vtn.server.stop()
+
+
+async def test_a_lowercase_pinned_fingerprint_is_the_same_fingerprint(pki: TlsPki) -> None:
+    """The config accepts hex in either case (openadr.vtn_fingerprint, AA:bb:..), and a
+    fingerprint copied from a tool that prints lowercase is the same certificate; openleadr
+    compares the strings as they are, so a lowercase pin refused every VTN message."""
+    port = free_port()
+    vtn = _vtn(pki, port)
+    await vtn.server.run_async()
+    pin = certificate_fingerprint(pki.server.cert.read_text()).lower()
+    site = _site(vtn, pin=pin)
+    try:
+        await site.ven.run()
+        assert site.ven.registration_id == "reg-1", site.dead.items[:1]
+        assert site.ven.counts.refused == 0
+    finally:
+        await site.ven.stop()
+        await vtn.server.stop()
+
+
+async def test_an_oversized_vtn_answer_is_refused_without_reading_it_whole(pki: TlsPki) -> None:
+    """A hostile or broken VTN answering a poll with a huge body: the VEN reads at most
+    its message limit, refuses the answer (counted, dead-lettered with what was read) and
+    carries on."""
+    from connectors.openadr.oadr20b import MAX_MESSAGE_BYTES
+
+    port = free_port()
+    vtn = _vtn(pki, port)
+    huge = {"on": False, "sent": 0}
+
+    @web.middleware
+    async def inflate(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        if not huge["on"]:
+            return response
+        stream = web.StreamResponse(status=200, headers={"Content-Type": "application/xml"})
+        await stream.prepare(request)
+        chunk = b" " * (1 << 20)
+        try:
+            for _ in range(4 * MAX_MESSAGE_BYTES // len(chunk)):
+                await stream.write(chunk)
+                huge["sent"] += len(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the VEN stopped reading: what it should do
+        return stream
+
+    vtn.server.app.middlewares.append(inflate)
+    await vtn.server.run_async()
+    site = _site(vtn)
+    try:
+        await site.ven.run()
+        assert site.ven.registration_id == "reg-1"
+        before = site.ven.counts.refused
+        huge["on"] = True
+        await until(lambda: site.ven.counts.refused > before, 30, "oversized answer refused")
+        kind, _, reason, raw, _ = site.dead.items[-1]
+        assert kind == "openadr" and "larger than" in reason
+        assert len(raw) <= MAX_MESSAGE_BYTES
+        huge["on"] = False
+        _add(vtn, event_id="ev-after-huge", level=1)
+        await until(lambda: ("ev-after-huge", "optIn") in vtn.opts, 15, "VEN still works after")
+    finally:
+        await site.ven.stop()
+        await vtn.server.stop()
+
+
+def _live(inbox: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What the DR inbox honours: the last body per internal id, cancelled ones left out."""
+    last: dict[str, dict[str, Any]] = {}
+    for body in inbox:
+        last[body["event_id"]] = body
+    return {k: v for k, v in last.items() if v.get("status", "active") != "cancelled"}
+
+
+@pytest.mark.parametrize("answer", ["optIn", "optOut"])
+async def test_a_modification_that_drops_intervals_withdraws_them(
+    running: tuple[Vtn, Site], answer: str
+) -> None:
+    """The VTN shortens an accepted two-interval event to one interval. Opted in again:
+    the dropped interval (ev.1) must be withdrawn, or the DR agent keeps dispatching for an
+    hour the VTN no longer asks for. Opted out: both intervals are withdrawn (the opt-out
+    withdrew only as many as the new revision had)."""
+    vtn, site = running
+    start = datetime.now(UTC) + timedelta(seconds=5)
+    intervals = [
+        {
+            "dtstart": start + timedelta(minutes=30 * i),
+            "duration": timedelta(minutes=30),
+            "signal_payload": 1,
+        }
+        for i in range(2)
+    ]
+    vtn.server.add_event(
+        VEN_ID,
+        "simple",
+        "level",
+        intervals,
+        event_id="ev-short",
+        callback=lambda ven_id, event_id, opt_type: vtn.opts.append((event_id, opt_type)),
+        market_context="oadr://utility/summer-peak",
+    )
+    await until(lambda: ("ev-short", "optIn") in vtn.opts, 15, "first opt-in")
+    assert set(_live(site.inbox)) == {"ev-short.0", "ev-short.1"}
+    site.answer = answer
+    event = next(e for e in vtn.server.events[VEN_ID] if e.event_descriptor.event_id == "ev-short")
+    del event.event_signals[0].intervals[1]
+    event.event_descriptor.modification_number += 1
+    vtn.server.events_updated[VEN_ID] = True
+    await until(
+        lambda: site.ven.events_seen["ev-short"].modification == 1, 15, "modification decided"
+    )
+    await until(
+        lambda: any(
+            k == "dr.openadr.responded" and d["modification"] == 1 and d["opt"] == answer
+            for k, d in site.log
+        ),
+        15,
+        "modification answered",
+    )
+    expected = {"ev-short.0"} if answer == "optIn" else set()
+    assert set(_live(site.inbox)) == expected

@@ -297,3 +297,79 @@ async def test_a_wrong_token_is_refused_by_the_vtn_and_kept(vtn: Vtn, site: Site
     site.ven._headers = {"Authorization": "Bearer wrong"}
     await site.ven.poll()
     assert "HTTP 403" in site.dead.items[0][2]
+
+
+async def test_an_event_with_an_empty_or_wrong_payload_is_refused_and_the_rest_go_on(
+    vtn: Vtn, site: Site
+) -> None:
+    """``values: []`` or ``["abc"]`` pass toadr3's model but raised IndexError/ValueError out
+    of the translation and so out of every poll: one bad event on the VTN stopped the VEN
+    from seeing any other event (and, in the service, its M&V and usage reports)."""
+    assert await site.ven.start()
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    vtn.raw_events = orjson.dumps(
+        [
+            _event("bad-empty", start=start, payload={"type": "SIMPLE", "values": []}),
+            _event(
+                "bad-text", start=start, payload={"type": "IMPORT_CAPACITY_LIMIT", "values": ["x"]}
+            ),
+            _event("good", start=start, payload={"type": "SIMPLE", "values": [2]}),
+        ]
+    )
+    assert await site.ven.poll() == 1
+    assert [b["event_id"] for b in site.inbox] == ["good.0"]
+    assert site.ven.counts.refused == 2
+    assert {b"bad-empty", b"bad-text"} == {
+        next(k for k in (b"bad-empty", b"bad-text") if k in item[3]) for item in site.dead.items
+    }
+
+
+async def test_a_garbled_events_answer_does_not_withdraw_accepted_events(
+    vtn: Vtn, site: Site
+) -> None:
+    """A body that is not JSON says nothing about which events the VTN holds: an event the
+    site accepted must stay (as in an outage), not be withdrawn as if the VTN deleted it."""
+    assert await site.ven.start()
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    vtn.events = [
+        _event("kept", start=start, payload={"type": "IMPORT_CAPACITY_LIMIT", "values": [800]})
+    ]
+    await site.ven.poll()
+    accepted = list(site.inbox)
+    assert accepted and "status" not in accepted[-1]
+    vtn.raw_events = b"<html>502 Bad Gateway</html>"
+    await site.ven.poll()
+    assert site.ven.counts.refused == 1
+    assert site.inbox == accepted and site.ven.counts.cancelled == 0
+    vtn.raw_events = None
+    await site.ven.poll()  # the VTN answers again, the event is still known: nothing new
+    assert site.inbox == accepted
+
+
+@pytest.mark.parametrize("answer", ["optIn", "optOut"])
+async def test_a_modification_that_drops_intervals_withdraws_them(
+    vtn: Vtn, site: Site, answer: str
+) -> None:
+    """The VTN shortens an accepted two-interval event to one: the dropped interval must be
+    withdrawn whether the site opts in again or out."""
+    assert await site.ven.start()
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    two = _event("e6", start=start, payload={"type": "SIMPLE", "values": [1]}, minutes=30)
+    two["intervals"] = [{"id": i, "payloads": [{"type": "SIMPLE", "values": [1]}]} for i in (0, 1)]
+    vtn.events = [two]
+    await site.ven.poll()
+    last: dict[str, dict[str, Any]] = {b["event_id"]: b for b in site.inbox}
+    assert set(last) == {"e6.0", "e6.1"}
+    one = _event(
+        "e6",
+        start=start,
+        payload={"type": "SIMPLE", "values": [2]},
+        minutes=30,
+        modified=datetime.now(UTC),
+    )
+    vtn.events = [one]
+    site.answer = answer
+    assert await site.ven.poll() == 1
+    last = {b["event_id"]: b for b in site.inbox}
+    live = {k for k, b in last.items() if b.get("status", "active") != "cancelled"}
+    assert live == ({"e6.0"} if answer == "optIn" else set())

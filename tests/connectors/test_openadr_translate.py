@@ -85,3 +85,19 @@ def test_a_cancelled_revision_is_never_active() -> None:
     assert isinstance(accepted, DrAccepted)
     assert accepted.event.status == "cancelled"
     assert not accepted.event.active(T0 + timedelta(minutes=5))
+
+
+@pytest.mark.parametrize("payload", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("LOAD_DISPATCH", "setpoint"), ("LOAD_DISPATCH", "delta"), ("SIMPLE", "level")],
+)
+def test_a_non_finite_payload_is_refused_never_a_zero_commitment(
+    payload: float, name: str, kind: str
+) -> None:
+    """xs:float admits NaN and INF, so a schema-valid, signed oadrDistributeEvent can carry
+    them. A NaN setpoint made a 0 kW commitment (auto opt-in) and a target_kw that orjson
+    sends as null; an infinite level raised OverflowError out of the translation."""
+    got = translate_event(_event(name, kind, [payload]), reference_kw=1000)
+    assert isinstance(got, Untranslatable), got
+    assert "finite" in got.reason

@@ -101,3 +101,46 @@ def test_unknown_event_is_a_one_line_error(tmp_path: Path) -> None:
         and "dr event nope: not in the event log" in done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+def test_dr_report_of_an_event_that_starts_off_the_interval_grid(tmp_path: Path) -> None:
+    """An event at 17:10 with 15-minute M&V intervals: the report resamples the meter from
+    the event's start (it failed with 'only 0 eligible days' on the epoch's grid)."""
+    from datetime import timedelta
+
+    from runtime.audit import dr_report
+    from runtime.config.model import parse_config
+
+    network = (DEMO.parent / "networks" / "demo-feeder.yaml").resolve()
+    config = parse_config(
+        DEMO.read_text().replace("networks/demo-feeder.yaml", str(network))
+        + SECTION.replace("interval_s: 3600", "interval_s: 900").replace(
+            "adjust_hours: 2", "adjust_hours: 0"
+        ),
+        "site.yaml",
+    )
+    start = datetime(2026, 7, 13, 17, 10, tzinfo=UTC)
+    hist = Historian(tmp_path / "history")
+    t0 = datetime(2026, 6, 25, tzinfo=UTC)
+    for m in range(0, 19 * 24 * 60, 5):
+        t = t0 + timedelta(minutes=m)
+        hist.add("substation.p_kw", t, 80.0 if start <= t < start + timedelta(hours=1) else 100.0)
+    hist.flush()
+    log = EventLog(tmp_path / "events.db")
+    body = {
+        "event_id": "ev-off.0",
+        "target_kw": 80.0,
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        "targets": ["*"],
+        "status": "active",
+    }
+    log.append_event(
+        ev.AgentDrEventAccepted(
+            event_id="ev-off.0", event=body, via="openadr2b:oadr://utility/summer-peak"
+        ),
+        ts=datetime(2026, 7, 13, 12, tzinfo=UTC),
+    )
+    _, result = dr_report.report(log, "ev-off", config=config, history=hist)
+    assert result.intervals[0].start == start and len(result.intervals) == 4
+    assert result.delivered_kwh == 20.0

@@ -130,3 +130,63 @@ async def test_within_limits_is_decided_at_once_and_logged(tmp_path: Path) -> No
     assert await desk(_event(level=1, hours=1)) == "optIn"
     assert _decisions(log)[0]["by"] == "auto"
     assert approvals.pending(log) == []
+
+
+async def test_a_grant_that_arrives_after_the_response_deadline_does_not_opt_in(
+    tmp_path: Path,
+) -> None:
+    """The book's rule (runtime.approvals.book.approve): expiry is checked before grants
+    are counted, so a late grant never commits the site. The desk polls; an operator who
+    approves once the deadline has passed (seen at the next poll) gets the default."""
+    log = EventLog(tmp_path / "events.db")
+    now = [T0]
+    did = dispatch_id(_event())
+
+    async def sleep(_s: float) -> None:
+        now[0] = T0 + timedelta(seconds=601)  # the deadline (600 s) has passed ...
+        pending = approvals.find_pending(log, did)  # ... and only now does alice approve
+        approvals.approve(log, did, "alice", "late", now[0], plan_hash=pending.plan_hash)
+
+    desk = OptInDesk(
+        log, _config(), clock=lambda: now[0], flexibility_kw=240, asset="bat1", sleep=sleep
+    )
+    assert await desk(_event()) == "optOut"  # the program default, not the late grant
+    [decided] = _decisions(log)
+    assert decided["by"] == "default" and "response deadline" in str(decided["reason"])
+
+
+async def test_the_same_event_and_modification_again_keeps_the_earlier_decision(
+    tmp_path: Path,
+) -> None:
+    """After a restart the VEN (openleadr keeps no memory) receives an event it already
+    answered: the operator's opt-in stands. Asking again reopened a used request and, with
+    nobody answering, sent the program default (opt out) for an event whose intervals the
+    DR inbox still honours."""
+    db = tmp_path / "events.db"
+    log = EventLog(db)
+    now = [T0]
+    did = dispatch_id(_event())
+
+    async def sleep(_s: float) -> None:
+        pending = approvals.find_pending(log, did)
+        approvals.approve(log, did, "alice", "ok", now[0], plan_hash=pending.plan_hash)
+
+    desk = OptInDesk(
+        log, _config(), clock=lambda: now[0], flexibility_kw=240, asset="bat1", sleep=sleep
+    )
+    assert await desk(_event()) == "optIn"
+
+    async def nobody(_s: float) -> None:
+        now[0] += timedelta(minutes=5)
+
+    restarted = OptInDesk(
+        EventLog(db),
+        _config(),
+        clock=lambda: now[0],
+        flexibility_kw=240,
+        asset="bat1",
+        sleep=nobody,
+    )
+    assert await restarted(_event()) == "optIn"
+    assert [e.kind for e in log.events(dispatch_id=did)].count("approval.requested") == 1
+    assert approvals.pending(log) == []

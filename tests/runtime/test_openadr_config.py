@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from runtime.config.model import parse_config
+from runtime.config.model import load_config, parse_config
 from runtime.core.errors import ConfigError
+from tests.support.pki import tls_pki
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo-feeder.yaml"
 SECTION = """
@@ -76,3 +78,45 @@ def test_references_are_checked() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(off + SECTION, "configs/x.yaml")
     assert "set agents.dr_events.enabled: true" in str(info.value)
+
+
+def _tls_section(port: int = 8443) -> str:
+    return SECTION.replace("http://127.0.0.1:8080", f"https://127.0.0.1:{port}").replace(
+        "  programs:",
+        "  vtn_fingerprint: '3D:4B:00:11:22:33:44:55:66:77'\n"
+        "  tls: {ca_file: ca.pem, cert: ven.pem, key: ven-key.pem}\n  programs:",
+    )
+
+
+def _file_errors(folder: Path, section: str) -> list[str]:
+    site = folder / "site.yaml"
+    if not (folder / "networks").exists():
+        shutil.copytree(DEMO.parent / "networks", folder / "networks")
+    site.write_text(DEMO.read_text() + section)
+    with pytest.raises(ConfigError) as info:
+        load_config(site)
+    return [issue.render("site.yaml") for issue in info.value.issues]
+
+
+def test_certificate_files_that_are_not_pem_or_do_not_pair_are_issues(tmp_path: Path) -> None:
+    """check-config said OK for tls files that exist but hold no certificate or key, or a
+    key of another certificate: the VEN then failed at start, retrying every 10 s."""
+    pki = tls_pki(tmp_path / "pki")
+    for name in ("ca.pem", "ven.pem", "ven-key.pem"):
+        (tmp_path / name).write_text("not a PEM file\n")
+    errors = _file_errors(tmp_path, _tls_section())
+    assert any("openadr.tls.ca_file = ca.pem" in e and "PEM" in e for e in errors), errors
+    assert any("openadr.tls.cert = ven.pem" in e for e in errors), errors
+    shutil.copy(pki.ca.cert, tmp_path / "ca.pem")
+    shutil.copy(pki.client.cert, tmp_path / "ven.pem")
+    shutil.copy(pki.server.key, tmp_path / "ven-key.pem")  # the wrong certificate's key
+    errors = _file_errors(tmp_path, _tls_section())
+    assert len(errors) == 1 and "openadr.tls.key = ven-key.pem" in errors[0], errors
+    shutil.copy(pki.client.key, tmp_path / "ven-key.pem")
+    (tmp_path / "site.yaml").write_text(DEMO.read_text() + _tls_section())
+    assert load_config(tmp_path / "site.yaml").openadr is not None
+
+
+def test_a_vtn_url_with_an_impossible_port_is_an_issue() -> None:
+    errors = _errors(SECTION.replace("127.0.0.1:8080", "127.0.0.1:99999"))
+    assert len(errors) == 1 and "port" in errors[0], errors
