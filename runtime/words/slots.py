@@ -209,6 +209,10 @@ def ground(
         end, end_said = now + timedelta(minutes=minutes), f"for {minutes} minutes"
     else:
         end, end_said = now + timedelta(seconds=default_s), ""
+    if action == "hold":
+        # the direction of a hold is the request's words, never the model's sign
+        charging = re.search(r"\bcharging\b|(?:^|\s)(?:-\s?|minus\s)\d", said)
+        value = -abs(value) if charging else abs(value)
     return Understood(
         kind="command",
         text=u.text,
