@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 import threading
 import time
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from runtime.words.sign import ACTIONS, signed_value
 from runtime.words.times import Found
-from runtime.words.understand import Understood, verb_of
+from runtime.words.understand import MAX_VALUE, Understood, verb_of
 from runtime.words.vocab import Vocabulary
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -169,7 +170,9 @@ def ground(
             "nothing is proposed — rephrase, e.g. 'discharge bat1 at 100 kW until 19:00'",
         )
     fail = None
-    if action == "unknown" or asset == "none":
+    if not math.isfinite(value) or abs(value) > MAX_VALUE:
+        fail = f"the value {value:g} is not a setpoint"
+    elif action == "unknown" or asset == "none":
         fail = "I could not tell what to do with which asset"
     elif action != verb_of(said):
         said_verb = verb_of(said)

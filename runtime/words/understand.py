@@ -9,6 +9,7 @@ Every value gets its sign from :func:`runtime.words.sign.signed_value`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from runtime.words.sign import signed_value
 from runtime.words.times import find_end, find_moment
 from runtime.words.vocab import KEEP, Vocabulary
 
+#: The largest value a request may carry (the operator intent's own bound, kW or %).
+MAX_VALUE = 100000.0
 Kind = Literal["command", "question", "refused", "unknown"]
 Topic = Literal["reading", "why", "pending", "since", "forecast"]
 
@@ -495,14 +498,15 @@ def understand(
                 message=got,
             )
         amount = got
-        if amount != amount:  # NaN from 1/0
+        if not math.isfinite(amount) or abs(amount) > MAX_VALUE:  # NaN from 1/0, 1e400
             return Understood(
                 kind="unknown",
                 text=raw,
                 normalised=placed,
                 action=action,
                 asset=asset,
-                message="the value is not a number",
+                message=f"the value {amount:g} is not a setpoint (a finite number up to "
+                f"{MAX_VALUE:g}); nothing is proposed",
             )
     if action == "hold" and re.search(r"\bcharging\b", rest):
         amount = -abs(amount)

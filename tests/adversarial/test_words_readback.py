@@ -145,3 +145,18 @@ def test_the_llm_does_not_choose_the_direction_of_a_hold() -> None:
     c = replace(understand("hold bat1 at 60 kW charging", vocab, now, BERLIN), kind="unknown")
     positive = '{"action": "hold", "asset": "bat1", "value": 60, "until": "", "minutes": 0}'
     assert ground(positive, c, vocab, now, BERLIN, 900).value == -60.0
+
+
+@pytest.mark.parametrize("text", ["charge bat1 1e400 kw", "discharge bat1 1e9 kw"])
+def test_a_value_no_setpoint_can_have_is_an_answer_not_a_traceback(
+    text: str, tmp_path: Path
+) -> None:
+    from runtime.log.eventlog import EventLog
+
+    db = tmp_path / "events.db"
+    EventLog(db).close()
+    asked = _cli(text)
+    assert asked.returncode == 0 and "Traceback" not in asked.stderr, asked.stderr
+    assert "not a setpoint" in asked.stdout
+    queued = _cli(text, "--propose", "--confirm", "29ca97", "--db", str(db))
+    assert queued.returncode == 2 and "Traceback" not in queued.stderr, queued.stderr
