@@ -436,6 +436,17 @@ def understand(
     asset = assets[0]
     info = vocab.assets[asset]
     curtailable = info.type in ("pv", "curtailable_load")
+    group = ("pv", "curtailable_load") if curtailable else (info.type,)
+    also = sorted({a for a in assets if a != asset and vocab.assets[a].type in group})
+    if also:
+        # 'discharge bat1 and bat2 at 50 kW' proposed bat1 alone, and said nothing of bat2
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=placed,
+            message=f"one asset per request: {asset} and {', '.join(also)} are named; "
+            "ask once for each",
+        )
     action = verb
     if curtailable and action == "hold":
         action = "curtail"

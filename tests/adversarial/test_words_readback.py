@@ -160,3 +160,36 @@ def test_a_value_no_setpoint_can_have_is_an_answer_not_a_traceback(
     assert "not a setpoint" in asked.stdout
     queued = _cli(text, "--propose", "--confirm", "29ca97", "--db", str(db))
     assert queued.returncode == 2 and "Traceback" not in queued.stderr, queued.stderr
+
+
+def test_two_batteries_in_one_request_are_not_proposed_as_the_first(tmp_path: Path) -> None:
+    import copy
+
+    import yaml
+
+    site = yaml.safe_load(Path(CONFIG).read_text(encoding="utf-8"))
+    bat2 = copy.deepcopy(next(a for a in site["assets"] if a["id"] == "bat1"))
+    bat2.update(id="bat2", name="School battery 100 kW / 200 kWh", aliases=["school"])
+    for point in bat2["points"].values():
+        point["node"] = point["node"].replace("bat1", "bat2")
+    site["assets"].append(bat2)
+    site["feeder"]["network"] = str(REPO / "configs" / site["feeder"]["network"])
+    path = tmp_path / "two-batteries.yaml"
+    path.write_text(yaml.safe_dump(site), encoding="utf-8")
+
+    from runtime.config.model import load_config
+    from runtime.words.understand import understand
+    from runtime.words.vocab import vocabulary
+
+    vocab = vocabulary(load_config(path))
+    now = datetime(2026, 6, 15, 15, 10, tzinfo=UTC)
+    for text in (
+        "discharge bat1 and bat2 at 50 kW",
+        "discharge bat1 50 kW, bat2 too",
+        "discharge community and school at 60 kw",
+    ):
+        u = understand(text, vocab, now, BERLIN)
+        assert not u.is_command and "one asset per request" in u.message, (text, u)
+    one = understand("charge the school battery 40kw", vocab, now, BERLIN)
+    assert one.is_command and (one.asset, one.value) == ("bat2", -40.0)
+    assert understand("charge bat1 from solar at 150 kW", vocab, now, BERLIN).is_command
