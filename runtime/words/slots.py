@@ -113,17 +113,20 @@ class SlotFiller:
         self.breaker = Breaker()
 
     def raw(self, normalised: str) -> str:
-        ids = ", ".join(f"{a.id} ({a.type})" for a in self.vocab.assets.values())
         with self._lock:
-            out: Any = self._llm.create_chat_completion(
-                messages=[
-                    {"role": "system", "content": f"{SYSTEM} Assets: {ids}."},
-                    {"role": "user", "content": normalised},
-                ],
-                temperature=0.0,
-                max_tokens=self.max_tokens,
-                grammar=self._grammar,
-            )
+            return self._complete(normalised)
+
+    def _complete(self, normalised: str) -> str:
+        ids = ", ".join(f"{a.id} ({a.type})" for a in self.vocab.assets.values())
+        out: Any = self._llm.create_chat_completion(
+            messages=[
+                {"role": "system", "content": f"{SYSTEM} Assets: {ids}."},
+                {"role": "user", "content": normalised},
+            ],
+            temperature=0.0,
+            max_tokens=self.max_tokens,
+            grammar=self._grammar,
+        )
         return str(out["choices"][0]["message"]["content"] or "")
 
     def fill(self, u: Understood, now: datetime, zone: ZoneInfo, default_s: float) -> Understood:
@@ -138,11 +141,23 @@ class SlotFiller:
                 message=u.message + " (the language model is paused "
                 "after failing to run; rules only)",
             )
+        # One model, one request at a time; a request that finds it busy is answered by
+        # the rules at once. Waiting (4-30 s a call here) let a few texts naming an asset
+        # hold every API worker thread, and /api/ask is open to viewers.
+        if not self._lock.acquire(blocking=False):
+            return replace(
+                u,
+                tier="llm",
+                message=u.message + " (the language model is busy with another request; "
+                "rules only: ask again or rephrase)",
+            )
         try:
-            text = self.raw(u.normalised)
+            text = self._complete(u.normalised)
         except (RuntimeError, ValueError, OSError) as err:
             self.breaker.failed(mono)
             return replace(u, tier="llm", message=f"{u.message} (the language model failed: {err})")
+        finally:
+            self._lock.release()
         self.breaker.ok()
         return ground(text, u, self.vocab, now, zone, default_s)
 

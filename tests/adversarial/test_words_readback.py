@@ -193,3 +193,29 @@ def test_two_batteries_in_one_request_are_not_proposed_as_the_first(tmp_path: Pa
     one = understand("charge the school battery 40kw", vocab, now, BERLIN)
     assert one.is_command and (one.asset, one.value) == ("bat2", -40.0)
     assert understand("charge bat1 from solar at 150 kW", vocab, now, BERLIN).is_command
+
+
+def test_a_busy_model_answers_at_once_instead_of_queueing_the_caller() -> None:
+    """POST /api/ask is open to viewers; each request that reached the LLM waited for the one
+    model (4-30 s a call), so a few of them held every API worker thread."""
+    import time
+
+    from runtime.config.model import load_config
+    from runtime.words.slots import SlotFiller, SlotsUnavailable
+    from runtime.words.understand import understand
+    from runtime.words.vocab import vocabulary
+
+    vocab = vocabulary(load_config(CONFIG))
+    try:
+        filler = SlotFiller(vocab)
+    except SlotsUnavailable as err:
+        pytest.skip(f"the LLM tier is not installed: {err}")
+    now = datetime(2026, 6, 15, 15, 10, tzinfo=UTC)
+    u = understand("bat1 in reverse 75 kw", vocab, now, BERLIN)
+    assert u.kind == "unknown"
+    with filler._lock:  # another request is being answered
+        started = time.monotonic()
+        busy = filler.fill(u, now, BERLIN, 900)
+        assert time.monotonic() - started < 1.0
+    assert not busy.is_command and "busy" in busy.message
+    assert filler.breaker.count == 0  # busy is not the model failing
