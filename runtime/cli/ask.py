@@ -193,7 +193,7 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         out["answer"] = _answer(u, args, vocab, now, zone, config)
     if u.is_command:
         out.update(_preview(u, config, now, args.state))
-        out["readback"] = read_back(u, vocab, zone)
+        out["readback"] = read_back(u, vocab, zone, now)
         out["confirm"] = confirm_code(u)
     if args.propose:
         code = _propose(args, u, out, now, zone)

@@ -60,6 +60,7 @@ def test_a_confirmed_read_back_does_not_confirm_the_same_words_a_day_later(
     late = _cli(text, "--at", "2026-06-15T19:01Z", "--propose", "--confirm", code, "--db", str(db))
     assert late.returncode == 2, late.stdout
     assert "nothing queued" in late.stderr
+    assert "until tomorrow 19:00" in late.stderr  # and the read-back says which day
     log = EventLog(db, readonly=True)
     try:
         assert len(list(log.events(kinds=("agent.intent_requested",)))) == 1
