@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -83,16 +83,28 @@ def requested(log: EventLog, after_seq: int) -> list[tuple[int, OperatorRequest]
     ]
 
 
-def _end(intent: Intent, now: datetime, default: timedelta, zone: ZoneInfo) -> datetime:
-    """``until`` is site local time (``safety.timezone``); the next such instant."""
+def _end(
+    intent: Intent,
+    now: datetime,
+    default: timedelta,
+    zone: ZoneInfo,
+    *,
+    asked_at: datetime | None = None,
+) -> datetime:
+    """``until`` is site local time (``safety.timezone``); the next such instant after
+    ``asked_at`` (when the operator asked and read it back), not after ``now``.
+
+    Resolved from ``now``, an ``until`` that passed while the request waited for the
+    conductor (``for 1 minute`` -> ``until 00:00`` acted on at 00:00:10) became the same
+    minute *tomorrow*: a one-minute request turned into a 24 h command. The caller
+    drops a request whose end has passed.
+    """
     if not intent.until:
         return now + default
+    from runtime.words.times import next_wall
+
     hh, mm = (int(x) for x in intent.until.split(":"))
-    local = now.astimezone(zone)
-    end = datetime.combine(local.date(), time(hh, mm), tzinfo=zone)
-    if end <= local:
-        end += timedelta(days=1)
-    return end.astimezone(now.tzinfo)
+    return next_wall(hh, mm, asked_at if asked_at is not None else now, zone).astimezone(now.tzinfo)
 
 
 class OperatorIntentAgent:
@@ -121,13 +133,26 @@ class OperatorIntentAgent:
                 else CommandKind.ACTIVE_POWER_KW
             )
             value = signed_value(intent.action, float(intent.value))  # the one sign rule
+            end = _end(
+                intent,
+                now,
+                duration,
+                ZoneInfo(config.safety.timezone),
+                asked_at=req.received_at,
+            )
+            if end <= now:
+                notes.append(
+                    f"{req.user}: {req.text!r} asked for an end ({intent.until}) that passed "
+                    "before it was acted on: nothing proposed; ask again"
+                )
+                continue
             command = Command(
                 key=f"{config.site.id}-{intent.asset}-op-{req.request_id}",
                 asset=intent.asset,
                 kind=kind,
                 value=value,
                 start=now,
-                end=_end(intent, now, duration, ZoneInfo(config.safety.timezone)),
+                end=end,
                 origin=Origin.OPERATOR,
             )
             rationale = (

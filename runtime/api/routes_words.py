@@ -119,7 +119,7 @@ def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     verdict = evaluate([command], snapshot, site.envelope(config), now)[0]
     vj = records.gated(verdict).model_dump(mode="json", exclude={"kind", "v", "recheck"})
     kw = vj["value"] if command.kind is CommandKind.ACTIVE_POWER_KW else None
-    said = read_back(u, vocab, zone)
+    said = read_back(u, vocab, zone, now)
     return AskOut(
         kind="command",
         tier=u.tier,
@@ -174,7 +174,7 @@ def propose(
     )
     if not u.is_command or u.end is None:
         raise HTTPException(409, f"nothing to propose: {u.message or 'not a command'}")
-    said = read_back(u, vocab, zone)
+    said = read_back(u, vocab, zone, now)
     if body.confirm != confirm_code(u):
         raise HTTPException(
             409, f"the read-back is now {said!r} (code {confirm_code(u)}); confirm that one"

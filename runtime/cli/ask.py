@@ -101,8 +101,16 @@ def assumed_state(config: SiteConfig, now: datetime) -> StateSnapshot:
 
 
 def confirm_code(u: Any) -> str:
-    """A short code of what the read-back says (stable for the same request, not the clock)."""
+    """A short code of what the read-back says.
+
+    Stable for the same request while it means the same thing: a clock-time end is
+    bound as the instant it resolved to, so 'until 19:00' read back at 18:55 (five
+    minutes) does not confirm the same words proposed at 19:01 (19:00 tomorrow, a
+    24 h command). A duration ('for 45 minutes') and the default stay relative.
+    """
     said = f"{u.action}|{u.asset}|{u.value:g}|{u.unit}|{u.end_said}"
+    if u.end_said and not u.end_said.startswith("for ") and u.end is not None:
+        said += f"|{u.end.astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%M}"
     return hashlib.sha256(said.encode()).hexdigest()[:6]
 
 
@@ -185,7 +193,7 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         out["answer"] = _answer(u, args, vocab, now, zone, config)
     if u.is_command:
         out.update(_preview(u, config, now, args.state))
-        out["readback"] = read_back(u, vocab, zone)
+        out["readback"] = read_back(u, vocab, zone, now)
         out["confirm"] = confirm_code(u)
     if args.propose:
         code = _propose(args, u, out, now, zone)

@@ -44,9 +44,43 @@ REFERS: dict[str, tuple[str, ...]] = {
 }
 _QTY = re.compile(
     r"(?P<approx>\b(?:about|around|roughly|approximately|nearly|almost|~)\s?)?"
-    r"(?P<num>-?\d+(?:\.\d+)?)\s?(?P<unit>kwh|kw|%|percent|pu)(?![a-z])"
+    r"(?P<num>-?\d+(?:\.\d+)?)\s?"
+    r"(?P<unit>kwh|kilowatts?|kw|megawatts?|mw|%|percent|pu)(?![a-z])"
 )
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
+_TIME12 = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?(am|pm|a\.m\.|p\.m\.)")
+#: Words a draft cannot be checked on: it falls back to the template (never guessed).
+_UNCHECKABLE = re.compile(
+    r"\b(not|never|no|none|didn't|did not|wasn't|was not|failed|fail\w*|"
+    r"absorb\w*|import\w*|export\w*|stor\w*|fill\w*|inject\w*|feeds?|feeding|fed|shed|cut)\b"
+)
+_APPROVER = re.compile(r"\bapproved by ([a-z][\w.@-]*)|\b([a-z][\w.@-]*) (?:approved|signed off)\b")
+_NOT_NAMES = frozenset(
+    [
+        "it",
+        "was",
+        "were",
+        "been",
+        "is",
+        "and",
+        "then",
+        "they",
+        "he",
+        "she",
+        "who",
+        "operator",
+        "automatically",
+        "auto",
+        "later",
+        "also",
+        "had",
+        "has",
+        "have",
+        "be",
+        "being",
+        "request",
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +205,37 @@ def check(draft: str, chain: Sequence[Event], zone: ZoneInfo, all_assets: Sequen
         return Check(False, "says discharge; the command was a charge")
     if direction in ("charge", "discharge") and re.search(r"\bcurtail", text):
         return Check(False, "says curtail; the command was battery power")
+    from runtime.words.numbers import NUMBER_WORDS
+
+    words = set(re.findall(r"[a-z]+", re.sub(r"\w*_\w*", " ", text)))  # not two_operators
+    if words & NUMBER_WORDS:
+        said = sorted(words & NUMBER_WORDS)[0]
+        return Check(False, f"a number in words ({said!r}) cannot be checked against a field")
+    odd = _UNCHECKABLE.search(text)
+    if odd is not None:
+        return Check(False, f"'{odd[0]}' makes a claim no field states")
+    users = {
+        str(e.payload.get(k))
+        for e in chain
+        if not e.compacted
+        for k in ("user", "proposed_by")
+        if e.payload.get(k)
+    }
+    for m in _APPROVER.finditer(text):
+        who = (m[1] or m[2]).rstrip(".-@")
+        if who not in _NOT_NAMES and who not in {u.lower() for u in users}:
+            return Check(False, f"says {who} approved; the record's approvers are {sorted(users)}")
+    outcomes = {str(e.payload.get("outcome")) for e in chain if e.kind == "dispatch.gated"}
+    for word, outcome in (("reject", "rejected"), ("refus", "rejected"), ("clamp", "clamped")):
+        if word in text and outcome not in outcomes:
+            return Check(False, f"says {word}ed; the gate's outcome was {sorted(outcomes)}")
     times = _times(chain, zone)
+    for m in _TIME12.finditer(text):
+        hh = int(m[1]) % 12 + (12 if m[3].startswith("p") else 0)
+        hhmm = f"{hh:02d}:{m[2] or '00'}"
+        if hhmm not in times:
+            return Check(False, f"time {m[0]} is not an event's time or the command's end")
+    text = _TIME12.sub(" ", text)
     for m in _TIME.finditer(text):
         hhmm = f"{int(m[1]):02d}:{m[2]}"
         if hhmm not in times:
@@ -179,7 +243,9 @@ def check(draft: str, chain: Sequence[Event], zone: ZoneInfo, all_assets: Sequen
     plain = _TIME.sub(" ", text)
     for m in _QTY.finditer(plain):
         value = abs(float(m["num"]))
-        unit = {"kw": "kW", "%": "%", "percent": "%", "pu": "pu", "kwh": "kWh"}[m["unit"]]
+        if m["unit"].startswith(("mw", "mega")):
+            value *= 1000
+        unit = {"kwh": "kWh", "%": "%", "percent": "%", "pu": "pu"}.get(m["unit"], "kW")
         tol = 0.02 * value if m["approx"] else 1e-6
         hits = [f for f in known if f.unit == unit and abs(f.value - value) <= max(tol, 1e-6)]
         if not hits:
@@ -190,6 +256,11 @@ def check(draft: str, chain: Sequence[Event], zone: ZoneInfo, all_assets: Sequen
                 False,
                 f"{m['num']} {unit} is the {hits[0].label}, not the {' or '.join(sorted(nearest))}",
             )
+    bare = re.search(
+        r"\d+(?:\.\d+)?", _QTY.sub(" ", re.sub(r"\b[a-z][\w-]*\d[\w-]*\b", " ", plain))
+    )
+    if bare is not None:
+        return Check(False, f"{bare[0]} has no unit: it cannot be checked against a field")
     return Check(True, "every claim matches its field")
 
 

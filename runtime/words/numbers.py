@@ -99,6 +99,7 @@ def normalise(text: str) -> str:
     t = re.sub(r"\ba\.\s?m\.?", "am", t)
     t = re.sub(r"(\d),(\d)", r"\1.\2", t)  # decimal comma
     t = re.sub(r"(\d)\s*%", r"\1 percent", t)
+    t = re.sub(r"(?:->|=>)\s*(?=\d{1,2}:\d{2})", " until ", t)  # '110 kw -> 20:15'
     t = re.sub(r"->|=>|[!?;\"()\[\]{}]", " ", t)
     t = re.sub(r"[,:](?!\d)", " ", t)  # keep 19:30
     t = re.sub(r"(?<!\d)\.(?!\d)", " ", t)  # keep 0.15 and 19.30

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 import threading
 import time
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from runtime.words.sign import ACTIONS, signed_value
 from runtime.words.times import Found
-from runtime.words.understand import Understood, verb_of
+from runtime.words.understand import MAX_VALUE, Understood, verb_of
 from runtime.words.vocab import Vocabulary
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -112,17 +113,20 @@ class SlotFiller:
         self.breaker = Breaker()
 
     def raw(self, normalised: str) -> str:
-        ids = ", ".join(f"{a.id} ({a.type})" for a in self.vocab.assets.values())
         with self._lock:
-            out: Any = self._llm.create_chat_completion(
-                messages=[
-                    {"role": "system", "content": f"{SYSTEM} Assets: {ids}."},
-                    {"role": "user", "content": normalised},
-                ],
-                temperature=0.0,
-                max_tokens=self.max_tokens,
-                grammar=self._grammar,
-            )
+            return self._complete(normalised)
+
+    def _complete(self, normalised: str) -> str:
+        ids = ", ".join(f"{a.id} ({a.type})" for a in self.vocab.assets.values())
+        out: Any = self._llm.create_chat_completion(
+            messages=[
+                {"role": "system", "content": f"{SYSTEM} Assets: {ids}."},
+                {"role": "user", "content": normalised},
+            ],
+            temperature=0.0,
+            max_tokens=self.max_tokens,
+            grammar=self._grammar,
+        )
         return str(out["choices"][0]["message"]["content"] or "")
 
     def fill(self, u: Understood, now: datetime, zone: ZoneInfo, default_s: float) -> Understood:
@@ -137,11 +141,23 @@ class SlotFiller:
                 message=u.message + " (the language model is paused "
                 "after failing to run; rules only)",
             )
+        # One model, one request at a time; a request that finds it busy is answered by
+        # the rules at once. Waiting (4-30 s a call here) let a few texts naming an asset
+        # hold every API worker thread, and /api/ask is open to viewers.
+        if not self._lock.acquire(blocking=False):
+            return replace(
+                u,
+                tier="llm",
+                message=u.message + " (the language model is busy with another request; "
+                "rules only: ask again or rephrase)",
+            )
         try:
-            text = self.raw(u.normalised)
+            text = self._complete(u.normalised)
         except (RuntimeError, ValueError, OSError) as err:
             self.breaker.failed(mono)
             return replace(u, tier="llm", message=f"{u.message} (the language model failed: {err})")
+        finally:
+            self._lock.release()
         self.breaker.ok()
         return ground(text, u, self.vocab, now, zone, default_s)
 
@@ -169,7 +185,9 @@ def ground(
             "nothing is proposed — rephrase, e.g. 'discharge bat1 at 100 kW until 19:00'",
         )
     fail = None
-    if action == "unknown" or asset == "none":
+    if not math.isfinite(value) or abs(value) > MAX_VALUE:
+        fail = f"the value {value:g} is not a setpoint"
+    elif action == "unknown" or asset == "none":
         fail = "I could not tell what to do with which asset"
     elif action != verb_of(said):
         said_verb = verb_of(said)
@@ -209,6 +227,10 @@ def ground(
         end, end_said = now + timedelta(minutes=minutes), f"for {minutes} minutes"
     else:
         end, end_said = now + timedelta(seconds=default_s), ""
+    if action == "hold":
+        # the direction of a hold is the request's words, never the model's sign
+        charging = re.search(r"\bcharging\b|(?:^|\s)(?:-\s?|minus\s)\d", said)
+        value = -abs(value) if charging else abs(value)
     return Understood(
         kind="command",
         text=u.text,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -37,16 +37,46 @@ class Found:
         hours = [hh % 12, hh % 12 + 12] if self.twelve_hour else [hh]
         options: list[datetime] = []
         for h in hours:
-            base = datetime.combine(local.date(), time(h, mm), tzinfo=zone)
             for days in (-1, 0, 1, 2):
-                options.append(base + timedelta(days=days))
+                options += wall_instants(local.date() + timedelta(days=days), h, mm, zone)
+        # compared as instants: two datetimes with the same tzinfo compare by wall
+        # time, which put 02:30 (the second one, after the clocks go back) before 02:45
+        # of the first and resolved 'until 02:30' to tomorrow
         if past:
-            return max(o for o in options if o <= local).astimezone(now.tzinfo)
-        upcoming = sorted(o for o in options if o > local)
+            return max((o for o in options if _utc(o) <= _utc(now)), key=_utc).astimezone(
+                now.tzinfo
+            )
+        upcoming = sorted((o for o in options if _utc(o) > _utc(now)), key=_utc)
         end = upcoming[0]
         if self.tomorrow and end.date() == local.date():
-            end = min(o for o in upcoming if o.date() > local.date())
+            end = min((o for o in upcoming if o.date() > local.date()), key=_utc)
         return end.astimezone(now.tzinfo)
+
+
+def _utc(t: datetime) -> datetime:
+    return t.astimezone(UTC)
+
+
+def wall_instants(day: date, hh: int, mm: int, zone: ZoneInfo) -> list[datetime]:
+    """The instants the wall clock shows ``hh:mm`` on ``day``: two when the clocks go
+    back (both folds), one otherwise; a time the clocks skip is read after the jump."""
+    first = datetime.combine(day, time(hh, mm), tzinfo=zone)
+    second = first.replace(fold=1)
+    if _utc(first) != _utc(second) and _utc(second).astimezone(zone).hour == hh:
+        return [first, second]
+    return [first]
+
+
+def next_wall(hh: int, mm: int, after: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant (UTC) after ``after`` that the wall clock in ``zone`` shows ``hh:mm``."""
+    day = after.astimezone(zone).date()
+    found = [
+        t
+        for d in (0, 1, 2)
+        for t in wall_instants(day + timedelta(days=d), hh, mm, zone)
+        if _utc(t) > _utc(after)
+    ]
+    return _utc(min(found, key=_utc))  # in UTC: a fold=1 time never equals another zone's
 
 
 _AMPM = r"(?:\s?(?P<ampm>am|pm|in the morning|in the evening|tonight|at night))?"

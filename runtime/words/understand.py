@@ -9,6 +9,7 @@ Every value gets its sign from :func:`runtime.words.sign.signed_value`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from runtime.words.sign import signed_value
 from runtime.words.times import find_end, find_moment
 from runtime.words.vocab import KEEP, Vocabulary
 
+#: The largest value a request may carry (the operator intent's own bound, kW or %).
+MAX_VALUE = 100000.0
 Kind = Literal["command", "question", "refused", "unknown"]
 Topic = Literal["reading", "why", "pending", "since", "forecast"]
 
@@ -87,15 +90,18 @@ _BYPASS = re.compile(
     r"|\b(gate|safety|approv\w*|interlocks?)\b.*\b(bypass\w*|disable\w*|off)\b"
 )
 _APPROVE = re.compile(r"\bapprove\b|\bsign off\b")
+_CLAIMS_APPROVAL = re.compile(
+    r"\b(\w*-?approv\w*|sign(?:ed)? ?off|authori[sz]\w*|bypa\w*|by pass\w*|circumvent\w*)\b"
+)
 _LIMITS = re.compile(
-    r"\b(raise|increase|set|change|lower)\b.*\b(limit|max\w*|min\w*|minimum|maximum|ramp|"
+    r"\b(raise|increase|set|change|lower)\b.*\b(limit|max|max_\w*|min|min_\w*|minimum|maximum|ramp|"
     r"soc min|threshold)\b"
 )
 _READING = re.compile(
     r"\b(soc|state of charge|charged|full|power|output|producing|generating|making|drawing|"
     r"consuming|import\w*|loading|at)\b"
 )
-_SOC = re.compile(r"\b(soc|state of charge|charged|full|charge level|energy left)\b")
+_SOC = re.compile(r"\b(soc|state of charge|charged|full|charge level|energy left|percent|pct)\b")
 _RELEASE = re.compile(
     r"\b(uncurtail\w*)\b"
     r"|\b(release|lift|end|stop|remove|cancel|clear)\b.*\bcurtail\w*"
@@ -106,7 +112,7 @@ _VERBS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("stop", re.compile(r"\b(stop|halt|e ?stop|trip)\b")),
     ("standby", re.compile(r"\b(standby|stand by|idle|park)\b")),
     ("hold", re.compile(r"\bhold\b")),
-    ("discharge", re.compile(r"\b(discharg\w*|export|feed|push|dump|deliver)\b")),
+    ("discharge", re.compile(r"\b(discharg\w*|disch\w*|export|feed|push|dump|deliver)\b")),
     ("charge", re.compile(r"\b(charg\w*|soak|absorb|store)\b")),
     (
         "curtail",
@@ -120,8 +126,68 @@ _QTY = re.compile(
     r"(?P<neg>-\s?|minus\s)?(?P<num>\d+(?:\.\d+)?(?:e\d+)?(?:/\d+)?)\s?"
     r"(?P<unit>kilowatts?|kw|megawatts?|mw|watts?|w|percent|pct|per cent)?\b"
 )
+#: A request that says what not to do, or corrects itself, is not read as a command.
+_NEGATED = re.compile(
+    r"\b(not|never|don'?t|dont|do not|doesn'?t|shouldn'?t|no wait|scratch that|instead|"
+    r"rather than)\b"
+)
+#: A change relative to what the asset does now ("increase ... by 50 kW").
+_RELATIVE = re.compile(
+    r"\b(increase|raise|boost|bump|lower|decrease|another|extra|additional|more|less)\b"
+)
+_PUSH_INTO = re.compile(r"\b(feed|push|dump|deliver|export)\b.*\b(into|in to|to)\s(?P<to>\S+)")
+_CLOCKLIKE = re.compile(r"(?<![\d.])\d{1,2}:\d{2}(?![\d.])")
 _FRACTION = re.compile(r"\b(?:by|to|at)?\s?(?P<f>half|a third|one third|a quarter|the whole|all)\b")
 _FRACTIONS = {"half": 50.0, "a third": 100 / 3, "one third": 100 / 3, "a quarter": 25.0}
+
+
+def _conflict(text: str, verb: str, vocab: Vocabulary) -> str:
+    """Why the request cannot be read as one command ("" when it can).
+
+    The verb is picked by a fixed order, so a request with two directions ("charge
+    ... instead of discharging", "charge ... and discharge ...", an injected second
+    verb) would otherwise become the first verb of that order, whatever was meant.
+    """
+    if _NEGATED.search(text):
+        return (
+            "a request that says what not to do (or corrects itself) is not read as a "
+            "command: say only what to do, e.g. 'charge bat1 at 50 kW'"
+        )
+    found = {a for a, p in _VERBS if p.search(text)}
+    if verb == "release":
+        others = found - {"stop", "curtail", "release"}
+    elif verb in ("stop", "standby"):
+        others = found - {"stop", "standby"}
+        if others and not _QTY.search(re.sub(r"\b[a-z]+\d+\b", " ", text)):
+            others = set()  # 'stop discharging bat1': what it stops
+    elif verb == "hold":
+        others = found - {"hold", "charge", "discharge"}
+        if {"charge", "discharge"} <= found:
+            others.add("charge and discharge")
+        elif ("charge" in found and re.search(r"(?:^|\s)(?:\+\s?)\d", text)) or (
+            "discharge" in found and re.search(r"(?:^|\s)(?:-\s?|minus\s)\d", text)
+        ):
+            others.add("a sign that contradicts its direction")
+    else:
+        others = found - {verb}
+    if others:
+        return (
+            f"'{verb}' and {', '.join(sorted(others))} in one request: one command at a "
+            "time, said once, e.g. 'charge bat1 at 50 kW'"
+        )
+    if verb in ("charge", "discharge") and _RELATIVE.search(text):
+        return (
+            "a change relative to the present setpoint is not read as a command: say "
+            "the setpoint, e.g. 'discharge bat1 at 150 kW'"
+        )
+    into = _PUSH_INTO.search(text)
+    target = vocab.assets.get(into["to"]) if into else None
+    if verb == "discharge" and into and target is not None and target.type == "battery":
+        return (
+            f"'{into[1]} ... into {into['to']}' does not say the direction: say "
+            f"'charge {into['to']}' or 'discharge {into['to']}'"
+        )
+    return ""
 
 
 def verb_of(text: str) -> str:
@@ -301,8 +367,15 @@ def understand(
         )
     placed, assets, unknown = _place_assets(t, vocab)
     tokens = placed.split(" ")
+    # 'can you discharge bat1 at 100 kW?' is a command said politely, not a question
+    polite_command = (
+        tokens[0] in ("can", "could", "would", "will")
+        and len(tokens) > 2
+        and tokens[1] == "you"
+        and bool(verb_of(" ".join(tokens[2:4])))
+    )
     asked = (
-        raw.strip().endswith("?")
+        (raw.strip().endswith("?") and not polite_command)
         or tokens[0] in _Q_START
         or (
             tokens[0] in _POLITE
@@ -348,9 +421,32 @@ def understand(
             action=verb,
             message=f"{verb} which asset? name it ({', '.join(vocab.assets)})",
         )
+    if _CLAIMS_APPROVAL.search(placed):
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=placed,
+            message="refused: a request cannot carry an approval or a sign-off; "
+            "approvals are granted by another authenticated person with 'gridaios "
+            "approvals' or the console",
+        )
+    conflict = _conflict(placed, verb, vocab)
+    if conflict:
+        return Understood(kind="refused", text=raw, normalised=placed, message=conflict)
     asset = assets[0]
     info = vocab.assets[asset]
     curtailable = info.type in ("pv", "curtailable_load")
+    group = ("pv", "curtailable_load") if curtailable else (info.type,)
+    also = sorted({a for a in assets if a != asset and vocab.assets[a].type in group})
+    if also:
+        # 'discharge bat1 and bat2 at 50 kW' proposed bat1 alone, and said nothing of bat2
+        return Understood(
+            kind="refused",
+            text=raw,
+            normalised=placed,
+            message=f"one asset per request: {asset} and {', '.join(also)} are named; "
+            "ask once for each",
+        )
     action = verb
     if curtailable and action == "hold":
         action = "curtail"
@@ -389,6 +485,17 @@ def understand(
     end_said = placed[end_found.start : end_found.stop] if end_found else ""
     rest = placed if end_found is None else placed[: end_found.start] + placed[end_found.stop :]
     rest = re.sub(r"\b(" + "|".join(map(re.escape, vocab.assets)) + r")\b", " ", rest)
+    clock = _CLOCKLIKE.search(rest)
+    if clock is not None:
+        return Understood(
+            kind="unknown",
+            text=raw,
+            normalised=placed,
+            action=action,
+            asset=asset,
+            message=f"I could not read the end time {clock[0]!r}: say e.g. 'until 19:30' "
+            "or 'for 45 minutes'; nothing is proposed",
+        )
     amount = 0.0
     if action in ("charge", "discharge", "hold", "curtail"):
         got = _amount(rest, action, info.type, info.rated_kw)
@@ -402,14 +509,15 @@ def understand(
                 message=got,
             )
         amount = got
-        if amount != amount:  # NaN from 1/0
+        if not math.isfinite(amount) or abs(amount) > MAX_VALUE:  # NaN from 1/0, 1e400
             return Understood(
                 kind="unknown",
                 text=raw,
                 normalised=placed,
                 action=action,
                 asset=asset,
-                message="the value is not a number",
+                message=f"the value {amount:g} is not a setpoint (a finite number up to "
+                f"{MAX_VALUE:g}); nothing is proposed",
             )
     if action == "hold" and re.search(r"\bcharging\b", rest):
         amount = -abs(amount)
@@ -431,18 +539,27 @@ def understand(
     )
 
 
-def read_back(u: Understood, vocab: Vocabulary, zone: ZoneInfo) -> str:
-    """One line the operator confirms before anything is proposed."""
+def read_back(u: Understood, vocab: Vocabulary, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """One line the operator confirms before anything is proposed.
+
+    With ``now``, an end on a later local day says so ("tomorrow 19:00"): 'until 19:00'
+    asked at 19:01 otherwise read back as "until 19:00", a day-long command that looked
+    like a short one.
+    """
     if not u.is_command or u.end is None:
         return u.message
     name = vocab.assets[u.asset].name
     who = f"{u.asset} ({name})" if name else u.asset
     local = u.end.astimezone(zone)
     utc = u.end.astimezone(ZoneInfo("UTC"))
+    day = ""
+    if now is not None:
+        days = (local.date() - now.astimezone(zone).date()).days
+        day = "" if days <= 0 else "tomorrow " if days == 1 else f"{local:%Y-%m-%d} "
     until = (
-        f"until {utc:%H:%M} UTC"
+        f"until {day}{utc:%H:%M} UTC"
         if local.utcoffset() == utc.utcoffset() and zone.key == "UTC"
-        else f"until {local:%H:%M} local ({zone.key}), {utc:%H:%M} UTC"
+        else f"until {day}{local:%H:%M} local ({zone.key}), {utc:%H:%M} UTC"
     )
     if u.end_said == "":
         until += " (default duration)"

@@ -97,6 +97,28 @@ KEEP: frozenset[str] = frozenset(
         "positive",
         "export",
         "import",
+        # common words that fuzzy matching turned into verbs, assets or refusal words
+        "could",
+        "would",
+        "should",
+        "still",
+        "report",
+        "expert",
+        "stone",
+        "stare",
+        "mine",
+        "mines",
+        "ending",
+        "sending",
+        "spending",
+        "bending",
+        "enter",
+        "lease",
+        "untie",
+        "polar",
+        "sonar",
+        "approve",
+        "approved",
     ]
 )
 _STOP = frozenset(["with", "from", "the", "and", "for", "of", "at", "to", "kw", "kwh", "mw"])

@@ -45,6 +45,20 @@ UNFAITHFUL = [
     "pv1 was curtailed at 16:05 to hold the peak.",  # another asset
     "bat1 discharged 180 kW until 18:00.",  # an end the command did not have
     "The twin predicted a peak of 1282 kW with the plan.",  # the baseline called the plan's peak
+    # adversarial review: drafts the first checker passed
+    "bat1 discharged two hundred kW at 16:05.",  # a number in words
+    "bat1 discharged 2 MW at 16:05.",  # megawatts were not read
+    "The feeder was at 1500 when bat1 discharged 180 kW.",  # a number without its unit
+    "bat1 did not discharge at 16:05.",  # a negation
+    "The warehouse load was shed at 16:05.",  # another asset by its name, another verb
+    "bob approved it and bat1 discharged 180 kW.",  # an approver the record does not have
+    "bat1 discharged 180 kW, approved by mallory.",
+    "The gate rejected the 180 kW discharge of bat1.",  # the gate accepted it
+    "The gate clamped bat1 to 180 kW.",
+    "bat1 discharged 180 kW until 6pm.",  # a 12-hour time no event has
+    "bat1 discharged 180 kW at 9 am.",
+    "bat1 discharged 180 kW for three hours.",
+    "bat1 discharged 180 kW and the device failed to verify it.",
 ]
 FAITHFUL = [
     "At 16:05 bat1 discharged 180 kW because the feeder was at 1282 kW, "
