@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks.util import row
 from runtime.config import site
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.decide import gate_inputs
 from runtime.demo.feeder import DEFAULT_CONFIG
 from runtime.log import events as ev

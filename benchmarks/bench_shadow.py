@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from benchmarks.util import row
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.decide.step import ActivePolicy, DecisionContext, resolve_policy
 from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.shadow import Mode, from_scenario, run_shadow, run_side

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from runtime.approvals.book import requirement
 from runtime.config import site
-from runtime.config.model import BatteryAsset, SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import BatteryAsset, SiteConfig
 from runtime.core.clock import Clock, WallClock
 from runtime.core.errors import ConfigError
 from runtime.log import records

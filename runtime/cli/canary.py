@@ -46,7 +46,7 @@ def _common(p: argparse.ArgumentParser, *, config: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.core.errors import ConfigError
     from runtime.decide.step import UnknownCandidate
     from runtime.demo.feeder import DEFAULT_CONFIG

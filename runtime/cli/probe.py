@@ -17,7 +17,8 @@ from typing import Any
 
 from connectors import ConnectorAuthFailed, ConnectorError, ConnectorNotReady, Sample, UnknownPoint
 from runtime.config import site
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import WallClock
 from runtime.core.errors import ConfigError
 from runtime.ingest.sources import SourceClient, make_client

@@ -58,7 +58,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.core.errors import ConfigError
     from runtime.decide.step import UnknownCandidate, resolve_policy
     from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR

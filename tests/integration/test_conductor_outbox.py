@@ -10,7 +10,7 @@ import pytest
 
 from runtime.cli import main as gridaios
 from runtime.conductor.loop import Conductor
-from runtime.config.model import parse_config
+from runtime.config.load import parse_config
 from runtime.core.clock import WallClock
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.dispatch import Projections, State

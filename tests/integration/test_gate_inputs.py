@@ -14,7 +14,8 @@ import pytest
 from runtime.audit.replay import Difference, replay
 from runtime.conductor.loop import Conductor
 from runtime.config import site
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.config.safety_config import RateLimitConfig
 from runtime.decide import gate_inputs
 from runtime.ingest.historian import Historian

@@ -19,7 +19,8 @@ from connectors import Sample, SampleQuality
 from runtime.approvals import book as approvals
 from runtime.audit import explain
 from runtime.conductor.loop import Conductor
-from runtime.config.model import ApprovalsConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import ApprovalsConfig
 from runtime.core.clock import FixedClock
 from runtime.core.errors import NotFound
 from runtime.log import events as ev

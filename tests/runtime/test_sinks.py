@@ -14,7 +14,7 @@ from runtime.conductor.sinks import (
     held_setpoints,
     mqtt_command_source,
 )
-from runtime.config.model import load_config, parse_config
+from runtime.config.load import load_config, parse_config
 from runtime.core.clock import FixedClock
 from runtime.core.errors import ConfigError
 from runtime.ingest.state import LatestState

@@ -15,7 +15,8 @@ from connectors import Sample, SampleQuality
 from runtime.cli import main
 from runtime.conductor.loop import Conductor
 from runtime.conductor.outbox import Outbox
-from runtime.config.model import HierarchyConfig, load_config
+from runtime.config.hierarchy import HierarchyConfig
+from runtime.config.load import load_config
 from runtime.core.clock import FixedClock
 from runtime.demo.feeder import DEFAULT_CONFIG, load_demo_inputs, run_demo
 from runtime.hierarchy import follow
