@@ -9,12 +9,12 @@ through the same gate, simulator and approvals as every other proposal.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from runtime.agents.base import Decision, Perception
+from runtime.agents.inputs import OperatorRequest
 from runtime.config.model import SiteConfig
 from runtime.decide.policy import Proposal
 from runtime.log import events as ev
@@ -24,16 +24,6 @@ from safety import Command, CommandKind, Origin
 if TYPE_CHECKING:
     from forecasting.intent import Intent
     from forecasting.router import Router
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OperatorRequest:
-    request_id: str  # unique per request: it becomes part of the idempotency key
-    user: str
-    text: str
-    intent: Intent
-    tier: str  # which router tier understood it (rules, llm, fallback)
-    received_at: datetime
 
 
 def interpret(text: str, router: Router, *, llm: bool = False) -> tuple[Intent, str]:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.agents.anomaly import AnomalyAgent, Scorer, onnx_scorer, zscore_scorer
 from runtime.agents.base import AgentRunner, Perception, Step
-from runtime.agents.dr import DrAccepted, DrAgent, DrEvent, DrInbox, accept_dr_event
+from runtime.agents.dr import DrAccepted, DrAgent, DrInbox, accept_dr_event
 from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
-from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
+from runtime.agents.inputs import DrEvent, OperatorRequest
+from runtime.agents.intent import OperatorIntentAgent
 from runtime.agents.intent import requested as intent_requests
 from runtime.agents.observer import Observer
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
