@@ -21,6 +21,7 @@ from runtime.config import site
 from runtime.config.load import load_config
 from runtime.decide import gate_inputs
 from runtime.demo.feeder import DEFAULT_CONFIG
+from runtime.ingest import gate_feed
 from runtime.log import events as ev
 from runtime.log import records
 from runtime.log.eventlog import EventLog, Pending
@@ -91,7 +92,7 @@ def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-gate-") as d:
         log = EventLog(Path(d) / "events.db")
         log.append_many([p for i in range(SENDS) for p in _chain(i)], validate=False)
-        sends, before = gate_inputs.SendHistory(log), _PerCommandQuery(log)
+        sends, before = gate_feed.SendHistory(log), _PerCommandQuery(log)
         t_new: list[float] = []
         t_old: list[float] = []
         for i in range(SENDS, SENDS + CYCLES):

@@ -1,12 +1,12 @@
-"""Replay: re-run the pure decision functions on the inputs the log recorded.
+"""Replay: re-run the decision on the inputs the log recorded.
 
 For every dispatch proposed in a time window: the policy (``peak_shaving``) on the
-recorded snapshot and last setpoint, the gate (``safety.evaluate``, with the dispatch history and
-forecast recorded in ``dispatch.gated``; its verdict compared exactly), plan
-validation (``validate_plan`` on the recorded twin state) and the approval rule
-(``decision.approval_requirement``: the kW a curtailment sheds, from the recorded
-snapshot, as in production), each with the site config the run used (recorded in
-``runtime.started``) or a candidate config. Every decision that comes out
+recorded snapshot and last setpoint, then the conductor's own decision step
+(``runtime.decide.step.decide_step``) on the recorded proposal and snapshot, with the
+dispatch history and forecast recorded in ``dispatch.gated``: the gate's verdict
+(compared exactly), the plan's validation on the twin and the approval rule (on the kW
+a curtailment sheds, as in production), each with the site config the run used
+(recorded in ``runtime.started``) or a candidate config. Every decision that comes out
 different is listed. A proposal by another agent (operator intent, PV curtailment,
 DR, ...) depends on that agent's own state, which is not recorded: its gate,
 validation and approval rule are re-run, not the proposal itself.
@@ -18,16 +18,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from runtime.config import site
 from runtime.config.model import SiteConfig
+from runtime.decide import gate_inputs
 from runtime.decide import step as decision
-from runtime.decide.policy import peak_shaving
+from runtime.decide.policy import Proposal, peak_shaving
 from runtime.log import records
 from runtime.log.eventlog import Event, EventLog
-from safety import CommandKind, evaluate
-from simulator import validate_plan
+from safety import CommandKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,20 +145,21 @@ def _replay_one(
         differ("policy", f"{command.asset} {command.value:g} kW", replayed)
         count += 1
 
-    # 2. the gate, on the recorded command (not the replayed one: one decision at a time)
-    # with the history and forecast it recorded, compared exactly: value, hits, numbers, reasons
+    # 2-4. the decision step, on the recorded proposal (not the replayed one: one decision
+    # at a time) with the gate inputs it recorded: the verdict (compared exactly: value,
+    # hits, numbers, reasons), the twin's validation and the approval rule
     gated = _first(chain, "dispatch.gated", recheck=False)
+    proposal = Proposal(
+        command=command,
+        policy=str(p.get("policy", "")),
+        rationale=str(p.get("rationale", "")),
+        escalated=escalated,
+    )
+    inputs = gate_inputs.replayed(gated.payload) if gated is not None else None
+    d = decision.decide_step(proposal, snapshot, inputs, _context(cfg), now)
     if gated is not None:
         g = gated.payload
-        (verdict,) = evaluate(
-            [command],
-            snapshot,
-            site.envelope(cfg),
-            gated.ts,
-            history=records.history_from(g["history"]),
-            forecast=records.forecast_from(g["forecast"]),
-        )
-        body = records.verdict_body(verdict)
+        body = records.verdict_body(d.verdict)
         differ(
             "gate",
             *_verdict_texts(
@@ -168,8 +169,7 @@ def _replay_one(
         )
         count += 1
 
-    # 3. plan validation, on the recorded twin state and value (the twin models battery
-    # power only: other kinds were recorded as not simulated, and are not re-run)
+    # the twin models battery power only: other kinds were recorded as not simulated
     sim = _first(chain, "dispatch.simulated")
     if (
         command.kind is CommandKind.ACTIVE_POWER_KW
@@ -177,26 +177,39 @@ def _replay_one(
         and sim.payload.get("twin_state")
         and sim.payload.get("value") is not None
     ):
-        value = float(sim.payload["value"])
-        twin = records.twin_from(sim.payload["twin_state"])
-        cmd = records.command_from({**p["command"], "value": value})
-        report = validate_plan([cmd], twin, site.twin_feeder(cfg), now, cmd.end - cmd.start)
+        report = d.validation
         differ(
             "validation",
             f"ok={sim.payload['ok']} violations={len(sim.payload['violations'])}",
-            f"ok={report.ok} violations={len(report.violations)}",
+            f"ok={report.ok} violations={len(report.violations)}"
+            if report is not None
+            else "not validated (the gate rejected it)",
         )
         count += 1
 
-    # 4. the approval rule, on the gated value: kW, or the kW a curtailment sheds
     rule = _first(chain, "approval.auto") or _first(chain, "approval.requested")
     if rule is not None and sim is not None and sim.payload.get("value") is not None:
-        need, _kw = decision.approval_requirement(
-            cfg, command, float(sim.payload["value"]), snapshot, escalated=escalated
-        )
-        differ("approval_rule", str(rule.payload["requirement"]), need.value)
+        replayed = d.requirement.value if d.requirement is not None else "none (rejected)"
+        differ("approval_rule", str(rule.payload["requirement"]), replayed)
         count += 1
     return count, diffs
+
+
+_CONTEXTS: dict[int, tuple[SiteConfig, decision.DecisionContext]] = {}
+
+
+def _context(cfg: SiteConfig) -> decision.DecisionContext:
+    """The decision context of a config, built once per config (the network loaded once;
+    none when the recorded network file is not on this machine: no power-flow check)."""
+    held = _CONTEXTS.get(id(cfg))
+    if held is None or held[0] is not cfg:
+        network = cfg.feeder.network
+        with_grid = network is not None and Path(network).is_file()
+        held = (cfg, decision.DecisionContext.from_config(cfg, with_grid=with_grid))
+        if len(_CONTEXTS) > 16:
+            _CONTEXTS.clear()
+        _CONTEXTS[id(cfg)] = held
+    return held[1]
 
 
 def _verdict_texts(recorded: dict[str, Any], replayed: dict[str, Any]) -> tuple[str, str]:

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from runtime.approvals.book import requirement
 from runtime.config import site
 from runtime.config.load import load_config
 from runtime.config.model import BatteryAsset, SiteConfig
 from runtime.core.clock import Clock, WallClock
 from runtime.core.errors import ConfigError
+from runtime.decide.approval_rule import requirement
 from runtime.log import records
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
 

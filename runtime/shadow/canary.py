@@ -3,8 +3,8 @@
 The log is the only state: ``canary.started`` / ``canary.promoted`` /
 ``canary.rolled_back`` events say which policy is in production and which one,
 if any, runs as a canary. While a canary is active, each conductor cycle runs
-``decide_step`` for production and for the candidate on the same snapshot and
-records one ``canary.decision`` event. Both sides decide as production would: under
+``decide_cycle`` (``decide_step`` per proposal) for production and for the candidate
+on the same snapshot and records one ``canary.decision`` event. Both sides decide as production would: under
 the hierarchy controller's cap when one is in force (it lowers whichever policy runs),
 and gated with the live dispatch history and feeder forecast. The candidate's
 decisions are never handed to the gate's shell, the approvals or the outbox: they
@@ -22,17 +22,11 @@ from runtime.agents.base import Perception
 from runtime.config import site
 from runtime.config.model import PeakShavingConfig, SiteConfig
 from runtime.core.errors import GridaiosError
-from runtime.decide import gate_inputs
-from runtime.decide.gate_inputs import GateInputs, SendHistory
-from runtime.decide.step import (
-    PRODUCTION,
-    ActivePolicy,
-    Decision,
-    DecisionContext,
-    UnknownCandidate,
-    decide_step,
-    resolve_policy,
-)
+from runtime.decide.candidates import PRODUCTION, ActivePolicy, UnknownCandidate, resolve_policy
+from runtime.decide.gate_inputs import GateInputs
+from runtime.decide.step import Decision, DecisionContext, decide_cycle
+from runtime.ingest import gate_feed
+from runtime.ingest.gate_feed import SendHistory
 from runtime.ingest.historian import Historian
 from runtime.log import events as ev
 from runtime.log.eventlog import EventLog
@@ -133,7 +127,7 @@ def live_gate_inputs(
     """
 
     def inputs(command: Command) -> GateInputs:
-        return gate_inputs.collect(sends, last_key, envelope, historian, snapshot, command, now)
+        return gate_feed.collect(sends, last_key, envelope, historian, snapshot, command, now)
 
     return inputs
 
@@ -225,7 +219,7 @@ class CanaryWatch:
                     decide_with = side_config(self.config, policy.peak_shaving)
                     proposed = agents[i].decide(seen, now, decide_with)
                 decided.append(
-                    decide_step(
+                    decide_cycle(
                         snapshot,
                         None,
                         self.ctx,

@@ -18,6 +18,7 @@ from runtime.config.load import load_config
 from runtime.config.model import SiteConfig
 from runtime.config.safety_config import RateLimitConfig
 from runtime.decide import gate_inputs
+from runtime.ingest import gate_feed
 from runtime.ingest.historian import Historian
 from runtime.log import events as ev
 from runtime.log import records
@@ -394,7 +395,7 @@ def test_history_stays_right_for_every_command_of_a_cycle_and_after_new_dispatch
     dispatch(log, "pv", "pv1", [t - timedelta(minutes=40)], kind="curtail_pct", proposed=30.0)
     dispatch(log, "never", "bat1", [])
     projections = Projections.load(log)
-    sends = gate_inputs.SendHistory(log)
+    sends = gate_feed.SendHistory(log)
 
     # One cycle at t gates three commands: bat1, pv1, and a re-check of "a" (not its own).
     cycle = [("bat1", None), ("pv1", None), ("bat1", "a")]

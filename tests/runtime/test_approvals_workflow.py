@@ -609,7 +609,13 @@ async def test_revalidation_blocks_a_plan_that_became_unsafe_before_approval(
     feeder_state(c, clock(), meter_kw=2100.0)
     await c.check_approvals(clock())
     chain = kinds_of(c, did)
-    assert chain[-3:] == ["dispatch.gated", "dispatch.simulated", "dispatch.blocked"], chain
+    # the re-check is the whole decision step again (decide_step): gate, twin, power flow
+    assert chain[-4:] == [
+        "dispatch.gated",
+        "dispatch.simulated",
+        "dispatch.grid_validated",
+        "dispatch.blocked",
+    ], chain
     regate = next(
         e
         for e in c.events.events(dispatch_id=did, kinds=("dispatch.gated",))

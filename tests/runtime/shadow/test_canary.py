@@ -187,7 +187,7 @@ def test_canary_step_records_and_a_failing_candidate_never_stops_production(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("candidate model crashed")
 
-    monkeypatch.setattr(canary, "decide_step", broken)
+    monkeypatch.setattr(canary, "decide_cycle", broken)
     assert conductor.canary.observe(snapshot, at, {"bat1": 0.0}, conductor.policy) == []
     assert conductor.canary.errors == 1
     assert len(list(log.events(kinds=("canary.decision",)))) == 1
