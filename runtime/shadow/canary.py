@@ -1,14 +1,13 @@
 """Canary runs: a candidate policy decides live, on the conductor's own snapshots.
 
-The log is the only state: ``canary.started`` / ``canary.promoted`` /
-``canary.rolled_back`` events say which policy is in production and which one,
-if any, runs as a canary. While a canary is active, each conductor cycle runs
-``decide_cycle`` (``decide_step`` per proposal) for production and for the candidate
-on the same snapshot and records one ``canary.decision`` event. Both sides decide as production would: under
-the hierarchy controller's cap when one is in force (it lowers whichever policy runs),
-and gated with the live dispatch history and feeder forecast. The candidate's
-decisions are never handed to the gate's shell, the approvals or the outbox: they
-are data in the log.
+The log is the only state: ``canary.started`` / ``canary.promoted`` / ``canary.rolled_back``
+events say which policy is in production and which one, if any, runs as a canary. While a
+canary is active, each conductor cycle runs ``decide_cycle`` (``decide_step`` per proposal)
+for production and for the candidate on the same snapshot and records one
+``canary.decision`` event. Both sides decide as production would: under the hierarchy
+controller's cap when one is in force (it lowers whichever policy runs), and gated with the
+live dispatch history and feeder forecast. The candidate's decisions are never handed to the
+gate's shell, the approvals or the outbox: they are data in the log.
 """
 
 from __future__ import annotations
