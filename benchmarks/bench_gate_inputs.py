@@ -24,6 +24,7 @@ from runtime.demo.feeder import DEFAULT_CONFIG
 from runtime.ingest import gate_feed
 from runtime.log import events as ev
 from runtime.log import records
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog, Pending
 from safety import Dispatch, Envelope
 
@@ -35,7 +36,7 @@ COMMANDS = (("bat1", None), ("load1", None), ("bat1", "recheck"))
 
 def _chain(i: int) -> list[Pending]:
     did, at = f"d{i}", T0 + timedelta(minutes=i)
-    command = ev.CommandBody(
+    command = CommandBody(
         key=did,
         asset="bat1" if i % 2 else "load1",
         kind="active_power_kw",

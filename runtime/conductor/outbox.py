@@ -25,6 +25,7 @@ from runtime.core.clock import Clock
 from runtime.log import events as ev
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.dispatch import DispatchRecord, Projections, State
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog
 from runtime.service.jobs import Breakers, RetryPolicy
 from safety import ApprovedCommand
@@ -53,9 +54,9 @@ class Delivery:
     reason: str = ""
 
 
-def command_body(approved: ApprovedCommand) -> ev.CommandBody:
+def command_body(approved: ApprovedCommand) -> CommandBody:
     c = approved.command
-    return ev.CommandBody(
+    return CommandBody(
         key=c.key,
         asset=c.asset,
         kind=c.kind.value,

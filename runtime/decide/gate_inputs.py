@@ -35,6 +35,7 @@ from typing import Any
 
 from runtime.log import events as ev
 from runtime.log import records
+from runtime.log.dispatch_events import DispatchBody, ForecastBody
 from safety import AssetRole, Command, Dispatch, Envelope, Forecast, StateSnapshot, Verdict
 
 SEASON = timedelta(days=1)
@@ -49,8 +50,8 @@ class GateInputs:
     history: tuple[Dispatch, ...]
     forecast: Forecast | None
     forecast_note: str
-    history_body: tuple[ev.DispatchBody, ...]
-    forecast_body: ev.ForecastBody | None
+    history_body: tuple[DispatchBody, ...]
+    forecast_body: ForecastBody | None
 
     def gated(self, verdict: Verdict, *, recheck: bool = False) -> ev.DispatchGated:
         return records.gated(

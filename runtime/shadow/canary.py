@@ -29,6 +29,7 @@ from runtime.ingest.gate_feed import SendHistory
 from runtime.ingest.historian import Historian
 from runtime.log import events as ev
 from runtime.log.eventlog import EventLog
+from runtime.log.site_events import CanaryDecisionBody
 from runtime.shadow.agentside import SideAgents, side_config
 from safety import Command, Envelope, Rejected, StateSnapshot
 
@@ -90,7 +91,7 @@ def production_policy(config: SiteConfig, state: CanaryState) -> ActivePolicy:
         return resolve_policy(config, PRODUCTION)
 
 
-def decision_body(d: Decision) -> ev.CanaryDecisionBody:
+def decision_body(d: Decision) -> CanaryDecisionBody:
     reason = ""
     if isinstance(d.verdict, Rejected):
         reason = "; ".join(h.reason for h in d.verdict.hits)
@@ -100,7 +101,7 @@ def decision_body(d: Decision) -> ev.CanaryDecisionBody:
         reason = d.grid.summary
     elif d.requirement is not None:
         reason = d.requirement.value
-    return ev.CanaryDecisionBody(
+    return CanaryDecisionBody(
         asset=d.proposal.command.asset,
         proposed_kw=d.proposal.command.value,
         outcome=d.outcome.value,

@@ -23,6 +23,7 @@ from runtime.ingest.historian import Historian
 from runtime.log import events as ev
 from runtime.log import records
 from runtime.log.dispatch import Projections
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import Event, EventLog
 from runtime.log.upcast import upcast_to
 from safety import Dispatch, Quality, Reading, StateSnapshot
@@ -320,8 +321,8 @@ def dispatch(
     before each further send; proposed and gated only when there are no sends."""
     start = sends[0] if sends else PEAK
 
-    def command(value: float) -> ev.CommandBody:
-        return ev.CommandBody(
+    def command(value: float) -> CommandBody:
+        return CommandBody(
             key=did,
             asset=asset,
             kind=kind,

@@ -24,14 +24,16 @@ from runtime.config.model import ApprovalsConfig
 from runtime.core.clock import FixedClock
 from runtime.core.errors import NotFound
 from runtime.log import events as ev
+from runtime.log.dispatch_events import DispatchBody
+from runtime.log.event_base import CommandBody, HitBody
 from runtime.log.eventlog import EventLog, Pending
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 7, 15, 18, 45, tzinfo=UTC)
 
 
-def command(key: str, value: float = 150.0) -> ev.CommandBody:
-    return ev.CommandBody(
+def command(key: str, value: float = 150.0) -> CommandBody:
+    return CommandBody(
         key=key,
         asset="bat1",
         kind="active_power_kw",
@@ -73,7 +75,7 @@ def request(
             outcome="clamped",
             value=value,
             constraints=[
-                ev.HitBody(
+                HitBody(
                     constraint="ramp.active_power_kw",
                     reason="bat1 may move 200 kW/min from 20 kW",
                     limit=value,
@@ -403,7 +405,7 @@ def test_explain_shows_proposer_plan_hash_escalation_and_the_gate_inputs(log: Ev
         dispatch_id="d1",
     )
     history = [
-        ev.DispatchBody(asset="bat1", kind="active_power_kw", value=v, at=T0 - timedelta(minutes=m))
+        DispatchBody(asset="bat1", kind="active_power_kw", value=v, at=T0 - timedelta(minutes=m))
         for v, m in ((100.0, 10), (120.0, 4))
     ]
     log.append_event(
