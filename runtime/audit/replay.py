@@ -71,6 +71,7 @@ def replay(
     skipped: list[str] = []
     not_rerun: list[str] = []
     dispatches = decisions = 0
+    caps = _caps(log)
     for chain in _chains(log, since, until):
         proposed = chain[0]
         did = str(proposed.dispatch_id)
@@ -82,7 +83,7 @@ def replay(
         dispatches += 1
         if p.get("policy") != "peak_shaving":
             not_rerun.append(did)
-        n, found = _replay_one(did, chain, cfg, _escalated(log, proposed))
+        n, found = _replay_one(did, chain, cfg, _escalated(log, proposed), caps)
         decisions += n
         diffs.extend(found)
     return ReplayResult(
@@ -103,6 +104,39 @@ def _escalated(log: EventLog, proposed: Event) -> bool:
     )
 
 
+# (when, the peak-shaving threshold the site's controller link set, valid until)
+Caps = list[tuple[datetime, float, datetime | None]]
+HIERARCHY = ("hierarchy.cap_applied", "hierarchy.controller_lost", "hierarchy.controller_back")
+
+
+def _caps(log: EventLog) -> Caps:
+    """The threshold a hierarchy controller's cap set, each time it changed (recorded by
+    the site link: a cap applied, the controller lost or back)."""
+    return [
+        (
+            e.ts,
+            float(e.payload["threshold_kw"]),
+            datetime.fromisoformat(str(e.payload["valid_until"]))
+            if e.kind == "hierarchy.cap_applied"
+            else None,
+        )
+        for e in log.events(kinds=HIERARCHY)
+    ]
+
+
+def _threshold_at(caps: Caps, at: datetime, local_kw: float) -> float:
+    """The threshold the conductor decided with at ``at``: its config's, or the one a cap
+    in force had set (never higher than the config's)."""
+    current: tuple[datetime, float, datetime | None] | None = None
+    for entry in caps:
+        if entry[0] > at:
+            break
+        current = entry
+    if current is None or (current[2] is not None and at >= current[2]):
+        return local_kw
+    return min(local_kw, current[1])
+
+
 def _first(chain: list[Event], kind: str, **match: Any) -> Event | None:
     for e in chain:
         if e.kind == kind and all(e.payload.get(k) == v for k, v in match.items()):
@@ -111,7 +145,7 @@ def _first(chain: list[Event], kind: str, **match: Any) -> Event | None:
 
 
 def _replay_one(
-    did: str, chain: list[Event], cfg: SiteConfig, escalated: bool
+    did: str, chain: list[Event], cfg: SiteConfig, escalated: bool, caps: Caps
 ) -> tuple[int, list[Difference]]:
     proposed = chain[0]
     p = proposed.payload
@@ -130,6 +164,9 @@ def _replay_one(
     count = 0
     if p.get("policy") == "peak_shaving":
         policy = cfg.policy.peak_shaving
+        capped = _threshold_at(caps, now, policy.threshold_kw)
+        if capped != policy.threshold_kw:  # under a controller's cap, as recorded
+            policy = policy.model_copy(update={"threshold_kw": capped})
         again = peak_shaving(
             snapshot,
             policy,
