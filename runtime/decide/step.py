@@ -177,10 +177,14 @@ def decide_step(
     command = proposal.command
     verdict = gate_one(command, snapshot, ctx.envelope, now, inputs)
     approved = verdict.approved if isinstance(verdict, Accepted | Clamped) else None
-    who = {"agent": made.agent, "tier": made.tier}
     if approved is None:
         return Decision(
-            proposal=proposal, verdict=verdict, outcome=Outcome.REJECTED, inputs=inputs, **who
+            proposal=proposal,
+            verdict=verdict,
+            outcome=Outcome.REJECTED,
+            inputs=inputs,
+            agent=made.agent,
+            tier=made.tier,
         )
     planned = with_value(approved.command, approved.value)
     twin = twin_state(ctx.config, ctx.twin, snapshot)
@@ -206,7 +210,8 @@ def decide_step(
         grid=grid,
         requirement=need,
         approval_kw=kw,
-        **who,
+        agent=made.agent,
+        tier=made.tier,
     )
 
 

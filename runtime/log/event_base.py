@@ -14,10 +14,7 @@ class EventModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-_Event = EventModel
-
-
-class CommandBody(_Event):
+class CommandBody(EventModel):
     key: str
     asset: str
     kind: str
@@ -27,20 +24,20 @@ class CommandBody(_Event):
     origin: str
 
 
-class ReadingBody(_Event):
+class ReadingBody(EventModel):
     value: float
     ts: datetime
     quality: str
 
 
-class HitBody(_Event):
+class HitBody(EventModel):
     constraint: str
     reason: str
     limit: float | None = None
     observed: float | None = None
 
 
-class TwinStateBody(_Event):
+class TwinStateBody(EventModel):
     soc_pct: dict[str, float]
     p_kw: dict[str, float]
     uncontrolled_net_kw: float
