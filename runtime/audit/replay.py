@@ -25,8 +25,9 @@ from runtime.config.model import SiteConfig
 from runtime.decide import gate_inputs
 from runtime.decide import step as decision
 from runtime.decide.policy import Proposal, peak_shaving
+from runtime.log import events as ev
 from runtime.log import records
-from runtime.log.eventlog import Event, EventLog
+from runtime.log.eventlog import Event, EventLog, M
 from safety import CommandKind
 
 
@@ -50,9 +51,10 @@ class ReplayResult:
 def _configs(log: EventLog) -> dict[str, SiteConfig]:
     out: dict[str, SiteConfig] = {}
     for event in log.events(kinds=("runtime.started",)):
-        body, sha = event.payload.get("config"), event.payload.get("config_sha")
+        started = event.as_(ev.RuntimeStarted)
+        body, sha = started.config, started.config_sha
         if body is not None and sha is not None and sha not in out:
-            out[str(sha)] = SiteConfig.model_validate(body)
+            out[sha] = SiteConfig.model_validate(body)
     return out
 
 
@@ -75,13 +77,13 @@ def replay(
     for chain in _chains(log, since, until):
         proposed = chain[0]
         did = str(proposed.dispatch_id)
-        p = proposed.payload
-        cfg = config or configs.get(str(p.get("config_sha")))
-        if cfg is None or "snapshot" not in p:
+        p = proposed.as_(ev.DispatchProposed)
+        cfg = config or configs.get(str(p.config_sha))
+        if cfg is None:
             skipped.append(did)
             continue
         dispatches += 1
-        if p.get("policy") != "peak_shaving":
+        if p.policy != "peak_shaving":
             not_rerun.append(did)
         n, found = _replay_one(did, chain, cfg, _escalated(log, proposed), caps)
         decisions += n
@@ -98,10 +100,11 @@ def replay(
 def _escalated(log: EventLog, proposed: Event) -> bool:
     """Whether the agent behind the proposal had escalated (every proposal to a human):
     its ``agent.decided`` event of the same instant lists the dispatch."""
-    return any(
-        e.payload.get("escalated") and proposed.dispatch_id in e.payload.get("proposals", [])
+    decided = (
+        e.as_(ev.AgentDecided)
         for e in log.events(kinds=("agent.decided",), since=proposed.ts, until=proposed.ts)
     )
+    return any(d.escalated and proposed.dispatch_id in d.proposals for d in decided)
 
 
 # (when, the peak-shaving threshold the site's controller link set, valid until)
@@ -137,10 +140,15 @@ def _threshold_at(caps: Caps, at: datetime, local_kw: float) -> float:
     return min(local_kw, current[1])
 
 
-def _first(chain: list[Event], kind: str, **match: Any) -> Event | None:
+def _first(chain: list[Event], model: type[M]) -> M | None:
+    """The chain's first event of ``model``'s kind, typed (a gate re-check is not the
+    decision: ``dispatch.gated`` with ``recheck`` is skipped)."""
+    kind = model.model_fields["kind"].default
     for e in chain:
-        if e.kind == kind and all(e.payload.get(k) == v for k, v in match.items()):
-            return e
+        if e.kind == kind:
+            typed = e.as_(model)
+            if not getattr(typed, "recheck", False):
+                return typed
     return None
 
 
@@ -148,10 +156,10 @@ def _replay_one(
     did: str, chain: list[Event], cfg: SiteConfig, escalated: bool, caps: Caps
 ) -> tuple[int, list[Difference]]:
     proposed = chain[0]
-    p = proposed.payload
+    p = proposed.as_(ev.DispatchProposed)
     now = proposed.ts
-    snapshot = records.snapshot_from(p["snapshot"])
-    command = records.command_from(p["command"])
+    snapshot = records.snapshot_of(p.snapshot)
+    command = records.command_of(p.command)
     diffs: list[Difference] = []
 
     def differ(decision: str, recorded: str, replayed: str) -> None:
@@ -162,7 +170,7 @@ def _replay_one(
 
     # 1. the policy (the peak-shaving rule only: a pure function of the recorded snapshot)
     count = 0
-    if p.get("policy") == "peak_shaving":
+    if p.policy == "peak_shaving":
         policy = cfg.policy.peak_shaving
         capped = _threshold_at(caps, now, policy.threshold_kw)
         if capped != policy.threshold_kw:  # under a controller's cap, as recorded
@@ -173,7 +181,7 @@ def _replay_one(
             site_id=cfg.site.id,
             meter=cfg.feeder.meter,
             max_discharge_kw=cfg.battery(policy.battery).max_discharge_kw,
-            last_setpoint_kw=float(p["last_setpoint_kw"]),
+            last_setpoint_kw=p.last_setpoint_kw,
             now=now,
         )
         replayed = (
@@ -185,49 +193,45 @@ def _replay_one(
     # 2-4. the decision step, on the recorded proposal (not the replayed one: one decision
     # at a time) with the gate inputs it recorded: the verdict (compared exactly: value,
     # hits, numbers, reasons), the twin's validation and the approval rule
-    gated = _first(chain, "dispatch.gated", recheck=False)
+    gated = _first(chain, ev.DispatchGated)
     proposal = Proposal(
-        command=command,
-        policy=str(p.get("policy", "")),
-        rationale=str(p.get("rationale", "")),
-        escalated=escalated,
+        command=command, policy=p.policy, rationale=p.rationale, escalated=escalated
     )
-    inputs = gate_inputs.replayed(gated.payload) if gated is not None else None
+    inputs = gate_inputs.replayed(gated) if gated is not None else None
     d = decision.decide_step(proposal, snapshot, inputs, _context(cfg), now)
     if gated is not None:
-        g = gated.payload
         body = records.verdict_body(d.verdict)
         differ(
             "gate",
             *_verdict_texts(
-                {k: g[k] for k in ("outcome", "value", "constraints")},
-                {**body, "constraints": [h.model_dump() for h in body["constraints"]]},
+                gated.model_dump(mode="json", include={"outcome", "value", "constraints"}),
+                {**body, "constraints": [h.model_dump(mode="json") for h in body["constraints"]]},
             ),
         )
         count += 1
 
     # the twin models battery power only: other kinds were recorded as not simulated
-    sim = _first(chain, "dispatch.simulated")
+    sim = _first(chain, ev.DispatchSimulated)
     if (
         command.kind is CommandKind.ACTIVE_POWER_KW
         and sim is not None
-        and sim.payload.get("twin_state")
-        and sim.payload.get("value") is not None
+        and sim.twin_state is not None
+        and sim.value is not None
     ):
         report = d.validation
         differ(
             "validation",
-            f"ok={sim.payload['ok']} violations={len(sim.payload['violations'])}",
+            f"ok={sim.ok} violations={len(sim.violations)}",
             f"ok={report.ok} violations={len(report.violations)}"
             if report is not None
             else "not validated (the gate rejected it)",
         )
         count += 1
 
-    rule = _first(chain, "approval.auto") or _first(chain, "approval.requested")
-    if rule is not None and sim is not None and sim.payload.get("value") is not None:
+    rule = _first(chain, ev.ApprovalAuto) or _first(chain, ev.ApprovalRequested)
+    if rule is not None and sim is not None and sim.value is not None:
         replayed = d.requirement.value if d.requirement is not None else "none (rejected)"
-        differ("approval_rule", str(rule.payload["requirement"]), replayed)
+        differ("approval_rule", rule.requirement, replayed)
         count += 1
     return count, diffs
 

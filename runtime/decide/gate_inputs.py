@@ -28,10 +28,9 @@ its gate the same inputs from its own simulated sends and telemetry.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from runtime.log import events as ev
 from runtime.log import records
@@ -225,10 +224,8 @@ def _span(delta: timedelta) -> str:
     return f"{seconds:g} s"
 
 
-def replayed(gated: Mapping[str, Any]) -> GateInputs:
-    """The inputs a recorded ``dispatch.gated`` payload says the gate took (replay)."""
+def replayed(gated: ev.DispatchGated) -> GateInputs:
+    """The inputs a recorded ``dispatch.gated`` says the gate took (replay)."""
     return recorded(
-        records.history_from(gated.get("history") or []),
-        records.forecast_from(gated.get("forecast")),
-        str(gated.get("forecast_note", "")),
+        records.history_of(gated.history), records.forecast_of(gated.forecast), gated.forecast_note
     )

@@ -183,3 +183,44 @@ def twin_from(body: Mapping[str, Any]) -> TwinState:
 
 def _dt(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+# --- typed bodies -> domain objects (readers of typed events: fields checked by mypy) ----
+
+
+def command_of(body: CommandBody) -> Command:
+    return Command(
+        key=body.key,
+        asset=body.asset,
+        kind=CommandKind(body.kind),
+        value=body.value,
+        start=body.start,
+        end=body.end,
+        origin=Origin(body.origin),
+    )
+
+
+def snapshot_of(body: Mapping[str, ReadingBody]) -> StateSnapshot:
+    return StateSnapshot(
+        readings={
+            p: Reading(point=p, value=r.value, ts=r.ts, quality=Quality(r.quality))
+            for p, r in body.items()
+        }
+    )
+
+
+def history_of(body: Sequence[DispatchBody]) -> tuple[Dispatch, ...]:
+    return tuple(
+        Dispatch(asset=d.asset, kind=CommandKind(d.kind), value=d.value, at=d.at) for d in body
+    )
+
+
+def forecast_of(body: ForecastBody | None) -> Forecast | None:
+    if body is None:
+        return None
+    return Forecast(
+        start=body.start,
+        step=timedelta(seconds=body.step_s),
+        feeder_net_kw={k: tuple(v) for k, v in body.feeder_net_kw.items()},
+        bus_voltage_pu={k: tuple(v) for k, v in body.bus_voltage_pu.items()},
+    )
