@@ -24,13 +24,13 @@ from runtime.agents.base import Decision, Perception
 from runtime.agents.inputs import DrEvent
 from runtime.config.model import SiteConfig
 from runtime.config.site import point_id
+from runtime.decide.dr_mv import LEVEL_SHARE  # one table for the agent and the M&V
 from runtime.decide.policy import Proposal, command_key
 from safety import Command, CommandKind, Origin
 
 log = logging.getLogger(__name__)
 
 MAX_RAW_BYTES = 64 * 1024
-LEVEL_SHARE = {0: 0.0, 1: 1 / 3, 2: 2 / 3, 3: 1.0}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -30,6 +30,8 @@ class DrEvent(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     targets: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    # "cancelled": a revision (same event_id) that withdraws the event; never active again
+    status: Literal["active", "cancelled"] = "active"
 
     @model_validator(mode="after")
     def _shape(self) -> DrEvent:
@@ -45,7 +47,7 @@ class DrEvent(BaseModel):
         return "*" in self.targets or asset in self.targets
 
     def active(self, now: datetime) -> bool:
-        return self.start <= now < self.end
+        return self.status == "active" and self.start <= now < self.end
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,7 @@ from runtime.agents.inputs import DrEvent, OperatorRequest
 from runtime.agents.intent import OperatorIntentAgent
 from runtime.agents.intent import requested as intent_requests
 from runtime.agents.observer import Observer, Revert
+from runtime.agents.openadr import OpenAdrService, start_openadr
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
 from runtime.agents.pv import PvCurtailAgent
@@ -38,10 +39,13 @@ from runtime.config.model import (
     anomaly_points,
 )
 from runtime.config.site import point_id
+from runtime.core.clock import Clock
 from runtime.decide.policy import Proposal
 from runtime.decide.step import Outcome
 from runtime.ingest.historian import Historian
+from runtime.ingest.state import LatestState
 from runtime.log import events as ev
+from runtime.log.deadletter import DeadLetterStore
 from runtime.log.eventlog import EventLog
 from safety import CommandKind, StateSnapshot
 
@@ -137,6 +141,9 @@ class Links:
     config: SiteConfig
     events: EventLog
     historian: Historian | None
+    clock: Clock
+    dlq: DeadLetterStore | None
+    state: LatestState  # the latest values (the OpenADR VEN reads the meter from it)
     snapshot: Callable[[], StateSnapshot]  # the latest state
     setpoints: Callable[[], Mapping[str, float]]  # what each asset runs now
     decision_config: Callable[[], SiteConfig]  # the policy in production, under any cap
@@ -166,6 +173,7 @@ class AgentSet:
         self._started = False
         self._request_seq = 0  # operator requests in the log up to here are queued
         self.subscriber: DrSubscriber | None = None
+        self.openadr: OpenAdrService | None = None
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -181,8 +189,12 @@ class AgentSet:
                 client_id=f"gridaios-dr-{site_id}",
             )
             self.subscriber.start()
+        self.openadr = start_openadr(self.links, self.submit_dr)
 
     def stop(self) -> None:
+        if self.openadr is not None:
+            self.openadr.stop()
+            self.openadr = None
         if self.subscriber is not None:
             self.subscriber.stop()
             self.subscriber = None

@@ -57,6 +57,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/dispatches"): VIEWER,
     ("GET", "/api/dispatches/{dispatch_id}"): VIEWER,
     ("GET", "/api/events"): VIEWER,
+    ("GET", "/api/dr/events/{event_id}/report"): VIEWER,
     ("GET", "/metrics"): VIEWER,
     # operators sign off
     ("POST", "/api/approvals/{dispatch_id}/approve"): OPERATOR,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 # The subcommands, in --help order: name, module (imported only when that subcommand runs:
 # a lazy dispatcher, so ``gridaios --help`` loads no I/O library), one-line help.
-# tests/runtime/test_cli_start.py checks each line against what the module registers.
+# tests/runtime/test_fast_start.py checks each line against what the module registers.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("check-config", "check_config", "validate a site config (exit 2 on errors)"),
     ("demo", "demo", "run the evening-peak demo against the virtual field"),
@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("replay", "replay", "re-run policy, gate, validation and approval rule"),
     ("revert", "revert", "ask the running conductor to revert a verified dispatch"),
     ("dlq", "dlq", "inspect, retry or drop dead letters"),
+    ("dr", "dr", "demand-response programs: M&V reports of DR events"),
     ("history", "history", "telemetry history (Parquet)"),
     ("probe", "probe", "connect to every source of a config; print samples"),
     ("sim", "sim", "simulator tools"),

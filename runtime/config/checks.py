@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.mqtt import MqttSourceConfig
@@ -283,4 +284,46 @@ def _asset_issues(
             issues.append(
                 ConfigIssue(f"{here}.time_windows[{j}].id", window.id, "duplicate window id")
             )
+    return issues
+
+
+def openadr_issues(config: SiteConfig, base: Path | None = None) -> list[ConfigIssue]:
+    """References to the rest of the site: temperature points, the DR agent, files."""
+    oadr = config.openadr
+    if oadr is None or not oadr.enabled:
+        return []
+    issues: list[ConfigIssue] = []
+    if not config.agents.dr_events.enabled:
+        issues.append(
+            ConfigIssue(
+                "agents.dr_events.enabled",
+                "false",
+                "openadr needs the DR agent to honour events: set agents.dr_events.enabled: true",
+            )
+        )
+    for i, program in enumerate(oadr.programs):
+        point = program.baseline.temperature_point
+        if point is None:
+            continue
+        asset_id, _, role = point.partition(".")
+        asset = next((a for a in config.assets if a.id == asset_id), None)
+        if asset is None or role not in asset.points:
+            issues.append(
+                ConfigIssue(
+                    f"openadr.programs[{i}].baseline.temperature_point",
+                    point,
+                    "no such point (asset.role) in assets",
+                )
+            )
+    if oadr.tls is not None and base is not None:
+        for name in ("ca_file", "cert", "key"):
+            value = getattr(oadr.tls, name)
+            if not (base / value).is_file():
+                issues.append(
+                    ConfigIssue(
+                        f"openadr.tls.{name}",
+                        value,
+                        "no such file (relative paths: from the config's folder)",
+                    )
+                )
     return issues

@@ -14,6 +14,7 @@ from runtime.config.checks import (
     agent_issues,
     command_point_issues,
     hierarchy_issues,
+    openadr_issues,
     reference_issues,
     safety_issues,
 )
@@ -112,6 +113,7 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         + safety_issues(config)
         + hierarchy_issues(config)
         + agent_issues(config)
+        + openadr_issues(config, None if file.startswith("<") else Path(file).parent)
     )
     if not issues:
         issues = command_point_issues(config)

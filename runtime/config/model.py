@@ -13,9 +13,8 @@ from runtime.config.agents import (
     ObserveConfig,
 )
 from runtime.config.base import ConfigModel as _Model
-from runtime.config.hierarchy import (
-    HierarchyConfig,
-)
+from runtime.config.hierarchy import HierarchyConfig
+from runtime.config.openadr import OpenAdrConfig
 from runtime.config.safety_config import AssetLimitsConfig, SafetyConfig
 
 
@@ -237,6 +236,7 @@ class SiteConfig(_Model):
     hierarchy: HierarchyConfig | None = None
     agents: AgentsConfig = AgentsConfig()
     observe: ObserveConfig = ObserveConfig()
+    openadr: OpenAdrConfig | None = None  # DR programs over OpenADR (docs/dr.md)
 
     def asset(self, asset_id: str) -> MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset:
         for asset in self.assets:
