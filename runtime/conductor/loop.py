@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 import orjson
@@ -25,7 +26,7 @@ from runtime.approvals.desk import ApprovalDesk
 from runtime.conductor import interventions
 from runtime.conductor.decider import Decider
 from runtime.conductor.field import FieldLink
-from runtime.conductor.outbox import Delivery, Outbox
+from runtime.conductor.outbox import Delivery, Outbox, count
 from runtime.conductor.sinks import (
     MqttCommandSink,
     TimeBase,
@@ -96,7 +97,7 @@ class Conductor:
         self.grid = GridChecker(config, network, reports) if network is not None else None
         self.ready = asyncio.Event()
         self.resumed: list[Delivery] = []
-        self.historian = historian
+        self._historian = historian
         self._historian_flush_s = historian_flush_s
         # The production policy is the config's unless a canary was promoted (read from the
         # log); an active canary decides on the same snapshots, recorded, never dispatched.
@@ -138,6 +139,17 @@ class Conductor:
             ),
             agent_factories,
         )
+
+    @property
+    def historian(self) -> Historian | None:
+        return self._historian
+
+    @historian.setter
+    def historian(self, historian: Historian | None) -> None:
+        """A historian given after construction reaches the gate's forecast and the agents."""
+        self._historian = historian
+        self.decider.historian = historian
+        self.agents.links = replace(self.agents.links, historian=historian)
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -398,7 +410,7 @@ class Conductor:
         delivery = await self.outbox.submit(
             approved, source, rollback_kw=self.setpoints.get(approved.asset, 0.0)
         )
-        self._count(delivery)
+        count(self.counts, delivery)
         self._refresh()
         return delivery
 
@@ -415,20 +427,10 @@ class Conductor:
                 )
                 continue
             delivery = await self.outbox.retry_dead(record, self.projections, self._regate)
-            self._count(delivery)
+            count(self.counts, delivery)
             self._refresh()
             out.append(delivery)
         return out
-
-    def _count(self, delivery: Delivery) -> None:
-        if delivery.state is State.VERIFIED:
-            self.counts["acked"] += 1
-            self.counts["verified"] += 1
-        elif delivery.reason.startswith("read-back"):  # acked, but runs another value
-            self.counts["acked"] += 1
-            self.counts["failed"] += 1
-        else:
-            self.counts["failed"] += 1
 
     async def revert_requested(self) -> list[Delivery]:
         """Carry out ``gridaios revert`` requests (each once: the revert key is deterministic)."""

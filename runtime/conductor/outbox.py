@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -292,3 +293,15 @@ class Outbox:
         return await self.deliver(
             approved, record.source, record.rollback_kw, first_attempt=record.attempts + 1
         )
+
+
+def count(counts: Counter[str], delivery: Delivery) -> None:
+    """A delivery's outcome in the conductor's counts (acked, verified, failed)."""
+    if delivery.state is State.VERIFIED:
+        counts["acked"] += 1
+        counts["verified"] += 1
+    elif delivery.reason.startswith("read-back"):  # acked, but runs another value
+        counts["acked"] += 1
+        counts["failed"] += 1
+    else:
+        counts["failed"] += 1
