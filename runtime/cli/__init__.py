@@ -27,7 +27,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("sim", "sim", "simulator tools"),
     ("safety", "safety", "check a plan against the safety envelope, offline"),
     ("forecast", "forecast", "statistical load and PV forecasts"),
-    ("ask", "ask", "operator request -> typed intent and the gate's verdict"),
+    ("ask", "ask", "operator request or question -> read-back, verdict, answer"),
     ("shadow", "shadow", "run production and a candidate policy side by side in simulated time"),
     ("canary", "canary", "run a candidate policy live in shadow mode; promote or roll back"),
     ("serve", "serve", "serve the HTTP API and console over an event log"),

@@ -33,6 +33,7 @@ class PointConfig(_Model):
 class AssetBase(_Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = ""
+    aliases: tuple[str, ...] = Field(default=(), description="what operators call it (ask)")
     points: dict[str, PointConfig]
     limits: AssetLimitsConfig = AssetLimitsConfig()
 

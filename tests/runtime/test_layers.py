@@ -24,6 +24,7 @@ LAYERS = (
     "ingest",
     "service",
     "approvals",
+    "words",
     "agents",
     "shadow",
     "hierarchy",
