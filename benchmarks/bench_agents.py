@@ -29,7 +29,7 @@ from benchmarks.util import row
 from runtime.agents import AgentRunner, Perception
 from runtime.agents.anomaly import AnomalyAgent, onnx_scorer, zscore_scorer
 from runtime.agents.peak import UNCONTROLLED, ForecastPeakAgent, RulePeakAgent
-from runtime.config.model import parse_config
+from runtime.config.load import parse_config
 from runtime.decide.policy import peak_shaving
 from safety import Quality, Reading, StateSnapshot
 

@@ -27,6 +27,7 @@ from benchmarks.util import row
 from runtime.approvals import book as approvals
 from runtime.approvals.projection import ApprovalProjection
 from runtime.log import events as ev
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog, Pending
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
@@ -47,7 +48,7 @@ def _dump(event: Any) -> tuple[str, dict[str, Any]]:
 
 def _request(i: int, at: datetime) -> list[Pending]:
     did = f"d{i}"
-    body = ev.CommandBody(
+    body = CommandBody(
         key=did,
         asset="bat1",
         kind="active_power_kw",

@@ -19,7 +19,7 @@ from asyncua import Client, ua
 from benchmarks.util import percentile, row
 from runtime.conductor.loop import Conductor
 from runtime.config import site
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.clock import FixedClock
 from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR, free_port, with_endpoint
 from runtime.log.eventlog import EventLog

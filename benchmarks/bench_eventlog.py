@@ -19,6 +19,7 @@ from typing import Any
 
 from runtime.log import events as ev
 from runtime.log.dispatch import Projections
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog, GroupCommitter, Pending
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
@@ -149,7 +150,7 @@ def bench_control_events(tmp: Path, n: int = 2000, producers: int = 100) -> list
 def bench_restart(tmp: Path, n: int = 1_000_000) -> list[dict[str, Any]]:
     path = tmp / "big.db"
     log = EventLog(path)
-    cmd = ev.CommandBody(
+    cmd = CommandBody(
         key="k",
         asset="bat1",
         kind="active_power_kw",

@@ -18,11 +18,13 @@ from typing import Any
 
 from benchmarks.util import row
 from runtime.config import site
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.decide import gate_inputs
 from runtime.demo.feeder import DEFAULT_CONFIG
+from runtime.ingest import gate_feed
 from runtime.log import events as ev
 from runtime.log import records
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog, Pending
 from safety import Dispatch, Envelope
 
@@ -34,7 +36,7 @@ COMMANDS = (("bat1", None), ("load1", None), ("bat1", "recheck"))
 
 def _chain(i: int) -> list[Pending]:
     did, at = f"d{i}", T0 + timedelta(minutes=i)
-    command = ev.CommandBody(
+    command = CommandBody(
         key=did,
         asset="bat1" if i % 2 else "load1",
         kind="active_power_kw",
@@ -91,7 +93,7 @@ def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-gate-") as d:
         log = EventLog(Path(d) / "events.db")
         log.append_many([p for i in range(SENDS) for p in _chain(i)], validate=False)
-        sends, before = gate_inputs.SendHistory(log), _PerCommandQuery(log)
+        sends, before = gate_feed.SendHistory(log), _PerCommandQuery(log)
         t_new: list[float] = []
         t_old: list[float] = []
         for i in range(SENDS, SENDS + CYCLES):

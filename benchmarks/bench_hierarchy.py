@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.util import row
 from connectors.mqtt.wire import Publish
-from runtime.config.model import BrokerConfig
+from runtime.config.hierarchy import BrokerConfig
 from runtime.core.clock import WallClock
 from runtime.demo.hierarchy import scripted_config
 from runtime.hierarchy.allocate import plan

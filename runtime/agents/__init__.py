@@ -12,8 +12,9 @@ from runtime.agents.base import (
     Perception,
     Step,
 )
-from runtime.agents.dr import DrAccepted, DrEvent, DrRejected, accept_dr_event
-from runtime.agents.intent import OperatorRequest, interpret
+from runtime.agents.dr import DrAccepted, DrRejected, accept_dr_event
+from runtime.agents.inputs import DrEvent, OperatorRequest
+from runtime.agents.intent import interpret
 from runtime.agents.shell import AgentSet, Factories
 
 __all__ = [

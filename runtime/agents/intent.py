@@ -9,32 +9,23 @@ through the same gate, simulator and approvals as every other proposal.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from runtime.agents.base import Decision, Perception
+from runtime.agents.inputs import OperatorRequest
 from runtime.config.model import SiteConfig
 from runtime.decide.policy import Proposal
 from runtime.log import events as ev
 from runtime.log.eventlog import EventLog
 from runtime.words.sign import signed_value
+from runtime.words.times import next_wall
 from safety import Command, CommandKind, Origin
 
 if TYPE_CHECKING:
     from forecasting.intent import Intent
     from forecasting.router import Router
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OperatorRequest:
-    request_id: str  # unique per request: it becomes part of the idempotency key
-    user: str
-    text: str
-    intent: Intent
-    tier: str  # which router tier understood it (rules, llm, fallback)
-    received_at: datetime
 
 
 def interpret(text: str, router: Router, *, llm: bool = False) -> tuple[Intent, str]:
@@ -101,8 +92,6 @@ def _end(
     """
     if not intent.until:
         return now + default
-    from runtime.words.times import next_wall
-
     hh, mm = (int(x) for x in intent.until.split(":"))
     return next_wall(hh, mm, asked_at if asked_at is not None else now, zone).astimezone(now.tzinfo)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from runtime.config.model import ObserveConfig
+from runtime.config.agents import ObserveConfig
 from runtime.config.site import point_id, uncurtailed_kw
 from safety import Quality, StateSnapshot
 

@@ -11,8 +11,9 @@ and, with ``observe.on_mismatch: revert``, reverted through the conductor's reve
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runtime.agents.observe import (
     CurtailObservation,
@@ -24,20 +25,33 @@ from runtime.agents.observe import (
     observe_curtail,
     prediction,
 )
-from runtime.config.model import PvAsset
+from runtime.config.model import PvAsset, SiteConfig
 from runtime.log import events as ev
 from runtime.log import records
+from runtime.log.eventlog import EventLog
 from safety import CommandKind, StateSnapshot
-
-if TYPE_CHECKING:
-    from runtime.conductor.loop import Conductor
 
 log = logging.getLogger(__name__)
 
 
+# Put a dispatch back to its rollback point: (dispatch id, by=, reason=) -> the delivery.
+Revert = Callable[..., Awaitable[object]]
+
+
 class Observer:
-    def __init__(self, conductor: Conductor) -> None:
-        self.c = conductor
+    """Given the log, the setpoints now and the conductor's revert path, nothing more."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        events: EventLog,
+        setpoints: Callable[[], Mapping[str, float]],
+        revert: Revert,
+    ) -> None:
+        self.config = config
+        self.events = events
+        self.setpoints = setpoints
+        self.revert = revert
         self.predictions: list[Prediction | CurtailPrediction] = []
         self.mismatches = 0
         self._verified_seq: int | None = None
@@ -48,12 +62,11 @@ class Observer:
 
     async def step(self, snapshot: StateSnapshot, now: datetime) -> None:
         """Take in the dispatches verified since the last step, judge those now due."""
-        c = self.c
-        cfg = c.config.observe
+        cfg = self.config.observe
         if not cfg.enabled:
             return
         assert self._verified_seq is not None
-        for event in c.events.events(kinds=("dispatch.verified",), after_seq=self._verified_seq):
+        for event in self.events.events(kinds=("dispatch.verified",), after_seq=self._verified_seq):
             self._verified_seq = event.seq
             did = event.dispatch_id
             if did is None or did.endswith("-revert"):
@@ -68,7 +81,7 @@ class Observer:
                 pending.append(pred)
                 continue
             if isinstance(pred, CurtailPrediction):
-                if c.setpoints.get(pred.asset) != pred.curtail_pct:
+                if self.setpoints().get(pred.asset) != pred.curtail_pct:
                     continue  # reverted or replaced since: nothing left to judge
                 checked = observe_curtail(pred, snapshot, cfg, now)
                 if checked is None:
@@ -76,16 +89,16 @@ class Observer:
                 else:
                     await self._curtailment_observed(checked, now)
                 continue
-            if c.setpoints.get(pred.asset) != pred.setpoint_kw:
+            if self.setpoints().get(pred.asset) != pred.setpoint_kw:
                 continue  # reverted or replaced since: nothing left to judge
-            obs = observe(pred, snapshot, c.config.feeder.meter, cfg)
+            obs = observe(pred, snapshot, self.config.feeder.meter, cfg)
             if obs is None:
                 pending.append(pred)
                 continue
             if not obs.mismatch:
                 continue
             self.mismatches += 1
-            c.events.append_event(
+            self.events.append_event(
                 ev.AgentObservationMismatch(
                     asset=pred.asset,
                     predicted_feeder_kw=pred.predicted_feeder_kw,
@@ -106,7 +119,7 @@ class Observer:
                 cfg.tolerance_kw,
             )
             if cfg.on_mismatch == "revert":
-                await c.revert(
+                await self.revert(
                     pred.dispatch_id,
                     by="agent:observe",
                     reason=f"feeder {obs.measured_feeder_kw:.0f} kW vs predicted "
@@ -118,11 +131,10 @@ class Observer:
         """Record the outcome; a mismatch goes the battery's way (counted, on_mismatch), an
         unconfirmed response is alerted only (with nothing measured, there is nothing to
         revert on: the gate would refuse it on the same missing data)."""
-        c = self.c
-        cfg = c.config.observe
+        cfg = self.config.observe
         pred = obs.prediction
         action = {"followed": "none", "unconfirmed": "alert", "mismatch": cfg.on_mismatch}
-        c.events.append_event(
+        self.events.append_event(
             ev.AgentCurtailmentObserved(
                 asset=pred.asset,
                 curtail_pct=pred.curtail_pct,
@@ -142,12 +154,12 @@ class Observer:
         self.mismatches += 1
         log.warning("dispatch %s: %s", pred.dispatch_id, obs.reason)
         if obs.outcome == "mismatch" and cfg.on_mismatch == "revert":
-            await c.revert(pred.dispatch_id, by="agent:observe", reason=obs.reason)
+            await self.revert(pred.dispatch_id, by="agent:observe", reason=obs.reason)
 
     def _prediction(self, did: str, verified_at: datetime) -> Prediction | CurtailPrediction | None:
         proposed: dict[str, Any] | None = None
         simulated: dict[str, Any] | None = None
-        for e in self.c.events.events(
+        for e in self.events.events(
             dispatch_id=did, kinds=("dispatch.proposed", "dispatch.simulated")
         ):
             if e.kind == "dispatch.proposed":
@@ -159,7 +171,7 @@ class Observer:
         asset = str(proposed["command"]["asset"])
         kind = proposed["command"]["kind"]
         if kind == CommandKind.CURTAIL_PCT.value:
-            config_asset = self.c.config.asset(asset)
+            config_asset = self.config.asset(asset)
             return curtail_prediction(
                 did,
                 asset,

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from connectors.deadletter import DeadLetterSink, MemoryDeadLetters
 from connectors.openadr.oadr3 import Ven3
@@ -24,10 +24,31 @@ from connectors.openadr.oadr20b import Ven20b
 from connectors.openadr.translate import OadrEvent
 from runtime.approvals.dr_optin import OptInDesk, OptType
 from runtime.audit import dr_report
+from runtime.config.model import SiteConfig
 from runtime.config.site import point_id
+from runtime.core.clock import Clock
+from runtime.ingest.historian import Historian
+from runtime.ingest.state import LatestState
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.eventlog import EventLog
 
-if TYPE_CHECKING:
-    from runtime.conductor.loop import Conductor
+
+class Site(Protocol):
+    """What the VEN takes from the conductor that runs it (``agents.shell.Links``)."""
+
+    @property
+    def config(self) -> SiteConfig: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def historian(self) -> Historian | None: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def dlq(self) -> DeadLetterStore | None: ...
+    @property
+    def state(self) -> LatestState: ...
+
 
 log = logging.getLogger(__name__)
 MV_TICK_S = 2.0  # wall seconds between checks for events to measure
@@ -41,7 +62,7 @@ def _identity(t: datetime) -> datetime:
 class OpenAdrService:
     def __init__(
         self,
-        conductor: Conductor,
+        conductor: Site,
         submit: Callable[[bytes, str], None],
         *,
         to_site_time: Callable[[datetime], datetime] = _identity,
@@ -291,9 +312,7 @@ async def _quietly(coro: Any) -> None:
         log.debug("OpenADR VEN stop", exc_info=True)
 
 
-def start_openadr(
-    conductor: Conductor, submit: Callable[[bytes, str], None]
-) -> OpenAdrService | None:
+def start_openadr(conductor: Site, submit: Callable[[bytes, str], None]) -> OpenAdrService | None:
     """The VEN of the site config's ``openadr`` section, started; None when there is none.
 
     A clock with ``from_wall`` (the demo's scaled clock) maps the VTN's wall times to

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runtime.agents.anomaly import AnomalyAgent, Scorer, onnx_scorer, zscore_scorer
 from runtime.agents.base import AgentRunner, Perception, Step
-from runtime.agents.dr import DrAccepted, DrAgent, DrEvent, DrInbox, accept_dr_event
+from runtime.agents.dr import DrAccepted, DrAgent, DrInbox, accept_dr_event
 from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
-from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
+from runtime.agents.inputs import DrEvent, OperatorRequest
+from runtime.agents.intent import OperatorIntentAgent
 from runtime.agents.intent import requested as intent_requests
-from runtime.agents.observer import Observer
+from runtime.agents.observer import Observer, Revert
 from runtime.agents.openadr import OpenAdrService, start_openadr
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
@@ -37,12 +39,15 @@ from runtime.config.model import (
     anomaly_points,
 )
 from runtime.config.site import point_id
+from runtime.core.clock import Clock
 from runtime.decide.policy import Proposal
+from runtime.decide.step import Outcome
+from runtime.ingest.historian import Historian
+from runtime.ingest.state import LatestState
 from runtime.log import events as ev
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.eventlog import EventLog
 from safety import CommandKind, StateSnapshot
-
-if TYPE_CHECKING:
-    from runtime.conductor.loop import Conductor
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +128,33 @@ def history_width(tick: timedelta) -> int:
     return min(int(HISTORY / max(tick, timedelta(seconds=1))) + 1, 20_000)
 
 
+# Hand a proposal to the decision step and its shell: the outcome, or None when that
+# decision instant was already decided (e.g. before a restart).
+Handle = Callable[[Proposal, StateSnapshot, datetime], Awaitable[Outcome | None]]
+REFUSED = (Outcome.REJECTED, Outcome.BLOCKED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Links:
+    """What the agent set takes from the conductor that runs it, and nothing more."""
+
+    config: SiteConfig
+    events: EventLog
+    historian: Historian | None
+    clock: Clock
+    dlq: DeadLetterStore | None
+    state: LatestState  # the latest values (the OpenADR VEN reads the meter from it)
+    snapshot: Callable[[], StateSnapshot]  # the latest state
+    setpoints: Callable[[], Mapping[str, float]]  # what each asset runs now
+    decision_config: Callable[[], SiteConfig]  # the policy in production, under any cap
+    handle: Handle
+    revert: Revert
+
+
 class AgentSet:
-    def __init__(self, conductor: Conductor, factories: Factories | None = None) -> None:
-        self.c = conductor
-        config = conductor.config
+    def __init__(self, links: Links, factories: Factories | None = None) -> None:
+        self.links = links
+        config = links.config
         made = factories or Factories()
         base_s = config.policy.peak_shaving.cadence_s
         self.runners = build_runners(config, made)
@@ -141,7 +169,7 @@ class AgentSet:
         self.dr_counts = {"accepted": 0, "rejected": 0}
         self.requests: list[OperatorRequest] = []
         self.holds: dict[str, datetime] = {}
-        self.observer = Observer(conductor)
+        self.observer = Observer(links.config, links.events, links.setpoints, links.revert)
         self._started = False
         self._request_seq = 0  # operator requests in the log up to here are queued
         self.subscriber: DrSubscriber | None = None
@@ -150,9 +178,9 @@ class AgentSet:
     # --- lifecycle --------------------------------------------------------------
 
     def start(self) -> None:
-        dr = self.c.config.agents.dr_events
+        dr = self.links.config.agents.dr_events
         if dr.enabled and dr.mqtt is not None:
-            site_id = self.c.config.site.id
+            site_id = self.links.config.site.id
             self.subscriber = DrSubscriber(
                 self.inbox,
                 host=dr.mqtt.host,
@@ -161,7 +189,7 @@ class AgentSet:
                 client_id=f"gridaios-dr-{site_id}",
             )
             self.subscriber.start()
-        self.openadr = start_openadr(self.c, self.submit_dr)
+        self.openadr = start_openadr(self.links, self.submit_dr)
 
     def stop(self) -> None:
         if self.openadr is not None:
@@ -183,12 +211,12 @@ class AgentSet:
     # --- one cycle --------------------------------------------------------------
 
     async def cycle(self, now: datetime, *, due_only: bool = False) -> None:
-        c = self.c
+        c = self.links
         if not self._started:
             self._started = True
             self.observer.start_at(c.events.head()[0])  # dispatches from this run on
             self._seed(now)
-        snapshot = c.state.snapshot()
+        snapshot = c.snapshot()
         self._record(snapshot, now)
         self._drain_dr(now)
         if c.config.agents.operator_intent.enabled:
@@ -253,7 +281,7 @@ class AgentSet:
         now: datetime,
         claimed: set[str],
     ) -> tuple[list[str], list[str]]:
-        c = self.c
+        c = self.links
         ids: list[str] = []
         skipped: list[str] = []
         for proposal in step.decision.proposals:
@@ -269,12 +297,11 @@ class AgentSet:
                 skipped.append(unsupported)
                 continue
             claimed.add(asset)
-            before = dict(c.counts)
-            await c.handle(proposal, snapshot, now)
-            if c.counts["proposed"] == before.get("proposed", 0):
+            outcome = await c.handle(proposal, snapshot, now)
+            if outcome is None:
                 continue  # this instant was already decided (e.g. before a restart)
             ids.append(proposal.command.key)
-            refused = any(c.counts[k] > before.get(k, 0) for k in ("rejected", "blocked"))
+            refused = outcome in REFUSED
             if runner.outcome(accepted=not refused):
                 c.events.append_event(
                     ev.AgentEscalated(
@@ -294,7 +321,7 @@ class AgentSet:
         active power and the curtailment of PV and curtailable loads so far."""
         kind = proposal.command.kind
         try:
-            asset = self.c.config.asset(proposal.command.asset)
+            asset = self.links.config.asset(proposal.command.asset)
         except KeyError:
             return ""  # unknown asset: the gate rejects it with the reason
         if isinstance(asset, BatteryAsset) and kind is CommandKind.ACTIVE_POWER_KW:
@@ -308,7 +335,7 @@ class AgentSet:
 
     def perceive(self, snapshot: StateSnapshot, now: datetime) -> Perception:
         """What the agents see now (the canary decides on the same perception)."""
-        config = self.c.config
+        config = self.links.config
         voltages = {
             b.id: r.value
             for b in config.safety.buses
@@ -316,7 +343,7 @@ class AgentSet:
         }
         return Perception(
             snapshot=snapshot,
-            setpoints=dict(self.c.setpoints),
+            setpoints=dict(self.links.setpoints()),
             history={k: tuple(v) for k, v in self.history.items()},
             voltages_pu=voltages,
             dr_events=tuple(self.dr_events.values()),
@@ -325,23 +352,23 @@ class AgentSet:
         )
 
     def _record(self, snapshot: StateSnapshot, now: datetime) -> None:
-        for key, value in observed(snapshot, self.c.config).items():
+        for key, value in observed(snapshot, self.links.config).items():
             self._series(key).append((now, value))
 
     def _seed(self, now: datetime) -> None:
         """Start the history from the historian (if any), so a restart does not wait 28 h
         for the forecast tier: 5-min means of each point, and of meter + battery."""
-        if self.c.historian is None:
+        if self.links.historian is None:
             return
         import polars as pl
 
-        config = self.c.config
+        config = self.links.config
         meter = point_id(config.feeder.meter, "p_kw")
         battery = point_id(config.policy.peak_shaving.battery, "p_kw")
         points = [meter, battery, *anomaly_points(config)]
         try:
-            self.c.historian.flush()
-            raw = self.c.historian.read(since=now - HISTORY, until=now)
+            self.links.historian.flush()
+            raw = self.links.historian.read(since=now - HISTORY, until=now)
         except (OSError, pl.exceptions.PolarsError) as err:
             log.warning("agents: no history from the historian (%s); starting empty", err)
             return
@@ -372,7 +399,7 @@ class AgentSet:
     # --- DR events --------------------------------------------------------------
 
     def _drain_dr(self, now: datetime) -> None:
-        c = self.c
+        c = self.links
         assets = frozenset(a.id for a in c.config.assets)
         for raw, via in self.inbox.drain():
             result = accept_dr_event(raw, now, assets=assets)
@@ -413,4 +440,4 @@ class AgentSet:
         }
 
 
-__all__ = ["AgentSet", "Factories", "Scorer", "build_runners", "history_width", "observed"]
+__all__ = ["AgentSet", "Factories", "Links", "Scorer", "build_runners", "history_width", "observed"]

@@ -62,13 +62,14 @@ def _slots(request: Request, vocab: Any) -> Any:
 @router.post("/ask", response_model=AskOut, responses={409: {}})
 def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     """Understand ``text``: a read-back and the gate's preview, or the answer to a question."""
-    from runtime.approvals.book import requirement
-    from runtime.cli.ask import assumed_state, confirm_code
     from runtime.config import site
+    from runtime.decide.approval_rule import requirement
     from runtime.log import records
     from runtime.words.answer import answer, peak_of
     from runtime.words.command import to_command
-    from runtime.words.understand import read_back, understand
+    from runtime.words.confirm import assumed_state, confirm_code
+    from runtime.words.readback import read_back
+    from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary
     from safety import CommandKind, evaluate
 
@@ -157,8 +158,9 @@ def propose(
     and queued only when its read-back code is the one the operator confirmed.
     """
     from runtime.agents.intent import request as queue_request
-    from runtime.cli.ask import confirm_code, intent_of
-    from runtime.words.understand import read_back, understand
+    from runtime.words.confirm import confirm_code, intent_of
+    from runtime.words.readback import read_back
+    from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary
 
     config = res.ctx.config

@@ -19,8 +19,9 @@ from runtime.api.schemas import (
 )
 from runtime.approvals import book as approvals
 from runtime.audit.explain import RENDER
+from runtime.log import events as ev
 from runtime.log.dispatch import IllegalTransition, next_state
-from runtime.log.eventlog import Event
+from runtime.log.eventlog import Event, M
 
 
 def state_of(chain: Sequence[Event]) -> str:
@@ -35,6 +36,12 @@ def state_of(chain: Sequence[Event]) -> str:
 
 def _first(chain: Sequence[Event], kind: str) -> Event | None:
     return next((e for e in chain if e.kind == kind), None)
+
+
+def _typed(chain: Sequence[Event], model: type[M]) -> list[M]:
+    """The chain's events of ``model``'s kind, as that typed event (fields checked by mypy)."""
+    kind = model.model_fields["kind"].default
+    return [e.as_(model) for e in chain if e.kind == kind]
 
 
 def approval_item(p: approvals.PendingApproval) -> ApprovalOut:
@@ -54,18 +61,22 @@ def approval_item(p: approvals.PendingApproval) -> ApprovalOut:
 
 
 def verdicts(chain: Sequence[Event]) -> list[Verdict]:
-    return [
-        Verdict(
-            seq=e.seq,
-            ts=e.ts,
-            outcome=str(e.payload["outcome"]),
-            value_kw=e.payload.get("value"),
-            recheck=bool(e.payload.get("recheck", False)),
-            constraints=[Hit(**h) for h in e.payload.get("constraints", [])],
+    out = []
+    for e in chain:
+        if e.kind != "dispatch.gated":
+            continue
+        g = e.as_(ev.DispatchGated)
+        out.append(
+            Verdict(
+                seq=e.seq,
+                ts=e.ts,
+                outcome=g.outcome,
+                value_kw=g.value,
+                recheck=g.recheck,
+                constraints=[Hit(**h.model_dump()) for h in g.constraints],
+            )
         )
-        for e in chain
-        if e.kind == "dispatch.gated"
-    ]
+    return out
 
 
 def _simulation(runs: Sequence[Mapping[str, Any]]) -> Simulation | None:
@@ -146,20 +157,18 @@ def proposal(chain: Sequence[Event]) -> ProposalOut | None:
     proposed = _first(chain, "dispatch.proposed")
     if proposed is None:
         return None
-    p = proposed.payload
-    gated = next(
-        (e for e in chain if e.kind == "dispatch.gated" and not e.payload.get("recheck")), None
-    )
+    p = proposed.as_(ev.DispatchProposed)
+    gated = next((g for g in _typed(chain, ev.DispatchGated) if not g.recheck), None)
     return ProposalOut(
         dispatch_id=proposed.dispatch_id or "",
         ts=proposed.ts,
-        asset=str(p["command"]["asset"]),
-        value_kw=float(p["command"]["value"]),
-        policy=str(p["policy"]),
-        rationale=str(p["rationale"]),
-        verdict=str(gated.payload["outcome"]) if gated else "none",
-        allowed_kw=gated.payload.get("value") if gated else None,
-        reasons=[str(h["reason"]) for h in gated.payload["constraints"]] if gated else [],
+        asset=p.command.asset,
+        value_kw=p.command.value,
+        policy=p.policy,
+        rationale=p.rationale,
+        verdict=gated.outcome if gated else "none",
+        allowed_kw=gated.value if gated else None,
+        reasons=[h.reason for h in gated.constraints] if gated else [],
         state=state_of(chain),
     )
 
@@ -168,24 +177,21 @@ def dispatch_row(chain: Sequence[Event]) -> DispatchOut | None:
     proposed = _first(chain, "dispatch.proposed")
     if proposed is None:
         return None
-    p = proposed.payload
-    approved = _first(chain, "dispatch.approved")
-    requested = _first(chain, "approval.requested")
-    value = float(approved.payload["value"]) if approved else float(p["command"]["value"])
+    p = proposed.as_(ev.DispatchProposed)
+    approved = next(iter(_typed(chain, ev.DispatchApproved)), None)
+    requested = next(iter(_typed(chain, ev.ApprovalRequested)), None)
     return DispatchOut(
         dispatch_id=proposed.dispatch_id or "",
-        asset=str(p["command"]["asset"]),
-        value_kw=value,
+        asset=p.command.asset,
+        value_kw=approved.value if approved else p.command.value,
         state=state_of(chain),
         ts=proposed.ts,
         updated=chain[-1].ts,
-        requirement=str(requested.payload["requirement"]) if requested else "",
-        approvers=[str(e.payload["user"]) for e in chain if e.kind == "approval.granted"],
-        source=str(approved.payload["source"]) if approved else "",
-        rollback_kw=float(p["rollback_kw"]),
-        attempts=max(
-            (int(e.payload["attempt"]) for e in chain if e.kind == "dispatch.sent"), default=0
-        ),
+        requirement=requested.requirement if requested else "",
+        approvers=[g.user for g in _typed(chain, ev.ApprovalGranted)],
+        source=approved.source if approved else "",
+        rollback_kw=p.rollback_kw,
+        attempts=max((s.attempt for s in _typed(chain, ev.DispatchSent)), default=0),
     )
 
 

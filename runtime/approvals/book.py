@@ -16,7 +16,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from runtime.approvals.views import (
@@ -24,7 +23,6 @@ from runtime.approvals.views import (
     ESCALATED,
     EXPIRED,
     GRANTED,
-    NEEDED,
     REFUSED,
     REQUESTED,
     TERMINAL,
@@ -34,30 +32,9 @@ from runtime.approvals.views import (
     detail,
     metrics,
 )
-from runtime.config.model import ApprovalsConfig
 from runtime.core.errors import GridaiosError, NotFound
+from runtime.decide.approval_rule import Requirement
 from runtime.log.eventlog import Event, EventLog
-
-
-class Requirement(StrEnum):
-    AUTO = "auto"
-    ONE_OPERATOR = "one_operator"
-    TWO_OPERATORS = "two_operators"
-
-    @property
-    def approvers(self) -> int:
-        return NEEDED[self.value]
-
-
-def requirement(value_kw: float, config: ApprovalsConfig) -> Requirement:
-    """Below the auto threshold: automatic; at or above the second threshold: two people."""
-    magnitude = abs(value_kw)
-    if magnitude <= config.auto_approve_max_kw:
-        return Requirement.AUTO
-    if magnitude >= config.two_person_min_kw:
-        return Requirement.TWO_OPERATORS
-    return Requirement.ONE_OPERATOR
-
 
 # --- the plan an approval is bound to ----------------------------------------------
 
@@ -259,5 +236,4 @@ __all__ = [
     "pending",
     "plan_hash",
     "reject",
-    "requirement",
 ]

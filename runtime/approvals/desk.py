@@ -1,190 +1,205 @@
-"""The conductor's approval shell: record a request, then act on the book each tick.
+"""The conductor's approval desk: record a request, then act on the book each tick.
 
-The rules are pure (``runtime.approvals.book``); this is where the conductor records an
-``approval.requested`` bound to its plan, restores open requests after a restart,
-escalates unanswered ones, expires them, and sends a fully granted plan once,
-after re-gating and re-validating it against fresh state.
+The rules are pure (``runtime.approvals.book``, ``runtime.decide.approval_rule``); the
+desk records an ``approval.requested`` bound to its plan, restores open requests after a
+restart, escalates unanswered ones, expires them, and hands a fully granted plan back
+once (``Granted``: the conductor re-checks it against fresh state and sends it). It
+holds the waiting plans itself and takes the log, the rules and a counter: never the
+conductor.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from runtime.approvals import book as approvals
+from runtime.config.model import ApprovalsConfig
 from runtime.core.errors import GridaiosError
-from runtime.decide.gridcheck import GridCheck
-from runtime.decide.policy import Proposal
+from runtime.decide.step import Decision
 from runtime.log import events as ev
 from runtime.log import records
-from runtime.log.dispatch import State
-from safety import ApprovedCommand
-from simulator import ValidationReport
-
-if TYPE_CHECKING:
-    from runtime.conductor.loop import Conductor
+from runtime.log.dispatch import Projections, State
+from runtime.log.eventlog import EventLog
+from safety import Command
 
 log = logging.getLogger("runtime.conductor")  # operators follow one logger for dispatch
 
-
-def request(
-    c: Conductor,
-    approved: ApprovedCommand,
-    need: approvals.Requirement,
-    proposal: Proposal,
-    report: ValidationReport,
-    grid: GridCheck | None,
-    now: datetime,
-    *,
-    proposed_by: str,
-    rollback_kw: float,
-) -> None:
-    """Record the request, bound to the plan the gate allows (its value, its hash)."""
-    did = approved.key
-    rules = c.config.approvals
-    escalate_at = now + timedelta(seconds=rules.escalate_after_s)
-    planned = replace(approved.command, value=approved.value)  # what the operators approve
-    plan = [records.command_body(planned)]
-    c.counts["awaiting_approval"] += 1
-    c.events.append_event(
-        ev.ApprovalRequested(
-            requirement=need.value,
-            expires_at=now + timedelta(seconds=rules.expiry_s),
-            asset=planned.asset,
-            value=approved.value,
-            rationale=proposal.rationale,
-            simulation=grid.summary if grid is not None else report.summary(),
-            grid_report=grid.report if grid is not None else None,
-            plot=c.grid.plot(grid, did) if c.grid and grid else None,
-            commands=plan,
-            plan_hash=approvals.plan_hash([b.model_dump(mode="json") for b in plan]),
-            proposed_by=proposed_by,
-            rollback_kw=rollback_kw,
-            escalate_at=escalate_at,
-        ),
-        ts=now,
-        dispatch_id=did,
-    )
-    c._awaiting[did] = planned
-    c._escalate_at[did] = escalate_at
-    log.info("dispatch %s awaits %s: gridaios approvals approve %s", did, need.value, did)
+# A plan with every grant it needs: (dispatch id, the approved command, now).
+Granted = Callable[[str, Command, datetime], Awaitable[object]]
 
 
-def restore(c: Conductor) -> None:
-    """Requests still open in the log wait again: the plan they bind, their escalation."""
-    for record in c.projections.open.values():
-        if record.state is not State.AWAITING_APPROVAL:
-            continue
-        did = record.dispatch_id
+class ApprovalDesk:
+    def __init__(self, rules: ApprovalsConfig, events: EventLog, counts: Counter[str]) -> None:
+        self.rules = rules
+        self.events = events
+        self.counts = counts
+        self.awaiting: dict[str, Command] = {}  # the plan each request binds, by dispatch id
+        self.escalate_at: dict[str, datetime] = {}  # requests not escalated yet
+
+    def request(
+        self,
+        decision: Decision,
+        now: datetime,
+        *,
+        proposed_by: str,
+        rollback_kw: float,
+        plot: str | None = None,
+    ) -> None:
+        """Record the request, bound to the plan the gate allows (its value, its hash)."""
+        approved = decision.approved
+        assert approved is not None and decision.requirement is not None
+        did = approved.key
+        rules = self.rules
+        escalate_at = now + timedelta(seconds=rules.escalate_after_s)
+        planned = replace(approved.command, value=approved.value)  # what the operators approve
+        plan = [records.command_body(planned)]
+        grid, report = decision.grid, decision.validation
+        self.counts["awaiting_approval"] += 1
+        self.events.append_event(
+            ev.ApprovalRequested(
+                requirement=decision.requirement.value,
+                expires_at=now + timedelta(seconds=rules.expiry_s),
+                asset=planned.asset,
+                value=approved.value,
+                rationale=decision.proposal.rationale,
+                simulation=grid.summary
+                if grid is not None
+                else report.summary()
+                if report is not None
+                else "",
+                grid_report=grid.report if grid is not None else None,
+                plot=plot,
+                commands=plan,
+                plan_hash=approvals.plan_hash([b.model_dump(mode="json") for b in plan]),
+                proposed_by=proposed_by,
+                rollback_kw=rollback_kw,
+                escalate_at=escalate_at,
+            ),
+            ts=now,
+            dispatch_id=did,
+        )
+        self.awaiting[did] = planned
+        self.escalate_at[did] = escalate_at
+        log.info(
+            "dispatch %s awaits %s: gridaios approvals approve %s",
+            did,
+            decision.requirement.value,
+            did,
+        )
+
+    def restore(self, projections: Projections) -> None:
+        """Requests still open in the log wait again: the plan they bind, their escalation."""
+        for record in projections.open.values():
+            if record.state is not State.AWAITING_APPROVAL:
+                continue
+            did = record.dispatch_id
+            try:
+                pending = approvals.find_pending(self.events, did)
+            except GridaiosError as err:
+                log.warning("approval request %s not restored: %s", did, err)
+                continue
+            plan = pending.request.get("commands") or [record.command]  # v1: no plan recorded
+            self.awaiting[did] = records.command_from(plan[0])
+            if not pending.escalated:
+                at = pending.request.get("escalate_at")
+                self.escalate_at[did] = (
+                    datetime.fromisoformat(str(at))
+                    if at
+                    else pending.requested_at + timedelta(seconds=self.rules.escalate_after_s)
+                )
+
+    def supersede(self, asset: str, now: datetime) -> None:
+        """A newer proposal for the same asset replaces the requests still waiting for it."""
+        for did, command in list(self.awaiting.items()):
+            if command.asset == asset:
+                self._forget(did)
+                self.counts["superseded"] += 1
+                self.events.append_event(
+                    ev.DispatchSuperseded(reason="a newer proposal for the same asset replaced it"),
+                    ts=now,
+                    dispatch_id=did,
+                )
+
+    async def check(
+        self, now: datetime, projections: Callable[[], Projections], granted: Granted
+    ) -> None:
+        """Expire, escalate, or hand back what operators approved (once).
+
+        A request with every grant it needs leaves the waiting set before ``granted`` is
+        called, so it dispatches at most once; after a restart only requests still
+        awaiting approval in the log wait again (``restore``). ``projections``: the
+        dispatch projections brought up to date with the log (operators' events).
+        """
+        if not self.awaiting:
+            return
+        book = projections()
+        for did in list(self.awaiting):
+            command = self.awaiting[did]
+            record = book.open.get(did)
+            if record is None or record.state is not State.AWAITING_APPROVAL:
+                self._forget(did)  # rejected by an operator, or otherwise closed
+                self.counts["rejected_by_operator"] += 1
+                continue
+            if now >= datetime.fromisoformat(record.expires_at):
+                self._forget(did)
+                self.counts["expired"] += 1
+                self.events.append_event(
+                    ev.ApprovalExpired(reason="no decision before expiry; setpoint left unchanged"),
+                    ts=now,
+                    dispatch_id=did,
+                )
+                continue
+            needed = approvals.Requirement(record.requirement).approvers
+            if len(set(record.approvers)) < needed or not self._grants_valid(did, needed):
+                self._escalate(did, now)
+                continue
+            self._forget(did)  # used once: from here on it can only be sent or stopped
+            await granted(did, command, now)
+
+    def _forget(self, did: str) -> None:
+        self.awaiting.pop(did, None)
+        self.escalate_at.pop(did, None)
+
+    def _grants_valid(self, did: str, needed: int) -> bool:
+        """Defence in depth: count only grants of the pending plan by someone not its proposer."""
         try:
-            pending = approvals.find_pending(c.events, did)
-        except GridaiosError as err:
-            log.warning("approval request %s not restored: %s", did, err)
-            continue
-        plan = pending.request.get("commands") or [record.command]  # v1: no plan recorded
-        c._awaiting[did] = records.command_from(plan[0])
-        if not pending.escalated:
-            at = pending.request.get("escalate_at")
-            c._escalate_at[did] = (
-                datetime.fromisoformat(str(at))
-                if at
-                else pending.requested_at + timedelta(seconds=c.config.approvals.escalate_after_s)
-            )
+            pending = approvals.find_pending(self.events, did)
+        except GridaiosError:
+            return False
+        users = {
+            str(e.payload["user"])
+            for e in self.events.events(dispatch_id=did, kinds=(approvals.GRANTED,))
+            if e.payload.get("plan_hash") == pending.plan_hash
+            and str(e.payload["user"]) != pending.proposed_by
+        }
+        return len(users) >= needed
 
-
-async def check(c: Conductor, now: datetime) -> None:
-    """Expire, escalate, or send what operators approved (once, if still safe).
-
-    A request with every grant it needs leaves the waiting set before anything is
-    sent, so it dispatches at most once; after a restart only requests still
-    awaiting approval in the log wait again (``restore``). Before sending, the
-    approved plan is re-gated and re-validated (simulator and power flow) against
-    fresh state; a plan that now fails is blocked with the reason, nothing sent.
-    """
-    if not c._awaiting:
-        return
-    c._refresh()
-    for did in list(c._awaiting):
-        command = c._awaiting[did]
-        record = c.projections.open.get(did)
-        if record is None or record.state is not State.AWAITING_APPROVAL:
-            _forget(c, did)  # rejected by an operator, or otherwise closed
-            c.counts["rejected_by_operator"] += 1
-            continue
-        if now >= datetime.fromisoformat(record.expires_at):
-            _forget(c, did)
-            c.counts["expired"] += 1
-            c.events.append_event(
-                ev.ApprovalExpired(reason="no decision before expiry; setpoint left unchanged"),
-                ts=now,
-                dispatch_id=did,
-            )
-            continue
-        needed = approvals.Requirement(record.requirement).approvers
-        if len(set(record.approvers)) < needed or not _grants_valid(c, did, needed):
-            _escalate(c, did, now)
-            continue
-        _forget(c, did)  # used once: from here on it can only be sent or stopped
-        snapshot = c.state.snapshot()
-        # Re-check against fresh state: a stale approval cannot dispatch.
-        approved = c.gate(command, snapshot, now, recheck=True)
-        if approved is None:
-            continue
-        failure = c._revalidate(approved, snapshot, now)
-        if failure:
-            c.counts["blocked"] += 1
-            reason = f"re-validation at approval against fresh state: {failure}; nothing sent"
-            log.warning("approved dispatch %s blocked: %s", did, reason)
-            c.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
-            continue
-        c.counts["approved"] += 1
-        await c.send(approved, now)
-
-
-def _forget(c: Conductor, did: str) -> None:
-    c._awaiting.pop(did, None)
-    c._escalate_at.pop(did, None)
-
-
-def _grants_valid(c: Conductor, did: str, needed: int) -> bool:
-    """Defence in depth: count only grants of the pending plan by someone not its proposer."""
-    try:
-        pending = approvals.find_pending(c.events, did)
-    except GridaiosError:
-        return False
-    users = {
-        str(e.payload["user"])
-        for e in c.events.events(dispatch_id=did, kinds=(approvals.GRANTED,))
-        if e.payload.get("plan_hash") == pending.plan_hash
-        and str(e.payload["user"]) != pending.proposed_by
-    }
-    return len(users) >= needed
-
-
-def _escalate(c: Conductor, did: str, now: datetime) -> None:
-    """Unanswered past ``escalate_after_s``: one event and one WARNING naming who to call."""
-    at = c._escalate_at.get(did)
-    if at is None or now < at:
-        return
-    del c._escalate_at[did]
-    rules = c.config.approvals
-    who = ", ".join(rules.escalate_to)
-    c.counts["escalated"] += 1
-    c.events.append_event(
-        ev.ApprovalEscalated(
-            after_s=rules.escalate_after_s,
-            escalate_to=list(rules.escalate_to),
-            reason=f"no decision {rules.escalate_after_s:g} s after the request; call {who}",
-        ),
-        ts=now,
-        dispatch_id=did,
-    )
-    log.warning(
-        "dispatch %s unanswered for %g s: call %s (gridaios approvals show %s)",
-        did,
-        rules.escalate_after_s,
-        who,
-        did,
-    )
+    def _escalate(self, did: str, now: datetime) -> None:
+        """Unanswered past ``escalate_after_s``: one event and one WARNING naming who to call."""
+        at = self.escalate_at.get(did)
+        if at is None or now < at:
+            return
+        del self.escalate_at[did]
+        rules = self.rules
+        who = ", ".join(rules.escalate_to)
+        self.counts["escalated"] += 1
+        self.events.append_event(
+            ev.ApprovalEscalated(
+                after_s=rules.escalate_after_s,
+                escalate_to=list(rules.escalate_to),
+                reason=f"no decision {rules.escalate_after_s:g} s after the request; call {who}",
+            ),
+            ts=now,
+            dispatch_id=did,
+        )
+        log.warning(
+            "dispatch %s unanswered for %g s: call %s (gridaios approvals show %s)",
+            did,
+            rules.escalate_after_s,
+            who,
+            did,
+        )

@@ -26,6 +26,7 @@ from connectors.openadr.translate import OadrEvent
 from runtime.approvals import book as approvals
 from runtime.config.openadr import OpenAdrConfig, ProgramConfig
 from runtime.log import events as ev
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class OptInDesk:
         did = dispatch_id(event)
         c = commitment(event, self._flex(program))
         deadline = now + timedelta(seconds=program.response_deadline_s)
-        body = ev.CommandBody(
+        body = CommandBody(
             key=did,
             asset=self.asset,
             kind="active_power_kw",

@@ -15,6 +15,7 @@ from typing import Any
 
 from runtime.audit import explain
 from runtime.core.errors import NotFound
+from runtime.decide.approval_rule import NEEDED
 from runtime.log.dispatch import IllegalTransition, State, next_state
 from runtime.log.eventlog import Event, EventLog
 
@@ -34,7 +35,6 @@ TERMINAL = (
     EXPIRED,
     REFUSED,
 )
-NEEDED = {"auto": 0, "one_operator": 1, "two_operators": 2}  # grants per requirement
 
 
 def describe_plan(commands: Sequence[Mapping[str, Any]]) -> str:

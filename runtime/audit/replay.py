@@ -1,12 +1,12 @@
-"""Replay: re-run the pure decision functions on the inputs the log recorded.
+"""Replay: re-run the decision on the inputs the log recorded.
 
 For every dispatch proposed in a time window: the policy (``peak_shaving``) on the
-recorded snapshot and last setpoint, the gate (``safety.evaluate``, with the dispatch history and
-forecast recorded in ``dispatch.gated``; its verdict compared exactly), plan
-validation (``validate_plan`` on the recorded twin state) and the approval rule
-(``decision.approval_requirement``: the kW a curtailment sheds, from the recorded
-snapshot, as in production), each with the site config the run used (recorded in
-``runtime.started``) or a candidate config. Every decision that comes out
+recorded snapshot and last setpoint, then the conductor's own decision step
+(``runtime.decide.step.decide_step``) on the recorded proposal and snapshot, with the
+dispatch history and forecast recorded in ``dispatch.gated``: the gate's verdict
+(compared exactly), the plan's validation on the twin and the approval rule (on the kW
+a curtailment sheds, as in production), each with the site config the run used
+(recorded in ``runtime.started``) or a candidate config. Every decision that comes out
 different is listed. A proposal by another agent (operator intent, PV curtailment,
 DR, ...) depends on that agent's own state, which is not recorded: its gate,
 validation and approval rule are re-run, not the proposal itself.
@@ -18,16 +18,17 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from runtime.config import site
 from runtime.config.model import SiteConfig
+from runtime.decide import gate_inputs
 from runtime.decide import step as decision
-from runtime.decide.policy import peak_shaving
+from runtime.decide.policy import Proposal, peak_shaving
+from runtime.log import events as ev
 from runtime.log import records
-from runtime.log.eventlog import Event, EventLog
-from safety import CommandKind, evaluate
-from simulator import validate_plan
+from runtime.log.eventlog import Event, EventLog, M
+from safety import CommandKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,9 +51,10 @@ class ReplayResult:
 def _configs(log: EventLog) -> dict[str, SiteConfig]:
     out: dict[str, SiteConfig] = {}
     for event in log.events(kinds=("runtime.started",)):
-        body, sha = event.payload.get("config"), event.payload.get("config_sha")
+        started = event.as_(ev.RuntimeStarted)
+        body, sha = started.config, started.config_sha
         if body is not None and sha is not None and sha not in out:
-            out[str(sha)] = SiteConfig.model_validate(body)
+            out[sha] = SiteConfig.model_validate(body)
     return out
 
 
@@ -71,18 +73,19 @@ def replay(
     skipped: list[str] = []
     not_rerun: list[str] = []
     dispatches = decisions = 0
+    caps = _caps(log)
     for chain in _chains(log, since, until):
         proposed = chain[0]
         did = str(proposed.dispatch_id)
-        p = proposed.payload
-        cfg = config or configs.get(str(p.get("config_sha")))
-        if cfg is None or "snapshot" not in p:
+        p = proposed.as_(ev.DispatchProposed)
+        cfg = config or configs.get(str(p.config_sha))
+        if cfg is None:
             skipped.append(did)
             continue
         dispatches += 1
-        if p.get("policy") != "peak_shaving":
+        if p.policy != "peak_shaving":
             not_rerun.append(did)
-        n, found = _replay_one(did, chain, cfg, _escalated(log, proposed))
+        n, found = _replay_one(did, chain, cfg, _escalated(log, proposed), caps)
         decisions += n
         diffs.extend(found)
     return ReplayResult(
@@ -97,27 +100,66 @@ def replay(
 def _escalated(log: EventLog, proposed: Event) -> bool:
     """Whether the agent behind the proposal had escalated (every proposal to a human):
     its ``agent.decided`` event of the same instant lists the dispatch."""
-    return any(
-        e.payload.get("escalated") and proposed.dispatch_id in e.payload.get("proposals", [])
+    decided = (
+        e.as_(ev.AgentDecided)
         for e in log.events(kinds=("agent.decided",), since=proposed.ts, until=proposed.ts)
     )
+    return any(d.escalated and proposed.dispatch_id in d.proposals for d in decided)
 
 
-def _first(chain: list[Event], kind: str, **match: Any) -> Event | None:
+# (when, the peak-shaving threshold the site's controller link set, valid until)
+Caps = list[tuple[datetime, float, datetime | None]]
+HIERARCHY = ("hierarchy.cap_applied", "hierarchy.controller_lost", "hierarchy.controller_back")
+
+
+def _caps(log: EventLog) -> Caps:
+    """The threshold a hierarchy controller's cap set, each time it changed (recorded by
+    the site link: a cap applied, the controller lost or back)."""
+    return [
+        (
+            e.ts,
+            float(e.payload["threshold_kw"]),
+            datetime.fromisoformat(str(e.payload["valid_until"]))
+            if e.kind == "hierarchy.cap_applied"
+            else None,
+        )
+        for e in log.events(kinds=HIERARCHY)
+    ]
+
+
+def _threshold_at(caps: Caps, at: datetime, local_kw: float) -> float:
+    """The threshold the conductor decided with at ``at``: its config's, or the one a cap
+    in force had set (never higher than the config's)."""
+    current: tuple[datetime, float, datetime | None] | None = None
+    for entry in caps:
+        if entry[0] > at:
+            break
+        current = entry
+    if current is None or (current[2] is not None and at >= current[2]):
+        return local_kw
+    return min(local_kw, current[1])
+
+
+def _first(chain: list[Event], model: type[M]) -> M | None:
+    """The chain's first event of ``model``'s kind, typed (a gate re-check is not the
+    decision: ``dispatch.gated`` with ``recheck`` is skipped)."""
+    kind = model.model_fields["kind"].default
     for e in chain:
-        if e.kind == kind and all(e.payload.get(k) == v for k, v in match.items()):
-            return e
+        if e.kind == kind:
+            typed = e.as_(model)
+            if not getattr(typed, "recheck", False):
+                return typed
     return None
 
 
 def _replay_one(
-    did: str, chain: list[Event], cfg: SiteConfig, escalated: bool
+    did: str, chain: list[Event], cfg: SiteConfig, escalated: bool, caps: Caps
 ) -> tuple[int, list[Difference]]:
     proposed = chain[0]
-    p = proposed.payload
+    p = proposed.as_(ev.DispatchProposed)
     now = proposed.ts
-    snapshot = records.snapshot_from(p["snapshot"])
-    command = records.command_from(p["command"])
+    snapshot = records.snapshot_of(p.snapshot)
+    command = records.command_of(p.command)
     diffs: list[Difference] = []
 
     def differ(decision: str, recorded: str, replayed: str) -> None:
@@ -128,15 +170,18 @@ def _replay_one(
 
     # 1. the policy (the peak-shaving rule only: a pure function of the recorded snapshot)
     count = 0
-    if p.get("policy") == "peak_shaving":
+    if p.policy == "peak_shaving":
         policy = cfg.policy.peak_shaving
+        capped = _threshold_at(caps, now, policy.threshold_kw)
+        if capped != policy.threshold_kw:  # under a controller's cap, as recorded
+            policy = policy.model_copy(update={"threshold_kw": capped})
         again = peak_shaving(
             snapshot,
             policy,
             site_id=cfg.site.id,
             meter=cfg.feeder.meter,
             max_discharge_kw=cfg.battery(policy.battery).max_discharge_kw,
-            last_setpoint_kw=float(p["last_setpoint_kw"]),
+            last_setpoint_kw=p.last_setpoint_kw,
             now=now,
         )
         replayed = (
@@ -145,58 +190,67 @@ def _replay_one(
         differ("policy", f"{command.asset} {command.value:g} kW", replayed)
         count += 1
 
-    # 2. the gate, on the recorded command (not the replayed one: one decision at a time)
-    # with the history and forecast it recorded, compared exactly: value, hits, numbers, reasons
-    gated = _first(chain, "dispatch.gated", recheck=False)
+    # 2-4. the decision step, on the recorded proposal (not the replayed one: one decision
+    # at a time) with the gate inputs it recorded: the verdict (compared exactly: value,
+    # hits, numbers, reasons), the twin's validation and the approval rule
+    gated = _first(chain, ev.DispatchGated)
+    proposal = Proposal(
+        command=command, policy=p.policy, rationale=p.rationale, escalated=escalated
+    )
+    inputs = gate_inputs.replayed(gated) if gated is not None else None
+    d = decision.decide_step(proposal, snapshot, inputs, _context(cfg), now)
     if gated is not None:
-        g = gated.payload
-        (verdict,) = evaluate(
-            [command],
-            snapshot,
-            site.envelope(cfg),
-            gated.ts,
-            history=records.history_from(g["history"]),
-            forecast=records.forecast_from(g["forecast"]),
-        )
-        body = records.verdict_body(verdict)
+        body = records.verdict_body(d.verdict)
         differ(
             "gate",
             *_verdict_texts(
-                {k: g[k] for k in ("outcome", "value", "constraints")},
-                {**body, "constraints": [h.model_dump() for h in body["constraints"]]},
+                gated.model_dump(mode="json", include={"outcome", "value", "constraints"}),
+                {**body, "constraints": [h.model_dump(mode="json") for h in body["constraints"]]},
             ),
         )
         count += 1
 
-    # 3. plan validation, on the recorded twin state and value (the twin models battery
-    # power only: other kinds were recorded as not simulated, and are not re-run)
-    sim = _first(chain, "dispatch.simulated")
+    # the twin models battery power only: other kinds were recorded as not simulated
+    sim = _first(chain, ev.DispatchSimulated)
     if (
         command.kind is CommandKind.ACTIVE_POWER_KW
         and sim is not None
-        and sim.payload.get("twin_state")
-        and sim.payload.get("value") is not None
+        and sim.twin_state is not None
+        and sim.value is not None
     ):
-        value = float(sim.payload["value"])
-        twin = records.twin_from(sim.payload["twin_state"])
-        cmd = records.command_from({**p["command"], "value": value})
-        report = validate_plan([cmd], twin, site.twin_feeder(cfg), now, cmd.end - cmd.start)
+        report = d.validation
         differ(
             "validation",
-            f"ok={sim.payload['ok']} violations={len(sim.payload['violations'])}",
-            f"ok={report.ok} violations={len(report.violations)}",
+            f"ok={sim.ok} violations={len(sim.violations)}",
+            f"ok={report.ok} violations={len(report.violations)}"
+            if report is not None
+            else "not validated (the gate rejected it)",
         )
         count += 1
 
-    # 4. the approval rule, on the gated value: kW, or the kW a curtailment sheds
-    rule = _first(chain, "approval.auto") or _first(chain, "approval.requested")
-    if rule is not None and sim is not None and sim.payload.get("value") is not None:
-        need, _kw = decision.approval_requirement(
-            cfg, command, float(sim.payload["value"]), snapshot, escalated=escalated
-        )
-        differ("approval_rule", str(rule.payload["requirement"]), need.value)
+    rule = _first(chain, ev.ApprovalAuto) or _first(chain, ev.ApprovalRequested)
+    if rule is not None and sim is not None and sim.value is not None:
+        replayed = d.requirement.value if d.requirement is not None else "none (rejected)"
+        differ("approval_rule", rule.requirement, replayed)
         count += 1
     return count, diffs
+
+
+_CONTEXTS: dict[int, tuple[SiteConfig, decision.DecisionContext]] = {}
+
+
+def _context(cfg: SiteConfig) -> decision.DecisionContext:
+    """The decision context of a config, built once per config (the network loaded once;
+    none when the recorded network file is not on this machine: no power-flow check)."""
+    held = _CONTEXTS.get(id(cfg))
+    if held is None or held[0] is not cfg:
+        network = cfg.feeder.network
+        with_grid = network is not None and Path(network).is_file()
+        held = (cfg, decision.DecisionContext.from_config(cfg, with_grid=with_grid))
+        if len(_CONTEXTS) > 16:
+            _CONTEXTS.clear()
+        _CONTEXTS[id(cfg)] = held
+    return held[1]
 
 
 def _verdict_texts(recorded: dict[str, Any], replayed: dict[str, Any]) -> tuple[str, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import hashlib
 import json
 import os
 import sys
@@ -25,10 +24,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from runtime.config.model import BatteryAsset, SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import Clock, WallClock
 from runtime.core.errors import ConfigError
-from safety import Quality, Reading, StateSnapshot
+from runtime.words.confirm import assumed_state, confirm_code, intent_of
+from safety import StateSnapshot
 
 DEFAULT_CONFIG = "configs/demo-feeder.yaml"
 DEFAULT_DB = Path("var/gridaios/events.db")
@@ -83,37 +84,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def assumed_state(config: SiteConfig, now: datetime) -> StateSnapshot:
-    """Initial values from the config, marked good at ``now``: not live telemetry."""
-    from runtime.config import site
-
-    readings: dict[str, Reading] = {}
-    for asset in config.assets:
-        for role in asset.points:
-            value = 0.0
-            if role == "soc_pct" and isinstance(asset, BatteryAsset):
-                value = asset.initial_soc_pct
-            elif role != "p_kw":
-                continue
-            point = site.point_id(asset.id, role)
-            readings[point] = Reading(point=point, value=value, ts=now, quality=Quality.GOOD)
-    return StateSnapshot(readings=readings)
-
-
-def confirm_code(u: Any) -> str:
-    """A short code of what the read-back says.
-
-    Stable for the same request while it means the same thing: a clock-time end is
-    bound as the instant it resolved to, so 'until 19:00' read back at 18:55 (five
-    minutes) does not confirm the same words proposed at 19:01 (19:00 tomorrow, a
-    24 h command). A duration ('for 45 minutes') and the default stay relative.
-    """
-    said = f"{u.action}|{u.asset}|{u.value:g}|{u.unit}|{u.end_said}"
-    if u.end_said and not u.end_said.startswith("for ") and u.end is not None:
-        said += f"|{u.end.astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%M}"
-    return hashlib.sha256(said.encode()).hexdigest()[:6]
-
-
 def _ask_api(args: argparse.Namespace) -> int:
     from runtime.api.client import ApiClient, ApiError
 
@@ -130,7 +100,8 @@ def _ask_api(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
     if args.api and not args.propose:
         return _ask_api(args)
-    from runtime.words.understand import read_back, understand
+    from runtime.words.readback import read_back
+    from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary
 
     try:
@@ -210,20 +181,9 @@ def _fields(u: Any) -> dict[str, Any]:
     return {f: getattr(u, f) for f in u.__dataclass_fields__}
 
 
-def intent_of(u: Any, zone: ZoneInfo) -> dict[str, Any]:
-    """The typed intent the operator-intent agent takes (``forecasting.intent.Intent``'s fields)."""
-    if not u.is_command:
-        return {"action": "unknown", "asset": "", "value": 0.0, "until": ""}
-    action = u.action
-    if action in ("standby", "release"):
-        action = "curtail" if u.unit == "%" else "stop"
-    until = f"{u.end.astimezone(zone):%H:%M}" if u.end_said else ""
-    return {"action": action, "asset": u.asset, "value": u.value, "until": until}
-
-
 def _preview(u: Any, config: SiteConfig, now: datetime, state: str) -> dict[str, Any]:
-    from runtime.approvals.book import requirement
     from runtime.config import site
+    from runtime.decide.approval_rule import requirement
     from runtime.log import records
     from runtime.words.command import to_command
     from safety import CommandKind, evaluate

@@ -46,9 +46,9 @@ def _common(p: argparse.ArgumentParser, *, config: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.core.errors import ConfigError
-    from runtime.decide.step import UnknownCandidate
+    from runtime.decide.candidates import UnknownCandidate
     from runtime.demo.feeder import DEFAULT_CONFIG
     from runtime.log.eventlog import EventLog
     from runtime.shadow import canary

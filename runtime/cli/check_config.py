@@ -8,14 +8,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from runtime.config.model import (
-    BatteryAsset,
-    ControllerConfig,
-    SiteConfig,
-    is_controller_config,
-    load_config,
-    load_controller_config,
-)
+from runtime.config.hierarchy import ControllerConfig
+from runtime.config.load import is_controller_config, load_config, load_controller_config
+from runtime.config.model import BatteryAsset, SiteConfig
 from runtime.core.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from runtime.audit.dr_report import ReportError, as_html, as_json, as_text, report
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.errors import ConfigError
 from runtime.ingest.historian import Historian
 from runtime.log.eventlog import EventLog

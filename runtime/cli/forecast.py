@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from runtime.audit.replay import replay
 from runtime.cli.audit import DEFAULT_DB
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.errors import ConfigError
 from runtime.log.eventlog import EventLog
 

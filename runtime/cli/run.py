@@ -22,7 +22,8 @@ from typing import Any
 
 from runtime.cli.serve import add_api_options, api_listen
 from runtime.conductor.loop import Conductor
-from runtime.config.model import SiteConfig, load_config, load_controller_config
+from runtime.config.load import load_config, load_controller_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import WallClock
 from runtime.core.errors import ConfigError
 from runtime.ingest.historian import Historian

@@ -24,7 +24,8 @@ from runtime.cli.safety_io import (
     verdicts_text,
 )
 from runtime.config import site
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.errors import ConfigError
 from safety import (
     Accepted,

@@ -64,7 +64,7 @@ def _config_rows(path: str) -> list[dict[str, Any]]:
     from pathlib import Path
 
     from runtime.config import sensitivities
-    from runtime.config.model import load_config, parse_config
+    from runtime.config.load import load_config, parse_config
 
     declared = parse_config(Path(path).read_text(encoding="utf-8"), path)
     computed = sensitivities.computed_fields(declared)

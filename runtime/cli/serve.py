@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from runtime.api import ApiContext, close_app, create_app, parse_listen, serve_api
     from runtime.api.routes_state import forecast_file
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.core.errors import ConfigError
 
     try:

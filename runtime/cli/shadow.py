@@ -19,7 +19,7 @@ from runtime.cli.history import DEFAULT_ROOT
 
 if TYPE_CHECKING:
     from runtime.config.model import SiteConfig
-    from runtime.decide.step import ActivePolicy
+    from runtime.decide.candidates import ActivePolicy
 
 
 def register(sub: Any) -> None:
@@ -58,9 +58,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.core.errors import ConfigError
-    from runtime.decide.step import UnknownCandidate, resolve_policy
+    from runtime.decide.candidates import UnknownCandidate, resolve_policy
     from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
     from runtime.shadow import InputsError, from_history, from_scenario, parse_range, run_shadow
     from runtime.shadow.engine import ForecastModelError
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _production(config: SiteConfig, db: Path | None) -> ActivePolicy:
     """The config's production policy, or the one a ``canary promote`` in ``db`` made production."""
-    from runtime.decide.step import resolve_policy
+    from runtime.decide.candidates import resolve_policy
     from runtime.log.eventlog import EventLog
     from runtime.shadow import canary
 

@@ -217,7 +217,7 @@ def _started(scenario: Scenario, start: str, speed: float) -> Scenario:
 def run(args: argparse.Namespace) -> int:
     from connectors.opcua import OpcUaSourceConfig
     from runtime.config import site
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.core.clock import ScaledClock
     from runtime.demo.feeder import SCENARIO_DIR
     from simulator import NetworkError, ScenarioError, VirtualField, load_network, load_scenario

@@ -1,11 +1,12 @@
-"""The local conductor: ingest -> propose -> gate -> simulate -> approve -> outbox.
+"""The local conductor: ingest -> propose -> decide -> approve -> outbox.
 
-The decisions are pure functions (policy, safety.evaluate, simulator.validate_plan,
-approvals.requirement); this class is the shell that feeds them, records every
-step (with the inputs each function took, for replay) and hands approved
-commands to the outbox, which makes them durable before a device sees them.
-On start it rebuilds its projections from the log (snapshot + tail) and resumes
-commands that were in flight when the previous run stopped.
+The decision is one pure function (``runtime.decide.step.decide_step``: gate, twin,
+power flow, approval rule); this class is the shell that feeds it, records every step
+(with the inputs it took, for replay) and hands approved commands to the outbox, which
+makes them durable before a device sees them. On start it rebuilds its projections from
+the log (snapshot + tail) and resumes commands that were in flight when the previous
+run stopped. Its helpers get what they need, never the conductor: the agent set its
+``Links``, the approval desk the log, the rules and a counter.
 """
 
 from __future__ import annotations
@@ -14,39 +15,32 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 
 import orjson
 
-from connectors import Sample, WriteResult
-from connectors.mqtt import MqttSourceConfig
-from connectors.opcua import OpcUaSourceConfig
-from runtime.agents import AgentSet, Factories
-from runtime.approvals import book as approvals
-from runtime.approvals import desk as approval_desk
+from connectors import Sample
+from runtime.agents.shell import AgentSet, Factories, Links
+from runtime.approvals.desk import ApprovalDesk
 from runtime.conductor import interventions
-from runtime.conductor.outbox import Delivery, Outbox
+from runtime.conductor.decider import Decider
+from runtime.conductor.field import FieldLink
+from runtime.conductor.outbox import Delivery, Outbox, count
 from runtime.conductor.sinks import (
-    DeviceTimeSource,
     MqttCommandSink,
-    SinkResult,
     TimeBase,
-    command_sinks,
-    held_setpoints,
 )
 from runtime.config import site
 from runtime.config.model import SiteConfig
 from runtime.core.clock import Clock
-from runtime.decide import gate_inputs
 from runtime.decide import step as decision
-from runtime.decide.gridcheck import GridCheck, GridChecker
+from runtime.decide.candidates import PRODUCTION_MODELS
+from runtime.decide.gridcheck import GridChecker
 from runtime.decide.policy import Proposal
-from runtime.decide.step import with_value
+from runtime.decide.step import Outcome
 from runtime.hierarchy.site_link import SiteLink
 from runtime.ingest.historian import Historian
-from runtime.ingest.sources import SourceClient, make_client
-from runtime.ingest.sourcewatch import SourceWatch, assets_by_source
 from runtime.ingest.state import LatestState
 from runtime.log import events as ev
 from runtime.log import records
@@ -55,33 +49,14 @@ from runtime.log.dispatch import UNDECIDED, DispatchRecord, Projections, State
 from runtime.log.eventlog import EventLog
 from runtime.service.jobs import RetryPolicy
 from runtime.shadow.canary import CanaryWatch, live_gate_inputs
-from safety import (
-    Accepted,
-    ApprovedCommand,
-    Clamped,
-    Command,
-    CommandKind,
-    Rejected,
-    StateSnapshot,
-)
-from simulator import TwinState, ValidationReport
+from safety import ApprovedCommand, Command, StateSnapshot
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 2000  # events between projection snapshots
 # What produced a proposal: the rule policy uses no learned model, and the twin's
 # forecast is persistence of the current uncontrolled load.
-MODELS = dict(decision.PRODUCTION_MODELS)
-
-
-@dataclass(frozen=True, slots=True)
-class NotSimulated(ValidationReport):
-    """A command the feeder twin cannot model: says so instead of a validation."""
-
-    reason: str = ""
-
-    def summary(self) -> str:
-        return self.reason
+MODELS = dict(PRODUCTION_MODELS)
 
 
 class Conductor:
@@ -110,46 +85,60 @@ class Conductor:
         self.counts: Counter[str] = Counter()
         self.dispatch_ids: list[str] = []
         self.projections = Projections()
-        self.sends = gate_inputs.SendHistory(events)  # the gate's history, read incrementally
-        self._clients: dict[str, SourceClient] = {}
-        # Setpoints on an MQTT (JSON) source go through a command sink (cmd, ack, read-back).
-        self.sinks: dict[str, MqttCommandSink] = {}
-        # Sources whose devices keep the wall clock while this conductor runs on a
-        # simulated one (the demo's bridge): their times are translated.
-        self._device_time = dict(device_time or {})
-        self._awaiting: dict[str, Command] = {}  # the plan each request binds, by dispatch id
-        self._escalate_at: dict[str, datetime] = {}  # requests not escalated yet
+        self.field = FieldLink(
+            config, clock, self.state, self._on_sample, dlq=dlq, device_time=device_time
+        )
+        self.field.sources.set_alarm(self._source_alarm)
         self._config_body, self.config_sha = records.config_json(config)
         self._state_timeout_s = state_timeout_s
         self.dlq = dlq
-        self.outbox = Outbox(events, self._write, clock, retry=retry, dlq=dlq)
-        network = config.feeder.network
-        reports = events.path.parent / "reports"
+        self.outbox = Outbox(events, self.field.write, clock, retry=retry, dlq=dlq)
+        network, reports = config.feeder.network, events.path.parent / "reports"
         self.grid = GridChecker(config, network, reports) if network is not None else None
         self.ready = asyncio.Event()
         self.resumed: list[Delivery] = []
-        self.historian = historian
+        self._historian = historian
         self._historian_flush_s = historian_flush_s
-        self._revert_seq = 0  # revert requests up to here are handled
         # The production policy is the config's unless a canary was promoted (read from the
         # log); an active canary decides on the same snapshots, recorded, never dispatched.
-        self.canary = CanaryWatch(
-            config,
+        self.context = decision.DecisionContext(
+            config=config, envelope=self.envelope, twin=self.twin, grid=self.grid
+        )
+        self.desk = ApprovalDesk(config.approvals, events, self.counts)
+        self.decider = Decider(
+            events, self.counts, self.context, historian, lambda: self.projections.last_key
+        )
+        self.canary = CanaryWatch(config, events, self.context)
+        self.reverts = interventions.Reverts(
             events,
-            decision.DecisionContext(
-                config=config, envelope=self.envelope, twin=self.twin, grid=self.grid
-            ),
+            clock,
+            snapshot=self.state.snapshot,
+            setpoints=lambda: self.setpoints,
+            config_sha=self.config_sha,
+            gate=self.decider.gate,
+            send=self.send,
+            refresh=self._refresh,
         )
         self.policy = self.canary.production_policy()
         self._stopping = False
         # The controller's side of this site (runtime.hierarchy); the shell starts it.
         self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
-        self.agents = AgentSet(self, agent_factories)
-        self.sources = SourceWatch(
-            assets_by_source(
-                {a.id: {r: p.source for r, p in a.points.items()} for a in config.assets}
+        self.sources = self.field.sources
+        self.agents = AgentSet(
+            Links(
+                config=config,
+                events=events,
+                historian=historian,
+                clock=clock,
+                dlq=dlq,
+                state=self.state,
+                snapshot=self.state.snapshot,
+                setpoints=lambda: self.setpoints,
+                decision_config=self.decision_config,
+                handle=self.handle,
+                revert=self.revert,
             ),
-            self._source_alarm,
+            agent_factories,
         )
 
     def _source_alarm(self, source: str, state: str, reason: str) -> None:
@@ -159,6 +148,17 @@ class Conductor:
             ts=self.clock(),
         )
 
+    @property
+    def historian(self) -> Historian | None:
+        return self._historian
+
+    @historian.setter
+    def historian(self, historian: Historian | None) -> None:
+        """A historian given after construction reaches the gate's forecast and the agents."""
+        self._historian = historian
+        self.decider.historian = historian
+        self.agents.links = replace(self.agents.links, historian=historian)
+
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
         if self.historian is not None:
@@ -167,26 +167,21 @@ class Conductor:
     @property
     def setpoints(self) -> dict[str, float]:
         # A bridge that failed safe holds its default, whatever was dispatched last.
-        return held_setpoints(self.projections.setpoints, self.sinks, self.state.get)
+        return self.field.held(self.projections.setpoints)
+
+    @property
+    def sinks(self) -> dict[str, MqttCommandSink]:
+        return self.field.sinks
 
     # --- lifecycle ----------------------------------------------------------
 
     async def connect(self) -> None:
-        # Partial start: the site runs with the sources it has (runtime.ingest.sourcewatch).
-        self._clients = {s.id: self._make_client(s) for s in self.config.sources}
-        await self.sources.start(self._clients)
-        self.sinks = command_sinks(
-            self.config,
-            self.state.get,
-            self.clock,
-            self._device_time,
-        )
-        await self.sources.start_sinks(self.sinks)
+        await self.field.connect()
         self.agents.start()
         self.events.append_event(
             ev.RuntimeStarted(
                 site=self.config.site.id,
-                sources=list(self._clients),
+                sources=list(self.field.clients),
                 config=self._config_body,
                 config_sha=self.config_sha,
             ),
@@ -194,7 +189,7 @@ class Conductor:
         )
         self.projections = Projections.load(self.events)
         self._close_undecided()
-        self._restore_awaiting()
+        self.desk.restore(self.projections)
         await self._wait_for_state()
         self.resumed = await self.outbox.resume(self.projections, self._regate)
         self._refresh()
@@ -207,24 +202,9 @@ class Conductor:
         )
         self.ready.set()
 
-    def _make_client(self, source: OpcUaSourceConfig | MqttSourceConfig) -> SourceClient:
-        dead_letters = self.dlq.put if self.dlq is not None else None
-        points = site.bindings(self.config, source.id)
-        timebase = self._device_time.get(source.id)
-        if timebase is not None and isinstance(source, MqttSourceConfig):
-            return DeviceTimeSource(
-                source, points, self._on_sample, timebase, dead_letters=dead_letters
-            )
-        return make_client(source, points, self._on_sample, self.clock, dead_letters=dead_letters)
-
     async def close(self) -> None:
         self.agents.stop()
-        await self.sources.stop()
-        for sink in self.sinks.values():
-            await sink.close()  # kept: their counts outlive the session
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+        await self.field.close()
         if self.historian is not None:
             self.historian.flush()
         self._refresh()
@@ -288,9 +268,6 @@ class Conductor:
                 )
         self._refresh()
 
-    def _restore_awaiting(self) -> None:
-        approval_desk.restore(self)
-
     # --- one decision cycle -------------------------------------------------
 
     def decision_config(self) -> SiteConfig:
@@ -320,7 +297,7 @@ class Conductor:
             self.policy,
             cap=self.link.peak_shaving if self.link is not None else None,
             gate_inputs=live_gate_inputs(
-                self.sends, last_key, self.envelope, self.historian, snapshot, now
+                self.decider.sends, last_key, self.envelope, self.historian, snapshot, now
             ),
             perception=self.agents.perceive(snapshot, now),
         )
@@ -335,15 +312,17 @@ class Conductor:
         now: datetime,
         *,
         proposed_by: str | None = None,
-    ) -> None:
-        """``proposed_by``: the operator behind an operator intent (they cannot approve it)."""
+    ) -> Outcome | None:
+        """Decide one proposal (``decide_step``), record each step, act on the outcome;
+        None when this decision instant was already decided (e.g. before a restart).
+        ``proposed_by``: the operator behind an operator intent (they cannot approve it)."""
         command = proposal.command
         did = command.key
         if self.events.has_dispatch(did):
-            return  # this decision instant was already decided (e.g. before a restart)
+            return None
         self.dispatch_ids.append(did)
         self.counts["proposed"] += 1
-        self._supersede(command.asset, now)
+        self.desk.supersede(command.asset, now)
         last_kw = self.setpoints.get(command.asset, 0.0)
         self.events.append_event(
             ev.DispatchProposed(
@@ -360,163 +339,76 @@ class Conductor:
             ts=now,
             dispatch_id=did,
         )
-        approved = self.gate(command, snapshot, now)
-        if approved is None:
-            return
-        report = self._simulate(approved, snapshot, now)
-        grid = self._grid_check(approved, snapshot, now)
-        if not report.ok or (grid is not None and not grid.ok):
+        d = self.decider.decide(proposal, snapshot, now)
+        self.decider.record(d, now)
+        approved = d.approved
+        if d.outcome is Outcome.REJECTED or approved is None:
+            return d.outcome
+        if d.outcome is Outcome.BLOCKED:
             self.counts["blocked"] += 1
-            reason = report.summary() if not report.ok else grid.summary if grid else ""
-            self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
-            return
-        need, kw = decision.approval_requirement(
-            self.config, approved.command, approved.value, snapshot, escalated=proposal.escalated
-        )
-        if need is approvals.Requirement.AUTO or (self.auto_approve and not proposal.escalated):
+            self.events.append_event(
+                ev.DispatchBlocked(reason=d.blocked_reason), ts=now, dispatch_id=did
+            )
+            return d.outcome
+        assert d.requirement is not None
+        if d.outcome is Outcome.AUTO or (self.auto_approve and not proposal.escalated):
             reason = (
-                f"|{kw:g}| kW <= auto-approve limit "
+                f"|{d.approval_kw:g}| kW <= auto-approve limit "
                 f"{self.config.approvals.auto_approve_max_kw:g} kW"
-                if need is approvals.Requirement.AUTO
-                else f"demo --auto-approve (policy requires {need.value})"
+                if d.outcome is Outcome.AUTO
+                else f"demo --auto-approve (policy requires {d.requirement.value})"
             )
             self.counts["approved"] += 1
             self.events.append_event(
-                ev.ApprovalAuto(requirement=need.value, reason=reason), ts=now, dispatch_id=did
+                ev.ApprovalAuto(requirement=d.requirement.value, reason=reason),
+                ts=now,
+                dispatch_id=did,
             )
             await self.send(approved, now)
-            return
-        approval_desk.request(
-            self,
-            approved,
-            need,
-            proposal,
-            report,
-            grid,
+            return d.outcome
+        plot = self.grid.plot(d.grid, did) if self.grid is not None and d.grid else None
+        self.desk.request(
+            d,
             now,
             proposed_by=proposed_by or f"policy:{proposal.policy}",
             rollback_kw=last_kw,
+            plot=plot,
         )
-
-    def gate(
-        self, command: Command, snapshot: StateSnapshot, now: datetime, *, recheck: bool = False
-    ) -> ApprovedCommand | None:
-        inputs = self._gate_inputs(command, snapshot, now)
-        verdict = decision.gate_one(command, snapshot, self.envelope, now, inputs)
-        self.events.append_event(
-            inputs.gated(verdict, recheck=recheck), ts=now, dispatch_id=command.key
-        )
-        match verdict:
-            case Rejected():
-                self.counts["rejected"] += 1
-                reasons = "; ".join(h.reason for h in verdict.hits)
-                self.events.append_event(
-                    ev.DispatchRejected(reason=reasons), ts=now, dispatch_id=command.key
-                )
-                return None
-            case Clamped():
-                self.counts["clamped"] += 1
-                return verdict.approved
-            case Accepted():
-                return verdict.approved
-
-    def _gate_inputs(
-        self, command: Command, snapshot: StateSnapshot, now: datetime
-    ) -> gate_inputs.GateInputs:
-        """The gate's history (from the log) and feeder forecast (from the historian)."""
-        return gate_inputs.collect(
-            self.sends,
-            self.projections.last_key,
-            self.envelope,
-            self.historian,
-            snapshot,
-            command,
-            now,
-        )
+        return d.outcome
 
     def _regate(self, record: DispatchRecord, now: datetime) -> ApprovedCommand | None:
         """Restart re-check of an in-flight command (recorded in ``dispatch.resumed``)."""
         command = records.command_from(record.command)
-        snapshot = self.state.snapshot()
-        inputs = self._gate_inputs(command, snapshot, now)
-        verdict = decision.gate_one(command, snapshot, self.envelope, now, inputs)
-        return verdict.approved if isinstance(verdict, Accepted | Clamped) else None
-
-    def twin_state(self, snapshot: StateSnapshot) -> TwinState:
-        return decision.twin_state(self.config, self.twin, snapshot)
-
-    def _simulate(
-        self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime
-    ) -> ValidationReport:
-        twin = self.twin_state(snapshot)
-        if approved.command.kind is not CommandKind.ACTIVE_POWER_KW:
-            return self._not_simulated(approved, twin, now)
-        report = decision.simulate(approved, twin, self.twin, now)
-        self.events.append_event(
-            records.simulated(report, twin, approved.value), ts=now, dispatch_id=approved.key
-        )
-        return report
-
-    def _not_simulated(
-        self, approved: ApprovedCommand, twin: TwinState, now: datetime
-    ) -> ValidationReport:
-        """The twin models battery active power only: recorded as not simulated, not
-        blocking (the gate's limits and the power flow, when configured, still apply)."""
-        kind = approved.command.kind.value
-        report = NotSimulated(
-            violations=(),
-            steps=0,
-            step_s=0.0,
-            peak_kw_plan=twin.uncontrolled_net_kw,
-            peak_kw_baseline=twin.uncontrolled_net_kw,
-            energy_shifted_kwh=0.0,
-            reason=f"not simulated: the feeder twin does not model {kind} "
-            f"({approved.asset} {approved.value:g}); the gate's envelope "
-            + ("and the power flow checked it" if self.grid else "alone checked it"),
-        )
-        self.events.append_event(
-            records.simulated(report, twin, approved.value), ts=now, dispatch_id=approved.key
-        )
-        return report
-
-    def _grid_check(
-        self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime
-    ) -> GridCheck | None:
-        if self.grid is None:
-            return None
-        check = self.grid.check(with_value(approved.command, approved.value), snapshot, now)
-        self.events.append_event(
-            ev.DispatchGridValidated(ok=check.ok, summary=check.summary, report=check.report),
-            ts=now,
-            dispatch_id=approved.key,
-        )
-        return check
+        return self.decider.regate(command, self.state.snapshot(), now)
 
     # --- approvals ----------------------------------------------------------
 
     async def check_approvals(self, now: datetime) -> None:
         """Operators decide in another process (CLI, console): read their events from the log."""
-        await approval_desk.check(self, now)
+        await self.desk.check(now, self._refreshed, self._granted)
 
-    def _revalidate(self, approved: ApprovedCommand, snapshot: StateSnapshot, now: datetime) -> str:
-        """The simulator and the power flow again, on fresh state: '' when still safe."""
-        report = self._simulate(approved, snapshot, now)
-        if not report.ok:
-            return report.summary()
-        grid = self._grid_check(approved, snapshot, now)
-        return grid.summary if grid is not None and not grid.ok else ""
+    def _refreshed(self) -> Projections:
+        self._refresh()
+        return self.projections
 
-    def _supersede(self, asset: str, now: datetime) -> None:
-        for did, command in list(self._awaiting.items()):
-            if command.asset == asset:
-                self._awaiting.pop(did)
-                self._escalate_at.pop(did, None)
-                self.counts["superseded"] += 1
-                self.events.append_event(
-                    ev.DispatchSuperseded(reason="a newer proposal for the same asset replaced it"),
-                    ts=now,
-                    dispatch_id=did,
-                )
+    async def _granted(self, did: str, command: Command, now: datetime) -> None:
+        """A fully granted plan: decided again on fresh state (a stale approval cannot
+        dispatch); sent once if the gate, the twin and the power flow still pass it."""
+        again = Proposal(command=command, policy="approved", rationale="re-check at approval")
+        d = self.decider.decide(again, self.state.snapshot(), now)
+        self.decider.record(d, now, recheck=True)
+        if d.approved is None:
+            return
+        if d.outcome is Outcome.BLOCKED:
+            self.counts["blocked"] += 1
+            reason = (
+                f"re-validation at approval against fresh state: {d.blocked_reason}; nothing sent"
+            )
+            log.warning("approved dispatch %s blocked: %s", did, reason)
+            self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
+            return
+        self.counts["approved"] += 1
+        await self.send(d.approved, now)
 
     # --- dispatch -----------------------------------------------------------
 
@@ -526,7 +418,7 @@ class Conductor:
         delivery = await self.outbox.submit(
             approved, source, rollback_kw=self.setpoints.get(approved.asset, 0.0)
         )
-        self._count(delivery)
+        count(self.counts, delivery)
         self._refresh()
         return delivery
 
@@ -543,41 +435,15 @@ class Conductor:
                 )
                 continue
             delivery = await self.outbox.retry_dead(record, self.projections, self._regate)
-            self._count(delivery)
+            count(self.counts, delivery)
             self._refresh()
             out.append(delivery)
         return out
 
-    def _count(self, delivery: Delivery) -> None:
-        if delivery.state is State.VERIFIED:
-            self.counts["acked"] += 1
-            self.counts["verified"] += 1
-        elif delivery.reason.startswith("read-back"):  # acked, but runs another value
-            self.counts["acked"] += 1
-            self.counts["failed"] += 1
-        else:
-            self.counts["failed"] += 1
-
-    async def _write(self, approved: ApprovedCommand, source: str) -> WriteResult | SinkResult:
-        if approved.command.kind is CommandKind.CURTAIL_PCT:  # keyless: read-back confirms
-            target = site.curtail_target(self.config, approved.asset)
-            return await self._clients[source].write(approved, target)
-        sink = self.sinks.get(source)
-        if sink is not None:
-            return await sink.write(approved)
-        battery = self.config.battery(approved.asset)
-        return await self._clients[source].write(approved, site.write_target(battery))
-
     async def revert_requested(self) -> list[Delivery]:
         """Carry out ``gridaios revert`` requests (each once: the revert key is deterministic)."""
-        out: list[Delivery] = []
-        for seq, did, user, reason in interventions.requested(self.events, self._revert_seq):
-            self._revert_seq = seq
-            delivery = await self.revert(did, by=user, reason=reason)
-            if delivery is not None:
-                out.append(delivery)
-        return out
+        return await self.reverts.requested()
 
     async def revert(self, dispatch_id: str, *, by: str, reason: str) -> Delivery | None:
         """Put the asset back to the dispatch's rollback point, through the gate and outbox."""
-        return await interventions.revert(self, dispatch_id, by=by, reason=reason)
+        return await self.reverts.revert(dispatch_id, by=by, reason=reason)

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from runtime.core.clock import Clock
 from runtime.log import events as ev
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.dispatch import DispatchRecord, Projections, State
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog
 from runtime.service.jobs import Breakers, RetryPolicy
 from safety import ApprovedCommand
@@ -53,9 +55,9 @@ class Delivery:
     reason: str = ""
 
 
-def command_body(approved: ApprovedCommand) -> ev.CommandBody:
+def command_body(approved: ApprovedCommand) -> CommandBody:
     c = approved.command
-    return ev.CommandBody(
+    return CommandBody(
         key=c.key,
         asset=c.asset,
         kind=c.kind.value,
@@ -305,3 +307,15 @@ class Outbox:
         return await self.deliver(
             approved, record.source, record.rollback_kw, first_attempt=record.attempts + 1
         )
+
+
+def count(counts: Counter[str], delivery: Delivery) -> None:
+    """A delivery's outcome in the conductor's counts (acked, verified, failed)."""
+    if delivery.state is State.VERIFIED:
+        counts["acked"] += 1
+        counts["verified"] += 1
+    elif delivery.reason.startswith("read-back"):  # acked, but runs another value
+        counts["acked"] += 1
+        counts["failed"] += 1
+    else:
+        counts["failed"] += 1

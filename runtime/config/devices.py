@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runtime.config.checks import node_id_issues
+from runtime.config.load import _issue, _read_yaml
 from runtime.config.model import (
     Asset,
     FeederConfig,
@@ -19,9 +21,6 @@ from runtime.config.model import (
     SiteConfig,
     SiteInfo,
     Source,
-    _issue,
-    _read_yaml,
-    node_id_issues,
 )
 from runtime.core.errors import ConfigError, ConfigIssue
 

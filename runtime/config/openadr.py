@@ -1,24 +1,17 @@
 """The site config's ``openadr`` section: the VTN, this VEN, its programs (docs/dr.md).
 
 Validated like the rest of the site config: pydantic checks each field (one issue per
-bad field: field, value, rule), ``openadr_issues`` checks what refers to other sections
-(the temperature point, the DR agent, the certificate files).
+bad field: field, value, rule), ``config.checks.openadr_issues`` checks what refers to
+other sections (the temperature point, the DR agent, the certificate files).
 """
 
 from __future__ import annotations
 
 import re
-import ssl
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from runtime.core.errors import ConfigIssue
-
-if TYPE_CHECKING:
-    from runtime.config.model import SiteConfig
 
 FINGERPRINT = r"^([0-9A-Fa-f]{2}:){9}[0-9A-Fa-f]{2}$"
 
@@ -135,80 +128,10 @@ class OpenAdrConfig(_Model):
         return next((p for p in self.programs if p.name == name), None)
 
 
-def openadr_issues(config: SiteConfig, base: Path | None = None) -> list[ConfigIssue]:
-    """References to the rest of the site: temperature points, the DR agent, files."""
-    oadr = config.openadr
-    if oadr is None or not oadr.enabled:
-        return []
-    issues: list[ConfigIssue] = []
-    if not config.agents.dr_events.enabled:
-        issues.append(
-            ConfigIssue(
-                "agents.dr_events.enabled",
-                "false",
-                "openadr needs the DR agent to honour events: set agents.dr_events.enabled: true",
-            )
-        )
-    for i, program in enumerate(oadr.programs):
-        point = program.baseline.temperature_point
-        if point is None:
-            continue
-        asset_id, _, role = point.partition(".")
-        asset = next((a for a in config.assets if a.id == asset_id), None)
-        if asset is None or role not in asset.points:
-            issues.append(
-                ConfigIssue(
-                    f"openadr.programs[{i}].baseline.temperature_point",
-                    point,
-                    "no such point (asset.role) in assets",
-                )
-            )
-    if oadr.tls is not None and base is not None:
-        missing = False
-        for name in ("ca_file", "cert", "key"):
-            value = getattr(oadr.tls, name)
-            if not (base / value).is_file():
-                missing = True
-                issues.append(
-                    ConfigIssue(
-                        f"openadr.tls.{name}",
-                        value,
-                        "no such file (relative paths: from the config's folder)",
-                    )
-                )
-        if not missing:
-            issues.extend(_tls_issues(oadr.tls, base))
-    return issues
-
-
-def _tls_issues(tls: OpenAdrTls, base: Path) -> list[ConfigIssue]:
-    """The files load as the VEN will load them: the CA, the VEN's cert, its key."""
-    issues: list[ConfigIssue] = []
-    try:
-        ssl.create_default_context().load_verify_locations(cafile=str(base / tls.ca_file))
-    except (ssl.SSLError, ValueError, OSError) as err:
-        issues.append(
-            ConfigIssue("openadr.tls.ca_file", tls.ca_file, f"not a PEM CA certificate ({err})")
-        )
-    if "-----BEGIN CERTIFICATE-----" not in (base / tls.cert).read_text(errors="replace"):
-        issues.append(ConfigIssue("openadr.tls.cert", tls.cert, "not a PEM certificate"))
-        return issues
-    try:
-        ssl.create_default_context().load_cert_chain(str(base / tls.cert), str(base / tls.key))
-    except (ssl.SSLError, ValueError, OSError) as err:
-        issues.append(
-            ConfigIssue(
-                "openadr.tls.key", tls.key, f"not the PEM private key of {tls.cert} ({err})"
-            )
-        )
-    return issues
-
-
 __all__ = [
     "BaselineConfig",
     "OpenAdrConfig",
     "OpenAdrTls",
     "OptInThresholds",
     "ProgramConfig",
-    "openadr_issues",
 ]

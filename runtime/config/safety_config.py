@@ -2,22 +2,15 @@
 
 Every constraint of the safety envelope is declared here; ``runtime.config.site.envelope``
 turns them into ``safety.Envelope``. Cross-references (points, buses, policies)
-are checked by ``safety_issues`` and refused in the project's error format.
+are checked by ``config.checks.safety_issues`` and refused in the project's error format.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from runtime.core.errors import ConfigIssue
-from safety import CLAMPABLE, FAMILIES
-
-if TYPE_CHECKING:
-    from runtime.config.model import SiteConfig, _AssetBase
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -108,98 +101,6 @@ class SafetyConfig(_Model):
     timezone: str = Field(default="UTC", description="IANA zone for time windows")
     policies: dict[str, Literal["clamp", "reject"]] = Field(default_factory=dict)
     buses: list[BusConfig] = Field(default_factory=list)
-
-
-def safety_issues(config: SiteConfig) -> list[ConfigIssue]:
-    """Cross-reference checks of the safety declarations, each naming the field and the fix."""
-    issues: list[ConfigIssue] = []
-    safety = config.safety
-    for constraint, policy in safety.policies.items():
-        fam = constraint.split(".", 1)[0]
-        where = f"safety.policies.{constraint}"
-        if fam not in FAMILIES:
-            known = ", ".join(sorted(FAMILIES))
-            issues.append(ConfigIssue(where, policy, f"unknown constraint; known: {known}"))
-        elif policy == "clamp" and fam not in CLAMPABLE:
-            issues.append(
-                ConfigIssue(
-                    where,
-                    policy,
-                    f"a {fam} constraint cannot be clamped (no value satisfies it); use reject",
-                )
-            )
-    try:
-        ZoneInfo(safety.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        issues.append(
-            ConfigIssue("safety.timezone", safety.timezone, "unknown IANA time zone, e.g. UTC")
-        )
-    points = {f"{a.id}.{role}" for a in config.assets for role in a.points}
-    bus_ids = [b.id for b in safety.buses]
-    for i, bus in enumerate(safety.buses):
-        if bus.point is not None and bus.point not in points:
-            issues.append(
-                ConfigIssue(f"safety.buses[{i}].point", bus.point, "unknown point; use asset.role")
-            )
-        if bus_ids.count(bus.id) > 1:
-            issues.append(ConfigIssue(f"safety.buses[{i}].id", bus.id, "duplicate bus id"))
-    for i, asset in enumerate(config.assets):
-        issues.extend(_asset_issues(i, asset, set(bus_ids), config.feeder.network is not None))
-    return issues
-
-
-def _asset_issues(
-    i: int, asset: _AssetBase, buses: set[str], has_network: bool
-) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
-    limits = asset.limits
-    here = f"assets[{i}].limits"
-    for j, lock in enumerate(limits.interlocks):
-        if lock.point not in asset.points:
-            issues.append(
-                ConfigIssue(
-                    f"{here}.interlocks[{j}].point",
-                    lock.point,
-                    f"not a point of {asset.id}; known: {', '.join(sorted(asset.points))}",
-                )
-            )
-    for field, table in (
-        ("voltage_pu_per_kw", limits.voltage_pu_per_kw),
-        ("voltage_pu_per_kvar", limits.voltage_pu_per_kvar),
-    ):
-        if table == "computed":
-            if not has_network:
-                issues.append(
-                    ConfigIssue(
-                        f"{here}.{field}",
-                        table,
-                        "needs feeder.network (the power flow it is computed from); "
-                        "give the network or declare {bus: pu per unit} per bus",
-                    )
-                )
-            continue
-        for bus_id in table:
-            if bus_id not in buses:
-                known = ", ".join(sorted(buses)) or "none declared in safety.buses"
-                issues.append(
-                    ConfigIssue(f"{here}.{field}.{bus_id}", bus_id, f"unknown bus; known: {known}")
-                )
-    q = asset.points.get("q_setpoint_kvar")
-    if q is not None and q.writable and limits.max_reactive_kvar is None:
-        issues.append(
-            ConfigIssue(
-                f"{here}.max_reactive_kvar",
-                "",
-                "required when q_setpoint_kvar is writable: the gate needs the reactive range",
-            )
-        )
-    ids = [w.id for w in limits.time_windows]
-    for j, window in enumerate(limits.time_windows):
-        if ids.count(window.id) > 1:
-            issues.append(
-                ConfigIssue(f"{here}.time_windows[{j}].id", window.id, "duplicate window id")
-            )
-    return issues
 
 
 def weekday_numbers(days: Sequence[Weekday]) -> frozenset[int]:

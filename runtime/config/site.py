@@ -201,7 +201,7 @@ def _sensitivities(
                     f"assets.{asset_id}.limits.{field}",
                     table,
                     "computed from feeder.network when the config is loaded from its file "
-                    "(runtime.config.model.load_config); parsed text has no network to compute "
+                    "(runtime.config.load.load_config); parsed text has no network to compute "
                     "from",
                 )
             ],

@@ -1,25 +1,33 @@
-"""One decision step, pure: policy -> gate -> twin validation -> grid check -> approval rule.
+"""The decision step, pure and in one place: gate -> twin -> power flow -> approval rule.
 
-The conductor records each of these steps as events and dispatches what passes;
-shadow runs and canary runs call ``decide_step`` on simulated or live snapshots,
-so every side runs the same decision code. Nothing here does I/O or reads a clock
-(the grid check loads its network once, at construction, in the shell).
+``decide_step`` takes one proposal with everything it depends on (the state snapshot,
+the gate's inputs, the decision context: envelope, feeder twin, network and approval
+rules; and ``now``) and returns the ``Decision`` the conductor records and acts on.
+The conductor, replay, shadow runs and canaries all call it; nothing else assembles
+the step, so they cannot disagree (a parity test runs recorded days through all four).
+``decide_cycle`` is the step for every proposal of a cycle, for the sides that let the
+bare rule policy propose. Nothing here does I/O or reads a clock (the network is
+loaded once, when the context is built, in the shell).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from runtime.approvals import book as approvals
+from pydantic import BaseModel
+
 from runtime.config import site
 from runtime.config.model import PeakShavingConfig, SiteConfig
-from runtime.core.errors import GridaiosError
+from runtime.decide.approval_rule import Requirement, approval_requirement
+from runtime.decide.candidates import ActivePolicy
 from runtime.decide.gate_inputs import GateInputs
 from runtime.decide.gridcheck import GridCheck, GridChecker
 from runtime.decide.policy import Proposal, peak_shaving
+from runtime.log import events as ev
+from runtime.log import records
 from safety import (
     Accepted,
     ApprovedCommand,
@@ -27,77 +35,12 @@ from safety import (
     Command,
     CommandKind,
     Envelope,
+    Rejected,
     StateSnapshot,
     Verdict,
     evaluate,
 )
-from simulator import TwinFeeder, TwinState, ValidationReport, validate_plan
-
-PRODUCTION = "production"
-PRODUCTION_MODELS = {"policy": "peak_shaving rule v1", "forecast": "persistence (current load)"}
-FORECAST_MODELS = {
-    "persistence": "persistence (current load)",
-    "seasonal_naive": "seasonal naive (same time yesterday) v1",
-    "onnx": "onnx short-term forecaster (forecasting/models/forecaster.int8.onnx)",
-}
-
-
-class UnknownCandidate(GridaiosError):
-    """A candidate name the config does not declare: fix the name (the known ones are listed)."""
-
-    def __init__(self, name: str, known: Sequence[str]) -> None:
-        self.name = name
-        self.known = list(known)
-        super().__init__(
-            f"--candidate {name}: unknown candidate; known: {', '.join(self.known)} "
-            "(declare more under policy.candidates in the site config)"
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActivePolicy:
-    """What decides on one side: the peak-shaving parameters and the twin's forecast model."""
-
-    name: str
-    peak_shaving: PeakShavingConfig
-    forecast: str = "persistence"
-    model_version: str | None = None
-    models: Mapping[str, str] = field(default_factory=lambda: dict(PRODUCTION_MODELS))
-
-
-def known_policies(config: SiteConfig) -> list[str]:
-    return [PRODUCTION, *sorted(config.policy.candidates)]
-
-
-def resolve_policy(
-    config: SiteConfig, name: str, *, base: ActivePolicy | None = None
-) -> ActivePolicy:
-    """``production`` or a candidate of ``policy.candidates`` laid over production's values."""
-    production = base or ActivePolicy(name=PRODUCTION, peak_shaving=config.policy.peak_shaving)
-    if name == PRODUCTION:
-        return production
-    candidate = config.policy.candidates.get(name)
-    if candidate is None:
-        raise UnknownCandidate(name, known_policies(config))
-    overrides = {
-        k: v
-        for k, v in candidate.model_dump(
-            include={"battery", "threshold_kw", "cadence_s", "deadband_kw", "command_duration_s"}
-        ).items()
-        if v is not None
-    }
-    forecast = candidate.forecast or production.forecast
-    version = f" {candidate.model_version}" if candidate.model_version else ""
-    return ActivePolicy(
-        name=name,
-        peak_shaving=production.peak_shaving.model_copy(update=overrides),
-        forecast=forecast,
-        model_version=candidate.model_version,
-        models={
-            "policy": f"peak_shaving rule v1 ({name}{version})",
-            "forecast": FORECAST_MODELS[forecast],
-        },
-    )
+from simulator.validate import TwinFeeder, TwinState, ValidationReport, validate_plan
 
 
 class Outcome(StrEnum):
@@ -107,9 +50,20 @@ class Outcome(StrEnum):
     NEEDS_APPROVAL = "needs_approval"  # an operator (or two) must sign off
 
 
+@dataclass(frozen=True, slots=True)
+class NotSimulated(ValidationReport):
+    """A command the feeder twin cannot model: says so instead of a validation."""
+
+    reason: str = ""
+
+    def summary(self) -> str:
+        return self.reason
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionContext:
-    """Everything derived once from the site config that the decision step needs."""
+    """Everything derived once from the site config that the decision step needs: the
+    config (approval rules, site), the gate's envelope, the feeder twin and the network."""
 
     config: SiteConfig
     envelope: Envelope
@@ -138,11 +92,13 @@ class Proposed:
 class Decision:
     proposal: Proposal
     verdict: Verdict
-    validation: ValidationReport | None = None
-    grid: GridCheck | None = None
-    requirement: approvals.Requirement | None = None
     outcome: Outcome
     inputs: GateInputs | None = None  # the gate's history and forecast, when it had them
+    twin: TwinState | None = None  # the twin state the plan was validated from
+    validation: ValidationReport | None = None
+    grid: GridCheck | None = None
+    requirement: Requirement | None = None  # the approval rule, for every gated command
+    approval_kw: float | None = None  # the kW the rule compared (a curtailment's shed kW)
     agent: str = "peak_shaving"
     tier: str = "peak_rule"  # the agent tier that proposed it (``Proposed.tier``)
 
@@ -155,15 +111,139 @@ class Decision:
         approved = self.approved
         return approved.value if approved is not None else None
 
+    @property
+    def blocked_reason(self) -> str:
+        """Why the twin or the power flow blocked it ('' when neither did)."""
+        if self.validation is not None and not self.validation.ok:
+            return self.validation.summary()
+        if self.grid is not None and not self.grid.ok:
+            return self.grid.summary
+        return ""
+
     def signature(self) -> tuple[object, ...]:
-        """What two sides are compared on: the proposal, the verdict and the outcome."""
+        """What two sides are compared on: the proposal, the verdict, the outcome and the
+        approval rule (with the kW it compared)."""
         return (
             self.proposal.command.asset,
             round(self.proposal.command.value, 6),
             type(self.verdict).__name__,
             None if self.value_kw is None else round(self.value_kw, 6),
             self.outcome.value,
+            None if self.requirement is None else self.requirement.value,
+            None if self.approval_kw is None else round(self.approval_kw, 6),
         )
+
+    def recorded(self, *, recheck: bool = False) -> list[BaseModel]:
+        """The events of the step as the conductor records them, in order: the gate's
+        verdict (with its inputs), its rejection, the twin's validation, the power flow."""
+        out: list[BaseModel] = [
+            self.inputs.gated(self.verdict, recheck=recheck)
+            if self.inputs is not None
+            else records.gated(self.verdict, recheck=recheck)
+        ]
+        if isinstance(self.verdict, Rejected):
+            reasons = "; ".join(h.reason for h in self.verdict.hits)
+            out.append(ev.DispatchRejected(reason=reasons))
+            return out
+        approved = self.approved
+        if self.validation is not None and self.twin is not None and approved is not None:
+            out.append(records.simulated(self.validation, self.twin, approved.value))
+        if self.grid is not None:
+            out.append(
+                ev.DispatchGridValidated(
+                    ok=self.grid.ok, summary=self.grid.summary, report=self.grid.report
+                )
+            )
+        return out
+
+
+def decide_step(
+    proposed: Proposed | Proposal,
+    snapshot: StateSnapshot,
+    inputs: GateInputs | None,
+    ctx: DecisionContext,
+    now: datetime,
+    *,
+    forecast_net_kw: Sequence[float] | None = None,
+) -> Decision:
+    """Gate, validate on the twin and the network, classify: one proposal's decision.
+
+    ``inputs``: the command's dispatch history and feeder forecast for the gate (None: the
+    gate holds the measured state flat, no history). ``forecast_net_kw``: the twin's load
+    forecast over the plan (None: persistence of the current uncontrolled load).
+    """
+    made = proposed if isinstance(proposed, Proposed) else Proposed(proposal=proposed)
+    proposal = made.proposal
+    command = proposal.command
+    verdict = gate_one(command, snapshot, ctx.envelope, now, inputs)
+    approved = verdict.approved if isinstance(verdict, Accepted | Clamped) else None
+    if approved is None:
+        return Decision(
+            proposal=proposal,
+            verdict=verdict,
+            outcome=Outcome.REJECTED,
+            inputs=inputs,
+            agent=made.agent,
+            tier=made.tier,
+        )
+    planned = with_value(approved.command, approved.value)
+    twin = twin_state(ctx.config, ctx.twin, snapshot)
+    if command.kind is CommandKind.ACTIVE_POWER_KW:
+        report = simulate(approved, twin, ctx.twin, now, forecast_net_kw)
+    else:
+        report = not_simulated(approved, twin, checked_by_grid=ctx.grid is not None)
+    grid = ctx.grid.check(planned, snapshot, now) if ctx.grid is not None else None
+    need, kw = approval_requirement(
+        ctx.config, approved.command, approved.value, snapshot, escalated=proposal.escalated
+    )
+    if not report.ok or (grid is not None and not grid.ok):
+        outcome = Outcome.BLOCKED
+    else:
+        outcome = Outcome.AUTO if need is Requirement.AUTO else Outcome.NEEDS_APPROVAL
+    return Decision(
+        proposal=proposal,
+        verdict=verdict,
+        outcome=outcome,
+        inputs=inputs,
+        twin=twin,
+        validation=report,
+        grid=grid,
+        requirement=need,
+        approval_kw=kw,
+        agent=made.agent,
+        tier=made.tier,
+    )
+
+
+def decide_cycle(
+    snapshot: StateSnapshot,
+    forecast_net_kw: Sequence[float] | None,
+    ctx: DecisionContext,
+    policy: ActivePolicy,
+    now: datetime,
+    *,
+    setpoints: Mapping[str, float],
+    gate_inputs: Callable[[Command], GateInputs] | None = None,
+    proposed: Sequence[Proposed] | None = None,
+) -> list[Decision]:
+    """``decide_step`` for each proposal of a cycle: the agents' (``proposed``), or the bare
+    rule policy's when None. ``gate_inputs``: each command's history and forecast."""
+    if proposed is None:
+        proposed = [
+            Proposed(proposal=p)
+            for p in propose(snapshot, ctx.config, policy.peak_shaving, setpoints, now)
+        ]
+    return [
+        decide_step(
+            made,
+            snapshot,
+            gate_inputs(made.proposal.command) if gate_inputs is not None else None,
+            ctx,
+            now,
+            forecast_net_kw=forecast_net_kw,
+        )
+        for made in proposed
+    ]
 
 
 def propose(
@@ -238,120 +318,23 @@ def simulate(
     )
 
 
-def decide_step(
-    snapshot: StateSnapshot,
-    forecast_net_kw: Sequence[float] | None,
-    ctx: DecisionContext,
-    policy: ActivePolicy,
-    now: datetime,
-    *,
-    setpoints: Mapping[str, float],
-    gate_inputs: Callable[[Command], GateInputs] | None = None,
-    proposed: Sequence[Proposed] | None = None,
-) -> list[Decision]:
-    """Propose, gate, validate and classify: what the conductor does before it dispatches.
-
-    ``gate_inputs``: each command's dispatch history and feeder forecast, as the conductor
-    gives them to the gate (None: the gate holds the measured state flat, no history).
-    ``proposed``: what the side's agents proposed (``runtime.shadow.agentside``), checked
-    as the conductor checks its agents' proposals; None: the bare rule policy proposes.
-    """
-    if proposed is None:
-        proposed = [
-            Proposed(proposal=p)
-            for p in propose(snapshot, ctx.config, policy.peak_shaving, setpoints, now)
-        ]
-    out: list[Decision] = []
-    for made in proposed:
-        proposal = made.proposal
-        command = proposal.command
-        inputs = gate_inputs(command) if gate_inputs is not None else None
-        verdict = gate_one(command, snapshot, ctx.envelope, now, inputs)
-        approved = verdict.approved if isinstance(verdict, Accepted | Clamped) else None
-        if approved is None:
-            out.append(
-                Decision(
-                    proposal=proposal,
-                    verdict=verdict,
-                    outcome=Outcome.REJECTED,
-                    inputs=inputs,
-                    agent=made.agent,
-                    tier=made.tier,
-                )
-            )
-            continue
-        report = simulate(
-            approved, twin_state(ctx.config, ctx.twin, snapshot), ctx.twin, now, forecast_net_kw
-        )
-        grid = (
-            ctx.grid.check(with_value(approved.command, approved.value), snapshot, now)
-            if ctx.grid is not None
-            else None
-        )
-        if not report.ok or (grid is not None and not grid.ok):
-            out.append(
-                Decision(
-                    proposal=proposal,
-                    verdict=verdict,
-                    validation=report,
-                    grid=grid,
-                    outcome=Outcome.BLOCKED,
-                    inputs=inputs,
-                    agent=made.agent,
-                    tier=made.tier,
-                )
-            )
-            continue
-        need = approvals.requirement(approved.value, ctx.config.approvals)
-        if proposal.escalated and need is approvals.Requirement.AUTO:
-            need = approvals.Requirement.ONE_OPERATOR  # as the conductor: a human decides
-        out.append(
-            Decision(
-                proposal=proposal,
-                verdict=verdict,
-                validation=report,
-                grid=grid,
-                requirement=need,
-                outcome=Outcome.AUTO
-                if need is approvals.Requirement.AUTO
-                else Outcome.NEEDS_APPROVAL,
-                inputs=inputs,
-                agent=made.agent,
-                tier=made.tier,
-            )
-        )
-    return out
-
-
-def approval_kw(
-    config: SiteConfig, command: Command, value: float, snapshot: StateSnapshot
-) -> float | None:
-    """The kW the approval thresholds compare for ``command`` at its gated ``value``: a
-    setpoint's kW, or the kW a curtailment sheds (``site.curtail_kw``); None when unknown."""
-    if command.kind is CommandKind.CURTAIL_PCT:
-        return site.curtail_kw(config, command.asset, value, snapshot)
-    return value
-
-
-def approval_requirement(
-    config: SiteConfig,
-    command: Command,
-    value: float,
-    snapshot: StateSnapshot,
-    *,
-    escalated: bool = False,
-) -> tuple[approvals.Requirement, float | None]:
-    """The approval rule as the conductor applies it, with the kW it compared: a size that
-    cannot be known goes to an operator, and so does an escalated agent's proposal."""
-    kw = approval_kw(config, command, value, snapshot)
-    need = (
-        approvals.requirement(kw, config.approvals)
-        if kw is not None
-        else approvals.Requirement.ONE_OPERATOR  # its size is unknown: a human decides
+def not_simulated(
+    approved: ApprovedCommand, twin: TwinState, *, checked_by_grid: bool
+) -> NotSimulated:
+    """The twin models battery active power only: recorded as not simulated, not blocking
+    (the gate's limits and the power flow, when configured, still apply)."""
+    kind = approved.command.kind.value
+    return NotSimulated(
+        violations=(),
+        steps=0,
+        step_s=0.0,
+        peak_kw_plan=twin.uncontrolled_net_kw,
+        peak_kw_baseline=twin.uncontrolled_net_kw,
+        energy_shifted_kwh=0.0,
+        reason=f"not simulated: the feeder twin does not model {kind} "
+        f"({approved.asset} {approved.value:g}); the gate's envelope "
+        + ("and the power flow checked it" if checked_by_grid else "alone checked it"),
     )
-    if escalated and need is approvals.Requirement.AUTO:
-        need = approvals.Requirement.ONE_OPERATOR  # repeated rejections: a human decides
-    return need, kw
 
 
 def with_value(command: Command, value: float) -> Command:

@@ -13,7 +13,8 @@ from typing import Any
 
 from runtime.conductor.loop import Conductor
 from runtime.config import site
-from runtime.config.model import BatteryAsset, SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import BatteryAsset, SiteConfig
 from runtime.core.clock import ScaledClock
 from runtime.ingest.historian import Historian
 from runtime.log.eventlog import EventLog

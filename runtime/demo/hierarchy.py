@@ -24,7 +24,9 @@ from typing import Any
 from connectors import Sample
 from connectors.sample import SampleQuality
 from runtime.conductor.loop import Conductor
-from runtime.config.model import HierarchyConfig, SiteConfig, load_config
+from runtime.config.hierarchy import HierarchyConfig
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import Clock, WallClock
 from runtime.log.eventlog import EventLog
 

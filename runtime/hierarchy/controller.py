@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from connectors.mqtt.wire import Publish
-from runtime.config.model import ControllerHierarchyConfig, PolicyPushConfig
+from runtime.config.hierarchy import ControllerHierarchyConfig, PolicyPushConfig
 from runtime.core.clock import Clock
 from runtime.hierarchy.allocate import plan
 from runtime.hierarchy.mqtt import Session

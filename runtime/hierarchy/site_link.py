@@ -18,7 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connectors.mqtt.wire import Publish
-from runtime.config.model import HierarchyConfig, PeakShavingConfig, SiteConfig
+from runtime.config.hierarchy import HierarchyConfig
+from runtime.config.model import PeakShavingConfig, SiteConfig
 from runtime.core.clock import Clock
 from runtime.hierarchy import follow
 from runtime.hierarchy.mqtt import Session

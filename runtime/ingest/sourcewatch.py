@@ -147,6 +147,10 @@ class SourceWatch:
             self.check()
             await asyncio.sleep(self._poll_s)
 
+    def set_alarm(self, alarm: Callable[[str, str, str], None]) -> None:
+        """Where alarms go (the conductor's event log), once it exists."""
+        self._alarm = alarm
+
     def check(self) -> None:
         """Alarm on every state change since the last check (connected or not)."""
         changed = False

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     seq: int
@@ -66,6 +69,14 @@ class Event:
 
     def typed(self) -> ev.TypedEvent | ev.UntypedEvent:
         return ev.parse(self.kind, self.payload)
+
+    def as_(self, model: type[M]) -> M:
+        """The payload as ``model``, the typed event of this kind: readers use its fields
+        (checked by mypy) instead of looking keys up in the payload."""
+        typed = self.typed()
+        if not isinstance(typed, model):
+            raise ev.EventSchemaError(f"event {self.seq} is {self.kind!r}, not a {model.__name__}")
+        return typed
 
 
 @dataclass(frozen=True, slots=True)

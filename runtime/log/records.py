@@ -15,6 +15,8 @@ from typing import Any
 
 from runtime.config.model import SiteConfig
 from runtime.log import events as ev
+from runtime.log.dispatch_events import DispatchBody, ForecastBody
+from runtime.log.event_base import CommandBody, HitBody, ReadingBody, TwinStateBody
 from safety import (
     Accepted,
     Clamped,
@@ -37,8 +39,8 @@ def config_json(config: SiteConfig) -> tuple[dict[str, Any], str]:
     return body, hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def command_body(command: Command) -> ev.CommandBody:
-    return ev.CommandBody(
+def command_body(command: Command) -> CommandBody:
+    return CommandBody(
         key=command.key,
         asset=command.asset,
         kind=command.kind.value,
@@ -61,9 +63,9 @@ def command_from(body: Mapping[str, Any]) -> Command:
     )
 
 
-def snapshot_body(snapshot: StateSnapshot) -> dict[str, ev.ReadingBody]:
+def snapshot_body(snapshot: StateSnapshot) -> dict[str, ReadingBody]:
     return {
-        p: ev.ReadingBody(value=r.value, ts=r.ts, quality=r.quality.value)
+        p: ReadingBody(value=r.value, ts=r.ts, quality=r.quality.value)
         for p, r in snapshot.readings.items()
     }
 
@@ -83,8 +85,8 @@ def gated(
     verdict: Verdict,
     *,
     recheck: bool = False,
-    history: Sequence[ev.DispatchBody] = (),
-    forecast: ev.ForecastBody | None = None,
+    history: Sequence[DispatchBody] = (),
+    forecast: ForecastBody | None = None,
     forecast_note: str = "",
 ) -> ev.DispatchGated:
     """The verdict and the history and forecast the gate took (replay passes them back)."""
@@ -103,12 +105,12 @@ def verdict_body(verdict: Verdict) -> dict[str, Any]:
     return {
         "outcome": verdict.outcome,
         "value": value,
-        "constraints": [ev.HitBody(**asdict(hit)) for hit in verdict.hits],
+        "constraints": [HitBody(**asdict(hit)) for hit in verdict.hits],
     }
 
 
-def dispatch_body(dispatch: Dispatch) -> ev.DispatchBody:
-    return ev.DispatchBody(
+def dispatch_body(dispatch: Dispatch) -> DispatchBody:
+    return DispatchBody(
         asset=dispatch.asset, kind=dispatch.kind.value, value=dispatch.value, at=dispatch.at
     )
 
@@ -132,8 +134,8 @@ def history_from(body: Sequence[Mapping[str, Any]]) -> tuple[Dispatch, ...]:
     )
 
 
-def forecast_body(forecast: Forecast) -> ev.ForecastBody:
-    return ev.ForecastBody(
+def forecast_body(forecast: Forecast) -> ForecastBody:
+    return ForecastBody(
         start=forecast.start,
         step_s=forecast.step.total_seconds(),
         feeder_net_kw={k: list(v) for k, v in forecast.feeder_net_kw.items()},
@@ -162,7 +164,7 @@ def simulated(report: ValidationReport, twin: TwinState, value: float) -> ev.Dis
         peak_kw_plan=report.peak_kw_plan,
         peak_kw_baseline=report.peak_kw_baseline,
         energy_shifted_kwh=report.energy_shifted_kwh,
-        twin_state=ev.TwinStateBody(
+        twin_state=TwinStateBody(
             soc_pct=dict(twin.soc_pct),
             p_kw=dict(twin.p_kw),
             uncontrolled_net_kw=twin.uncontrolled_net_kw,
@@ -181,3 +183,44 @@ def twin_from(body: Mapping[str, Any]) -> TwinState:
 
 def _dt(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+# --- typed bodies -> domain objects (readers of typed events: fields checked by mypy) ----
+
+
+def command_of(body: CommandBody) -> Command:
+    return Command(
+        key=body.key,
+        asset=body.asset,
+        kind=CommandKind(body.kind),
+        value=body.value,
+        start=body.start,
+        end=body.end,
+        origin=Origin(body.origin),
+    )
+
+
+def snapshot_of(body: Mapping[str, ReadingBody]) -> StateSnapshot:
+    return StateSnapshot(
+        readings={
+            p: Reading(point=p, value=r.value, ts=r.ts, quality=Quality(r.quality))
+            for p, r in body.items()
+        }
+    )
+
+
+def history_of(body: Sequence[DispatchBody]) -> tuple[Dispatch, ...]:
+    return tuple(
+        Dispatch(asset=d.asset, kind=CommandKind(d.kind), value=d.value, at=d.at) for d in body
+    )
+
+
+def forecast_of(body: ForecastBody | None) -> Forecast | None:
+    if body is None:
+        return None
+    return Forecast(
+        start=body.start,
+        step=timedelta(seconds=body.step_s),
+        feeder_net_kw={k: tuple(v) for k, v in body.feeder_net_kw.items()},
+        bus_voltage_pu={k: tuple(v) for k, v in body.bus_voltage_pu.items()},
+    )

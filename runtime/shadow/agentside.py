@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from runtime.agents.base import Perception, escalate, escalation
-from runtime.agents.dr import DrEvent
+from runtime.agents.inputs import DrEvent
 from runtime.agents.peak import UNCONTROLLED
 from runtime.agents.shell import Factories, build_runners, history_width, observed
 from runtime.config.model import PeakShavingConfig, SiteConfig

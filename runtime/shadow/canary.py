@@ -1,14 +1,13 @@
 """Canary runs: a candidate policy decides live, on the conductor's own snapshots.
 
-The log is the only state: ``canary.started`` / ``canary.promoted`` /
-``canary.rolled_back`` events say which policy is in production and which one,
-if any, runs as a canary. While a canary is active, each conductor cycle runs
-``decide_step`` for production and for the candidate on the same snapshot and
-records one ``canary.decision`` event. Both sides decide as production would: under
-the hierarchy controller's cap when one is in force (it lowers whichever policy runs),
-and gated with the live dispatch history and feeder forecast. The candidate's
-decisions are never handed to the gate's shell, the approvals or the outbox: they
-are data in the log.
+The log is the only state: ``canary.started`` / ``canary.promoted`` / ``canary.rolled_back``
+events say which policy is in production and which one, if any, runs as a canary. While a
+canary is active, each conductor cycle runs ``decide_cycle`` (``decide_step`` per proposal)
+for production and for the candidate on the same snapshot and records one
+``canary.decision`` event. Both sides decide as production would: under the hierarchy
+controller's cap when one is in force (it lowers whichever policy runs), and gated with the
+live dispatch history and feeder forecast. The candidate's decisions are never handed to the
+gate's shell, the approvals or the outbox: they are data in the log.
 """
 
 from __future__ import annotations
@@ -22,20 +21,15 @@ from runtime.agents.base import Perception
 from runtime.config import site
 from runtime.config.model import PeakShavingConfig, SiteConfig
 from runtime.core.errors import GridaiosError
-from runtime.decide import gate_inputs
-from runtime.decide.gate_inputs import GateInputs, SendHistory
-from runtime.decide.step import (
-    PRODUCTION,
-    ActivePolicy,
-    Decision,
-    DecisionContext,
-    UnknownCandidate,
-    decide_step,
-    resolve_policy,
-)
+from runtime.decide.candidates import PRODUCTION, ActivePolicy, UnknownCandidate, resolve_policy
+from runtime.decide.gate_inputs import GateInputs
+from runtime.decide.step import Decision, DecisionContext, decide_cycle
+from runtime.ingest import gate_feed
+from runtime.ingest.gate_feed import SendHistory
 from runtime.ingest.historian import Historian
 from runtime.log import events as ev
 from runtime.log.eventlog import EventLog
+from runtime.log.site_events import CanaryDecisionBody
 from runtime.shadow.agentside import SideAgents, side_config
 from safety import Command, Envelope, Rejected, StateSnapshot
 
@@ -97,7 +91,7 @@ def production_policy(config: SiteConfig, state: CanaryState) -> ActivePolicy:
         return resolve_policy(config, PRODUCTION)
 
 
-def decision_body(d: Decision) -> ev.CanaryDecisionBody:
+def decision_body(d: Decision) -> CanaryDecisionBody:
     reason = ""
     if isinstance(d.verdict, Rejected):
         reason = "; ".join(h.reason for h in d.verdict.hits)
@@ -107,7 +101,7 @@ def decision_body(d: Decision) -> ev.CanaryDecisionBody:
         reason = d.grid.summary
     elif d.requirement is not None:
         reason = d.requirement.value
-    return ev.CanaryDecisionBody(
+    return CanaryDecisionBody(
         asset=d.proposal.command.asset,
         proposed_kw=d.proposal.command.value,
         outcome=d.outcome.value,
@@ -133,7 +127,7 @@ def live_gate_inputs(
     """
 
     def inputs(command: Command) -> GateInputs:
-        return gate_inputs.collect(sends, last_key, envelope, historian, snapshot, command, now)
+        return gate_feed.collect(sends, last_key, envelope, historian, snapshot, command, now)
 
     return inputs
 
@@ -225,7 +219,7 @@ class CanaryWatch:
                     decide_with = side_config(self.config, policy.peak_shaving)
                     proposed = agents[i].decide(seen, now, decide_with)
                 decided.append(
-                    decide_step(
+                    decide_cycle(
                         snapshot,
                         None,
                         self.ctx,

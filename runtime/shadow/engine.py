@@ -1,16 +1,17 @@
-"""Shadow runs: production and a candidate, side by side, on the same inputs, in simulated time.
+"""Shadow runs: production and a candidate, side by side, on the same inputs, in simulated
+time.
 
-Each side has its own SimPy world (batteries, SoC, meter) on the shared exogenous
-load. It proposes through the conductor's agents (``runtime.shadow.agentside``: DR
-events, the peak-shaving forecast tier, the rule when unsure) on a perception of its
-own world, and checks the proposals with the conductor's decision step
-(``runtime.decide.step.decide_step``: gate, twin validation, power-flow check, approval
-rule) at its agents' cadence. Its gate takes what production's conductor gives
-it: the side's own dispatch history and a seasonal-naive feeder forecast from
-the side's own telemetry (``runtime.shadow.sidegate``). What the step lets through is applied to
-that side's batteries, so every side's dispatches change its own feeder (closed
-loop). Decisions that need an operator are counted as human interventions and then
-treated as approved: the run shows what the policy would do with an operator who
+Each side has its own SimPy world (batteries, SoC, meter) on the shared exogenous load. It
+proposes through the conductor's agents (``runtime.shadow.agentside``: DR events, the
+peak-shaving forecast tier, the rule when unsure) on a perception of its own world, and
+checks the proposals with the conductor's decision step
+(``runtime.decide.step.decide_cycle``, each proposal through ``decide_step``: gate, twin
+validation, power-flow check, approval rule) at its agents' cadence. Its gate takes what
+production's conductor gives it: the side's own dispatch history and a seasonal-naive feeder
+forecast from the side's own telemetry (``runtime.shadow.sidegate``). What the step lets
+through is applied to that side's batteries, so every side's dispatches change its own
+feeder (closed loop). Decisions that need an operator are counted as human interventions and
+then treated as approved: the run shows what the policy would do with an operator who
 agrees.
 """
 
@@ -24,12 +25,12 @@ from functools import partial
 
 from runtime.config.model import SiteConfig
 from runtime.core.errors import GridaiosError
+from runtime.decide.candidates import ActivePolicy
 from runtime.decide.step import (
-    ActivePolicy,
     Decision,
     DecisionContext,
     Outcome,
-    decide_step,
+    decide_cycle,
     propose,
     twin_state,
 )
@@ -171,7 +172,7 @@ def run_side(
             current = twin_state(config, ctx.twin, snapshot).uncontrolled_net_kw
             forecaster.observe(now, current)
             forecast = forecaster.forecast(now, current, horizon_steps, FORECAST_STEP)
-        step = decide_step(
+        step = decide_cycle(
             snapshot,
             forecast,
             ctx,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from runtime.agents.dr import DrEvent
+from runtime.agents.inputs import DrEvent
 from runtime.agents.shell import HISTORY
 from runtime.config import site
 from runtime.config.model import BatteryAsset, CurtailableLoadAsset, PvAsset, SiteConfig

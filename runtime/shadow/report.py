@@ -153,15 +153,17 @@ def difference_table(rows: Sequence[tuple[datetime, str, str]], *, limit: int = 
 
 
 def describe(signatures: Sequence[tuple[object, ...]], tiers: Sequence[str] = ()) -> str:
-    """``bat1 190 kW by peak_forecast -> Clamped 150 kW (needs_approval)``; ``no proposal``
-    when empty. ``tiers``: the agent tier behind each proposal, in the same order."""
+    """``bat1 190 kW by peak_forecast -> Clamped 150 kW (needs_approval, one_operator)``;
+    ``no proposal`` when empty. ``tiers``: the agent tier behind each proposal, in the same
+    order. A signature is ``Decision.signature()``."""
     if not signatures:
         return "no proposal"
     parts = []
-    for i, (asset, proposed, verdict, value, outcome) in enumerate(signatures):
+    for i, (asset, proposed, verdict, value, outcome, rule, _kw) in enumerate(signatures):
         after = f" {float(value):g} kW" if isinstance(value, int | float) else ""
         by = f" by {tiers[i]}" if i < len(tiers) else ""
-        parts.append(f"{asset} {float(proposed):g} kW{by} -> {verdict}{after} ({outcome})")  # type: ignore[arg-type]
+        why = f"{outcome}, {rule}" if rule is not None and outcome != "auto" else f"{outcome}"
+        parts.append(f"{asset} {float(proposed):g} kW{by} -> {verdict}{after} ({why})")  # type: ignore[arg-type]
     return "; ".join(parts)
 
 

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from runtime.words.sign import ACTIONS, signed_value
 from runtime.words.times import Found
-from runtime.words.understand import MAX_VALUE, Understood, verb_of
+from runtime.words.understand import MAX_VALUE, Understood
+from runtime.words.verbs import verb_of
 from runtime.words.vocab import Vocabulary
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

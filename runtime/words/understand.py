@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from runtime.words.amounts import amount as read_amount
 from runtime.words.numbers import normalise
 from runtime.words.sign import signed_value
 from runtime.words.times import find_end, find_moment
+from runtime.words.verbs import VERBS, conflict, verb_of
 from runtime.words.vocab import KEEP, Vocabulary
 
 #: The largest value a request may carry (the operator intent's own bound, kW or %).
@@ -102,99 +104,7 @@ _READING = re.compile(
     r"consuming|import\w*|loading|at)\b"
 )
 _SOC = re.compile(r"\b(soc|state of charge|charged|full|charge level|energy left|percent|pct)\b")
-_RELEASE = re.compile(
-    r"\b(uncurtail\w*)\b"
-    r"|\b(release|lift|end|stop|remove|cancel|clear)\b.*\bcurtail\w*"
-    r"|\brelease\b"
-    r"|\b(back to|give|hand)\b.*\b(auto|automatic|normal)\b"
-)
-_VERBS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("stop", re.compile(r"\b(stop|halt|e ?stop|trip)\b")),
-    ("standby", re.compile(r"\b(standby|stand by|idle|park)\b")),
-    ("hold", re.compile(r"\bhold\b")),
-    ("discharge", re.compile(r"\b(discharg\w*|disch\w*|export|feed|push|dump|deliver)\b")),
-    ("charge", re.compile(r"\b(charg\w*|soak|absorb|store)\b")),
-    (
-        "curtail",
-        re.compile(
-            r"\b(curtail\w*|shed|reduce|cut|drop|limit|cap|throttle|back off|turn \S+ down|"
-            r"turn \S+ \S+ down|turn down|down ?rate|trim)\b"
-        ),
-    ),
-)
-_QTY = re.compile(
-    r"(?P<neg>-\s?|minus\s)?(?P<num>\d+(?:\.\d+)?(?:e\d+)?(?:/\d+)?)\s?"
-    r"(?P<unit>kilowatts?|kw|megawatts?|mw|watts?|w|percent|pct|per cent)?\b"
-)
-#: A request that says what not to do, or corrects itself, is not read as a command.
-_NEGATED = re.compile(
-    r"\b(not|never|don'?t|dont|do not|doesn'?t|shouldn'?t|no wait|scratch that|instead|"
-    r"rather than)\b"
-)
-#: A change relative to what the asset does now ("increase ... by 50 kW").
-_RELATIVE = re.compile(
-    r"\b(increase|raise|boost|bump|lower|decrease|another|extra|additional|more|less)\b"
-)
-_PUSH_INTO = re.compile(r"\b(feed|push|dump|deliver|export)\b.*\b(into|in to|to)\s(?P<to>\S+)")
 _CLOCKLIKE = re.compile(r"(?<![\d.])\d{1,2}:\d{2}(?![\d.])")
-_FRACTION = re.compile(r"\b(?:by|to|at)?\s?(?P<f>half|a third|one third|a quarter|the whole|all)\b")
-_FRACTIONS = {"half": 50.0, "a third": 100 / 3, "one third": 100 / 3, "a quarter": 25.0}
-
-
-def _conflict(text: str, verb: str, vocab: Vocabulary) -> str:
-    """Why the request cannot be read as one command ("" when it can).
-
-    The verb is picked by a fixed order, so a request with two directions ("charge
-    ... instead of discharging", "charge ... and discharge ...", an injected second
-    verb) would otherwise become the first verb of that order, whatever was meant.
-    """
-    if _NEGATED.search(text):
-        return (
-            "a request that says what not to do (or corrects itself) is not read as a "
-            "command: say only what to do, e.g. 'charge bat1 at 50 kW'"
-        )
-    found = {a for a, p in _VERBS if p.search(text)}
-    if verb == "release":
-        others = found - {"stop", "curtail", "release"}
-    elif verb in ("stop", "standby"):
-        others = found - {"stop", "standby"}
-        if others and not _QTY.search(re.sub(r"\b[a-z]+\d+\b", " ", text)):
-            others = set()  # 'stop discharging bat1': what it stops
-    elif verb == "hold":
-        others = found - {"hold", "charge", "discharge"}
-        if {"charge", "discharge"} <= found:
-            others.add("charge and discharge")
-        elif ("charge" in found and re.search(r"(?:^|\s)(?:\+\s?)\d", text)) or (
-            "discharge" in found and re.search(r"(?:^|\s)(?:-\s?|minus\s)\d", text)
-        ):
-            others.add("a sign that contradicts its direction")
-    else:
-        others = found - {verb}
-    if others:
-        return (
-            f"'{verb}' and {', '.join(sorted(others))} in one request: one command at a "
-            "time, said once, e.g. 'charge bat1 at 50 kW'"
-        )
-    if verb in ("charge", "discharge") and _RELATIVE.search(text):
-        return (
-            "a change relative to the present setpoint is not read as a command: say "
-            "the setpoint, e.g. 'discharge bat1 at 150 kW'"
-        )
-    into = _PUSH_INTO.search(text)
-    target = vocab.assets.get(into["to"]) if into else None
-    if verb == "discharge" and into and target is not None and target.type == "battery":
-        return (
-            f"'{into[1]} ... into {into['to']}' does not say the direction: say "
-            f"'charge {into['to']}' or 'discharge {into['to']}'"
-        )
-    return ""
-
-
-def verb_of(text: str) -> str:
-    """The action the request's own words say ("" when none): the rules and the LLM's check."""
-    if _RELEASE.search(text):
-        return "release"
-    return next((a for a, p in _VERBS if p.search(text)), "")
 
 
 def _fix_typos(text: str, vocab: Vocabulary) -> str:
@@ -273,58 +183,6 @@ def _question(
     return "which asset? name it by id or name (e.g. bat1, the solar farm)"
 
 
-def _amount(t: str, action: str, asset_type: str, rated_kw: float | None) -> float | str:
-    """The number the operator said, in kW (power) or % curtailed; a message when unreadable."""
-    qty = [m for m in _QTY.finditer(t) if m["num"]]
-    with_unit = [m for m in qty if m["unit"]]
-    m = with_unit[0] if with_unit else (qty[0] if len(qty) == 1 else None)
-    if action == "curtail":
-        level = bool(re.search(r"\b(limit|cap|hold|capped|limited)\b", t)) or bool(
-            re.search(r"\b(cut|reduce|drop|turn \S+ down|curtail\w*)\b.*\bto\b", t)
-            and "curtailment" not in t
-        )
-        if m is None:
-            f = _FRACTION.search(t)
-            if f is None:
-                return "by how much? say e.g. 'curtail pv1 by 30 %'"
-            if f["f"] in ("the whole", "all"):
-                return 100.0
-            share = _FRACTIONS[f["f"]]
-            return 100 - share if level and f["f"] != "half" else share
-        num = _number(m["num"])
-        unit = (m["unit"] or "percent").replace("per cent", "percent")
-        if unit in ("percent", "pct"):
-            return 100 - num if level else num
-        kw = _kw(num, unit)
-        if rated_kw is None:
-            return f"{num:g} {unit}: give a curtailment in percent for this asset"
-        return max(0.0, round(100 * (1 - kw / rated_kw), 2)) if level else 100 * kw / rated_kw
-    if m is None:
-        if re.search(r"\bzero\b", t):
-            return 0.0
-        return "how much? say e.g. 'discharge bat1 at 100 kW'"
-    unit = m["unit"] or "kw"
-    if unit in ("percent", "pct", "per cent"):
-        return f"{m['num']} percent: give battery power in kW or MW"
-    value = _kw(_number(m["num"]), unit)
-    return -value if m["neg"] else value
-
-
-def _number(s: str) -> float:
-    if "/" in s:
-        a, b = s.split("/")
-        return float(a) / float(b) if float(b) else float("nan")
-    return float(s)
-
-
-def _kw(num: float, unit: str) -> float:
-    if unit.startswith(("mw", "mega")):
-        return num * 1000
-    if unit.startswith(("w", "watt")):
-        return num / 1000
-    return num
-
-
 def understand(
     text: str, vocab: Vocabulary, now: datetime, zone: ZoneInfo, *, default_s: float = 900
 ) -> Understood:
@@ -381,7 +239,7 @@ def understand(
             tokens[0] in _POLITE
             and len(tokens) > 1
             and tokens[1] in ("you", "tell", "show")
-            and not any(p.search(placed) for _, p in _VERBS)
+            and not any(p.search(placed) for _, p in VERBS)
         )
     )
     verb = verb_of(placed)
@@ -430,9 +288,9 @@ def understand(
             "approvals are granted by another authenticated person with 'gridaios "
             "approvals' or the console",
         )
-    conflict = _conflict(placed, verb, vocab)
-    if conflict:
-        return Understood(kind="refused", text=raw, normalised=placed, message=conflict)
+    why_not = conflict(placed, verb, vocab)
+    if why_not:
+        return Understood(kind="refused", text=raw, normalised=placed, message=why_not)
     asset = assets[0]
     info = vocab.assets[asset]
     curtailable = info.type in ("pv", "curtailable_load")
@@ -498,7 +356,7 @@ def understand(
         )
     amount = 0.0
     if action in ("charge", "discharge", "hold", "curtail"):
-        got = _amount(rest, action, info.type, info.rated_kw)
+        got = read_amount(rest, action, info.type, info.rated_kw)
         if isinstance(got, str):
             return Understood(
                 kind="unknown",
@@ -537,41 +395,3 @@ def understand(
         end=end,
         end_said=end_said,
     )
-
-
-def read_back(u: Understood, vocab: Vocabulary, zone: ZoneInfo, now: datetime | None = None) -> str:
-    """One line the operator confirms before anything is proposed.
-
-    With ``now``, an end on a later local day says so ("tomorrow 19:00"): 'until 19:00'
-    asked at 19:01 otherwise read back as "until 19:00", a day-long command that looked
-    like a short one.
-    """
-    if not u.is_command or u.end is None:
-        return u.message
-    name = vocab.assets[u.asset].name
-    who = f"{u.asset} ({name})" if name else u.asset
-    local = u.end.astimezone(zone)
-    utc = u.end.astimezone(ZoneInfo("UTC"))
-    day = ""
-    if now is not None:
-        days = (local.date() - now.astimezone(zone).date()).days
-        day = "" if days <= 0 else "tomorrow " if days == 1 else f"{local:%Y-%m-%d} "
-    until = (
-        f"until {day}{utc:%H:%M} UTC"
-        if local.utcoffset() == utc.utcoffset() and zone.key == "UTC"
-        else f"until {day}{local:%H:%M} local ({zone.key}), {utc:%H:%M} UTC"
-    )
-    if u.end_said == "":
-        until += " (default duration)"
-    if u.action in ("stop", "standby"):
-        what = f"{u.action} {who}: 0 kW"
-    elif u.action == "release":
-        what = f"release {who}: " + ("curtailment 0 %" if u.unit == "%" else "0 kW")
-    elif u.action == "curtail":
-        what = f"curtail {who} by {u.value:g} %"
-    elif u.action == "hold":
-        direction = "discharging" if u.value > 0 else "charging" if u.value < 0 else "idle"
-        what = f"hold {who} at {u.value:+g} kW ({direction})"
-    else:
-        what = f"{u.action} {who} at {abs(u.value):g} kW (setpoint {u.value:+g} kW)"
-    return f"{what} {until}"

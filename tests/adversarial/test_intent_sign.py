@@ -71,7 +71,7 @@ def test_a_discharge_with_a_negative_number_is_still_a_discharge() -> None:
 
 
 def test_the_llm_slots_get_their_sign_from_the_verb() -> None:
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.words.slots import ground
     from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary
@@ -99,7 +99,7 @@ def test_the_proposing_agent_signs_a_charge_negative(tmp_path: Path) -> None:
     from forecasting.intent import Intent
     from runtime.agents.base import Perception
     from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
 
     config = load_config(CONFIG)
     now = datetime(2026, 6, 15, 15, 10, tzinfo=UTC)

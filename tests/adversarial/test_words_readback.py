@@ -97,7 +97,7 @@ def test_an_until_that_passed_while_queued_is_dropped_not_moved_to_tomorrow() ->
     from forecasting.intent import Intent
     from runtime.agents.base import Perception
     from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
 
     config = load_config(CONFIG)
     asked = datetime(2026, 6, 15, 23, 59, 30, tzinfo=UTC)  # 'for 1 minute' -> until 00:00
@@ -133,7 +133,7 @@ def test_until_resolves_to_the_second_0230_when_the_clocks_go_back() -> None:
 
 
 def test_the_llm_does_not_choose_the_direction_of_a_hold() -> None:
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.words.slots import ground
     from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary
@@ -178,7 +178,7 @@ def test_two_batteries_in_one_request_are_not_proposed_as_the_first(tmp_path: Pa
     path = tmp_path / "two-batteries.yaml"
     path.write_text(yaml.safe_dump(site), encoding="utf-8")
 
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary
 
@@ -201,7 +201,7 @@ def test_a_busy_model_answers_at_once_instead_of_queueing_the_caller() -> None:
     model (4-30 s a call), so a few of them held every API worker thread."""
     import time
 
-    from runtime.config.model import load_config
+    from runtime.config.load import load_config
     from runtime.words.slots import SlotFiller, SlotsUnavailable
     from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary

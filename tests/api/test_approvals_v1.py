@@ -11,6 +11,7 @@ from runtime.api import ApiContext
 from runtime.approvals import book as approvals
 from runtime.core.clock import FixedClock
 from runtime.log import events as ev
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog, Pending
 from tests.api.support import add_users, call, served
 
@@ -19,7 +20,7 @@ T0 = datetime(2026, 7, 15, 18, 45, tzinfo=UTC)
 
 def test_a_v1_request_shows_no_plan_hash_and_is_approved_with_null(tmp_path: Path) -> None:
     log = EventLog(tmp_path / "events.db")
-    command = ev.CommandBody(
+    command = CommandBody(
         key="old",
         asset="bat1",
         kind="active_power_kw",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runtime.api import ApiContext
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from tests.api.support import add_users, call, served
 from tests.runtime.test_cli_dr import _setup
 

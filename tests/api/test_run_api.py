@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runtime.config import site
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.clock import WallClock
 from runtime.demo.feeder import SCENARIO_DIR, free_port
 from simulator import VirtualField, load_scenario

@@ -10,7 +10,7 @@ import polars as pl
 
 from runtime.api import ApiContext
 from runtime.api.routes_state import forecast_file
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.clock import FixedClock
 from runtime.ingest.historian import Historian
 from runtime.log.deadletter import DeadLetterStore

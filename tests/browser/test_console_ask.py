@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from runtime.api import ApiContext
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.clock import FixedClock
 from runtime.log.eventlog import EventLog
 from tests.api.support import PASSWORD, add_users, served

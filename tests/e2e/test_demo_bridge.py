@@ -24,7 +24,8 @@ import pytest
 
 from runtime.conductor.loop import Conductor
 from runtime.conductor.sinks import ScaledTimeBase, SinkResult
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import ScaledClock
 from runtime.decide.policy import Proposal
 from runtime.demo.bridge import (

@@ -24,7 +24,8 @@ import yaml
 from runtime.approvals import book as approvals
 from runtime.conductor.loop import Conductor
 from runtime.config import site
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import FixedClock
 from runtime.demo.feeder import SCENARIO_DIR, free_port
 from runtime.log.eventlog import EventLog

@@ -10,10 +10,11 @@ import pytest
 
 from runtime.cli import main as gridaios
 from runtime.conductor.loop import Conductor
-from runtime.config.model import parse_config
+from runtime.config.load import parse_config
 from runtime.core.clock import WallClock
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.dispatch import Projections, State
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog
 from tests.support.crash import SITE_YAML, free_port
 from tests.support.ledger_device import LedgerDevice
@@ -37,7 +38,7 @@ def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_pa
     config = parse_config(SITE_YAML.format(endpoint=device.endpoint))
     log = EventLog(tmp_path / "events.db")
     now = WallClock()()
-    orphan = ev.CommandBody(
+    orphan = CommandBody(
         key="orphan",
         asset="bat1",
         kind="active_power_kw",

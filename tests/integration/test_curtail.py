@@ -16,7 +16,8 @@ from runtime.agents import OperatorRequest, interpret
 from runtime.agents.shell import AgentSet
 from runtime.approvals import book as approvals
 from runtime.audit.explain import explain
-from runtime.config.model import ObserveConfig, SiteConfig
+from runtime.config.agents import ObserveConfig
+from runtime.config.model import SiteConfig
 from runtime.log.dispatch import State
 from tests.integration.test_skeleton import PEAK, REPO, Rig, fresh, in_order, kinds, rig, wait_for
 

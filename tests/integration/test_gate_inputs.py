@@ -14,13 +14,16 @@ import pytest
 from runtime.audit.replay import Difference, replay
 from runtime.conductor.loop import Conductor
 from runtime.config import site
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.config.safety_config import RateLimitConfig
 from runtime.decide import gate_inputs
+from runtime.ingest import gate_feed
 from runtime.ingest.historian import Historian
 from runtime.log import events as ev
 from runtime.log import records
 from runtime.log.dispatch import Projections
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import Event, EventLog
 from runtime.log.upcast import upcast_to
 from safety import Dispatch, Quality, Reading, StateSnapshot
@@ -318,8 +321,8 @@ def dispatch(
     before each further send; proposed and gated only when there are no sends."""
     start = sends[0] if sends else PEAK
 
-    def command(value: float) -> ev.CommandBody:
-        return ev.CommandBody(
+    def command(value: float) -> CommandBody:
+        return CommandBody(
             key=did,
             asset=asset,
             kind=kind,
@@ -393,7 +396,7 @@ def test_history_stays_right_for_every_command_of_a_cycle_and_after_new_dispatch
     dispatch(log, "pv", "pv1", [t - timedelta(minutes=40)], kind="curtail_pct", proposed=30.0)
     dispatch(log, "never", "bat1", [])
     projections = Projections.load(log)
-    sends = gate_inputs.SendHistory(log)
+    sends = gate_feed.SendHistory(log)
 
     # One cycle at t gates three commands: bat1, pv1, and a re-check of "a" (not its own).
     cycle = [("bat1", None), ("pv1", None), ("bat1", "a")]

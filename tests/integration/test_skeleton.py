@@ -15,7 +15,8 @@ import pytest
 
 from runtime.conductor.loop import Conductor
 from runtime.config import site
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import FixedClock
 from runtime.demo.feeder import SCENARIO_DIR, free_port, with_endpoint
 from runtime.log.eventlog import EventLog

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runtime.conductor.loop import Conductor
-from runtime.config.model import parse_config
+from runtime.config.load import parse_config
 from runtime.core.clock import WallClock
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.eventlog import EventLog

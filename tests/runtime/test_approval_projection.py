@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from runtime.approvals import book as approvals
 from runtime.approvals.projection import ApprovalProjection
 from runtime.log import events as ev
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog, Pending
 
 T0 = datetime(2026, 7, 15, 18, 45, tzinfo=UTC)
@@ -29,8 +30,8 @@ IDS = ("d0", "d1", "d2", "d3")
 USERS = ("alice", "bob", "carol")
 
 
-def _command(did: str) -> ev.CommandBody:
-    return ev.CommandBody(
+def _command(did: str) -> CommandBody:
+    return CommandBody(
         key=did,
         asset="bat1",
         kind="active_power_kw",

@@ -19,18 +19,21 @@ from connectors import Sample, SampleQuality
 from runtime.approvals import book as approvals
 from runtime.audit import explain
 from runtime.conductor.loop import Conductor
-from runtime.config.model import ApprovalsConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import ApprovalsConfig
 from runtime.core.clock import FixedClock
 from runtime.core.errors import NotFound
 from runtime.log import events as ev
+from runtime.log.dispatch_events import DispatchBody
+from runtime.log.event_base import CommandBody, HitBody
 from runtime.log.eventlog import EventLog, Pending
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 7, 15, 18, 45, tzinfo=UTC)
 
 
-def command(key: str, value: float = 150.0) -> ev.CommandBody:
-    return ev.CommandBody(
+def command(key: str, value: float = 150.0) -> CommandBody:
+    return CommandBody(
         key=key,
         asset="bat1",
         kind="active_power_kw",
@@ -72,7 +75,7 @@ def request(
             outcome="clamped",
             value=value,
             constraints=[
-                ev.HitBody(
+                HitBody(
                     constraint="ramp.active_power_kw",
                     reason="bat1 may move 200 kW/min from 20 kW",
                     limit=value,
@@ -402,7 +405,7 @@ def test_explain_shows_proposer_plan_hash_escalation_and_the_gate_inputs(log: Ev
         dispatch_id="d1",
     )
     history = [
-        ev.DispatchBody(asset="bat1", kind="active_power_kw", value=v, at=T0 - timedelta(minutes=m))
+        DispatchBody(asset="bat1", kind="active_power_kw", value=v, at=T0 - timedelta(minutes=m))
         for v, m in ((100.0, 10), (120.0, 4))
     ]
     log.append_event(
@@ -608,7 +611,13 @@ async def test_revalidation_blocks_a_plan_that_became_unsafe_before_approval(
     feeder_state(c, clock(), meter_kw=2100.0)
     await c.check_approvals(clock())
     chain = kinds_of(c, did)
-    assert chain[-3:] == ["dispatch.gated", "dispatch.simulated", "dispatch.blocked"], chain
+    # the re-check is the whole decision step again (decide_step): gate, twin, power flow
+    assert chain[-4:] == [
+        "dispatch.gated",
+        "dispatch.simulated",
+        "dispatch.grid_validated",
+        "dispatch.blocked",
+    ], chain
     regate = next(
         e
         for e in c.events.events(dispatch_id=did, kinds=("dispatch.gated",))

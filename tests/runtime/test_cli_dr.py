@@ -109,7 +109,7 @@ def test_dr_report_of_an_event_that_starts_off_the_interval_grid(tmp_path: Path)
     from datetime import timedelta
 
     from runtime.audit import dr_report
-    from runtime.config.model import parse_config
+    from runtime.config.load import parse_config
 
     network = (DEMO.parent / "networks" / "demo-feeder.yaml").resolve()
     config = parse_config(

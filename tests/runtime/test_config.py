@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config.model import load_config, parse_config
+from runtime.config.load import load_config, parse_config
 from runtime.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

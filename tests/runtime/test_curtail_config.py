@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from runtime.config import site
-from runtime.config.model import parse_config
+from runtime.config.load import parse_config
 from runtime.core.errors import ConfigError
 from runtime.decide.policy import Proposal
 from safety import Command, CommandKind, Origin

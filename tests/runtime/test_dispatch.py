@@ -8,10 +8,11 @@ import pytest
 
 from runtime.log import events as ev
 from runtime.log.dispatch import IllegalTransition, Projections, State, next_state
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import Event, EventLog
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
-CMD = ev.CommandBody(
+CMD = CommandBody(
     key="d1",
     asset="bat1",
     kind="active_power_kw",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config.model import load_config, parse_config
+from runtime.config.load import load_config, parse_config
 from runtime.core.errors import ConfigError
 from tests.support.pki import tls_pki
 

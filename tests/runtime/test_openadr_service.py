@@ -12,7 +12,7 @@ import pytest
 
 from runtime.agents.openadr import OpenAdrService
 from runtime.conductor.loop import Conductor
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.config.openadr import OpenAdrConfig
 from runtime.core.clock import FixedClock
 from runtime.log.eventlog import EventLog

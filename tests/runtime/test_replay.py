@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime.approvals import book as approvals
 from runtime.audit.replay import replay
 from runtime.config.model import SiteConfig
+from runtime.decide import approval_rule
 from runtime.log import events as ev
 from runtime.log import records
 from runtime.log.eventlog import EventLog
@@ -72,7 +72,7 @@ async def test_replay_reproduces_the_approval_requirement_of_a_curtailment(
     cfg = config(pv_agent_30_pct)
     db, did = await recorded(tmp_path, cfg)
     # The raw percentage through the kW rule would say auto: the two differ on this log.
-    assert approvals.requirement(30.0, cfg.approvals) is approvals.Requirement.AUTO
+    assert approval_rule.requirement(30.0, cfg.approvals) is approval_rule.Requirement.AUTO
     log = EventLog(db)
     try:
         result = replay(log, T0, T0)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from runtime.config import site
-from runtime.config.model import parse_config
+from runtime.config.load import parse_config
 from runtime.core.errors import ConfigError
 from safety import CommandKind, Policy
 

@@ -12,7 +12,7 @@ import yaml
 
 from runtime.cli import main
 from runtime.config import site
-from runtime.config.model import load_config, parse_config
+from runtime.config.load import load_config, parse_config
 from runtime.core.errors import ConfigError
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
 from simulator import load_network

@@ -15,7 +15,7 @@ from runtime.conductor.sinks import (
     mqtt_command_source,
 )
 from runtime.config import site
-from runtime.config.model import load_config, parse_config
+from runtime.config.load import load_config, parse_config
 from runtime.core.clock import FixedClock
 from runtime.core.errors import ConfigError
 from runtime.ingest.state import LatestState

@@ -17,7 +17,8 @@ import yaml
 from asyncua import Client, ua
 
 from runtime.config import site
-from runtime.config.model import SiteConfig, load_config, parse_config
+from runtime.config.load import load_config, parse_config
+from runtime.config.model import SiteConfig
 from runtime.demo.feeder import free_port
 from simulator import NetworkError, VirtualField, load_network, load_scenario
 from simulator.scenario import Scenario, ScenarioError

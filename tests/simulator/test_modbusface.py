@@ -16,7 +16,7 @@ import pytest
 from gridaios_bridge.modbus import ModbusClient, ModbusError
 from gridaios_wire import battery_map as r
 
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.demo.bridge import BRIDGE_SITE_CONFIG, field_spec_behind_bridge
 from simulator import VirtualField, load_scenario
 from simulator.modbusface import BatteryRegisterFace

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from runtime.config import site
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.demo.feeder import free_port
 from simulator import VirtualField, load_scenario
 from simulator.mqttfield import MqttField

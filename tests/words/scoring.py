@@ -6,13 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from runtime.cli.ask import assumed_state
 from runtime.config import site
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.log.eventlog import EventLog
 from runtime.words import evaluate as E
 from runtime.words.answer import answer
 from runtime.words.command import to_command
+from runtime.words.confirm import assumed_state
 from runtime.words.understand import Understood
 from runtime.words.vocab import vocabulary
 from safety import evaluate

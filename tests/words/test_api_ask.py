@@ -17,7 +17,7 @@ import polars as pl
 
 from runtime.api import ApiContext
 from runtime.api.routes_state import forecast_file
-from runtime.config.model import load_config
+from runtime.config.load import load_config
 from runtime.core.clock import FixedClock
 from runtime.log.eventlog import EventLog
 from safety import Quality, Reading, StateSnapshot

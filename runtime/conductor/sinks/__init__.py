@@ -30,7 +30,8 @@ from runtime.conductor.sinks.mqtt import (
     SinkResult,
 )
 from runtime.conductor.sinks.timebase import SameTime, ScaledTimeBase, TimeBase
-from runtime.config.model import READBACK_POINT, BatteryAsset, SiteConfig
+from runtime.config.checks import READBACK_POINT
+from runtime.config.model import BatteryAsset, SiteConfig
 from safety import ApprovedCommand
 
 __all__ = [

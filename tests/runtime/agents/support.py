@@ -13,7 +13,8 @@ from connectors import Sample
 from connectors.sample import SampleQuality
 from runtime.agents import Factories, Perception
 from runtime.conductor.loop import Conductor
-from runtime.config.model import SiteConfig, parse_config
+from runtime.config.load import parse_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import FixedClock
 from runtime.log.eventlog import EventLog
 from safety import Quality, Reading, StateSnapshot

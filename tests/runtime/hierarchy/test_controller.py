@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config.model import ControllerHierarchyConfig
+from runtime.config.hierarchy import ControllerHierarchyConfig
 from runtime.core.clock import FixedClock
 from runtime.hierarchy.controller import Controller
 from runtime.hierarchy.wire import SiteSummary, Status, status_topic, summary_topic

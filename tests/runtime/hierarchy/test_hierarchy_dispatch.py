@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config.model import ControllerHierarchyConfig, HierarchyConfig, SiteConfig
+from runtime.config.hierarchy import ControllerHierarchyConfig, HierarchyConfig
+from runtime.config.model import SiteConfig
 from runtime.hierarchy.controller import Controller
 from runtime.hierarchy.follow import Mode
 from runtime.log.eventlog import EventLog

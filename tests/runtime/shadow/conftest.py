@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.shadow import ShadowInputs, from_scenario
 from simulator import load_scenario

@@ -27,14 +27,8 @@ from runtime.agents.shell import build_runners
 from runtime.conductor.loop import Conductor
 from runtime.config.model import SiteConfig
 from runtime.core.clock import FixedClock
-from runtime.decide.step import (
-    Decision,
-    DecisionContext,
-    Outcome,
-    decide_step,
-    propose,
-    resolve_policy,
-)
+from runtime.decide.candidates import resolve_policy
+from runtime.decide.step import Decision, DecisionContext, Outcome, decide_cycle, propose
 from runtime.demo.feeder import SCENARIO_DIR
 from runtime.ingest.historian import Historian
 from runtime.log.eventlog import EventLog
@@ -268,7 +262,7 @@ def test_a_side_escalates_as_the_conductors_runner_does(
         ours = side.decide(perception, now)
         theirs = runner.step(perception, demo_config, now).decision.proposals
         assert [p.proposal for p in ours] == list(theirs)
-        (decided,) = decide_step(
+        (decided,) = decide_cycle(
             snapshot, None, ctx, production, at, setpoints={"bat1": 0.0}, proposed=ours
         )
         outcomes.append((ours[0].proposal.escalated, decided.outcome))

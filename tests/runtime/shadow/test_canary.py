@@ -15,7 +15,8 @@ from connectors import Sample, SampleQuality
 from runtime.cli import main
 from runtime.conductor.loop import Conductor
 from runtime.conductor.outbox import Outbox
-from runtime.config.model import HierarchyConfig, load_config
+from runtime.config.hierarchy import HierarchyConfig
+from runtime.config.load import load_config
 from runtime.core.clock import FixedClock
 from runtime.demo.feeder import DEFAULT_CONFIG, load_demo_inputs, run_demo
 from runtime.hierarchy import follow
@@ -186,7 +187,7 @@ def test_canary_step_records_and_a_failing_candidate_never_stops_production(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("candidate model crashed")
 
-    monkeypatch.setattr(canary, "decide_step", broken)
+    monkeypatch.setattr(canary, "decide_cycle", broken)
     assert conductor.canary.observe(snapshot, at, {"bat1": 0.0}, conductor.policy) == []
     assert conductor.canary.errors == 1
     assert len(list(log.events(kinds=("canary.decision",)))) == 1

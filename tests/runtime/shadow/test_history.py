@@ -11,7 +11,8 @@ import pytest
 
 from runtime.cli import main
 from runtime.config.model import SiteConfig
-from runtime.decide.step import DecisionContext, resolve_policy
+from runtime.decide.candidates import resolve_policy
+from runtime.decide.step import DecisionContext
 from runtime.ingest.historian import Historian
 from runtime.log import events as ev
 from runtime.log.eventlog import EventLog, Pending

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from runtime.config.model import SiteConfig, TariffConfig, TariffPeriodConfig
-from runtime.decide.step import Outcome, resolve_policy
+from runtime.decide.candidates import resolve_policy
+from runtime.decide.step import Outcome
 from runtime.demo.feeder import SCENARIO_DIR
 from runtime.shadow import from_scenario, run_shadow
 from runtime.shadow.kpis import energy_cost, episodes, price_per_kwh

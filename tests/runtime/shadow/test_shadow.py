@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
-from runtime.config.model import SiteConfig, load_config, parse_config
+from runtime.config.load import load_config, parse_config
+from runtime.config.model import SiteConfig
 from runtime.core.errors import ConfigError
-from runtime.decide.step import DecisionContext, UnknownCandidate, resolve_policy
+from runtime.decide.candidates import UnknownCandidate, resolve_policy
+from runtime.decide.step import DecisionContext
 from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.shadow import ShadowInputs, from_scenario, run_shadow, run_side
 from runtime.shadow.engine import ForecastModelError

@@ -18,10 +18,12 @@ import pytest
 from connectors import WriteResult
 from runtime.conductor.loop import Conductor
 from runtime.conductor.outbox import Outbox
-from runtime.config.model import SiteConfig, load_config
+from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.config.safety_config import RateLimitConfig
 from runtime.core.clock import FixedClock
-from runtime.decide.step import Decision, DecisionContext, Outcome, propose, resolve_policy
+from runtime.decide.candidates import resolve_policy
+from runtime.decide.step import Decision, DecisionContext, Outcome, propose
 from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.ingest.historian import Historian
 from runtime.log import events as ev
