@@ -15,6 +15,8 @@ Run: ``python -m benchmarks.bench_bridge`` (or through the benchmark harness).
 
 from __future__ import annotations
 
+from benchmarks.util import size
+
 import json
 import socket
 import statistics
@@ -35,7 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.mosquitto import running_broker
 
-N_ROUNDTRIPS = 100
+N_ROUNDTRIPS = size(100, 10)
 TOPICS = Topics(site="bench", device="bat1")
 CONFIG = """site: bench
 device: bat1
@@ -103,7 +105,7 @@ class _Client:
         self.c.disconnect()
 
 
-N_BACKLOG = 2000
+N_BACKLOG = size(2000, 100)
 _NODELAY = "allow_anonymous true\nset_tcp_nodelay true\n"
 
 

@@ -12,6 +12,8 @@ Run: ``python -m benchmarks.bench_bridge_sink`` (or through the benchmark harnes
 
 from __future__ import annotations
 
+from benchmarks.util import size
+
 import asyncio
 import json
 import statistics
@@ -33,7 +35,7 @@ from tests.firmware_bridge.harness import SITE, TOPICS, write_config
 from tests.support.approved import approved
 from tests.support.mosquitto import running_broker
 
-N = 30
+N = size(30, 5)
 CYCLE_S = 0.05
 ROLES = ("p_kw", "soc_pct", "safe_mode", "bridge_failsafe", "bridge_device_ok")
 POINTS = [PointBinding(point=f"bat1.{r}", node_id=f"bat1.{r}", unit="") for r in ROLES] + [

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from benchmarks.util import size
+
 import asyncio
 import json
 import os
@@ -58,7 +60,7 @@ def _row(name: str, value: float, unit: str, baseline: float, **extra: Any) -> d
     }
 
 
-def bench_batch_append(tmp: Path, n: int = 100_000) -> dict[str, Any]:
+def bench_batch_append(tmp: Path, n: int = size(100_000, 5_000)) -> dict[str, Any]:
     items = _telemetry(n)
     log = EventLog(tmp / "batch.db")
     t, cpu = time.perf_counter(), time.process_time()
@@ -93,7 +95,7 @@ def bench_batch_append(tmp: Path, n: int = 100_000) -> dict[str, Any]:
     )
 
 
-def bench_control_events(tmp: Path, n: int = 2000, producers: int = 100) -> list[dict[str, Any]]:
+def bench_control_events(tmp: Path, n: int = size(2000, 200), producers: int = size(100, 20)) -> list[dict[str, Any]]:
     log = EventLog(tmp / "control.db")
     committer = GroupCommitter(log)
 
@@ -110,7 +112,7 @@ def bench_control_events(tmp: Path, n: int = 2000, producers: int = 100) -> list
     asyncio.run(main())
     grouped = n / (time.perf_counter() - t)
     batches = committer.batches
-    single_n = 300
+    single_n = size(300, 20)
     t = time.perf_counter()
     for i in range(single_n):
         log.append("dispatch.verified", {"value": float(i)}, ts=T0, dispatch_id=f"s{i}")
@@ -146,7 +148,7 @@ def bench_control_events(tmp: Path, n: int = 2000, producers: int = 100) -> list
     ]
 
 
-def bench_restart(tmp: Path, n: int = 1_000_000) -> list[dict[str, Any]]:
+def bench_restart(tmp: Path, n: int = size(1_000_000, 20_000)) -> list[dict[str, Any]]:
     path = tmp / "big.db"
     log = EventLog(path)
     cmd = ev.CommandBody(

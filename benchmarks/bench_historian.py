@@ -4,6 +4,8 @@ next to polars writing the same frame to one Parquet file in the same run (targe
 
 from __future__ import annotations
 
+from benchmarks.util import size
+
 import json
 import tempfile
 import time
@@ -54,7 +56,7 @@ def _frame(n: int, points: int = 200) -> pl.DataFrame:
 
 
 def run() -> list[dict[str, Any]]:
-    n = 2_000_000
+    n = size(2_000_000, 100_000)
     data = _frame(n)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-historian-") as d:
@@ -84,7 +86,7 @@ def run() -> list[dict[str, Any]]:
             )
         )
 
-        m = 300_000
+        m = size(300_000, 10_000)
         pts, ts, values = _columns(m)
         h2 = Historian(tmp / "hist2", batch_rows=100_000, max_buffer_rows=100_000)
         t = time.perf_counter()

@@ -11,6 +11,8 @@ and the memory of the connector state with 10,000 points live.
 
 from __future__ import annotations
 
+from benchmarks.util import size
+
 import asyncio
 import json
 import threading
@@ -33,7 +35,7 @@ from tests.support.mosquitto import Broker, running_broker
 SITE = "bench"
 DEVICES = 100
 POINTS_PER_DEVICE = 100  # 10,000 points live
-MESSAGES = 4000
+MESSAGES = size(4000, 100)
 BATCH = 100
 
 

@@ -9,6 +9,8 @@ subscription and count notifications for a fixed window each.
 
 from __future__ import annotations
 
+from benchmarks.util import size
+
 import asyncio
 import json
 import time
@@ -21,8 +23,8 @@ from connectors import Batch, PointBinding
 from connectors.opcua import OpcUaClient, OpcUaSourceConfig
 from tests.support.nodeopcua import node_opcua_server
 
-VARIABLES = 2000
-WINDOW_S = 8.0
+VARIABLES = size(2000, 100)
+WINDOW_S = size(8.0, 1.0)
 PUBLISHING_MS = 20.0
 
 
