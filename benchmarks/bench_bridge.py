@@ -15,8 +15,6 @@ Run: ``python -m benchmarks.bench_bridge`` (or through the benchmark harness).
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import json
 import socket
 import statistics
@@ -35,6 +33,7 @@ from gridaios_bridge.protocol import Sample, Topics, encode_telemetry, format_ts
 from gridaios_bridge.spool import Spool
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.util import size
 from tests.support.mosquitto import running_broker
 
 N_ROUNDTRIPS = size(100, 10)

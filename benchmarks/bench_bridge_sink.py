@@ -12,8 +12,6 @@ Run: ``python -m benchmarks.bench_bridge_sink`` (or through the benchmark harnes
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import asyncio
 import json
 import statistics
@@ -26,6 +24,7 @@ from gridaios_bridge import EmulatedInverter
 from gridaios_bridge.config import EmulatorConfig
 
 from benchmarks.bench_bridge import _Client, _row, _wait
+from benchmarks.util import size
 from connectors import PointBinding
 from connectors.mqtt import MqttClient, MqttSourceConfig
 from runtime.bridgedemo import BridgeProcess

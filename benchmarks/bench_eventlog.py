@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import asyncio
 import json
 import os
@@ -19,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.util import size
 from runtime import events as ev
 from runtime.dispatch import Projections
 from runtime.eventlog import EventLog, GroupCommitter, Pending
@@ -95,7 +94,9 @@ def bench_batch_append(tmp: Path, n: int = size(100_000, 5_000)) -> dict[str, An
     )
 
 
-def bench_control_events(tmp: Path, n: int = size(2000, 200), producers: int = size(100, 20)) -> list[dict[str, Any]]:
+def bench_control_events(
+    tmp: Path, n: int = size(2000, 200), producers: int = size(100, 20)
+) -> list[dict[str, Any]]:
     log = EventLog(tmp / "control.db")
     committer = GroupCommitter(log)
 

@@ -11,13 +11,13 @@ next-day origins (MASE, scaled by in-sample daily seasonal-naive MAE).
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from benchmarks.util import size
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / "var" / "numba"))
 

@@ -4,8 +4,6 @@ next to polars writing the same frame to one Parquet file in the same run (targe
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import json
 import tempfile
 import time
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from benchmarks.util import size
 from runtime.historian import SCHEMA, Historian
 
 T0 = datetime(2026, 7, 15, 22, 0, tzinfo=UTC)  # crosses midnight: two day partitions

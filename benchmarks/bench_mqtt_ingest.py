@@ -11,8 +11,6 @@ and the memory of the connector state with 10,000 points live.
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import asyncio
 import json
 import threading
@@ -26,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.util import size
 from connectors import Batch, PointBinding
 from connectors.mqtt import MqttClient, MqttSourceConfig
 from connectors.mqtt.codec import TelemetryCodec

@@ -6,14 +6,13 @@ the median of repeated calls on a small-footprint session (1 thread, no arena).
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import json
 import time
 from datetime import timedelta
 
 import numpy as np
 
+from benchmarks.util import size
 from forecasting.onnx_models import AnomalyDetector, ShortTermForecaster
 from forecasting.train import evaluate_anomaly, evaluate_forecaster, forecast_samples, load_split
 from forecasting.train import windows as make_windows

@@ -9,8 +9,6 @@ subscription and count notifications for a fixed window each.
 
 from __future__ import annotations
 
-from benchmarks.util import size
-
 import asyncio
 import json
 import time
@@ -19,6 +17,7 @@ from typing import Any
 
 from asyncua import Client
 
+from benchmarks.util import size
 from connectors import Batch, PointBinding
 from connectors.opcua import OpcUaClient, OpcUaSourceConfig
 from tests.support.nodeopcua import node_opcua_server

@@ -380,7 +380,9 @@ def run() -> list[dict[str, Any]]:
         for command in plan:
             evaluate([command], state, envelope, T0)
 
-    gate_plan = [b / 1000.0 for b in _batches(lambda: evaluate(plan, state, envelope, T0), 1, PLAN_RUNS)]
+    gate_plan = [
+        b / 1000.0 for b in _batches(lambda: evaluate(plan, state, envelope, T0), 1, PLAN_RUNS)
+    ]
     naive_plan = [b / 1000.0 for b in _batches(per_command_loop, 1, size(15, 2))]
     over = _over(plan)
     over_outcomes = {
@@ -388,7 +390,9 @@ def run() -> list[dict[str, Any]]:
         for o in ("accepted", "clamped", "rejected")
     }
     assert over_outcomes["accepted"] == 0, over_outcomes
-    over_plan = [b / 1000.0 for b in _batches(lambda: evaluate(over, state, envelope, T0), 1, size(40, 2))]
+    over_plan = [
+        b / 1000.0 for b in _batches(lambda: evaluate(over, state, envelope, T0), 1, size(40, 2))
+    ]
     one_extra = {
         "baseline_is": "naive min/max + staleness check of the same command",
         "method": f"process CPU per call over {BATCHES} batches of {BATCH} calls, gc off",

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import gridaios_data
 from runtime import site
 from runtime.clock import ScaledClock
 from runtime.conductor import Conductor
@@ -19,9 +20,8 @@ from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from simulator import Scenario, VirtualField, load_scenario
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO / "configs" / "demo-feeder.yaml"
-SCENARIO_DIR = REPO / "configs" / "scenarios"
+DEFAULT_CONFIG = gridaios_data.DEMO_CONFIG
+SCENARIO_DIR = gridaios_data.SCENARIOS
 
 
 def free_port() -> int:
@@ -229,7 +229,7 @@ def _violations(config: SiteConfig, field_: VirtualField, observed: list[Any]) -
 
 
 def default_db_path(now: datetime) -> Path:
-    return REPO / "var" / "demo" / f"events-{now:%Y%m%dT%H%M%S}.db"
+    return gridaios_data.state_dir().parent / "demo" / f"events-{now:%Y%m%dT%H%M%S}.db"
 
 
 def load_demo_inputs(config_path: str | None, scenario_name: str) -> tuple[SiteConfig, Scenario]:

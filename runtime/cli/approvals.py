@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime import approvals
 from runtime.errors import GridaiosError
 from runtime.eventlog import EventLog
 
-DEFAULT_DB = Path("var/gridaios/events.db")
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:

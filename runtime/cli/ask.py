@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import gridaios_data
+from gridaios_data import state_path
 from runtime import records, site
 from runtime.approvals import requirement
 from runtime.clock import Clock, WallClock
@@ -27,9 +29,9 @@ from runtime.config import BatteryAsset, SiteConfig, load_config
 from runtime.errors import ConfigError
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
 
-DEFAULT_CONFIG = "configs/demo-feeder.yaml"
-DEFAULT_ROUTER = "configs/router.yaml"
-DEFAULT_DB = Path("var/gridaios/events.db")
+DEFAULT_CONFIG = str(gridaios_data.DEMO_CONFIG)
+DEFAULT_ROUTER = str(gridaios_data.ROUTER_CONFIG)
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:

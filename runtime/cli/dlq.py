@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime.deadletter import DeadLetterError, DeadLetterStore, Status
 from runtime.errors import NotFound
 
-DEFAULT_DLQ = Path("var/gridaios/deadletters.db")
+DEFAULT_DLQ = state_path("deadletters.db")
 
 
 def register(sub: Any) -> None:

@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime import events as ev
 from runtime.cli.serve import add_api_options, api_listen
 from runtime.clock import WallClock
@@ -39,7 +40,7 @@ from runtime.supervise import (
 )
 
 log = logging.getLogger(__name__)
-DEFAULT_DB = Path("var/gridaios/events.db")
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:

@@ -21,6 +21,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+import gridaios_data
 from connectors import Sample
 from connectors.sample import SampleQuality
 from runtime.clock import Clock, WallClock
@@ -28,8 +29,7 @@ from runtime.conductor import Conductor
 from runtime.config import HierarchyConfig, SiteConfig, load_config
 from runtime.eventlog import EventLog
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_FEEDER = REPO / "configs" / "demo-feeder.yaml"
+DEMO_FEEDER = gridaios_data.DEMO_CONFIG
 
 
 def scripted_config(site: str, hierarchy: dict[str, Any], *, cadence_s: float) -> SiteConfig:
@@ -83,7 +83,7 @@ async def run_site(args: argparse.Namespace) -> None:
     }
     config = scripted_config(args.site, hierarchy, cadence_s=args.cadence_s)
     clock = WallClock()
-    db = args.db or REPO / "var" / "hierarchy" / f"{args.site}.db"
+    db = args.db or gridaios_data.state_dir().parent / "hierarchy" / f"{args.site}.db"
     db.parent.mkdir(parents=True, exist_ok=True)
     events = EventLog(db)
     conductor = Conductor(config, events, clock)

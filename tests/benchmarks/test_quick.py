@@ -36,7 +36,10 @@ def test_benchmark_runs_in_quick_mode(name: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", name],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "firmware-bridge")])},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "firmware-bridge")]),
+        },
         capture_output=True,
         text=True,
         timeout=QUICK_TIMEOUT_S,
