@@ -135,6 +135,7 @@ class Conductor:
         )
         self.policy = self.canary.production_policy()
         self._stopping = False
+        self.alive_at: float | None = None  # loop time of run()'s last turn (the watchdog)
         # The controller's side of this site (runtime.hierarchy); the shell starts it.
         self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
         self.agents = AgentSet(self, agent_factories)
@@ -219,6 +220,7 @@ class Conductor:
         loop = asyncio.get_running_loop()
         flushed_at = dlq_at = loop.time()
         while not self._stopping and (until is None or self.clock() < until):
+            self.alive_at = loop.time()
             now = self.clock()
             await self.check_approvals(now)
             if now >= next_cycle:

@@ -18,6 +18,7 @@ from runtime.cli import (
     explain,
     forecast,
     history,
+    init,
     probe,
     replay,
     revert,
@@ -30,6 +31,7 @@ from runtime.cli import (
 )
 
 COMMANDS = (
+    init,
     check_config,
     demo,
     run,

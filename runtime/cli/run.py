@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,6 +32,7 @@ from runtime.errors import ConfigError
 from runtime.eventlog import EventLog
 from runtime.historian import Historian
 from runtime.housekeeping import housekeeping_service
+from runtime.sdnotify import Notifier
 from runtime.supervise import (
     FunctionService,
     Service,
@@ -107,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:  # found while starting (e.g. a password_env not set)
         print(err, file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as err:  # state directory missing, read-only or full
+        print(
+            f"gridaios run: cannot open the event log {args.db}: {err}; pass --db PATH on a "
+            "writable disk or set GRIDAIOS_STATE_DIR",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
@@ -126,6 +135,7 @@ async def serve(
     api: tuple[Any, Path | None, Path | None] | None = None,
 ) -> None:
     clock = WallClock()
+    notifier = Notifier()  # systemd Type=notify: READY and WATCHDOG (no-op outside systemd)
     events = EventLog(db)
     dlq = DeadLetterStore(dlq_path)
     historian = Historian(history) if history is not None else None
@@ -140,6 +150,7 @@ async def serve(
                 link.start()  # never blocks: the site runs on its own config until heard
             await conductor.connect()
             ready()
+            notifier.ready(f"conducting site {config.site.id}")
             if link is None:
                 await conductor.run()
                 return
@@ -197,13 +208,16 @@ async def serve(
         # Let the conductor finish the dispatch under way; stop everything once it has,
         # or after the drain deadline (an unfinished command stays in the outbox).
         conductor.request_stop()
+        notifier.stopping()
         loop.call_later(supervisor.drain_s, supervisor.stop)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, drain)
+    watchdog = asyncio.create_task(notifier.watchdog(lambda: conductor.alive_at), name="watchdog")
     try:
         await supervisor.run()
     finally:
+        watchdog.cancel()
         events.append_event(ev.RuntimeStopped(reason="signal: drained"), ts=clock())
         if app is not None:
             close_app(app)
