@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.util import size
-from runtime.historian import SCHEMA, Historian
+from runtime.ingest.historian import SCHEMA, Historian
 
 T0 = datetime(2026, 7, 15, 22, 0, tzinfo=UTC)  # crosses midnight: two day partitions
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from gridaios_data import state_path
-from runtime import approvals
-from runtime.errors import GridaiosError
-from runtime.eventlog import EventLog
+from runtime.approvals import book as approvals
+from runtime.core.errors import GridaiosError
+from runtime.log.eventlog import EventLog
 
 DEFAULT_DB = state_path("events.db")
 

@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import gridaios_data
 from gridaios_data import state_path
-from runtime import records, site
-from runtime.approvals import requirement
-from runtime.clock import Clock, WallClock
-from runtime.config import BatteryAsset, SiteConfig, load_config
-from runtime.errors import ConfigError
+from runtime.approvals.book import requirement
+from runtime.config import site
+from runtime.config.model import BatteryAsset, SiteConfig, load_config
+from runtime.core.clock import Clock, WallClock
+from runtime.core.errors import ConfigError
+from runtime.log import records
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
 
 DEFAULT_CONFIG = str(gridaios_data.DEMO_CONFIG)
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
             print(f"--db {args.db}: no event log there; pass the runtime's", file=sys.stderr)
             return 2
         from runtime.agents.intent import request
-        from runtime.eventlog import EventLog
+        from runtime.log.eventlog import EventLog
 
         log = EventLog(args.db)
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gridaios_data import state_path
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 
 DEFAULT_DB = state_path("events.db")
 

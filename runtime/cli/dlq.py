@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from gridaios_data import state_path
-from runtime.deadletter import DeadLetterError, DeadLetterStore, Status
-from runtime.errors import NotFound
+from runtime.core.errors import NotFound
+from runtime.log.deadletter import DeadLetterError, DeadLetterStore, Status
 
 DEFAULT_DLQ = state_path("deadletters.db")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from gridaios_data import state_path
 from runtime.cli.replay import utc_time
-from runtime.historian import Historian
+from runtime.ingest.historian import Historian
 
 DEFAULT_ROOT = state_path("history")
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.siteinit import DEFAULT_APPLICATION_URI
+from runtime.cli.siteinit import DEFAULT_APPLICATION_URI
 
 
 def register(sub: Any) -> None:
@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.siteinit import init_site
+    from runtime.cli.siteinit import init_site
 
     try:
         report = init_site(args.dir, application_uri=args.application_uri, hostname=args.hostname)

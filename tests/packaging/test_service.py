@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.sdnotify import Notifier, loop_is_alive, watchdog_interval_s
+from runtime.service.sdnotify import Notifier, loop_is_alive, watchdog_interval_s
 from tests.packaging.procs import env_with, init_site, process
 
 REPO = Path(__file__).resolve().parents[2]
