@@ -22,8 +22,8 @@ from runtime.config import site
 from runtime.config.model import load_config
 from runtime.core.clock import FixedClock
 from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR, free_port, with_endpoint
-from runtime.log.eventlog import EventLog
 from runtime.log.dispatch import State
+from runtime.log.eventlog import EventLog
 from safety import Accepted, Command, CommandKind, Origin, evaluate
 from simulator import VirtualField, load_scenario
 

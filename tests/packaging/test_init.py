@@ -15,8 +15,8 @@ from asyncua.crypto import uacrypto
 
 from connectors import PointBinding, Sample
 from connectors.opcua import OpcUaClient, OpcUaSourceConfig
-from runtime.config.model import load_config
 from runtime.cli.siteinit import init_site
+from runtime.config.model import load_config
 from tests.support.opcuaserver import field_server
 from tests.support.pki import opcua_app_cert
 from tests.support.waiting import until
