@@ -30,7 +30,7 @@ from forecasting.candidates import mstl
 from forecasting.metrics import mase, naive_scale
 from forecasting.synth import make_frame
 
-N_SERIES = size(200, 40)
+N_SERIES = size(200, 8)
 DAYS = size(28, 14)
 H = 96
 HELD_OUT_SEED = 2027  # never used to tune the candidates or the selection rule
