@@ -61,6 +61,14 @@ def state_path(name: str) -> Path:
     return state_dir() / name
 
 
+def scratch_dir(name: str) -> Path:
+    """Where a demo keeps its logs: ``var/NAME`` of a checkout, else ``state_dir() / NAME``."""
+    repo = checkout()
+    if repo is not None and not os.environ.get("GRIDAIOS_STATE_DIR"):
+        return repo / "var" / name
+    return state_dir() / name
+
+
 def config_dir(environ: dict[str, str] | None = None) -> Path:
     """Where a site's own config lives: ``$CONFIGURATION_DIRECTORY`` (systemd) or /etc/gridaios."""
     env = os.environ if environ is None else environ

@@ -229,7 +229,7 @@ def _violations(config: SiteConfig, field_: VirtualField, observed: list[Any]) -
 
 
 def default_db_path(now: datetime) -> Path:
-    return gridaios_data.state_dir().parent / "demo" / f"events-{now:%Y%m%dT%H%M%S}.db"
+    return gridaios_data.scratch_dir("demo") / f"events-{now:%Y%m%dT%H%M%S}.db"
 
 
 def load_demo_inputs(config_path: str | None, scenario_name: str) -> tuple[SiteConfig, Scenario]:

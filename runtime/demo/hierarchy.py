@@ -83,7 +83,7 @@ async def run_site(args: argparse.Namespace) -> None:
     }
     config = scripted_config(args.site, hierarchy, cadence_s=args.cadence_s)
     clock = WallClock()
-    db = args.db or gridaios_data.state_dir().parent / "hierarchy" / f"{args.site}.db"
+    db = args.db or gridaios_data.scratch_dir("hierarchy") / f"{args.site}.db"
     db.parent.mkdir(parents=True, exist_ok=True)
     events = EventLog(db)
     conductor = Conductor(config, events, clock)

@@ -103,3 +103,16 @@ def test_init_cli_prints_what_it_made_and_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"gridaios init {blocked / 'site'}:"), done.stderr
+
+
+def test_state_dir_is_absolute_and_follows_the_documented_order(tmp_path: Path) -> None:
+    import gridaios_data as data
+
+    assert data.state_dir({"GRIDAIOS_STATE_DIR": str(tmp_path / "s")}) == tmp_path / "s"
+    systemd = {"STATE_DIRECTORY": "/var/lib/gridaios:/var/lib/other"}
+    assert data.state_dir(systemd) == Path("/var/lib/gridaios")
+    repo = data.checkout()
+    assert repo is not None and data.state_dir({}) == repo / "var" / "gridaios"  # a checkout
+    assert data.config_dir({}) == Path("/etc/gridaios")
+    assert data.config_dir({"CONFIGURATION_DIRECTORY": "/etc/x"}) == Path("/etc/x")
+    assert (repo / "configs").resolve() == data.CONFIGS and data.DEMO_CONFIG.is_file()

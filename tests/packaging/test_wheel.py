@@ -193,3 +193,20 @@ def test_run_with_an_unwritable_state_dir_says_so_in_one_line(
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"gridaios run: cannot open the event log {blocker}/state/")
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_demo_runs_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    """`gridaios demo` with its default site and scenario from the wheel, outside the repo."""
+    env = _outside_env(tmp_path)
+    argv = ["demo", "--auto-approve", "--speed", "300", "--duration", "1800", "--json"]
+    done = subprocess.run(
+        [str(installed / "gridaios"), *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"observation_mismatches": 0' in done.stdout, done.stdout[-1000:]
+    assert list((tmp_path / "state" / "demo").glob("events-*.db"))  # under the state dir
