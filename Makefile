@@ -12,11 +12,13 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 .PHONY: demo demo-bridge test lint typecheck unit bench soak sysdeps interop clean dist lock
 
 # Every Python dependency is pinned with its hashes (pip-tools' pip-compile --generate-hashes):
-# dev.lock is what `make` installs (runtime + every extra + the bridge), edge.lock what an edge
-# box runs (no test tools) and what `make dist` puts in the wheelhouse. `make lock` refreshes
-# both after a pyproject.toml change, keeping every pin that still fits.
+# dev.lock is what `make test` installs (runtime + every extra + the bridge), demo.lock its
+# subset for `make demo` (no extras), edge.lock what an edge box runs (no test tools) and what
+# `make dist` puts in the wheelhouse. `make lock` refreshes all three after a pyproject.toml
+# change, keeping every pin that still fits.
 LOCK      := requirements/dev.lock
 EDGE_LOCK := requirements/edge.lock
+DEMO_LOCK := requirements/demo.lock
 PIP_TOOLS := pip-tools==7.6.2
 
 demo: sysdeps $(DEMO_STAMP)
@@ -58,11 +60,13 @@ soak: $(STAMP)
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-# The demo needs only the runtime: its dependencies at the lock's versions (-c), no compile.
-$(DEMO_STAMP): pyproject.toml firmware-bridge/pyproject.toml $(LOCK)
+# The demo needs only the runtime: demo.lock (dev.lock's pins for it, no compile), hash-checked.
+$(DEMO_STAMP): pyproject.toml firmware-bridge/pyproject.toml $(DEMO_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c $(LOCK) -e . -e firmware-bridge
+	$(BIN)/python -m pip install -q --require-hashes -r $(DEMO_LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e . -e firmware-bridge
+	$(BIN)/python -m pip check
 	touch $(DEMO_STAMP)
 
 # Everything from the lock, hash-checked; then the project itself, editable, adding nothing
@@ -95,6 +99,9 @@ lock:
 	var/lock-venv/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --extra forecast --extra ml --extra llm \
 		-c $(LOCK) -o $(EDGE_LOCK) pyproject.toml firmware-bridge/pyproject.toml
+	var/lock-venv/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links \
+		-c $(LOCK) -o $(DEMO_LOCK) pyproject.toml firmware-bridge/pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -15,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DEV_LOCK = REPO / "requirements" / "dev.lock"
 EDGE_LOCK = REPO / "requirements" / "edge.lock"
+DEMO_LOCK = REPO / "requirements" / "demo.lock"
 # the SimBench profiles (about 400 MB) are for `python -m benchmarks` only, never locked
 UNLOCKED_EXTRAS = {"bench"}
 EDGE_EXTRAS = {"forecast", "ml", "llm"}
@@ -50,7 +51,9 @@ def declared(extras: set[str] | None) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("lock", "extras"), [(DEV_LOCK, None), (EDGE_LOCK, EDGE_EXTRAS)], ids=["dev", "edge"]
+    ("lock", "extras"),
+    [(DEV_LOCK, None), (EDGE_LOCK, EDGE_EXTRAS), (DEMO_LOCK, set())],
+    ids=["dev", "edge", "demo"],
 )
 def test_lock_pins_every_declared_dependency_with_hashes(
     lock: Path, extras: set[str] | None
@@ -62,11 +65,12 @@ def test_lock_pins_every_declared_dependency_with_hashes(
     assert not unhashed, unhashed
 
 
-def test_edge_lock_is_the_dev_lock_without_test_tools() -> None:
-    dev, edge = pins(DEV_LOCK), pins(EDGE_LOCK)
-    assert set(edge) < set(dev)
-    differ = {n: (edge[n][0], dev[n][0]) for n in edge if edge[n][0] != dev[n][0]}
-    assert not differ, differ
+def test_edge_and_demo_locks_are_subsets_of_the_dev_lock() -> None:
+    dev, edge, demo = pins(DEV_LOCK), pins(EDGE_LOCK), pins(DEMO_LOCK)
+    assert set(demo) < set(edge) < set(dev)
+    for lock in (edge, demo):
+        differ = {n: (lock[n][0], dev[n][0]) for n in lock if lock[n][0] != dev[n][0]}
+        assert not differ, differ
     for tool in ("pytest", "mypy", "ruff", "playwright", "pandapower"):
         assert tool in dev and tool not in edge
 
@@ -75,5 +79,6 @@ def test_make_installs_from_the_lock() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert "LOCK      := requirements/dev.lock" in makefile
     assert "pip install -q --require-hashes -r $(LOCK)" in makefile
+    assert "pip install -q --require-hashes -r $(DEMO_LOCK)" in makefile
     assert "pip install -q --no-deps -e . -e firmware-bridge" in makefile
     assert "--require-hashes -w dist/wheelhouse -r $(EDGE_LOCK)" in makefile
