@@ -30,7 +30,8 @@ EDGE_LOCK = REPO / "requirements" / "edge.lock"
 PIP = [sys.executable, "-m", "pip"]
 LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+# building and installing the wheelhouse takes minutes on a loaded 2-core box
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(1500)]
 
 
 def _pip(*args: str, timeout_s: float = 1200) -> None:
