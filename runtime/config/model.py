@@ -13,6 +13,7 @@ from connectors.credentials import check_common
 from connectors.mqtt import MqttSourceConfig, MqttTlsConfig
 from connectors.opcua import OpcUaSourceConfig
 from runtime.config import sensitivities
+from runtime.config.openadr import OpenAdrConfig, openadr_issues
 from runtime.config.safety_config import AssetLimitsConfig, SafetyConfig, safety_issues
 from runtime.core.errors import ConfigError, ConfigIssue
 
@@ -36,6 +37,7 @@ class PointConfig(_Model):
 class _AssetBase(_Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = ""
+    aliases: tuple[str, ...] = Field(default=(), description="what operators call it (ask)")
     points: dict[str, PointConfig]
     limits: AssetLimitsConfig = AssetLimitsConfig()
 
@@ -443,6 +445,7 @@ class SiteConfig(_Model):
     hierarchy: HierarchyConfig | None = None
     agents: AgentsConfig = AgentsConfig()
     observe: ObserveConfig = ObserveConfig()
+    openadr: OpenAdrConfig | None = None  # DR programs over OpenADR (docs/dr.md)
 
     def asset(self, asset_id: str) -> MeterAsset | BatteryAsset | PvAsset | CurtailableLoadAsset:
         for asset in self.assets:
@@ -553,6 +556,7 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         + safety_issues(config)
         + _hierarchy_issues(config)
         + _agent_issues(config)
+        + openadr_issues(config, None if file.startswith("<") else Path(file).parent)
     )
     if not issues:
         issues = _command_point_issues(config)
