@@ -1,14 +1,17 @@
-"""``python -m benchmarks [--only NAME] [--list]``: run benchmarks, print JSON lines."""
+"""``python -m benchmarks [--only NAME] [--list] [--quick]``: run benchmarks, print JSON lines."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
 from pathlib import Path
+
+from benchmarks.util import QUICK_ENV
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this benchmark module (repeatable); see --list",
     )
     parser.add_argument("--list", action="store_true", help="list benchmark modules")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, same code paths (what `make test` runs so no benchmark can rot); "
+        "the figures are not comparable with a full run",
+    )
     args = parser.parse_args(argv)
     names = discover()
     if args.list:
@@ -39,11 +48,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.quick:
+        os.environ[QUICK_ENV] = "1"  # read by benchmarks.util.size() when a module is imported
     failed = 0
     for name in args.only or names:
-        module = importlib.import_module(f"benchmarks.bench_{name}")
         t0 = time.perf_counter()
         try:
+            module = importlib.import_module(f"benchmarks.bench_{name}")
             rows = module.run()
         except Exception:  # one broken benchmark must not hide the others
             failed += 1
@@ -52,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for row in rows:
             row.setdefault("module", name)
+            if args.quick:
+                row["quick"] = True
             print(json.dumps(row), flush=True)
         print(f"# {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 1 if failed else 0

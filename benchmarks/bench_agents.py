@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.util import row
+from benchmarks.util import row, size
 from runtime.agents import AgentRunner, Perception
 from runtime.agents.anomaly import AnomalyAgent, onnx_scorer, zscore_scorer
 from runtime.agents.peak import UNCONTROLLED, ForecastPeakAgent, RulePeakAgent
@@ -49,6 +49,7 @@ def _load(t: datetime) -> float:
 
 
 def _median_s(fn: Callable[[], object], n: int) -> float:
+    n = size(n, max(3, n // 200))
     fn()  # warm up (imports, sessions)
     times = []
     for _ in range(n):

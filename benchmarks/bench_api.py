@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.util import percentile, row
+from benchmarks.util import percentile, row, size
 from runtime.approvals import book as approvals
 from runtime.log.eventlog import EventLog, Pending
 from tests.api.support import add_users
 
-SIZES = ((500, 100), (5000, 30))  # (dispatches, calls per endpoint)
+SIZES = size(((500, 100), (5000, 30)), ((50, 5), (200, 3)))  # (dispatches, calls per endpoint)
 N_PENDING = 10
 # row name, served timings, full-fold timings
 PAIRS = (("approvals", "api", "pending"), ("metrics", "metrics", "fold"))

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.util import row
+from benchmarks.util import row, size
 from runtime.approvals import book as approvals
 from runtime.approvals.projection import ApprovalProjection
 from runtime.log import events as ev
@@ -31,8 +31,9 @@ from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog, Pending
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
-REQUESTS = 2000
-TELEMETRY = 100_000
+REQUESTS = size(2000, 100)
+TELEMETRY = size(100_000, 2_000)
+DETAIL_ID = f"d{REQUESTS // 2 + 1}"  # d1001 in a full run: one request in the middle
 KINDS = (
     approvals.REQUESTED,
     approvals.GRANTED,
@@ -202,7 +203,7 @@ def run() -> list[dict[str, Any]]:
 
         def raw_one() -> list[Any]:
             sql = "SELECT seq, ts, kind, payload FROM events WHERE dispatch_id = ? ORDER BY seq"
-            return raw.execute(sql, ("d1001",)).fetchall()
+            return raw.execute(sql, (DETAIL_ID,)).fetchall()
 
         m = approvals.metrics(log, now)
         assert m.requested == REQUESTS and m.pending == REQUESTS // 4, m
@@ -211,7 +212,7 @@ def run() -> list[dict[str, Any]]:
         t_metrics = _best(lambda: approvals.metrics(log, now))
         t_pending = _best(lambda: approvals.pending(log))
         t_raw_one = _best(raw_one, repeat=20)
-        t_detail = _best(lambda: approvals.detail(log, "d1001"), repeat=20)
+        t_detail = _best(lambda: approvals.detail(log, DETAIL_ID), repeat=20)
         raw.close()
         projected = _projection_rows(log, now)
         log.close()

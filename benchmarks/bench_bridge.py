@@ -33,9 +33,10 @@ from gridaios_bridge.spool import Spool
 from gridaios_wire.jsonv1 import Sample, Topics, encode_telemetry, format_ts
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.util import size
 from tests.support.mosquitto import running_broker
 
-N_ROUNDTRIPS = 100
+N_ROUNDTRIPS = size(100, 10)
 TOPICS = Topics(site="bench", device="bat1")
 CONFIG = """site: bench
 device: bat1
@@ -103,7 +104,7 @@ class _Client:
         self.c.disconnect()
 
 
-N_BACKLOG = 2000
+N_BACKLOG = size(2000, 100)
 _NODELAY = "allow_anonymous true\nset_tcp_nodelay true\n"
 
 

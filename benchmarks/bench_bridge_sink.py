@@ -24,6 +24,7 @@ from gridaios_bridge import EmulatedInverter
 from gridaios_bridge.config import EmulatorConfig
 
 from benchmarks.bench_bridge import _Client, _row, _wait
+from benchmarks.util import size
 from connectors import PointBinding
 from connectors.mqtt import MqttClient, MqttSourceConfig
 from runtime.conductor.sinks import CommandPoints, MqttCommandSink
@@ -33,7 +34,7 @@ from tests.firmware_bridge.harness import SITE, TOPICS, write_config
 from tests.support.approved import approved
 from tests.support.mosquitto import running_broker
 
-N = 30
+N = size(30, 5)
 CYCLE_S = 0.05
 ROLES = ("p_kw", "soc_pct", "safe_mode", "bridge_failsafe", "bridge_device_ok")
 POINTS = [PointBinding(point=f"bat1.{r}", node_id=f"bat1.{r}", unit="") for r in ROLES] + [

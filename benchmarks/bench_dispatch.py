@@ -16,17 +16,18 @@ from typing import Any
 
 from asyncua import Client, ua
 
-from benchmarks.util import percentile, row
+from benchmarks.util import percentile, row, size
 from runtime.conductor.loop import Conductor
 from runtime.config import site
 from runtime.config.load import load_config
 from runtime.core.clock import FixedClock
 from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR, free_port, with_endpoint
+from runtime.log.dispatch import State
 from runtime.log.eventlog import EventLog
 from safety import Accepted, Command, CommandKind, Origin, evaluate
 from simulator import VirtualField, load_scenario
 
-N = 200
+N = size(200, 20)
 
 
 async def _measure(tmp: Path) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ async def _measure(tmp: Path) -> list[dict[str, Any]]:
             t0 = time.perf_counter()
             result = await conductor.send(verdict.approved, at)
             ours.append(time.perf_counter() - t0)
-            assert result is not None and result.verified
+            assert result.state is State.VERIFIED, result
         bare: list[float] = []
         async with Client(config.sources[0].endpoint) as client:
             value_node = client.get_node("ns=2;s=bat1.p_setpoint_kw")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.util import size
 from runtime.log import events as ev
 from runtime.log.dispatch import Projections
 from runtime.log.event_base import CommandBody
@@ -59,7 +60,7 @@ def _row(name: str, value: float, unit: str, baseline: float, **extra: Any) -> d
     }
 
 
-def bench_batch_append(tmp: Path, n: int = 100_000) -> dict[str, Any]:
+def bench_batch_append(tmp: Path, n: int = size(100_000, 5_000)) -> dict[str, Any]:
     items = _telemetry(n)
     log = EventLog(tmp / "batch.db")
     t, cpu = time.perf_counter(), time.process_time()
@@ -94,7 +95,9 @@ def bench_batch_append(tmp: Path, n: int = 100_000) -> dict[str, Any]:
     )
 
 
-def bench_control_events(tmp: Path, n: int = 2000, producers: int = 100) -> list[dict[str, Any]]:
+def bench_control_events(
+    tmp: Path, n: int = size(2000, 200), producers: int = size(100, 20)
+) -> list[dict[str, Any]]:
     log = EventLog(tmp / "control.db")
     committer = GroupCommitter(log)
 
@@ -111,7 +114,7 @@ def bench_control_events(tmp: Path, n: int = 2000, producers: int = 100) -> list
     asyncio.run(main())
     grouped = n / (time.perf_counter() - t)
     batches = committer.batches
-    single_n = 300
+    single_n = size(300, 20)
     t = time.perf_counter()
     for i in range(single_n):
         log.append("dispatch.verified", {"value": float(i)}, ts=T0, dispatch_id=f"s{i}")
@@ -147,7 +150,7 @@ def bench_control_events(tmp: Path, n: int = 2000, producers: int = 100) -> list
     ]
 
 
-def bench_restart(tmp: Path, n: int = 1_000_000) -> list[dict[str, Any]]:
+def bench_restart(tmp: Path, n: int = size(1_000_000, 20_000)) -> list[dict[str, Any]]:
     path = tmp / "big.db"
     log = EventLog(path)
     cmd = CommandBody(

@@ -18,12 +18,12 @@ from typing import Any
 
 from asyncua import ua
 
-from benchmarks.util import row
+from benchmarks.util import row, size
 from runtime.demo.feeder import free_port
 from simulator import BatterySpec, FieldSpec, MeterSpec, Scenario, VirtualField
 
-N_BATTERIES = 333
-STEPS = 20
+N_BATTERIES = size(333, 20)
+STEPS = size(20, 3)
 
 
 def _spec() -> FieldSpec:

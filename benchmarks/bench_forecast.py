@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.util import size
+
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / "var" / "numba"))
 
 import numpy as np
@@ -28,12 +30,12 @@ from forecasting.candidates import mstl
 from forecasting.metrics import mase, naive_scale
 from forecasting.synth import make_frame
 
-N_SERIES = 200
-DAYS = 28
+N_SERIES = size(200, 8)
+DAYS = size(28, 14)
 H = 96
 HELD_OUT_SEED = 2027  # never used to tune the candidates or the selection rule
-N_PV, N_LOAD = 4, 12
-ORIGINS = 2
+N_PV, N_LOAD = size((4, 12), (1, 2))
+ORIGINS = size(2, 1)
 
 
 def held_out_subset() -> tuple[str, ...]:

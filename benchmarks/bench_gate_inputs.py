@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.util import row
+from benchmarks.util import row, size
 from runtime.config import site
 from runtime.config.load import load_config
 from runtime.decide import gate_inputs
@@ -29,8 +29,8 @@ from runtime.log.eventlog import EventLog, Pending
 from safety import Dispatch, Envelope
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
-SENDS = 5000
-CYCLES = 20
+SENDS = size(5000, 200)
+CYCLES = size(20, 3)
 COMMANDS = (("bat1", None), ("load1", None), ("bat1", "recheck"))
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from benchmarks.util import row
+from benchmarks.util import row, size
 from connectors.mqtt.wire import Publish
 from runtime.config.hierarchy import BrokerConfig
 from runtime.core.clock import WallClock
@@ -33,8 +34,8 @@ from runtime.hierarchy.wire import HEARTBEAT_TOPIC, Cap, Heartbeat, SiteSummary,
 from runtime.log.eventlog import EventLog
 from tests.support.mosquitto import Broker, running_broker
 
-ROUND_TRIPS = 300
-SITES = 1000
+ROUND_TRIPS = size(300, 10)
+SITES = size(1000, 50)
 
 
 def _raw_round_trip_s(broker: Broker, n: int) -> list[float]:
@@ -88,8 +89,19 @@ async def _link_round_trip_s(broker: Broker, n: int, tmp: Path, *, vary: bool) -
         obeyed.set()
 
     link.session._on_message = on_message  # wake the measuring loop, no polling
-    beat = Heartbeat(controller="controller", state="online", seq=1, ts=clock())
-    controller.publish(Publish(HEARTBEAT_TOPIC, beat.encode()))
+    # CONNACK is not SUBACK: until the link has heard a heartbeat its subscriptions may not
+    # be in place yet, and a cap sent then is lost (the old TimeoutError). Beat until heard.
+    deadline = time.monotonic() + 10
+    beat_seq = 0
+    while link.link.heard_at is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the site link heard no controller heartbeat within 10 s")
+        beat_seq += 1
+        beat = Heartbeat(controller="controller", state="online", seq=beat_seq, ts=clock())
+        controller.publish(Publish(HEARTBEAT_TOPIC, beat.encode()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(obeyed.wait(), 0.2)
+        obeyed.clear()
     out = []
     for seq in range(1, n + 1):
         now = clock()

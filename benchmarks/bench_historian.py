@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from benchmarks.util import size
 from runtime.ingest.historian import SCHEMA, Historian
 
 T0 = datetime(2026, 7, 15, 22, 0, tzinfo=UTC)  # crosses midnight: two day partitions
@@ -54,7 +55,7 @@ def _frame(n: int, points: int = 200) -> pl.DataFrame:
 
 
 def run() -> list[dict[str, Any]]:
-    n = 2_000_000
+    n = size(2_000_000, 100_000)
     data = _frame(n)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-historian-") as d:
@@ -84,7 +85,7 @@ def run() -> list[dict[str, Any]]:
             )
         )
 
-        m = 300_000
+        m = size(300_000, 10_000)
         pts, ts, values = _columns(m)
         h2 = Historian(tmp / "hist2", batch_rows=100_000, max_buffer_rows=100_000)
         t = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from benchmarks.util import size
 from forecasting.explain import check_draft, record_text
 from forecasting.intent import INTENT_SCHEMA, IntentError, parse_rules, validate_intent
 from forecasting.llm import INTENT_SYSTEM, LocalLLM
@@ -42,6 +43,10 @@ RECORDS = (
 )
 
 
+REQUESTS = size(REQUESTS, REQUESTS[:2])
+RECORDS = size(RECORDS, RECORDS[:1])
+
+
 def _valid(text: str) -> bool:
     try:
         validate_intent(json.loads(text))
@@ -69,10 +74,10 @@ def run() -> list[dict[str, object]]:
     n = len(REQUESTS)
 
     t0 = time.perf_counter()
-    for _ in range(100):
+    for _ in range(size(100, 5)):
         for req in REQUESTS:
             parse_rules(req)
-    rules_s = (time.perf_counter() - t0) / (100 * n)
+    rules_s = (time.perf_counter() - t0) / (size(100, 5) * n)
 
     exp_s = 0.0
     kept = 0

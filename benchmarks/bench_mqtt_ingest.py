@@ -24,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.util import size
 from connectors import Batch, PointBinding
 from connectors.mqtt import MqttClient, MqttSourceConfig
 from connectors.mqtt.codec import TelemetryCodec
@@ -33,7 +34,7 @@ from tests.support.mosquitto import Broker, running_broker
 SITE = "bench"
 DEVICES = 100
 POINTS_PER_DEVICE = 100  # 10,000 points live
-MESSAGES = 4000
+MESSAGES = size(4000, 100)
 BATCH = 100
 
 

@@ -12,11 +12,12 @@ from datetime import timedelta
 
 import numpy as np
 
+from benchmarks.util import size
 from forecasting.onnx_models import AnomalyDetector, ShortTermForecaster
 from forecasting.train import evaluate_anomaly, evaluate_forecaster, forecast_samples, load_split
 from forecasting.train import windows as make_windows
 
-REPEAT = 50
+REPEAT = size(50, 3)
 BATCH = 256
 
 

@@ -17,12 +17,13 @@ from typing import Any
 
 from asyncua import Client
 
+from benchmarks.util import size
 from connectors import Batch, PointBinding
 from connectors.opcua import OpcUaClient, OpcUaSourceConfig
 from tests.support.nodeopcua import node_opcua_server
 
-VARIABLES = 2000
-WINDOW_S = 8.0
+VARIABLES = size(2000, 100)
+WINDOW_S = size(8.0, 1.0)
 PUBLISHING_MS = 20.0
 
 

@@ -24,13 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.util import row
+from benchmarks.util import row, size
 from simulator import load_matpower, prepare, solve
 
 CASE = Path(__file__).resolve().parent.parent / "configs" / "networks" / "case33bw.m"
 
 
 def _per_call_ms(fn: Callable[[], object], *, repeat: int, rounds: int = 5) -> float:
+    repeat, rounds = size((repeat, rounds), (2, 1))
     """Median over rounds of the mean time per call, in ms."""
     fn()  # warm up
     samples = []

@@ -18,7 +18,8 @@ garbage collector off while timing and the same method for gate and baseline):
   alongside. A call preempted part-way resumes on cold caches, so on a loaded box this
   figure rises with the load.
 - ``safety.one_command_instructions``: instructions per call counted by
-  ``valgrind --tool=callgrind`` (when installed; ``GRIDAIOS_BENCH_CALLGRIND=0`` skips it):
+  ``valgrind --tool=callgrind`` (when installed; ``GRIDAIOS_BENCH_CALLGRIND=0`` skips it;
+  under ``--quick`` it runs only with ``GRIDAIOS_BENCH_CALLGRIND=1``):
   independent of load, the figure to compare runs and machines with.
 - ``safety.plan_1000x100_cpu_p50/p99``: each plan evaluation timed in process CPU time.
 - ``safety.plan_1000x100_instructions``: instructions per plan by callgrind (joint vs the naive
@@ -51,7 +52,7 @@ from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
 
-from benchmarks.util import percentile, row
+from benchmarks.util import percentile, quick, row, size
 from safety import (
     AssetLimits,
     AssetRole,
@@ -188,9 +189,11 @@ def _naive_check(command: Command, state: StateSnapshot, envelope: Envelope) -> 
     return math.isfinite(command.value) and rng.min_value <= command.value <= rng.max_value
 
 
-BATCH = 200
-BATCHES = 250
-INSTRUCTION_CALLS = 300
+BATCH = size(200, 20)
+BATCHES = size(250, 5)
+INSTRUCTION_CALLS = size(300, 20)
+EACH = size(10_000, 200)
+PLAN_RUNS = size(80, 3)
 
 
 def _batches(fn: Callable[[], object], batch: int, batches: int) -> list[float]:
@@ -295,7 +298,9 @@ def _plan_instructions() -> tuple[float, float] | None:
 def _callgrind() -> Callable[[str, int], int] | None:
     """``count(what, n)``: instructions of the script's run (memoised: runs are deterministic)."""
     valgrind = shutil.which("valgrind")
-    if valgrind is None or os.environ.get("GRIDAIOS_BENCH_CALLGRIND") == "0":
+    # --quick skips it unless asked (five Python start-ups under valgrind take about a minute)
+    wanted = os.environ.get("GRIDAIOS_BENCH_CALLGRIND", "0" if quick() else "1")
+    if valgrind is None or wanted == "0":
         return None
     root = Path(__file__).resolve().parents[1]
 
@@ -362,8 +367,8 @@ def run() -> list[dict[str, Any]]:
 
     gate_batches = _batches(gate_call, BATCH, BATCHES)
     naive_batches = _batches(naive_call, BATCH, BATCHES)
-    gate_cpu, gate_wall = _each(gate_call, 10_000)
-    naive_cpu, naive_wall = _each(naive_call, 10_000)
+    gate_cpu, gate_wall = _each(gate_call, EACH)
+    naive_cpu, naive_wall = _each(naive_call, EACH)
 
     plan = _plan(envelope, 10)
     assert len(plan) == 1000 and len({c.asset for c in plan}) == 100
@@ -375,15 +380,19 @@ def run() -> list[dict[str, Any]]:
         for command in plan:
             evaluate([command], state, envelope, T0)
 
-    gate_plan = [b / 1000.0 for b in _batches(lambda: evaluate(plan, state, envelope, T0), 1, 80)]
-    naive_plan = [b / 1000.0 for b in _batches(per_command_loop, 1, 15)]
+    gate_plan = [
+        b / 1000.0 for b in _batches(lambda: evaluate(plan, state, envelope, T0), 1, PLAN_RUNS)
+    ]
+    naive_plan = [b / 1000.0 for b in _batches(per_command_loop, 1, size(15, 2))]
     over = _over(plan)
     over_outcomes = {
         o: sum(v.outcome == o for v in evaluate(over, state, envelope, T0))
         for o in ("accepted", "clamped", "rejected")
     }
     assert over_outcomes["accepted"] == 0, over_outcomes
-    over_plan = [b / 1000.0 for b in _batches(lambda: evaluate(over, state, envelope, T0), 1, 40)]
+    over_plan = [
+        b / 1000.0 for b in _batches(lambda: evaluate(over, state, envelope, T0), 1, size(40, 2))
+    ]
     one_extra = {
         "baseline_is": "naive min/max + staleness check of the same command",
         "method": f"process CPU per call over {BATCHES} batches of {BATCH} calls, gc off",

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.util import percentile, row
+from benchmarks.util import percentile, row, size
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def _old_rules(text: str, now: Any, zone: Any, default_s: float) -> Any:
     )
 
 
-def _process_start(argv: list[str], runs: int = 3) -> tuple[float, float]:
+def _process_start(argv: list[str], runs: int = size(3, 1)) -> tuple[float, float]:
     """(median wall s, median CPU s of the child): CPU shows the cost on a busy box."""
     import resource
 
@@ -160,7 +160,7 @@ def run() -> list[dict[str, object]]:
                 blind = replace(u, kind="unknown", action="unknown", message="")
                 return filler.fill(blind, E.EVAL_NOW, ZONE, DEFAULT_S)
 
-            sample = [c for c in cases if c.kind == "cmd"][:30]
+            sample = [c for c in cases if c.kind == "cmd"][: size(30, 3)]
             llm = E.score(sample, alone, **common)
             rows += [
                 row(

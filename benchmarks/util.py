@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: ``python -m benchmarks --quick`` sets this before importing any module: small sizes,
+#: the same code paths, so the suite can run every benchmark and none can rot.
+QUICK_ENV = "GRIDAIOS_BENCH_QUICK"
+
+
+def quick() -> bool:
+    return os.environ.get(QUICK_ENV) == "1"
+
+
+def size(full: T, small: T) -> T:
+    """``full`` normally, ``small`` under ``--quick`` (read at import: set the env var first)."""
+    return small if quick() else full
 
 
 def row(

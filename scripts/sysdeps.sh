@@ -14,6 +14,7 @@ declare -A NEED=(
   [node]=nodejs
   [npm]=npm
   [chromium]=chromium  # the console's browser test (tests/browser/, Playwright drives it)
+  [systemd-analyze]=systemd  # `systemd-analyze verify` checks packaging/gridaios.service
 )
 
 missing=()

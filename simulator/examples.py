@@ -8,16 +8,16 @@ a plan that charges the batteries at midday and discharges them at the peak.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 
+import gridaios_data
 from safety import Command, CommandKind, Origin
 from simulator.horizon import GridForecast, GridState
 from simulator.matpower import load_matpower
 from simulator.network import BatterySpecNet, Network, PvSpec
 
-NETWORKS = Path(__file__).resolve().parent.parent / "configs" / "networks"
+NETWORKS = gridaios_data.NETWORKS
 PV_BUSES = ("6", "12", "18", "22", "25", "30", "33")
 BATTERY_BUSES = ("14", "24", "31")
 

@@ -17,13 +17,23 @@ OURS = {
     "connectors",
     "gridaios_bridge",
     "gridaios_wire",
+    "gridaios_data",
 }
 ALLOWED: dict[str, set[str]] = {
     "safety": set(),
     "forecasting": set(),
-    "simulator": {"safety", "gridaios_wire"},
+    "simulator": {"safety", "gridaios_wire", "gridaios_data"},
     "connectors": {"safety", "gridaios_wire"},
-    "runtime": {"safety", "forecasting", "simulator", "connectors", "gridaios_wire"},
+    "runtime": {
+        "safety",
+        "forecasting",
+        "simulator",
+        "connectors",
+        "gridaios_wire",
+        "gridaios_data",
+    },
+    # shipped data and where state lives: a leaf (standard library only)
+    "gridaios_data": set(),
 }
 # The device-side bridge is its own program: of ours it may import only the wire formats
 # (gridaios_wire, shipped in the same distribution), which import nothing of ours.

@@ -12,6 +12,11 @@ from collections.abc import Sequence
 # a lazy dispatcher, so ``gridaios --help`` loads no I/O library), one-line help.
 # tests/runtime/test_fast_start.py checks each line against what the module registers.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "init",
+        "init",
+        "lay out a site directory: site.yaml skeleton, users.db, OPC UA client key + cert",
+    ),
     ("check-config", "check_config", "validate a site config (exit 2 on errors)"),
     ("demo", "demo", "run the evening-peak demo against the virtual field"),
     ("run", "run", "run the conductor against a site's sources until stopped"),

@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime.approvals import book as approvals
 from runtime.core.errors import GridaiosError
 from runtime.log.eventlog import EventLog
 
-DEFAULT_DB = Path("var/gridaios/events.db")
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import gridaios_data
+from gridaios_data import state_path
 from runtime.config.load import load_config
 from runtime.config.model import SiteConfig
 from runtime.core.clock import Clock, WallClock
@@ -31,8 +33,8 @@ from runtime.core.errors import ConfigError
 from runtime.words.confirm import assumed_state, confirm_code, intent_of
 from safety import StateSnapshot
 
-DEFAULT_CONFIG = "configs/demo-feeder.yaml"
-DEFAULT_DB = Path("var/gridaios/events.db")
+DEFAULT_CONFIG = str(gridaios_data.DEMO_CONFIG)
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:

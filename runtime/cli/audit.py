@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime.log.eventlog import EventLog
 
-DEFAULT_DB = Path("var/gridaios/events.db")
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime.core.errors import NotFound
 from runtime.log.deadletter import DeadLetterError, DeadLetterStore, Status
 
-DEFAULT_DLQ = Path("var/gridaios/deadletters.db")
+DEFAULT_DLQ = state_path("deadletters.db")
 
 
 def register(sub: Any) -> None:

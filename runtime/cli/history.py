@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime.cli.replay import utc_time
 from runtime.ingest.historian import Historian
 
-DEFAULT_ROOT = Path("var/gridaios/history")
+DEFAULT_ROOT = state_path("history")
 
 
 def register(sub: Any) -> None:

@@ -14,12 +14,14 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gridaios_data import state_path
 from runtime.cli.serve import add_api_options, api_listen
 from runtime.conductor.loop import Conductor
 from runtime.config.load import load_config, load_controller_config
@@ -32,6 +34,7 @@ from runtime.log import events as ev
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.eventlog import EventLog
 from runtime.service.housekeeping import housekeeping_service
+from runtime.service.sdnotify import Notifier
 from runtime.service.supervise import (
     FunctionService,
     Service,
@@ -41,7 +44,7 @@ from runtime.service.supervise import (
 )
 
 log = logging.getLogger(__name__)
-DEFAULT_DB = Path("var/gridaios/events.db")
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:
@@ -108,6 +111,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:  # found while starting (e.g. a password_env not set)
         print(err, file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as err:  # state directory missing, read-only or full
+        print(
+            f"gridaios run: cannot open the event log {args.db}: {err}; pass --db PATH on a "
+            "writable disk or set GRIDAIOS_STATE_DIR",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
@@ -127,6 +137,7 @@ async def serve(
     api: tuple[Any, Path | None, Path | None] | None = None,
 ) -> None:
     clock = WallClock()
+    notifier = Notifier()  # systemd Type=notify: READY and WATCHDOG (no-op outside systemd)
     events = EventLog(db)
     dlq = DeadLetterStore(dlq_path)
     historian = Historian(history) if history is not None else None
@@ -141,6 +152,7 @@ async def serve(
                 link.start()  # never blocks: the site runs on its own config until heard
             await conductor.connect()
             ready()
+            notifier.ready(f"conducting site {config.site.id}")
             if link is None:
                 await conductor.run()
                 return
@@ -203,13 +215,16 @@ async def serve(
         # Let the conductor finish the dispatch under way; stop everything once it has,
         # or after the drain deadline (an unfinished command stays in the outbox).
         conductor.request_stop()
+        notifier.stopping()
         loop.call_later(supervisor.drain_s, supervisor.stop)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, drain)
+    watchdog = asyncio.create_task(notifier.watchdog(lambda: conductor.alive_at), name="watchdog")
     try:
         await supervisor.run()
     finally:
+        watchdog.cancel()
         events.append_event(ev.RuntimeStopped(reason="signal: drained"), ts=clock())
         if app is not None:
             close_app(app)

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB = Path("var/gridaios/events.db")
+from gridaios_data import state_path
+
+DEFAULT_DB = state_path("events.db")
 
 
 def add_api_options(p: argparse.ArgumentParser, *, default_api: str | None) -> None:

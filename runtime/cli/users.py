@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-DEFAULT_USERS = Path("var/gridaios/users.db")
-DEFAULT_DB = Path("var/gridaios/events.db")
+from gridaios_data import state_path
+
+DEFAULT_USERS = state_path("users.db")
+DEFAULT_DB = state_path("events.db")
 
 
 def register(sub: Any) -> None:

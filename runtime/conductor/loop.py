@@ -27,10 +27,7 @@ from runtime.conductor import interventions
 from runtime.conductor.decider import Decider
 from runtime.conductor.field import FieldLink
 from runtime.conductor.outbox import Delivery, Outbox, count
-from runtime.conductor.sinks import (
-    MqttCommandSink,
-    TimeBase,
-)
+from runtime.conductor.sinks import MqttCommandSink, TimeBase
 from runtime.config import site
 from runtime.config.model import SiteConfig
 from runtime.core.clock import Clock
@@ -121,6 +118,7 @@ class Conductor:
         )
         self.policy = self.canary.production_policy()
         self._stopping = False
+        self.alive_at: float | None = None  # loop time of run()'s last turn (the watchdog)
         # The controller's side of this site (runtime.hierarchy); the shell starts it.
         self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
         self.sources = self.field.sources
@@ -218,6 +216,7 @@ class Conductor:
         loop = asyncio.get_running_loop()
         flushed_at = dlq_at = loop.time()
         while not self._stopping and (until is None or self.clock() < until):
+            self.alive_at = loop.time()
             now = self.clock()
             await self.check_approvals(now)
             if now >= next_cycle:

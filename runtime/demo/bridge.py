@@ -31,13 +31,13 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+import gridaios_data
 from runtime.conductor.loop import Conductor
 from runtime.conductor.sinks import ScaledTimeBase, TimeBase, mqtt_command_source
 from runtime.config import site
 from runtime.config.model import BatteryAsset, SiteConfig
 from runtime.core.errors import GridaiosError
 from runtime.demo.feeder import (
-    REPO,
     ClockFromStart,
     DemoResult,
     free_port,
@@ -51,8 +51,8 @@ from simulator.modbusface import BatteryRegisterFace
 
 log = logging.getLogger(__name__)
 
-BRIDGE_SITE_CONFIG = REPO / "configs" / "demo-feeder-bridge.yaml"
-BRIDGE_CONFIG = REPO / "configs" / "bridge-demo.yaml"
+BRIDGE_SITE_CONFIG = gridaios_data.CONFIGS / "demo-feeder-bridge.yaml"
+BRIDGE_CONFIG = gridaios_data.CONFIGS / "bridge-demo.yaml"
 # What the field serves of a bridged battery on its own OPC UA server (nobody reads it
 # there in this demo: the runtime reads the battery from the bridge).
 FIELD_ROLES = ("p_kw", "soc_pct", "p_setpoint_kw", "cmd_key", "cmd_key_applied")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import gridaios_data
 from runtime.conductor.loop import Conductor
 from runtime.config import site
 from runtime.config.load import load_config
@@ -20,9 +21,8 @@ from runtime.ingest.historian import Historian
 from runtime.log.eventlog import EventLog
 from simulator import Scenario, VirtualField, load_scenario
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO / "configs" / "demo-feeder.yaml"
-SCENARIO_DIR = REPO / "configs" / "scenarios"
+DEFAULT_CONFIG = gridaios_data.DEMO_CONFIG
+SCENARIO_DIR = gridaios_data.SCENARIOS
 
 
 def free_port() -> int:
@@ -230,7 +230,7 @@ def _violations(config: SiteConfig, field_: VirtualField, observed: list[Any]) -
 
 
 def default_db_path(now: datetime) -> Path:
-    return REPO / "var" / "demo" / f"events-{now:%Y%m%dT%H%M%S}.db"
+    return gridaios_data.scratch_dir("demo") / f"events-{now:%Y%m%dT%H%M%S}.db"
 
 
 def load_demo_inputs(config_path: str | None, scenario_name: str) -> tuple[SiteConfig, Scenario]:

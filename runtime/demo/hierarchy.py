@@ -21,6 +21,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+import gridaios_data
 from connectors import Sample
 from connectors.sample import SampleQuality
 from runtime.conductor.loop import Conductor
@@ -30,8 +31,7 @@ from runtime.config.model import SiteConfig
 from runtime.core.clock import Clock, WallClock
 from runtime.log.eventlog import EventLog
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_FEEDER = REPO / "configs" / "demo-feeder.yaml"
+DEMO_FEEDER = gridaios_data.DEMO_CONFIG
 
 
 def scripted_config(site: str, hierarchy: dict[str, Any], *, cadence_s: float) -> SiteConfig:
@@ -85,7 +85,7 @@ async def run_site(args: argparse.Namespace) -> None:
     }
     config = scripted_config(args.site, hierarchy, cadence_s=args.cadence_s)
     clock = WallClock()
-    db = args.db or REPO / "var" / "hierarchy" / f"{args.site}.db"
+    db = args.db or gridaios_data.scratch_dir("hierarchy") / f"{args.site}.db"
     db.parent.mkdir(parents=True, exist_ok=True)
     events = EventLog(db)
     conductor = Conductor(config, events, clock)
