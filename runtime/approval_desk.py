@@ -17,6 +17,7 @@ from runtime import approvals, records
 from runtime import events as ev
 from runtime.dispatch import State
 from runtime.errors import GridaiosError
+from runtime.identity import loose_user, same_user
 from runtime.gridcheck import GridCheck
 from runtime.policy import Proposal
 from safety import ApprovedCommand
@@ -154,10 +155,10 @@ def _grants_valid(c: Conductor, did: str, needed: int) -> bool:
     except GridaiosError:
         return False
     users = {
-        str(e.payload["user"])
+        loose_user(str(e.payload["user"]))
         for e in c.events.events(dispatch_id=did, kinds=(approvals.GRANTED,))
         if e.payload.get("plan_hash") == pending.plan_hash
-        and str(e.payload["user"]) != pending.proposed_by
+        and not same_user(str(e.payload["user"]), pending.proposed_by)
     }
     return len(users) >= needed
 

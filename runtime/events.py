@@ -229,6 +229,7 @@ class ApprovalGranted(_Event):
     user: str
     reason: str = ""
     plan_hash: str | None = None  # v2: the plan the operator saw (None: a v1 request had none)
+    auth: str = ""  # how the approver proved who they are (runtime.identity); "" before it
 
 
 class ApprovalRejected(_Event):
@@ -520,6 +521,7 @@ class AgentIntentRequested(_Event):
     text: str
     intent: dict[str, Any]  # forecasting.intent.Intent, as understood by the router
     tier: str
+    auth: str = ""  # how the proposer proved who they are (runtime.identity); "" before it
 
 
 class AgentEscalated(_Event):

@@ -264,7 +264,8 @@ class AgentSet:
                 continue
             claimed.add(asset)
             before = dict(c.counts)
-            await c.handle(proposal, snapshot, now)
+            # the operator behind an intent is its proposer: they cannot approve it
+            await c.handle(proposal, snapshot, now, proposed_by=proposal.proposer or None)
             if c.counts["proposed"] == before.get("proposed", 0):
                 continue  # this instant was already decided (e.g. before a restart)
             ids.append(proposal.command.key)

@@ -11,7 +11,6 @@ conductor's operator-intent agent proposes it through the normal path.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import uuid
@@ -52,7 +51,16 @@ def register(sub: Any) -> None:
         help="queue the request for the running conductor (its operator-intent agent proposes "
         "it; the gate, simulator and approvals decide)",
     )
-    p.add_argument("--user", default=None, help="proposer with --propose (default: login name)")
+    p.add_argument(
+        "--user", default=None, help="proposer with --propose: a user of the users store"
+    )
+    p.add_argument(
+        "--password-stdin", action="store_true", help="--propose: read --user's password from stdin"
+    )
+    p.add_argument("--token", default=None, help="--propose: an API token of --user instead")
+    p.add_argument(
+        "--users", type=Path, default=None, help="users store (default: users.db next to --db)"
+    )
     p.add_argument(
         "--db",
         type=Path,
@@ -167,13 +175,22 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
             print(f"--db {args.db}: no event log there; pass the runtime's", file=sys.stderr)
             return 2
         from runtime.agents.intent import request
+        from runtime.cli.local_auth import prove
         from runtime.eventlog import EventLog
 
+        proven = prove(args)  # the proposer is a proven person: they cannot approve it
+        if proven is None:
+            return 2
         log = EventLog(args.db)
         try:
-            user = args.user or getpass.getuser()
             out["requested"] = request(
-                log, user=user, text=args.text, intent=intent, tier=routed.tier, now=now
+                log,
+                user=proven.username,
+                text=args.text,
+                intent=intent,
+                tier=routed.tier,
+                now=now,
+                auth=proven.auth,
             )
         finally:
             log.close()

@@ -230,17 +230,27 @@ def test_the_local_cli_shows_the_hash_it_approves(
 ) -> None:
     from runtime.cli import main as gridaios
 
+    from runtime.api.auth import UserStore
+
     digest = request(log, "d1", requirement="two_operators")
+    store = UserStore(tmp_path / "users.db")
+    tokens = {}
+    for name in ("alice", "bob"):
+        store.add(name, "correct horse", "operator", T0)
+        tokens[name] = store.issue(name, "api", T0, None).token
+    store.close()
     db = ["approvals", "--db", str(tmp_path / "events.db")]
     assert gridaios([*db, "show", "d1"]) == 0
     out = capsys.readouterr().out
     assert f"plan_hash: {digest}" in out and "if nobody acts:" in out
     wrong = "0" * 64
-    assert gridaios([*db, "approve", "d1", "--user", "alice", "--plan-hash", wrong]) == 1
+    alice = ["--user", "alice", "--token", tokens["alice"]]
+    assert gridaios([*db, "approve", "d1", *alice, "--plan-hash", wrong]) == 1
     assert "reload the request" in capsys.readouterr().err
-    assert gridaios([*db, "approve", "d1", "--user", "alice"]) == 0
+    assert gridaios([*db, "approve", "d1", *alice]) == 0
     assert f"approving the pending plan, plan_hash {digest}" in capsys.readouterr().out
-    assert gridaios([*db, "approve", "d1", "--user", "bob", "--plan-hash", digest]) == 0
+    bob = ["--token", tokens["bob"]]
+    assert gridaios([*db, "approve", "d1", *bob, "--plan-hash", digest]) == 0
     assert approvals.find_pending(log, "d1").approvers == ("alice", "bob")
 
 

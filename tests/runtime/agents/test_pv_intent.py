@@ -159,9 +159,17 @@ def test_gridaios_ask_propose_queues_the_request_for_the_conductor(
 ) -> None:
     from runtime.cli import main
 
+    from datetime import UTC, datetime
+
+    from runtime.api.auth import UserStore
+
     db = tmp_path / "events.db"
     EventLog(db).close()
-    argv = ["ask", "discharge bat1 at 60 kW", "--no-llm", "--json", "--propose"]
+    store = UserStore(tmp_path / "users.db")
+    store.add("carol", "correct horse", "operator", datetime.now(UTC))
+    token = store.issue("carol", "api", datetime.now(UTC), None).token
+    store.close()
+    argv = ["ask", "discharge bat1 at 60 kW", "--no-llm", "--json", "--token", token, "--propose"]
     argv += ["--config", str(REPO / "configs" / "demo-feeder.yaml"), "--user", "carol"]
     argv += ["--router", str(REPO / "configs" / "router.yaml"), "--db", str(db)]
     assert main(argv) == 0
