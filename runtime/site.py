@@ -11,6 +11,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from connectors.opcua import PointBinding, WriteTarget
+from runtime import plausibility
 from runtime.config import BatteryAsset, CurtailableLoadAsset, MeterAsset, PvAsset, SiteConfig
 from runtime.errors import ConfigError, ConfigIssue
 from runtime.safety_config import SETPOINT_ROLES, TimeWindowConfig, weekday_numbers
@@ -88,6 +89,7 @@ def envelope(config: SiteConfig) -> Envelope:
         max_duration=timedelta(seconds=safety.max_command_duration_s),
         timezone=ZoneInfo(safety.timezone),
         policies={k: Policy(v) for k, v in safety.policies.items()},
+        plausible=plausibility.ranges(config),
     )
 
 
