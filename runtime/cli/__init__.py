@@ -77,7 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("asyncua").setLevel(logging.ERROR)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except Exception as err:  # a storage fault: its own exit code and a one-line cause
+        from runtime.audit_guard import EXIT_STORAGE, storage_cause
+
+        cause = storage_cause(err)
+        if cause is None:
+            raise
+        print(f"gridaios {args.command}: storage error: {cause} ({err})", file=sys.stderr)
+        return EXIT_STORAGE
     return code
 
 
