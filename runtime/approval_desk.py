@@ -17,8 +17,8 @@ from runtime import approvals, records
 from runtime import events as ev
 from runtime.dispatch import State
 from runtime.errors import GridaiosError
-from runtime.identity import loose_user, same_user
 from runtime.gridcheck import GridCheck
+from runtime.identity import loose_user, same_user
 from runtime.policy import Proposal
 from safety import ApprovedCommand
 from simulator import ValidationReport

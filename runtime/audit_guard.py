@@ -103,8 +103,12 @@ class Anchor:
                     os.fdatasync(self._fd)
         except OSError as err:  # the record is committed; the anchor lags (alarm, never stop)
             self.failures += 1
-            log.error("audit anchor %s not written (%s): a cut tail after seq %d "
-                      "would not be detected", self.path, err.strerror, seq)
+            log.error(
+                "audit anchor %s not written (%s): a cut tail after seq %d would not be detected",
+                self.path,
+                err.strerror,
+                seq,
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from connectors.credentials import check_common
 from connectors.mqtt import MqttSourceConfig, MqttTlsConfig
 from connectors.opcua import OpcUaSourceConfig
-from runtime import sensitivities
-from runtime import config_guard
+from runtime import config_guard, sensitivities
 from runtime.errors import ConfigError, ConfigIssue
 from runtime.safety_config import AssetLimitsConfig, SafetyConfig, safety_issues
 

@@ -31,11 +31,11 @@ RATED_FIELDS = ("max_charge_kw", "max_discharge_kw", "rated_kw")
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicated mapping keys and documents nested too deep."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
@@ -86,7 +86,7 @@ def decode(raw: bytes, file: str) -> str:
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` that refuses duplicated keys and excessive nesting."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=_StrictLoader)
     except RecursionError as err:
         raise yaml.YAMLError(f"nested deeper than {MAX_DEPTH} levels") from err
 
@@ -113,8 +113,7 @@ def number_issues(raw: Any) -> list[ConfigIssue]:
                 ConfigIssue(
                     "(document)",
                     f"> {MAX_NODES} values",
-                    "too many values (YAML aliases expanding?); a site config has a few "
-                    "thousand",
+                    "too many values (YAML aliases expanding?); a site config has a few thousand",
                 )
             ]
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -124,9 +123,7 @@ def number_issues(raw: Any) -> list[ConfigIssue]:
                 ConfigIssue(path, str(value), "must be a finite number (.inf/.nan remove a limit)")
             )
         elif abs(value) > MAX_MAGNITUDE:
-            issues.append(
-                ConfigIssue(path, f"{value:g}", f"must be within +/-{MAX_MAGNITUDE:g}")
-            )
+            issues.append(ConfigIssue(path, f"{value:g}", f"must be within +/-{MAX_MAGNITUDE:g}"))
     return issues
 
 

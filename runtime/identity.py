@@ -66,7 +66,12 @@ OPERATOR_ROLES = ("operator", "engineer", "admin")
 
 
 def prove_local(
-    users_path: Path, username: str | None, now: datetime, *, password: str | None, token: str | None
+    users_path: Path,
+    username: str | None,
+    now: datetime,
+    *,
+    password: str | None,
+    token: str | None,
 ) -> Proven:
     """Check a local operator's password or API token against the users store.
 

@@ -51,6 +51,11 @@ def register(sub: Any) -> None:
             "(default: users.db next to --db)",
         )
         a.add_argument(
+            "--token",
+            default=argparse.SUPPRESS,
+            help="an API token of --user: proves who approves (locally, or with --api)",
+        )
+        a.add_argument(
             "--password-stdin",
             action="store_true",
             help="read --user's password from standard input (else a prompt, or --token)",

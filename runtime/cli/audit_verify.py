@@ -19,7 +19,9 @@ def verify(db: Path, anchor: Path | None) -> int:
     if anchor is None and default_anchor(db).is_file():
         anchor = default_anchor(db)
     if anchor is not None and not anchor.is_file():
-        print(f"--anchor {anchor}: no such file; give the anchor the runtime wrote", file=sys.stderr)
+        print(
+            f"--anchor {anchor}: no such file; give the anchor the runtime wrote", file=sys.stderr
+        )
         return 2
     try:
         log = EventLog(db, readonly=True)

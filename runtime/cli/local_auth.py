@@ -35,9 +35,7 @@ def prove(args: argparse.Namespace) -> Proven | None:
         elif sys.stdin.isatty():
             password = getpass.getpass(f"password for {user}: ")
     try:
-        return prove_local(
-            users, user or None, datetime.now(UTC), password=password, token=token
-        )
+        return prove_local(users, user or None, datetime.now(UTC), password=password, token=token)
     except IdentityError as err:
         print(f"gridaios: {err}", file=sys.stderr)
         return None

@@ -157,11 +157,10 @@ async def test_an_operator_request_from_another_process_reaches_the_conductor(
 def test_gridaios_ask_propose_queues_the_request_for_the_conductor(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from runtime.cli import main
-
     from datetime import UTC, datetime
 
     from runtime.api.auth import UserStore
+    from runtime.cli import main
 
     db = tmp_path / "events.db"
     EventLog(db).close()
