@@ -627,6 +627,16 @@ class AuthTokenCreated(_Event):
     token_id: str  # the first characters of the token's digest, never the token
 
 
+class AuthUserChanged(_Event):
+    """An admin disabled, enabled or removed a user, changed a role or revoked tokens."""
+
+    kind: Literal["auth.user_changed"] = "auth.user_changed"
+    v: Literal[1] = 1
+    username: str
+    change: str  # disabled | enabled | removed | role:<new role> | revoked:<n> tokens
+    by: str
+
+
 TypedEvent = Annotated[
     RuntimeStarted
     | RuntimeReady
@@ -683,7 +693,8 @@ TypedEvent = Annotated[
     | AuthFailed
     | AuthLocked
     | AuthUnlocked
-    | AuthTokenCreated,
+    | AuthTokenCreated
+    | AuthUserChanged,
     Field(discriminator="kind"),
 ]
 

@@ -1,0 +1,81 @@
+"""Wiring the API's hardening into the app: the shield, safe error bodies, login summaries.
+
+- ``add_shield``: ``runtime.api.shield.Shield`` with the users store as its token check.
+- A request body that does not validate is a 422 whose ``detail`` names each field and
+  rule, never echoing the input (a NaN or a lone surrogate in it cannot be encoded, which
+  used to end in a 500).
+- ``ThrottleLog``: attempts refused by the per-client login throttle are counted in
+  memory and written as one ``auth.failed`` summary per client per ``every`` (the first
+  refusal at once, then how many more), not one durable event each: a flood of refused
+  logins costs no fsync per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from runtime.api.shield import Shield
+
+if TYPE_CHECKING:
+    from runtime.api.context import Resources
+
+
+def printable_text(value: str) -> str:
+    """Free text an operator typed: no lone surrogates, no control characters but tab and
+    newline (either would corrupt or spoof the audit record)."""
+    for i, ch in enumerate(value):
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"character {i} is a lone UTF-16 surrogate; send valid Unicode")
+        if (code < 0x20 and ch not in "\t\n") or 0x7F <= code < 0xA0:
+            raise ValueError(f"character {i} is a control character (U+{code:04X}); remove it")
+    return value
+
+
+def add_shield(app: FastAPI, res: Resources) -> None:
+    def authenticated(token: str) -> bool:
+        if not token or len(token) > 512:
+            return False
+        return res.users.authenticate(token, res.ctx.auth_clock()) is not None
+
+    app.add_middleware(Shield, authenticated=authenticated)
+    app.state.throttle_log = ThrottleLog()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        detail = [
+            {
+                "loc": [str(part) for part in e.get("loc", ())],
+                "msg": str(e.get("msg", "invalid")),
+                "type": str(e.get("type", "")),
+            }
+            for e in err.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+
+@dataclass(slots=True)
+class ThrottleLog:
+    """Refused logins per client, summarised: (first refusal at, refusals not yet written)."""
+
+    every: timedelta = timedelta(minutes=1)
+    max_clients: int = 10_000
+    _pending: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+
+    def refused(self, client: str, now: datetime) -> int | None:
+        """Count one refusal; the number to write now (a summary), or None (counted only)."""
+        since, count = self._pending.get(client, (now - self.every, 0))
+        count += 1
+        if now - since >= self.every:
+            self._pending[client] = (now, 0)
+            if len(self._pending) > self.max_clients:
+                self._pending.pop(next(iter(self._pending)))
+            return count
+        self._pending[client] = (since, count)
+        return None
