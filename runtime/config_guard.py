@@ -26,6 +26,7 @@ MAX_NODES = 200_000  # a site config has a few thousand; aliases can make a "YAM
 MAX_MAGNITUDE = 1e9
 RATING_FACTOR = 2.0
 RATED_FIELDS = ("max_charge_kw", "max_discharge_kw", "rated_kw")
+FEEDER_MAX_KW = 1e6  # 1 GW: above any distribution feeder's transformer
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -137,6 +138,15 @@ def rating_issues(raw: Any) -> list[ConfigIssue]:
         return []
     if not math.isfinite(rating) or rating <= 0:
         return []
+    if rating > FEEDER_MAX_KW:
+        return [
+            ConfigIssue(
+                "feeder.transformer_rating_kw",
+                f"{rating:g}",
+                f"must be <= {FEEDER_MAX_KW:g} kW: no distribution feeder carries more, and a "
+                "larger rating removes the thermal limit",
+            )
+        ]
     cap = RATING_FACTOR * float(rating)
     issues: list[ConfigIssue] = []
     assets = raw.get("assets")
