@@ -120,8 +120,9 @@ def test_the_shell_takes_numbers_only_as_numbers(tmp_path: Path) -> None:
     assert example.returncode == 0, example.stderr
     doc = json.loads(example.stdout)
     (tmp_path / "state.json").write_text(json.dumps(doc["state"]))
+    state_file, plan_file = str(tmp_path / "state.json"), str(tmp_path / "plan.json")
     args = ["safety", "check", "--config", "configs/demo-feeder.yaml",
-            "--state", str(tmp_path / "state.json"), "--plan", str(tmp_path / "plan.json")]  # fmt: skip
+            "--state", state_file, "--plan", plan_file]  # fmt: skip
     for bad in (True, "25", [25], {"v": 25}):
         plan = json.loads(json.dumps(doc["plan"]))
         plan["commands"][0]["value"] = bad
