@@ -171,8 +171,11 @@ def api_rows() -> list[dict[str, Any]]:
             time.sleep(0.5)
             idle = _kb(proc.pid, "VmRSS")
             Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
-            cases = [("/api/approvals/x/approve", False, None),
-                     ("/api/approvals/x/approve", True, None), ("/api/dr/events", True, token)]  # fmt: skip
+            cases = [
+                ("/api/approvals/x/approve", False, None),
+                ("/api/approvals/x/approve", True, None),
+                ("/api/dr/events", True, token),
+            ]
             statuses: list[int] = []
             threads = [
                 threading.Thread(
