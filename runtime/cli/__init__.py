@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except Exception as err:  # a storage fault: its own exit code and a one-line cause
-        from runtime.audit_guard import EXIT_STORAGE, storage_cause
+        from runtime.log.anchor import EXIT_STORAGE, storage_cause
 
         cause = storage_cause(err)
         if cause is None:

@@ -11,8 +11,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from runtime.audit_guard import EXIT_STORAGE, check_anchor, default_anchor, storage_cause
-from runtime.eventlog import EventLog
+from runtime.log.anchor import EXIT_STORAGE, check_anchor, default_anchor, storage_cause
+from runtime.log.eventlog import EventLog
 
 
 def verify(db: Path, anchor: Path | None) -> int:

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runtime.identity import IdentityError, Proven, prove_local
+from runtime.approvals.identity import IdentityError, Proven, prove_local
 
 
 def prove(args: argparse.Namespace) -> Proven | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from runtime import events as ev
 from runtime.api.auth import UserStore
-from runtime.eventlog import EventLog
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 
 
 def administer(

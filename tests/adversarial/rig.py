@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime import approvals
-from runtime import events as ev
-from runtime.eventlog import EventLog
+from runtime.approvals import book as approvals
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDAIOS = [sys.executable, "-m", "runtime.cli"]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 from tests.adversarial.rig import add_user, http, login, serve
 
 MB = 1 << 20

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 from tests.adversarial.rig import PASSWORD, add_user, gridaios, http, login, request, serve
 
 

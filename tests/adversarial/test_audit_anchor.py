@@ -24,8 +24,8 @@ from tests.adversarial.rig import REPO, env, gridaios, no_traceback
 WRITER = """
 import sys, time
 from datetime import UTC, datetime
-from runtime import events as ev
-from runtime.eventlog import EventLog
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 log = EventLog(sys.argv[1])
 i = 0
 while True:
@@ -94,8 +94,8 @@ def test_a_rewritten_tail_is_detected(tmp_path: Path) -> None:
         raw.execute("delete from events where seq > ?", (head - 10,))
     from datetime import UTC, datetime
 
-    from runtime import events as ev
-    from runtime.eventlog import EventLog
+    from runtime.log import events as ev
+    from runtime.log.eventlog import EventLog
 
     log = EventLog(db, anchor=False)  # the attacker's writer does not publish
     for i in range(12):

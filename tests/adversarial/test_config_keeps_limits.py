@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.config import parse_config
-from runtime.errors import ConfigError
+from runtime.config.model import parse_config
+from runtime.core.errors import ConfigError
 from tests.adversarial.rig import REPO, gridaios, no_traceback
 
 DEMO = (REPO / "configs" / "demo-feeder.yaml").read_text()

@@ -17,8 +17,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime import site
-from runtime.config import load_config
+from runtime.config import site
+from runtime.config.model import load_config
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
 from tests.adversarial.rig import REPO, gridaios, no_traceback
 

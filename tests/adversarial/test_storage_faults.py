@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime import events as ev
-from runtime.eventlog import EventLog
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 from tests.adversarial.rig import gridaios, no_traceback
 
 

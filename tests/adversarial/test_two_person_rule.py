@@ -15,8 +15,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime import approvals
-from runtime.eventlog import EventLog
+from runtime.approvals import book as approvals
+from runtime.log.eventlog import EventLog
 from tests.adversarial.rig import PASSWORD, add_user, grants, gridaios, no_traceback, request
 
 
