@@ -14,13 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from runtime.api.shield import Shield
+from runtime.api.shield import STATE_CHANGING, Shield
+
+_SHIELD_RESPONSES: dict[int | str, str] = {
+    401: "not logged in (checked before the body is read)",
+    403: "cross-origin request refused",
+    413: "body larger than the cap",
+    415: "body is not application/json",
+}
 
 if TYPE_CHECKING:
     from runtime.api.context import Resources
@@ -46,6 +53,20 @@ def add_shield(app: FastAPI, res: Resources) -> None:
 
     app.add_middleware(Shield, authenticated=authenticated)
     app.state.throttle_log = ThrottleLog()
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:  # the shield's refusals are in each write's contract
+        spec = plain_openapi()
+        for ops in spec.get("paths", {}).values():
+            for method, op in ops.items():
+                if method.upper() in STATE_CHANGING:
+                    for status, text in _SHIELD_RESPONSES.items():
+                        op.setdefault("responses", {}).setdefault(
+                            str(status), {"description": text}
+                        )
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
