@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from runtime.agents.base import Decision, Perception
 from runtime.config.model import SiteConfig
 from runtime.config.site import point_id
+from runtime.decide.dr_mv import LEVEL_SHARE  # one table for the agent and the M&V
 from runtime.decide.policy import Proposal, command_key
 from safety import Command, CommandKind, Origin
 
@@ -30,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_RAW_BYTES = 64 * 1024
 MAX_DURATION = timedelta(hours=24)
-LEVEL_SHARE = {0: 0.0, 1: 1 / 3, 2: 2 / 3, 3: 1.0}
 
 
 class DrEvent(BaseModel):
@@ -44,6 +45,8 @@ class DrEvent(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     targets: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    # "cancelled": a revision (same event_id) that withdraws the event; never active again
+    status: Literal["active", "cancelled"] = "active"
 
     @model_validator(mode="after")
     def _shape(self) -> DrEvent:
@@ -59,7 +62,7 @@ class DrEvent(BaseModel):
         return "*" in self.targets or asset in self.targets
 
     def active(self, now: datetime) -> bool:
-        return self.start <= now < self.end
+        return self.status == "active" and self.start <= now < self.end
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

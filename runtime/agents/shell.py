@@ -25,6 +25,7 @@ from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
 from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
 from runtime.agents.intent import requested as intent_requests
 from runtime.agents.observer import Observer
+from runtime.agents.openadr import OpenAdrService, start_openadr
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
 from runtime.agents.pv import PvCurtailAgent
@@ -144,6 +145,7 @@ class AgentSet:
         self._started = False
         self._request_seq = 0  # operator requests in the log up to here are queued
         self.subscriber: DrSubscriber | None = None
+        self.openadr: OpenAdrService | None = None
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -159,8 +161,12 @@ class AgentSet:
                 client_id=f"gridaios-dr-{site_id}",
             )
             self.subscriber.start()
+        self.openadr = start_openadr(self.c, self.submit_dr)
 
     def stop(self) -> None:
+        if self.openadr is not None:
+            self.openadr.stop()
+            self.openadr = None
         if self.subscriber is not None:
             self.subscriber.stop()
             self.subscriber = None

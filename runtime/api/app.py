@@ -14,6 +14,7 @@ from runtime.api import (
     routes_dispatch,
     routes_dr,
     routes_state,
+    routes_words,
 )
 from runtime.api.context import ApiContext, Resources
 from runtime.api.guard import authorize
@@ -46,6 +47,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         routes_dispatch,
         routes_dr,
         routes_audit,
+        routes_words,
     ):
         app.include_router(module.router)
 

@@ -33,6 +33,7 @@ _BODY: dict[str, Any] = {
                         "start": {"type": "string", "format": "date-time"},
                         "end": {"type": "string", "format": "date-time"},
                         "targets": {"type": "array", "items": {"type": "string"}},
+                        "status": {"type": "string", "enum": ["active", "cancelled"]},
                     },
                     "additionalProperties": False,
                     "description": "exactly one of signal_level or target_kw; "
@@ -70,3 +71,26 @@ async def submit_event(request: Request, res: Resources = R) -> Status:
         )
     res.ctx.dr_submit(raw, "api")
     return Status(status="queued")
+
+
+@router.get(
+    "/events/{event_id}/report",
+    responses={404: {"description": "no such DR event, or not enough meter data for the M&V"}},
+)
+async def event_report(event_id: str, res: Resources = R) -> dict[str, Any]:
+    """One DR event's M&V: baseline, delivered kW per interval and in total, shortfall."""
+    import asyncio
+
+    from runtime.audit.dr_report import ReportError, as_json, report
+    from runtime.ingest.historian import Historian
+
+    def compute() -> dict[str, Any]:
+        root = res.ctx.history_dir
+        history = Historian(root) if root is not None and root.is_dir() else None
+        window, result = report(res.log, event_id, config=res.ctx.config, history=history)
+        return as_json(window, result)
+
+    try:
+        return await asyncio.to_thread(compute)
+    except ReportError as err:
+        raise HTTPException(404, str(err)) from err

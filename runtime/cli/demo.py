@@ -94,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return 2
     db = args.db or default_db_path(datetime.now(UTC))
+    if scenario.name == "dr-event":  # an OpenADR VTN process and M&V (runtime/demo/dr.py)
+        from runtime.cli.dr import run_demo_dr
+
+        return run_demo_dr(args, config, scenario, db)
     if not args.json:
         wall = (args.duration or scenario.duration_s) / args.speed
         print(

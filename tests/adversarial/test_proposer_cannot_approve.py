@@ -64,10 +64,11 @@ def test_an_operator_cannot_sign_off_what_they_asked_for(tmp_path: Path) -> None
             return m.group(1) if m else None
 
         base = _wait("the api line", listening, 90)
-        asked = gridaios(
-            "ask", "discharge bat1 at 150 kW", "--no-llm", "--config", str(config),
-            "--propose", "--user", "op1", "--token", tokens["op1"], "--db", str(db),
-        )  # fmt: skip
+        ask = ["ask", "discharge bat1 at 150 kW", "--no-llm", "--config", str(config),
+               "--propose", "--user", "op1", "--token", tokens["op1"], "--db", str(db)]  # fmt: skip
+        asked = gridaios(*ask)
+        if asked.returncode == 2 and "--confirm" in asked.stderr:  # the read-back's code
+            asked = gridaios(*ask, "--confirm", asked.stderr.split("--confirm ")[-1].strip())
         assert asked.returncode == 0, asked.stderr
         op1 = login(base, "op1")
 

@@ -8,6 +8,7 @@ import { renderApproval } from "./views/approval.js";
 import { renderDispatches, renderDispatch } from "./views/dispatches.js";
 import { renderAudit } from "./views/audit.js";
 import { renderShadow } from "./views/shadow.js";
+import { renderAsk } from "./views/ask.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
@@ -25,6 +26,7 @@ const ROUTES = [
   [/^#\/dispatches\/([^/]+)$/, "dispatches", renderDispatch],
   [/^#\/audit$/, "audit", renderAudit],
   [/^#\/shadow$/, "shadow", renderShadow],
+  [/^#\/ask$/, "ask", renderAsk],
 ];
 
 function stopTimers() {
