@@ -130,8 +130,8 @@ def test_accounts_can_be_closed_with_effect_at_once(tmp_path: Path) -> None:
         gone = http("POST", f"{url}/api/login", body={"username": "op4", "password": PASSWORD})
         assert gone.status == 401
         # a token that expires
-        issued_at = time.monotonic()
         short = gridaios("users", "token", "op3", "--ttl-days", "0.0002", *stores)  # 17.28 s
+        issued_at = time.monotonic()  # the CLI stamped it before it returned: expiry is earlier
         assert short.returncode == 0, short.stderr
         token = short.stdout.strip().splitlines()[-1]
         assert me(token) == 200
