@@ -194,6 +194,12 @@ class Envelope:
     max_duration: timedelta = timedelta(hours=24)
     timezone: tzinfo = UTC
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    # Plausibility: the range a point's reading can physically have (SoC 0-100 %, power
+    # within the rating x a margin, voltage 0-2 pu); a reading outside it rejects.
+    plausible: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    max_lead: timedelta = timedelta(hours=24)  # how far ahead a command may start
+    max_key_len: int = 200  # characters of an idempotency key
+    max_plan_commands: int = 5000  # commands in one plan
     # Memo of values derived from the (immutable) envelope, e.g. the points each
     # asset's checks read; filled by the gate on first use, never part of equality.
     derived: dict[object, object] = field(

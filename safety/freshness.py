@@ -35,6 +35,7 @@ def state_errors(
     results. The common case (good, finite, fresh, no unit) is tested inline."""
     errors: list[ConstraintHit] = []
     readings = state.readings
+    ranges = envelope.plausible
     for point, max_age in points:
         hits = memo.get(point)
         if hits is None:
@@ -48,6 +49,7 @@ def state_errors(
                 and type(ts := reading.ts) is datetime
                 and (ts.tzinfo is UTC or ts.utcoffset() is not None)  # UTC: no call needed
                 and abs(now - ts) <= max_age
+                and ((rng := ranges.get(point)) is None or rng[0] <= reading.value <= rng[1])
             ):
                 hits = memo[point] = ()
             else:
@@ -70,6 +72,7 @@ def point_errors(
         and isinstance(reading.ts, datetime)
         and reading.ts.utcoffset() is not None
         and abs(now - reading.ts) <= envelope.max_age_of(point)
+        and ((rng := envelope.plausible.get(point)) is None or rng[0] <= reading.value <= rng[1])
     ):
         return []
     if reading is None:
@@ -125,6 +128,18 @@ def _reading_errors(
     if not is_finite(reading.value):
         errors.append(
             ConstraintHit(constraint="state.value", reason=f"{point} value {reading.value!r}")
+        )
+    elif (rng := envelope.plausible.get(point)) is not None and not (
+        rng[0] <= reading.value <= rng[1]
+    ):
+        errors.append(
+            ConstraintHit(
+                constraint="state.implausible",
+                reason=f"{point} = {reading.value:g} is outside what it can physically read "
+                f"({rng[0]:g} to {rng[1]:g}); check the sensor or its scaling",
+                limit=rng[1] if reading.value > rng[1] else rng[0],
+                observed=float(reading.value),
+            )
         )
     expected = envelope.point_units.get(point)
     if reading.unit is not None and expected is not None and reading.unit != expected:

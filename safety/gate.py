@@ -70,6 +70,15 @@ def _evaluate(
     if not is_utc_aware(now):
         hit = ConstraintHit(constraint="input.now", reason="now must be a timezone-aware datetime")
         return [Rejected(command=c, hits=(hit,)) for c in commands]
+    if len(commands) > envelope.max_plan_commands:
+        hit = ConstraintHit(
+            constraint="plan.size",
+            reason=f"the plan has {len(commands)} commands, more than the "
+            f"{envelope.max_plan_commands} one plan may have; split it",
+            limit=float(envelope.max_plan_commands),
+            observed=float(len(commands)),
+        )
+        return [Rejected(command=c, hits=(hit,)) for c in commands]
     if len(commands) == 1:  # nothing to duplicate, overlap or order: straight to the checks
         (command,) = commands
         errors = input_errors(command, envelope, now, duplicate=False)

@@ -27,6 +27,16 @@ def input_errors(
         return [_hit("input.type", f"{type(command).__name__} is not a Command")]
     if not isinstance(command.key, str) or not command.key:
         errors.append(_hit("input.key", f"idempotency key {command.key!r} must be a non-empty str"))
+    elif len(command.key) > envelope.max_key_len:
+        errors.append(
+            _hit(
+                "input.key",
+                f"idempotency key of {len(command.key)} characters ({command.key[:16]!r}...): "
+                f"at most {envelope.max_key_len}",
+                limit=float(envelope.max_key_len),
+                observed=float(len(command.key)),
+            )
+        )
     if duplicate:
         errors.append(
             _hit(
@@ -39,7 +49,8 @@ def input_errors(
     if not isinstance(command.origin, Origin):
         errors.append(_hit("input.origin", f"origin {command.origin!r} is not a known origin"))
     if not is_finite(command.value):
-        errors.append(_hit("input.value", f"value {command.value!r} is not a finite number"))
+        shown = repr(command.value)[:40]
+        errors.append(_hit("input.value", f"value {shown} is not a finite number"))
     elif command.kind is CommandKind.SWITCH and command.value not in (0, 1):
         errors.append(_hit("input.value", f"switch value {command.value!r} must be 0 or 1"))
     if (
@@ -69,6 +80,7 @@ def _well_formed(command: Command, envelope: Envelope, now: datetime) -> bool:
         limits is not None
         and type(command.key) is str
         and command.key != ""
+        and len(command.key) <= envelope.max_key_len
         and type(kind) is CommandKind
         and kind in limits.ranges
         and kind is not CommandKind.SWITCH
@@ -83,6 +95,7 @@ def _well_formed(command: Command, envelope: Envelope, now: datetime) -> bool:
         and now < end
         and start < end
         and end - start <= envelope.max_duration
+        and start - now <= envelope.max_lead
     )
 
 
@@ -101,6 +114,18 @@ def _time_errors(command: Command, envelope: Envelope, now: datetime) -> list[Co
         errors.append(
             _hit(
                 "input.expired", f"end {command.end.isoformat()} is not after now {now.isoformat()}"
+            )
+        )
+    lead_s = (command.start - now).total_seconds()
+    max_lead_s = envelope.max_lead.total_seconds()
+    if lead_s > max_lead_s:
+        errors.append(
+            _hit(
+                "input.lead_time",
+                f"starts {lead_s:g} s from now, later than the {max_lead_s:g} s ahead a command "
+                "may be decided against today's state",
+                limit=max_lead_s,
+                observed=lead_s,
             )
         )
     duration_s = (command.end - command.start).total_seconds()

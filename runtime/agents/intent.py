@@ -38,13 +38,25 @@ def interpret(text: str, router: Router, *, llm: bool = False) -> tuple[Intent, 
 
 
 def request(
-    log: EventLog, *, user: str, text: str, intent: Intent, tier: str, now: datetime
+    log: EventLog,
+    *,
+    user: str,
+    text: str,
+    intent: Intent,
+    tier: str,
+    now: datetime,
+    auth: str = "",
 ) -> str:
     """Queue a request for the running conductor (any process); returns its request id."""
     request_id = uuid.uuid4().hex[:12]
     log.append_event(
         ev.AgentIntentRequested(
-            request_id=request_id, user=user, text=text, intent=intent.model_dump(), tier=tier
+            request_id=request_id,
+            user=user,
+            text=text,
+            intent=intent.model_dump(),
+            tier=tier,
+            auth=auth,
         ),
         ts=now,
     )

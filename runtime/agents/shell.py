@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +25,8 @@ from runtime.agents.dr_mqtt import DrSubscriber, dr_topic
 from runtime.agents.inputs import DrEvent, OperatorRequest
 from runtime.agents.intent import OperatorIntentAgent
 from runtime.agents.intent import requested as intent_requests
-from runtime.agents.observer import Observer, Revert
+from runtime.agents.links import REFUSED, Links
+from runtime.agents.observer import Observer
 from runtime.agents.openadr import OpenAdrService, start_openadr
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
@@ -39,14 +39,8 @@ from runtime.config.model import (
     anomaly_points,
 )
 from runtime.config.site import point_id
-from runtime.core.clock import Clock
 from runtime.decide.policy import Proposal
-from runtime.decide.step import Outcome
-from runtime.ingest.historian import Historian
-from runtime.ingest.state import LatestState
 from runtime.log import events as ev
-from runtime.log.deadletter import DeadLetterStore
-from runtime.log.eventlog import EventLog
 from safety import CommandKind, StateSnapshot
 
 log = logging.getLogger(__name__)
@@ -126,29 +120,6 @@ def observed(snapshot: StateSnapshot, config: SiteConfig) -> dict[str, float]:
 def history_width(tick: timedelta) -> int:
     """Samples of each point the agents keep: 30 h at one per cycle (at most 20,000)."""
     return min(int(HISTORY / max(tick, timedelta(seconds=1))) + 1, 20_000)
-
-
-# Hand a proposal to the decision step and its shell: the outcome, or None when that
-# decision instant was already decided (e.g. before a restart).
-Handle = Callable[[Proposal, StateSnapshot, datetime], Awaitable[Outcome | None]]
-REFUSED = (Outcome.REJECTED, Outcome.BLOCKED)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Links:
-    """What the agent set takes from the conductor that runs it, and nothing more."""
-
-    config: SiteConfig
-    events: EventLog
-    historian: Historian | None
-    clock: Clock
-    dlq: DeadLetterStore | None
-    state: LatestState  # the latest values (the OpenADR VEN reads the meter from it)
-    snapshot: Callable[[], StateSnapshot]  # the latest state
-    setpoints: Callable[[], Mapping[str, float]]  # what each asset runs now
-    decision_config: Callable[[], SiteConfig]  # the policy in production, under any cap
-    handle: Handle
-    revert: Revert
 
 
 class AgentSet:
@@ -297,7 +268,8 @@ class AgentSet:
                 skipped.append(unsupported)
                 continue
             claimed.add(asset)
-            outcome = await c.handle(proposal, snapshot, now)
+            # the operator behind an intent is its proposer: they cannot approve it
+            outcome = await c.handle(proposal, snapshot, now, proposed_by=proposal.proposer or None)
             if outcome is None:
                 continue  # this instant was already decided (e.g. before a restart)
             ids.append(proposal.command.key)

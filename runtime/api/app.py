@@ -18,6 +18,7 @@ from runtime.api import (
 )
 from runtime.api.context import ApiContext, Resources
 from runtime.api.guard import authorize
+from runtime.api.hardening import add_shield
 from runtime.api.metrics import ApiMetrics, RequestCounter
 from runtime.core.errors import GridaiosError, NotFound
 
@@ -61,6 +62,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     roles.check_routes(app)  # refuses to start with a route the table does not cover
     if ctx.static_dir.is_dir():
         app.mount("/", StaticFiles(directory=ctx.static_dir, html=True), name="console")
+    add_shield(app, res)  # origin, auth before reading, body cap, security headers
     app.add_middleware(RequestCounter, metrics=app.state.metrics)
     return app
 

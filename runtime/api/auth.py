@@ -135,6 +135,9 @@ class UserStore:
         self.lockout = lockout
         self._lock = threading.Lock()
         self._db = open_durable(self.path, _SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(users)")}
+        if "disabled" not in columns:  # stores made before users could be disabled
+            self._db.execute("ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -157,6 +160,11 @@ class UserStore:
         salt = secrets.token_bytes(16)
         digest = _scrypt(password, salt)
         with self._lock:
+            clash = self._db.execute(
+                "SELECT username FROM users WHERE lower(username) = lower(?)", (username,)
+            ).fetchone()
+            if clash is not None:  # one person, one name: 'Alice' is alice
+                raise UserExists(f"user {clash[0]} exists; {username} is the same name")
             try:
                 self._db.execute(
                     "INSERT INTO users (username, role, salt, pw_hash, scrypt, created)"
@@ -215,6 +223,9 @@ class UserStore:
             _scrypt(password, _DUMMY_SALT)  # same cost as a real check: no user enumeration
             return Failed(username=username, reason="unknown user")
         salt, stored, failures, locked_until = row
+        if self.is_disabled(username):
+            _scrypt(password, _DUMMY_SALT)
+            return Failed(username=username, reason="account disabled")
         if locked_until is not None and datetime.fromisoformat(locked_until) > now:
             return Locked(username=username, until=datetime.fromisoformat(locked_until))
         if hmac.compare_digest(_scrypt(password, bytes(salt)), bytes(stored)):
@@ -262,16 +273,79 @@ class UserStore:
         digest = token_digest(token)
         with self._lock:
             row = self._db.execute(
-                "SELECT t.username, u.role, t.kind, t.expires_at FROM tokens t"
-                " JOIN users u ON u.username = t.username WHERE t.digest = ?",
+                "SELECT t.username, u.role, t.kind, t.expires_at, u.locked_until, u.disabled"
+                " FROM tokens t JOIN users u ON u.username = t.username WHERE t.digest = ?",
                 (digest,),
             ).fetchone()
         if row is None:
             return None
-        username, role, kind, expires = row
+        username, role, kind, expires, locked_until, disabled = row
         if expires is not None and datetime.fromisoformat(expires) <= now:
             return None
+        if disabled:
+            return None  # a disabled user's tokens and sessions stop at once
+        if kind == "session" and locked_until and datetime.fromisoformat(locked_until) > now:
+            return None  # a locked account's sessions end with the lockout
         return Principal(username=username, role=Role(role), kind=kind, digest=digest)
+
+    # --- administration -----------------------------------------------------------
+
+    def is_disabled(self, username: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT disabled FROM users WHERE username = ?", (username,)
+            ).fetchone()
+        return bool(row and row[0])
+
+    def set_disabled(self, username: str, disabled: bool) -> int:
+        """Disable (every token and session ends) or enable a user; the tokens revoked."""
+        self.get(username)
+        with self._lock:
+            self._db.execute(
+                "UPDATE users SET disabled = ? WHERE username = ?", (int(disabled), username)
+            )
+        return self.revoke_user(username) if disabled else 0
+
+    def remove(self, username: str) -> None:
+        self.get(username)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM tokens WHERE username = ?", (username,))
+                self._db.execute("DELETE FROM users WHERE username = ?", (username,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def set_role(self, username: str, role: Role | str) -> User:
+        try:
+            role = Role(role)
+        except ValueError as err:
+            raise AuthError(f"role {role!r}: one of {', '.join(r.value for r in Role)}") from err
+        self.get(username)
+        with self._lock:
+            self._db.execute("UPDATE users SET role = ? WHERE username = ?", (role.value, username))
+            # sessions carry the old role's trust: they end; API tokens follow the new role
+            self._db.execute(
+                "DELETE FROM tokens WHERE username = ? AND kind = 'session'", (username,)
+            )
+        return self.get(username)
+
+    def revoke_user(self, username: str, *, token_id: str | None = None) -> int:
+        """Revoke a user's tokens (all, or the one whose digest starts with ``token_id``)."""
+        with self._lock:
+            if token_id is None:
+                cur = self._db.execute("DELETE FROM tokens WHERE username = ?", (username,))
+            else:
+                if len(token_id) < 8:
+                    raise AuthError(f"token id {token_id!r}: give at least 8 hex digits")
+                cur = self._db.execute(
+                    "DELETE FROM tokens WHERE username = ? AND substr(digest, 1, ?) = ?",
+                    (username, len(token_id), token_id.lower()),
+                )
+        return int(cur.rowcount)
 
     def revoke(self, digest: str) -> None:
         with self._lock:

@@ -120,7 +120,13 @@ def approve(
     with res.decisions:
         try:
             approvals.approve(
-                res.log, dispatch_id, who.username, body.reason, now, plan_hash=body.plan_hash
+                res.log,
+                dispatch_id,
+                who.username,
+                body.reason,
+                now,
+                plan_hash=body.plan_hash,
+                auth=f"api:{who.kind}",
             )
         except NotFound as err:
             raise _not_pending(res, dispatch_id, err) from err

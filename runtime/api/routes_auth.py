@@ -48,12 +48,18 @@ def login(
     until = res.throttle.blocked_until(client, now)
     if until is not None:
         request.app.state.metrics.auth_failure("throttled")
-        res.log.append_event(
-            ev.AuthFailed(
-                username=body.username, reason="too many failed logins from client", client=client
-            ),
-            ts=ctx.clock(),
-        )
+        refused = request.app.state.throttle_log.refused(
+            client, now
+        )  # a counted summary, not an event each
+        if refused is not None:
+            res.log.append_event(
+                ev.AuthFailed(
+                    username=body.username,
+                    reason=f"too many failed logins from client ({refused} refused)",
+                    client=client,
+                ),
+                ts=ctx.clock(),
+            )
         wait_s = max(1, math.ceil((until - now).total_seconds()))
         raise HTTPException(
             429,

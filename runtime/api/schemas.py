@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from runtime.api.roles import Role
+from runtime.api.text import printable_text
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2000),
+    AfterValidator(printable_text),
+]
 
 
 class _In(BaseModel):
@@ -213,7 +218,11 @@ class ApproveRequest(_In):
 
 
 class RejectRequest(_In):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        AfterValidator(printable_text),
+    ]
 
 
 class DecisionOut(_Out):

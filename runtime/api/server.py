@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -81,6 +82,10 @@ async def serve_api(
         ssl_certfile=str(listen.tls_cert) if listen.tls_cert else None,
         ssl_keyfile=str(listen.tls_key) if listen.tls_key else None,
         timeout_graceful_shutdown=2,
+        # X-Forwarded-For/-Proto are trusted only from the proxies named in
+        # GRIDAIOS_TRUSTED_PROXIES (comma-separated addresses); by default from nobody
+        proxy_headers=bool(os.environ.get("GRIDAIOS_TRUSTED_PROXIES")),
+        forwarded_allow_ips=os.environ.get("GRIDAIOS_TRUSTED_PROXIES") or "",
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from runtime.approvals.identity import IdentityError, canonical_user, same_user
 from runtime.approvals.views import (
     AUTO,
     ESCALATED,
@@ -119,7 +120,9 @@ class BookFold:
             return
         elif event.kind == GRANTED:
             old = self.open[did]
-            self.open[did] = replace(old, approvers=(*old.approvers, str(p["user"])))
+            user = str(p["user"])  # one person, however the name was spelled
+            if not any(same_user(user, a) for a in old.approvers):
+                self.open[did] = replace(old, approvers=(*old.approvers, user))
         elif event.kind == ESCALATED:
             self.open[did] = replace(self.open[did], escalated=True)
         else:
@@ -165,6 +168,7 @@ def approve(
     now: datetime,
     *,
     plan_hash: str | None = None,
+    auth: str = "unspecified",
 ) -> None:
     """Record one operator's grant of the plan they reviewed (``plan_hash``).
 
@@ -175,8 +179,15 @@ def approve(
     so a grant that arrives late never dispatches.
     """
     request = find_pending(log, dispatch_id)
-    if not user.strip():
-        raise ApprovalError("an approval needs the operator's name (--user)")
+    try:
+        user = canonical_user(user)
+    except IdentityError as err:
+        raise ApprovalError(str(err)) from err
+    if now >= request.expires_at:
+        raise ApprovalError(
+            f"dispatch {dispatch_id} expired at {request.expires_at.isoformat()}; "
+            "nothing recorded; the plan must be proposed again"
+        )
     if request.plan_hash is not None and plan_hash != request.plan_hash:
         plan = describe_plan(request.request.get("commands", []))
         seen = f"the plan with hash {plan_hash[:12]}" if plan_hash else "no plan hash"
@@ -185,11 +196,11 @@ def approve(
             f"{request.plan_hash[:12]} ({plan}); reload the request, review it, and approve "
             f"with its plan_hash"
         )
-    if request.proposed_by and user == request.proposed_by:
+    if request.proposed_by and same_user(user, request.proposed_by):
         raise ApprovalError(
             f"{user} proposed {dispatch_id} and cannot approve it; another operator must"
         )
-    if user in request.approvers:
+    if any(same_user(user, a) for a in request.approvers):
         raise ApprovalError(
             f"{user} already approved {dispatch_id}; the two-person rule needs another operator"
         )
@@ -200,7 +211,7 @@ def approve(
         )
     log.append(
         GRANTED,
-        {"user": user, "reason": reason, "plan_hash": request.plan_hash},
+        {"user": user, "reason": reason, "plan_hash": request.plan_hash, "auth": auth},
         ts=now,
         dispatch_id=dispatch_id,
     )
@@ -208,6 +219,10 @@ def approve(
 
 def reject(log: EventLog, dispatch_id: str, user: str, reason: str, now: datetime) -> None:
     find_pending(log, dispatch_id)
+    try:
+        user = canonical_user(user)
+    except IdentityError as err:
+        raise ApprovalError(str(err)) from err
     if not reason.strip():
         raise ApprovalError("a rejection needs a reason (--reason)")
     log.append(REFUSED, {"user": user, "reason": reason}, ts=now, dispatch_id=dispatch_id)

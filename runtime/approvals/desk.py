@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from runtime.approvals import book as approvals
+from runtime.approvals.identity import loose_user, same_user
 from runtime.config.model import ApprovalsConfig
 from runtime.core.errors import GridaiosError
 from runtime.decide.step import Decision
@@ -171,10 +172,10 @@ class ApprovalDesk:
         except GridaiosError:
             return False
         users = {
-            str(e.payload["user"])
+            loose_user(str(e.payload["user"]))
             for e in self.events.events(dispatch_id=did, kinds=(approvals.GRANTED,))
             if e.payload.get("plan_hash") == pending.plan_hash
-            and str(e.payload["user"]) != pending.proposed_by
+            and not same_user(str(e.payload["user"]), pending.proposed_by)
         }
         return len(users) >= needed
 

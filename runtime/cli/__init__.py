@@ -88,6 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except Exception as err:  # a storage fault: its own exit code and a one-line cause
+        from runtime.log.anchor import EXIT_STORAGE, storage_cause
+
+        cause = storage_cause(err)
+        if cause is None:
+            raise
+        print(f"gridaios {args.command}: storage error: {cause} ({err})", file=sys.stderr)
+        return EXIT_STORAGE
     return code
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -45,6 +44,23 @@ def register(sub: Any) -> None:
             "--user", default=None, help="operator name (default: $USER; with --api: the token's)"
         )
         a.add_argument("--reason", default="", help="why (required to reject)")
+        a.add_argument(
+            "--users",
+            type=Path,
+            default=None,
+            help="users store the local operator proves themselves against "
+            "(default: users.db next to --db)",
+        )
+        a.add_argument(
+            "--token",
+            default=argparse.SUPPRESS,
+            help="an API token of --user: proves who approves (locally, or with --api)",
+        )
+        a.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read --user's password from standard input (else a prompt, or --token)",
+        )
     actions.choices["approve"].add_argument(
         "--plan-hash",
         default=None,
@@ -58,14 +74,19 @@ def run(args: argparse.Namespace) -> int:
         from runtime.cli.approvals_api import run_api
 
         return run_api(args)
-    if getattr(args, "user", None) is None:
-        args.user = getpass.getuser()
     if not args.db.exists():
         print(
             f"--db {args.db}: no event log there; pass the path the runtime printed",
             file=sys.stderr,
         )
         return 2
+    if args.action in ("approve", "reject"):
+        from runtime.cli.local_auth import prove
+
+        proven = prove(args)
+        if proven is None:
+            return 2
+        args.user, args.auth = proven.username, proven.auth
     log = EventLog(args.db)
     try:
         return _run(args, log)
@@ -76,8 +97,18 @@ def run(args: argparse.Namespace) -> int:
         log.close()
 
 
+def _log_now(log: EventLog) -> datetime:
+    """The runtime's clock as the log last saw it (a demo runs in scenario time); expiry
+    and the grant's timestamp are on that clock, never earlier than its newest event."""
+    seq, _ = log.head()
+    if seq == 0:
+        return datetime.now(UTC)
+    newest = next(log.events(after_seq=seq - 1), None)
+    return newest.ts if newest is not None else datetime.now(UTC)
+
+
 def _run(args: argparse.Namespace, log: EventLog) -> int:
-    now = datetime.now(UTC)
+    now = _log_now(log)
     if args.action == "list":
         items = approvals.pending(log)
         if args.json:
@@ -128,7 +159,9 @@ def _run(args: argparse.Namespace, log: EventLog) -> int:
         if plan_hash is None:
             plan_hash = approvals.find_pending(log, args.id).plan_hash
             print(f"{args.id}: approving the pending plan, plan_hash {plan_hash or '-'}")
-        approvals.approve(log, args.id, args.user, args.reason, now, plan_hash=plan_hash)
+        approvals.approve(
+            log, args.id, args.user, args.reason, now, plan_hash=plan_hash, auth=args.auth
+        )
         print(f"{args.id}: approved by {args.user}")
         return 0
     approvals.reject(log, args.id, args.user, args.reason, now)

@@ -14,7 +14,6 @@ runtime (its model already loaded) answers instead.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -76,7 +75,17 @@ def register(sub: Any) -> None:
         default=os.environ.get("GRIDAIOS_API"),
         help="ask the running runtime's API (its model stays loaded), e.g. http://127.0.0.1:8080",
     )
-    p.add_argument("--token", default=os.environ.get("GRIDAIOS_TOKEN"), help="API token")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("GRIDAIOS_TOKEN"),
+        help="API token (with --api; with --propose it proves --user)",
+    )
+    p.add_argument(
+        "--password-stdin", action="store_true", help="--propose: read --user's password from stdin"
+    )
+    p.add_argument(
+        "--users", type=Path, default=None, help="users store (default: users.db next to --db)"
+    )
     p.add_argument(
         "--at",
         default=None,
@@ -277,11 +286,15 @@ def _propose(
         return 2
     from forecasting.intent import validate_intent
     from runtime.agents.intent import request
+    from runtime.cli.local_auth import prove
     from runtime.log.eventlog import EventLog
 
+    proven = prove(args)  # the proposer is a proven person: they cannot approve it
+    if proven is None:
+        return 2
     log = EventLog(args.db)
     try:
-        user = args.user or getpass.getuser()
+        user = proven.username
         out["requested"] = request(
             log,
             user=user,
@@ -289,6 +302,7 @@ def _propose(
             intent=validate_intent(out["intent"]),
             tier=out["tier"],
             now=now,
+            auth=proven.auth,
         )
     finally:
         log.close()

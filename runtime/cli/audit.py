@@ -20,6 +20,13 @@ def register(sub: Any) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="exit 0 if the hash chain is intact")
     verify.add_argument("--db", type=Path, default=DEFAULT_DB)
+    verify.add_argument(
+        "--anchor",
+        type=Path,
+        default=None,
+        help="the append-only anchor file the runtime publishes the log's head to "
+        "(default: <db>.anchor when it exists); detects a cut tail",
+    )
     show = actions.add_parser("show", help="every event of one dispatch")
     show.add_argument("--db", type=Path, default=DEFAULT_DB)
     show.add_argument("dispatch_id")
@@ -35,16 +42,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.db.exists():
         print(f"--db {args.db}: no event log there", file=sys.stderr)
         return 2
+    if args.action == "verify":
+        from runtime.cli.audit_verify import verify
+
+        return verify(args.db, args.anchor)
     log = EventLog(args.db)
     try:
-        if args.action == "verify":
-            bad = log.verify()
-            if bad is None:
-                count = log.count()
-                print(f"{args.db}: chain intact ({count} events)")
-                return 0
-            print(f"{args.db}: chain broken at record {bad}", file=sys.stderr)
-            return 1
         if args.action == "compact":
             if args.older_than_days < 0:
                 print(

@@ -93,8 +93,8 @@ def device_lines(config: SiteConfig) -> list[str]:
 def _is_controller(file: str) -> bool:
     try:
         return is_controller_config(Path(file).read_text(encoding="utf-8"))
-    except OSError:
-        return False  # load_config reports the unreadable file
+    except (OSError, ValueError):
+        return False  # load_config reports the unreadable or non-UTF-8 file
 
 
 def _controller_summary(file: str, config: ControllerConfig) -> int:

@@ -37,6 +37,13 @@ def run(args: argparse.Namespace) -> int:
     except NotFound as err:
         print(err, file=sys.stderr)
         return 1
+    except (KeyError, TypeError, ValueError) as err:  # a record of the chain is damaged
+        print(
+            f"cannot explain {args.dispatch_id}: one of its records is damaged or erased "
+            f"({type(err).__name__}: {err}); run `gridaios audit verify --db {args.db}`",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         log.close()
     return 0

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +32,12 @@ from safety import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+# A number is a JSON number: true and "25" are refused, not coerced to 1.0 and 25.0.
+Number = Annotated[float, Field(strict=True)]
+MAX_KEY = 200  # characters of an idempotency key (the gate's own bound, Envelope.max_key_len)
+MAX_PLAN = 5000  # commands in one plan (Envelope.max_plan_commands)
+MAX_VALUES = 100_000  # readings in one state file
+MAX_FILE_BYTES = 32 * 2**20  # a state, plan, forecast or history file
 
 
 class BadInput(GridaiosError):
@@ -49,7 +55,7 @@ class _Model(BaseModel):
 
 class ValueIn(_Model):
     point: str
-    value: float
+    value: Number
     ts: AwareDatetime
     quality: Literal["good", "uncertain", "bad"]
     unit: str | None = None
@@ -57,14 +63,14 @@ class ValueIn(_Model):
 
 class StateIn(_Model):
     now: AwareDatetime
-    values: list[ValueIn]
+    values: list[ValueIn] = Field(max_length=MAX_VALUES)
 
 
 class CommandIn(_Model):
-    key: str
+    key: str = Field(min_length=1, max_length=MAX_KEY)
     asset: str
     kind: CommandKind
-    value: float
+    value: Number
     start: AwareDatetime
     end: AwareDatetime
     origin: Origin
@@ -72,7 +78,7 @@ class CommandIn(_Model):
 
 
 class PlanIn(_Model):
-    commands: list[CommandIn]
+    commands: list[CommandIn] = Field(max_length=MAX_PLAN)
 
 
 class ForecastIn(_Model):
@@ -85,7 +91,7 @@ class ForecastIn(_Model):
 class DispatchIn(_Model):
     asset: str
     kind: CommandKind
-    value: float
+    value: Number
     at: AwareDatetime
 
 
@@ -95,9 +101,24 @@ class HistoryIn(_Model):
 
 def read_json(path: str) -> Any:
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise BadInput(
+                path,
+                [
+                    ConfigIssue(
+                        "(file)",
+                        f"{size} bytes",
+                        f"larger than {MAX_FILE_BYTES} bytes; a plan has at most {MAX_PLAN} "
+                        "commands: split it",
+                    )
+                ],
+            )
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise BadInput(path, [ConfigIssue("(file)", "", f"cannot read: {err.strerror}")]) from err
+    except UnicodeDecodeError as err:
+        raise BadInput(path, [ConfigIssue("(file)", "", "not UTF-8 text")]) from err
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:

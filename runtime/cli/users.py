@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,21 @@ def register(sub: Any) -> None:
         "unlock", parents=[stores], help="clear a lockout after failed logins"
     )
     unlock.add_argument("name")
+    token.add_argument(
+        "--ttl-days", type=float, default=None, help="the token expires after this many days"
+    )
+    for name, text in (
+        ("disable", "disable a user: every token and session ends now"),
+        ("enable", "enable a disabled user (new tokens are needed)"),
+        ("remove", "remove a user and every token"),
+    ):
+        actions.add_parser(name, parents=[stores], help=text).add_argument("name")
+    role = actions.add_parser("role", parents=[stores], help="change a user's role")
+    role.add_argument("name")
+    role.add_argument("role", choices=("viewer", "operator", "engineer", "admin"))
+    revoke = actions.add_parser("revoke", parents=[stores], help="revoke a user's tokens")
+    revoke.add_argument("name")
+    revoke.add_argument("--token-id", default=None, help="only this token (its id's first digits)")
     p.set_defaults(func=run)
 
 
@@ -89,8 +104,17 @@ def run(args: argparse.Namespace) -> int:
                     else ""
                 )
                 print(f"{u.username:<20} {u.role.value:<9} since {u.created:%Y-%m-%d}{locked}")
+        elif args.action in ("disable", "enable", "remove", "role", "revoke"):
+            from runtime.cli.users_admin import administer
+
+            assert log is not None
+            print(administer(store, log, args, by, now))
         elif args.action == "token":
-            issued = store.issue(args.name, "api", now, None)
+            if args.ttl_days is not None and not 0 < args.ttl_days <= 3650:
+                print(f"--ttl-days {args.ttl_days:g}: must be > 0 and <= 3650", file=sys.stderr)
+                return 2
+            ttl = timedelta(days=args.ttl_days) if args.ttl_days is not None else None
+            issued = store.issue(args.name, "api", now, ttl)
             assert log is not None
             log.append_event(
                 ev.AuthTokenCreated(username=args.name, by=by, token_id=issued.token_id), ts=now

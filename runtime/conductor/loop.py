@@ -21,7 +21,8 @@ from datetime import datetime
 import orjson
 
 from connectors import Sample
-from runtime.agents.shell import AgentSet, Factories, Links
+from runtime.agents.links import Links
+from runtime.agents.shell import AgentSet, Factories
 from runtime.approvals.desk import ApprovalDesk
 from runtime.conductor import interventions
 from runtime.conductor.decider import Decider

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runtime.config import guard as config_guard
 from runtime.config.checks import node_id_issues
 from runtime.config.load import _issue, _read_yaml
 from runtime.config.model import (
@@ -38,7 +39,7 @@ def load_devices(path: str | Path) -> SiteConfig:
     (placeholders: use it to reach devices, never to decide)."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = config_guard.decode(Path(path).read_bytes(), file)
     except OSError as err:
         raise ConfigError(
             file, [ConfigIssue("(file)", "", f"cannot read: {err.strerror}")]

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from runtime.config import guard as config_guard
 from runtime.config import sensitivities
 from runtime.config.checks import (
     agent_issues,
@@ -28,7 +29,7 @@ def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a site config; raise ConfigError naming every bad field."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = config_guard.decode(Path(path).read_bytes(), file)
     except OSError as err:
         raise ConfigError(
             file, [ConfigIssue("(file)", "", f"cannot read: {err.strerror}")]
@@ -55,7 +56,7 @@ def load_config(path: str | Path) -> SiteConfig:
 
 def _read_yaml(text: str, file: str) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(text)
+        raw = config_guard.load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
@@ -63,13 +64,16 @@ def _read_yaml(text: str, file: str) -> dict[str, Any]:
         raise ConfigError(file, [ConfigIssue(where, "", f"YAML syntax error: {problem}")]) from err
     if not isinstance(raw, dict):
         raise ConfigError(file, [ConfigIssue("(top level)", "", "must be a mapping of sections")])
+    issues = config_guard.number_issues(raw) + config_guard.rating_issues(raw)
+    if issues:
+        raise ConfigError(file, issues)
     return raw
 
 
 def is_controller_config(text: str) -> bool:
     """The file declares ``hierarchy: {role: controller}`` (a controller, not a site)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = config_guard.load_yaml(text)
     except yaml.YAMLError:
         return False
     block = raw.get("hierarchy") if isinstance(raw, dict) else None
@@ -80,7 +84,7 @@ def load_controller_config(path: str | Path) -> ControllerConfig:
     """Read and validate a controller config; raise ConfigError naming every bad field."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = config_guard.decode(Path(path).read_bytes(), file)
     except OSError as err:
         raise ConfigError(
             file, [ConfigIssue("(file)", "", f"cannot read: {err.strerror}")]
@@ -109,6 +113,10 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         config = SiteConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(file, [_issue(e, raw) for e in err.errors()]) from err
+    dumped = config.model_dump()  # numbers given as text ("1e308") are numbers now
+    guarded = config_guard.number_issues(dumped) + config_guard.rating_issues(dumped)
+    if guarded:
+        raise ConfigError(file, guarded)
     issues = (
         reference_issues(config)
         + safety_issues(config)

@@ -11,6 +11,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from connectors.opcua import PointBinding, WriteTarget
+from runtime.config import plausibility
 from runtime.config.model import BatteryAsset, CurtailableLoadAsset, MeterAsset, PvAsset, SiteConfig
 from runtime.config.safety_config import SETPOINT_ROLES, TimeWindowConfig, weekday_numbers
 from runtime.core.errors import ConfigError, ConfigIssue
@@ -88,6 +89,7 @@ def envelope(config: SiteConfig) -> Envelope:
         max_duration=timedelta(seconds=safety.max_command_duration_s),
         timezone=ZoneInfo(safety.timezone),
         policies={k: Policy(v) for k, v in safety.policies.items()},
+        plausible=plausibility.ranges(config),
     )
 
 

@@ -134,6 +134,7 @@ class ApprovalGranted(_Event):
     user: str
     reason: str = ""
     plan_hash: str | None = None  # v2: the plan the operator saw (None: a v1 request had none)
+    auth: str = ""  # how the approver proved who they are (runtime.identity); "" before it
 
 
 class ApprovalRejected(_Event):

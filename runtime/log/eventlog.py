@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 
+from runtime.log import anchor as audit_guard
 from runtime.log import events as ev
 from runtime.log.durable import open_durable
 
@@ -121,11 +122,22 @@ def _encode(payload: Mapping[str, Any]) -> str:
 class EventLog:
     """One SQLite file; safe to share between processes (appends take a write lock)."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, readonly: bool = False, anchor: Path | bool = True
+    ) -> None:
+        """``readonly``: open without writing anything (a read-only evidence copy works).
+        ``anchor``: where each commit's head is published (``True``: ``<db>.anchor``)."""
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._db = open_durable(self.path, _SCHEMA, create_parent=not readonly)
+        self.anchor: audit_guard.Anchor | None = None
+        if readonly:
+            self._db = audit_guard.open_readonly(self.path)
+            return
+        self._db = open_durable(self.path, _SCHEMA, create_parent=True)
         self._migrate()
+        if anchor is not False:
+            where = audit_guard.default_anchor(self.path) if anchor is True else Path(anchor)
+            self.anchor = audit_guard.Anchor(where)
 
     def _migrate(self) -> None:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
@@ -137,6 +149,8 @@ class EventLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self.anchor is not None:
+            self.anchor.close()
 
     # --- writing --------------------------------------------------------------
 
@@ -211,11 +225,14 @@ class EventLog:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    db.execute("ROLLBACK")
                 raise
             finally:
                 if not durable:
                     db.execute("PRAGMA synchronous=FULL")
+            if self.anchor is not None and rows:
+                self.anchor.publish(seq, prev, durable=durable)
         return out
 
     # --- reading --------------------------------------------------------------
@@ -293,6 +310,7 @@ class EventLog:
         """
         prev = GENESIS
         expected_seq = 1
+        erased = audit_guard.CompactionRule(ev.TELEMETRY_KINDS)
         query = (
             "SELECT seq, ts, kind, dispatch_id, payload, prev_hash, hash, payload_sha, hv"
             " FROM events ORDER BY seq"
@@ -312,10 +330,14 @@ class EventLog:
                         prev, seq, ts, kind, did, psha
                     ) == digest
                 if not ok:
-                    return int(seq)
+                    return min(int(seq), erased.bad or int(seq))
+                erased.see(seq, ts, kind, payload)
                 prev = digest
                 expected_seq += 1
             anchor = self._db.execute("SELECT max(seq) FROM snapshots").fetchone()[0]
+        bad = erased.first_unexplained()  # a payload erased outside retention's compaction
+        if bad is not None:
+            return bad
         if anchor is not None and anchor >= expected_seq:
             return expected_seq  # records the snapshot saw are gone
         return None

@@ -59,6 +59,7 @@ from runtime.log.site_events import (
     AuthTokenCreated,
     AuthUnlocked,
     AuthUserAdded,
+    AuthUserChanged,
     CanaryDecision,
     CanaryPromoted,
     CanaryRolledBack,
@@ -137,6 +138,7 @@ TypedEvent = Annotated[
     | AuthLocked
     | AuthUnlocked
     | AuthTokenCreated
+    | AuthUserChanged
     | DrOptInDecided,
     Field(discriminator="kind"),
 ]
@@ -272,6 +274,7 @@ __all__ = [
     "AuthTokenCreated",
     "AuthUnlocked",
     "AuthUserAdded",
+    "AuthUserChanged",
     "CanaryDecision",
     "CanaryPromoted",
     "CanaryRolledBack",

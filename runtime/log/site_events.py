@@ -239,6 +239,7 @@ class AgentIntentRequested(_Event):
     text: str
     intent: dict[str, Any]  # forecasting.intent.Intent, as understood by the router
     tier: str
+    auth: str = ""  # how the proposer proved who they are (runtime.identity); "" before it
 
 
 class AgentEscalated(_Event):
@@ -342,3 +343,13 @@ class AuthTokenCreated(_Event):
     username: str
     by: str
     token_id: str  # the first characters of the token's digest, never the token
+
+
+class AuthUserChanged(_Event):
+    """An admin disabled, enabled or removed a user, changed a role or revoked tokens."""
+
+    kind: Literal["auth.user_changed"] = "auth.user_changed"
+    v: Literal[1] = 1
+    username: str
+    change: str  # disabled | enabled | removed | role:<new role> | revoked:<n> tokens
+    by: str

@@ -202,17 +202,29 @@ async def test_above_threshold_waits_for_two_operators_via_cli(tmp_path: Path) -
                 check=False,
             )
 
+        from datetime import UTC as _UTC
+        from datetime import datetime as _dt
+
+        from runtime.api.auth import UserStore
+
+        store = UserStore(r.db.parent / "users.db")  # local grants come from proven operators
+        token = {}
+        for name in ("alice", "bob"):
+            store.add(name, "correct horse", "operator", _dt.now(_UTC))
+            token[name] = store.issue(name, "api", _dt.now(_UTC), None).token
+        store.close()
         listed = await asyncio.to_thread(cli, "list")
         assert dispatch_id in listed.stdout and "two_operators" in listed.stdout
-        first = await asyncio.to_thread(cli, "approve", dispatch_id, "--user", "alice")
+        alice = ("--user", "alice", "--token", token["alice"])
+        first = await asyncio.to_thread(cli, "approve", dispatch_id, *alice)
         assert first.returncode == 0, first.stderr
-        again = await asyncio.to_thread(cli, "approve", dispatch_id, "--user", "alice")
+        again = await asyncio.to_thread(cli, "approve", dispatch_id, *alice)
         assert again.returncode == 1 and "another operator" in again.stderr
 
         await r.conductor.check_approvals(r.clock())
         assert r.field.ledger("bat1") == [], "one approval is not enough above two_person_min_kw"
 
-        second = await asyncio.to_thread(cli, "approve", dispatch_id, "--user", "bob")
+        second = await asyncio.to_thread(cli, "approve", dispatch_id, "--token", token["bob"])
         assert second.returncode == 0, second.stderr
         await r.conductor.check_approvals(r.clock())
         assert [c.key for c in r.field.ledger("bat1")] == [dispatch_id]

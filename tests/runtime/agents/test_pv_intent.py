@@ -157,11 +157,18 @@ async def test_an_operator_request_from_another_process_reaches_the_conductor(
 def test_gridaios_ask_propose_queues_the_request_for_the_conductor(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from datetime import UTC, datetime
+
+    from runtime.api.auth import UserStore
     from runtime.cli import main
 
     db = tmp_path / "events.db"
     EventLog(db).close()
-    argv = ["ask", "discharge bat1 at 60 kW", "--no-llm", "--json", "--propose"]
+    store = UserStore(tmp_path / "users.db")
+    store.add("carol", "correct horse", "operator", datetime.now(UTC))
+    token = store.issue("carol", "api", datetime.now(UTC), None).token
+    store.close()
+    argv = ["ask", "discharge bat1 at 60 kW", "--no-llm", "--json", "--token", token, "--propose"]
     argv += ["--config", str(REPO / "configs" / "demo-feeder.yaml"), "--user", "carol"]
     argv += ["--router", str(REPO / "configs" / "router.yaml"), "--db", str(db)]
     assert main(argv) == 2  # not on a terminal: the read-back must be confirmed with its code
