@@ -126,7 +126,8 @@ def _cusum(z: np.ndarray, k: float, clip: float, leak: float) -> np.ndarray:
         s_hi = max(0.0, leak * s_hi + v - k)
         s_lo = max(0.0, leak * s_lo - v - k)
         hi[i], lo[i] = s_hi, s_lo
-    return np.maximum(hi, lo)
+    out: np.ndarray = np.maximum(hi, lo)
+    return out
 
 
 def _raw_scores(

@@ -28,13 +28,15 @@ class SiteCalendar:
     country: str = "DE"
     subdivision: str | None = None
     tz: str = "UTC"
+    #: site-specific days off (bridge days, local feasts): treated as holidays
+    extra_holidays: tuple[date, ...] = ()
 
     def __post_init__(self) -> None:
         check(self.country, self.subdivision, self.tz)
 
     def holidays_between(self, first: date, last: date) -> set[date]:
         years = tuple(range(first.year, last.year + 1))
-        table = _table(self.country, self.subdivision, years)
+        table = _table(self.country, self.subdivision, years) | set(self.extra_holidays)
         return {d for d in table if first <= d <= last}
 
     def day_types(self, days: np.ndarray) -> np.ndarray:
@@ -61,9 +63,7 @@ class SiteCalendar:
     def local_days(self, utc: list[datetime] | np.ndarray) -> np.ndarray:
         """Local calendar date (``datetime64[D]``) of each UTC instant."""
         zone = ZoneInfo(self.tz)
-        return np.array(
-            [_as_dt(t).astimezone(zone).date() for t in utc], dtype="datetime64[D]"
-        )
+        return np.array([_as_dt(t).astimezone(zone).date() for t in utc], dtype="datetime64[D]")
 
 
 def _as_dt(t: object) -> datetime:

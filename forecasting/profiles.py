@@ -1,7 +1,9 @@
 """Real load and PV profiles from the SimBench package, split once, plus faults at known times.
 
-SimBench (the ``bench`` extra) ships a year of 15-min profiles (2016, German standard
-load profiles: holidays behave like Sundays; clock labels in CET without DST). The
+SimBench (the ``bench`` extra) ships a year of 15-min profiles (2016, German load
+profiles: holidays behave like Sundays). Its clock labels are German local time WITH
+DST (27 March skips 02:00-02:45, 30 October repeats it); the rows are a regular
+15-min sequence in real time, so UTC is 2015-12-31 23:00 + row x 15 min. The
 package is located on disk and its CSV read directly; it is never imported (that
 would import pandapower) and nothing is downloaded.
 
@@ -29,8 +31,9 @@ Kind = Literal["residential", "commercial", "agricultural", "pv"]
 Split = Literal["tune", "untouched"]
 KINDS: tuple[Kind, ...] = ("residential", "commercial", "agricultural", "pv")
 FOLDER = "1-complete_data-mixed-all-0-sw"
-#: SimBench clock labels are CET all year (no DST); this zone keeps them local
-SIMBENCH_TZ = "Etc/GMT-1"
+#: SimBench clock labels are German local time (CET/CEST)
+SIMBENCH_TZ = "Europe/Berlin"
+_FIRST_UTC = datetime(2015, 12, 31, 23, 0, tzinfo=UTC)
 _PATTERNS: dict[Kind, str] = {
     "residential": r"^H0-[A-Z]_pload$",
     "commercial": r"^G[0-6]-[A-Z]_pload$",
@@ -75,7 +78,9 @@ class Profiles:
 
     def ids(self, split: Split, kind: Kind | None = None) -> list[str]:
         return sorted(
-            u for u, s in self.split.items() if s == split and (kind is None or self.kind[u] == kind)
+            u
+            for u, s in self.split.items()
+            if s == split and (kind is None or self.kind[u] == kind)
         )
 
 
@@ -88,14 +93,18 @@ def load_simbench(folder: Path | None = None) -> Profiles:
     res = pl.read_csv(folder / "RESProfile.csv", separator=";", infer_schema=False)
     lcols = [c for c in load.columns if kind_of(c) is not None]
     rcols = [c for c in res.columns if kind_of(c) is not None]
-    wide = load.select("time", *lcols).join(res.select("time", *rcols), on="time")
-    long = wide.unpivot(index="time", variable_name="name", value_name="y").with_columns(
-        (
-            pl.col("time").str.strptime(pl.Datetime("us"), "%d.%m.%Y %H:%M")
-            - pl.duration(hours=1)
-        )
-        .dt.replace_time_zone("UTC")
-        .alias("ds"),
+    if load.height != res.height or load["time"][0] != "01.01.2016 00:00":
+        raise ForecastError(f"unexpected SimBench profile layout in {folder}: reinstall simbench")
+    ds = pl.datetime_range(
+        _FIRST_UTC,
+        _FIRST_UTC + timedelta(minutes=15 * (load.height - 1)),
+        "15m",
+        time_unit="us",
+        time_zone="UTC",
+        eager=True,
+    ).alias("ds")
+    wide = pl.concat([load.select(*lcols), res.select(*rcols)], how="horizontal").with_columns(ds)
+    long = wide.unpivot(index="ds", variable_name="name", value_name="y").with_columns(
         pl.col("y").cast(pl.Float64),
         pl.col("name").str.replace("_pload$", "").alias("unique_id"),
     )
@@ -163,11 +172,13 @@ def inject_faults(
 
 
 def generated_holiday(frame: pl.DataFrame, day: date, like: date) -> pl.DataFrame:
-    """``frame`` with local day ``day`` replaced by the values of local day ``like`` (a Sunday),
-    clock time for clock time (SimBench local time). The caller declares ``day`` a holiday."""
-    off = timedelta(hours=1)
-    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC) - off
-    like_start = datetime(like.year, like.month, like.day, tzinfo=UTC) - off
+    """``frame`` with local day ``day`` replaced by the values of local day ``like`` (a Sunday,
+    same UTC offset), sample for sample. The caller declares ``day`` a holiday."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(SIMBENCH_TZ)
+    day_start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+    like_start = datetime(like.year, like.month, like.day, tzinfo=zone).astimezone(UTC)
     shift = day_start - like_start
     src = window(frame, like_start, 1).with_columns((pl.col("ds") + shift).alias("ds"))
     keep = frame.filter(~((pl.col("ds") >= day_start) & (pl.col("ds") < day_start + timedelta(1))))
