@@ -151,11 +151,13 @@ def calibrate(
     """Learn one series' scales and thresholds from its history ``mat`` [D, SLOTS]."""
     cfg = cfg or DetectorConfig()
     ref = reference(mat, types, cfg.ref_days)
-    usable = ~np.isnan(ref).all(axis=1)
+    # calibrate only on days whose reference came from >= 2 earlier days of their own type
+    seen = np.array([int((types[:i] == t).sum()) for i, t in enumerate(types)])
+    usable = ~np.isnan(ref).all(axis=1) & (seen >= 2)
     if usable.sum() < cfg.min_calib_days:
         raise ForecastError(
             f"anomaly calibration needs {cfg.min_calib_days} days with a reference, got "
-            f"{int(usable.sum())}: give at least {cfg.min_calib_days + 7} days of history"
+            f"{int(usable.sum())}: give at least {cfg.min_calib_days + 14} days of history"
         )
     finite = mat[np.isfinite(mat)]
     nz = finite[np.abs(finite) > 1e-9]
