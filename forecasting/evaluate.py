@@ -91,7 +91,9 @@ def anomaly_report(
             for copy, fault in inject_faults(part, start, TEST_DAYS, seed=seed + p):
                 _, fmat, _ = _matrix(copy, cal)
                 fal = score(det, fmat, types, cfg).alarm
-                pos = copy["ds"].to_list().index(fault.at)
+                # the fault's place in the local-time day matrix (not its row in the frame)
+                fday, fslot = local_grid([fault.at], cal)
+                pos = int(np.searchsorted(dates, fday[0])) * 96 + int(fslot[0])
                 hit = bool(fal[pos : pos + WINDOW_STEPS].any())
                 if fault.kind == "level_step":
                     a[2] += 1
