@@ -84,7 +84,7 @@ def simbench_rows() -> list[dict[str, object]]:
     frame, cal = with_generated_holidays(profiles)
     ids = profiles.ids("untouched")
     t0 = time.perf_counter()
-    scores = forecast_report(frame, ids, cal, with_mstl=True, n_jobs=2)
+    scores = forecast_report(frame, ids, cal, with_mstl=True, n_jobs=1)
     wall = time.perf_counter() - t0
     s = summarize(scores, dict(profiles.kind))
     best = min(s["mstl"], s["snaive"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -48,7 +49,7 @@ def test_day_types_follow_the_country_calendar_and_extra_days() -> None:
         ({"tz": "Mars/Olympus"}, "calendar tz 'Mars/Olympus'"),
     ],
 )
-def test_bad_calendar_is_a_one_line_error(kwargs: dict[str, str], match: str) -> None:
+def test_bad_calendar_is_a_one_line_error(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ForecastError, match=match):
         SiteCalendar(**kwargs)
 
