@@ -2,7 +2,7 @@
 
 Rows (baselines measured in the same run, median per call):
 - ``agents.runner_step_rule``: ``AgentRunner.step`` around the peak-shaving rule
-  (ladder, metrics, stats) vs calling ``runtime.policy.peak_shaving`` directly.
+  (ladder, metrics, stats) vs calling ``runtime.decide.policy.peak_shaving`` directly.
 - ``agents.forecast_tier_decide``: the forecast-aware tier with 30 h of 5-min history
   (polars frame, clean to 15 min, seasonal naive, confidence; computed, not memoised) vs
   the rule agent. In the loop the forecast is reused until a 15-min step completes.
@@ -29,8 +29,8 @@ from benchmarks.util import row
 from runtime.agents import AgentRunner, Perception
 from runtime.agents.anomaly import AnomalyAgent, onnx_scorer, zscore_scorer
 from runtime.agents.peak import UNCONTROLLED, ForecastPeakAgent, RulePeakAgent
-from runtime.config import parse_config
-from runtime.policy import peak_shaving
+from runtime.config.model import parse_config
+from runtime.decide.policy import peak_shaving
 from safety import Quality, Reading, StateSnapshot
 
 REPO = Path(__file__).resolve().parents[1]

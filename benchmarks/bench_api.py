@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks.util import percentile, row
-from runtime import approvals
-from runtime.eventlog import EventLog, Pending
+from runtime.approvals import book as approvals
+from runtime.log.eventlog import EventLog, Pending
 from tests.api.support import add_users
 
 SIZES = ((500, 100), (5000, 30))  # (dispatches, calls per endpoint)

@@ -7,7 +7,7 @@ against the least any implementation must do: one indexed SQLite query selecting
 the approval rows by kind (no parsing, no folding). ``approvals.detail`` of one
 request is timed against reading that dispatch's rows raw.
 
-``approvals.projection.*``: what the API serves from (``runtime.approval_projection``),
+``approvals.projection.*``: what the API serves from (``runtime.approvals.projection``),
 a read after each new request is appended (its whole chain and 50 telemetry events), vs
 the full fold (``approvals.pending`` / ``approvals.metrics``) on the same log in this
 process; ``approvals.projection.cold``: its first read (a restart) vs the full folds.
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.util import row
-from runtime import approvals
-from runtime import events as ev
-from runtime.approval_projection import ApprovalProjection
-from runtime.eventlog import EventLog, Pending
+from runtime.approvals import book as approvals
+from runtime.approvals.projection import ApprovalProjection
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog, Pending
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 REQUESTS = 2000

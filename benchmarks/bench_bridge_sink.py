@@ -26,9 +26,9 @@ from gridaios_bridge.config import EmulatorConfig
 from benchmarks.bench_bridge import _Client, _row, _wait
 from connectors import PointBinding
 from connectors.mqtt import MqttClient, MqttSourceConfig
-from runtime.bridgedemo import BridgeProcess
-from runtime.sinks import CommandPoints, MqttCommandSink
-from runtime.state import LatestState
+from runtime.conductor.sinks import CommandPoints, MqttCommandSink
+from runtime.demo.bridge import BridgeProcess
+from runtime.ingest.state import LatestState
 from tests.firmware_bridge.harness import SITE, TOPICS, write_config
 from tests.support.approved import approved
 from tests.support.mosquitto import running_broker

@@ -17,12 +17,12 @@ from typing import Any
 from asyncua import Client, ua
 
 from benchmarks.util import percentile, row
-from runtime import site
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import load_config
-from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR, free_port, with_endpoint
-from runtime.eventlog import EventLog
+from runtime.conductor.loop import Conductor
+from runtime.config import site
+from runtime.config.model import load_config
+from runtime.core.clock import FixedClock
+from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR, free_port, with_endpoint
+from runtime.log.eventlog import EventLog
 from safety import Accepted, Command, CommandKind, Origin, evaluate
 from simulator import VirtualField, load_scenario
 

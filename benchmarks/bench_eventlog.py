@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime import events as ev
-from runtime.dispatch import Projections
-from runtime.eventlog import EventLog, GroupCommitter, Pending
+from runtime.log import events as ev
+from runtime.log.dispatch import Projections
+from runtime.log.eventlog import EventLog, GroupCommitter, Pending
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 BATCH = 1000

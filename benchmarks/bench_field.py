@@ -19,7 +19,7 @@ from typing import Any
 from asyncua import ua
 
 from benchmarks.util import row
-from runtime.demo import free_port
+from runtime.demo.feeder import free_port
 from simulator import BatterySpec, FieldSpec, MeterSpec, Scenario, VirtualField
 
 N_BATTERIES = 333

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.util import row
-from runtime import events as ev
-from runtime import gate_inputs, records, site
-from runtime.config import load_config
-from runtime.demo import DEFAULT_CONFIG
-from runtime.eventlog import EventLog, Pending
+from runtime.config import site
+from runtime.config.model import load_config
+from runtime.decide import gate_inputs
+from runtime.demo.feeder import DEFAULT_CONFIG
+from runtime.log import events as ev
+from runtime.log import records
+from runtime.log.eventlog import EventLog, Pending
 from safety import Dispatch, Envelope
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)

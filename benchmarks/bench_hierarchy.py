@@ -23,14 +23,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.util import row
 from connectors.mqtt.wire import Publish
-from runtime.clock import WallClock
-from runtime.config import BrokerConfig
-from runtime.eventlog import EventLog
+from runtime.config.model import BrokerConfig
+from runtime.core.clock import WallClock
+from runtime.demo.hierarchy import scripted_config
 from runtime.hierarchy.allocate import plan
-from runtime.hierarchy.demo import scripted_config
 from runtime.hierarchy.mqtt import Session
 from runtime.hierarchy.site_link import SiteLink
 from runtime.hierarchy.wire import HEARTBEAT_TOPIC, Cap, Heartbeat, SiteSummary, cap_topic
+from runtime.log.eventlog import EventLog
 from tests.support.mosquitto import Broker, running_broker
 
 ROUND_TRIPS = 300

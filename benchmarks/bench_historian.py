@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from runtime.historian import SCHEMA, Historian
+from runtime.ingest.historian import SCHEMA, Historian
 
 T0 = datetime(2026, 7, 15, 22, 0, tzinfo=UTC)  # crosses midnight: two day partitions
 

@@ -253,11 +253,11 @@ def rss_mb():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-import runtime.cli, runtime.conductor  # the whole runtime, as gridaios run loads it
+import runtime.cli, runtime.conductor.loop  # the whole runtime, as gridaios run loads it
 from benchmarks.bench_mqtt_ingest import _bindings, _payloads, DEVICES
 from connectors.mqtt.codec import TelemetryCodec
 from connectors.normalize import Normalizer
-from runtime.state import LatestState
+from runtime.ingest.state import LatestState
 payloads = _payloads(datetime.now(UTC))[:DEVICES]
 before = rss_mb()
 codec, normalizer, state = TelemetryCodec("m", _bindings(), 1000), Normalizer("m"), LatestState()
@@ -365,7 +365,7 @@ def run() -> list[dict[str, Any]]:
             "baseline": round(rss["before"], 1),
             "ratio": round(rss["after"] / rss["before"], 3),
             "note": f"RSS of a process with the whole runtime imported, after {rss['points']:.0f} "
-            "points went through codec, normalizer and runtime.state.LatestState; "
+            "points went through codec, normalizer and runtime.ingest.state.LatestState; "
             "baseline = the same process before any point",
         }
     )

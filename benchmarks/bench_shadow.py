@@ -24,9 +24,9 @@ import time
 from typing import Any
 
 from benchmarks.util import row
-from runtime.config import load_config
-from runtime.decision import ActivePolicy, DecisionContext, resolve_policy
-from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
+from runtime.config.model import load_config
+from runtime.decide.step import ActivePolicy, DecisionContext, resolve_policy
+from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.shadow import Mode, from_scenario, run_shadow, run_side
 from runtime.shadow.kpis import by_tier
 from simulator import load_scenario

@@ -1,7 +1,7 @@
 """Where bad input goes: a sink that keeps the raw bytes, the reason and the source.
 
 Connectors never import runtime; the runtime hands them something with this shape
-(``runtime.deadletter.DeadLetterStore.put`` fits as it is).
+(``runtime.log.deadletter.DeadLetterStore.put`` fits as it is).
 """
 
 from __future__ import annotations

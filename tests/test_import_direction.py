@@ -72,5 +72,5 @@ def _stdlib_imports(path: Path) -> set[str]:
 def test_the_checker_catches_a_bad_import(tmp_path: Path) -> None:
     bad = tmp_path / "safety"
     bad.mkdir()
-    (bad / "leak.py").write_text("def f():\n    from runtime.eventlog import EventLog\n")
+    (bad / "leak.py").write_text("def f():\n    from runtime.log.eventlog import EventLog\n")
     assert imported_packages(bad / "leak.py") == {"runtime"}

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from runtime.agents.base import Decision, Flag, Perception
-from runtime.config import BatteryAsset, SiteConfig, anomaly_points
-from runtime.policy import Proposal, command_key
+from runtime.config.model import BatteryAsset, SiteConfig, anomaly_points
+from runtime.decide.policy import Proposal, command_key
 from safety import Command, CommandKind, Origin
 
 WINDOW = 32

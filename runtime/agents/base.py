@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import Counter, Histogram
 
-from runtime.policy import Proposal
+from runtime.decide.policy import Proposal
 from safety import StateSnapshot
 
 if TYPE_CHECKING:
     from runtime.agents.dr import DrEvent
     from runtime.agents.intent import OperatorRequest
-    from runtime.config import SiteConfig
+    from runtime.config.model import SiteConfig
 
 log = logging.getLogger(__name__)
 

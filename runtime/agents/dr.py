@@ -21,9 +21,9 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runtime.agents.base import Decision, Perception
-from runtime.config import SiteConfig
-from runtime.policy import Proposal, command_key
-from runtime.site import point_id
+from runtime.config.model import SiteConfig
+from runtime.config.site import point_id
+from runtime.decide.policy import Proposal, command_key
 from safety import Command, CommandKind, Origin
 
 log = logging.getLogger(__name__)

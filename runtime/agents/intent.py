@@ -14,11 +14,11 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from runtime import events as ev
 from runtime.agents.base import Decision, Perception
-from runtime.config import SiteConfig
-from runtime.eventlog import EventLog
-from runtime.policy import Proposal
+from runtime.config.model import SiteConfig
+from runtime.decide.policy import Proposal
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 from safety import Command, CommandKind, Origin
 
 if TYPE_CHECKING:

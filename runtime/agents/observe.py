@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from runtime.config import ObserveConfig
-from runtime.site import point_id, uncurtailed_kw
+from runtime.config.model import ObserveConfig
+from runtime.config.site import point_id, uncurtailed_kw
 from safety import Quality, StateSnapshot
 
 

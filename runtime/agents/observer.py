@@ -14,8 +14,6 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from runtime import events as ev
-from runtime import records
 from runtime.agents.observe import (
     CurtailObservation,
     CurtailPrediction,
@@ -26,11 +24,13 @@ from runtime.agents.observe import (
     observe_curtail,
     prediction,
 )
-from runtime.config import PvAsset
+from runtime.config.model import PvAsset
+from runtime.log import events as ev
+from runtime.log import records
 from safety import CommandKind, StateSnapshot
 
 if TYPE_CHECKING:
-    from runtime.conductor import Conductor
+    from runtime.conductor.loop import Conductor
 
 log = logging.getLogger(__name__)
 

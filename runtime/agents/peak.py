@@ -1,6 +1,6 @@
 """Peak shaving / demand response: the skeleton's rule policy and a forecast-aware tier.
 
-``RulePeakAgent`` wraps ``runtime.policy.peak_shaving`` unchanged (replay re-runs
+``RulePeakAgent`` wraps ``runtime.decide.policy.peak_shaving`` unchanged (replay re-runs
 it from the log). ``ForecastPeakAgent`` reads a load forecast (seasonal naive from
 ``forecasting.short_term`` by default) and pre-positions the battery: when a
 peak above the threshold, or a DR event window, is coming within the lookahead and
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from runtime.agents.base import Decision, Perception, Series
-from runtime.config import SiteConfig
-from runtime.policy import Proposal, command_key, peak_shaving
-from runtime.site import point_id
+from runtime.config.model import SiteConfig
+from runtime.config.site import point_id
+from runtime.decide.policy import Proposal, command_key, peak_shaving
 from safety import Command, CommandKind, Origin
 
 UNCONTROLLED = "feeder.uncontrolled_kw"  # history key: meter import plus battery output

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from runtime.agents.base import Decision, Perception
-from runtime.config import SiteConfig
-from runtime.policy import Proposal, command_key
-from runtime.site import point_id
+from runtime.config.model import SiteConfig
+from runtime.config.site import point_id
+from runtime.decide.policy import Proposal, command_key
 from safety import Command, CommandKind, Origin
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runtime import events as ev
 from runtime.agents.anomaly import AnomalyAgent, Scorer, onnx_scorer, zscore_scorer
 from runtime.agents.base import AgentRunner, Perception, Step
 from runtime.agents.dr import DrAccepted, DrAgent, DrEvent, DrInbox, accept_dr_event
@@ -29,19 +28,20 @@ from runtime.agents.observer import Observer
 from runtime.agents.peak import UNCONTROLLED, Forecaster, ForecastPeakAgent, RulePeakAgent
 from runtime.agents.peak import seasonal_naive_forecast as default_forecaster
 from runtime.agents.pv import PvCurtailAgent
-from runtime.config import (
+from runtime.config.model import (
     BatteryAsset,
     CurtailableLoadAsset,
     PvAsset,
     SiteConfig,
     anomaly_points,
 )
-from runtime.policy import Proposal
-from runtime.site import point_id
+from runtime.config.site import point_id
+from runtime.decide.policy import Proposal
+from runtime.log import events as ev
 from safety import CommandKind, StateSnapshot
 
 if TYPE_CHECKING:
-    from runtime.conductor import Conductor
+    from runtime.conductor.loop import Conductor
 
 log = logging.getLogger(__name__)
 

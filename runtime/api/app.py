@@ -18,7 +18,7 @@ from runtime.api import (
 from runtime.api.context import ApiContext, Resources
 from runtime.api.guard import authorize
 from runtime.api.metrics import ApiMetrics, RequestCounter
-from runtime.errors import GridaiosError, NotFound
+from runtime.core.errors import GridaiosError, NotFound
 
 VERSION = "1"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 from runtime.api.roles import Role
-from runtime.durable import open_durable
-from runtime.errors import GridaiosError, NotFound
+from runtime.core.errors import GridaiosError, NotFound
+from runtime.log.durable import open_durable
 
 # scrypt cost: about 50 ms and 16 MiB per check on the edge box
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

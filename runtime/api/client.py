@@ -9,7 +9,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from runtime.errors import GridaiosError
+from runtime.core.errors import GridaiosError
 
 
 class ApiError(GridaiosError):

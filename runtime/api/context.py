@@ -14,16 +14,16 @@ from pathlib import Path
 
 from fastapi import Request
 
-from runtime import site
 from runtime.api.auth import UserStore
 from runtime.api.queries import Queries
 from runtime.api.schemas import ForecastSeries
 from runtime.api.throttle import LoginThrottle
-from runtime.approval_projection import ApprovalProjection
-from runtime.clock import Clock, WallClock
-from runtime.config import SiteConfig
-from runtime.deadletter import DeadLetterStore
-from runtime.eventlog import EventLog
+from runtime.approvals.projection import ApprovalProjection
+from runtime.config import site
+from runtime.config.model import SiteConfig
+from runtime.core.clock import Clock, WallClock
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.eventlog import EventLog
 from safety import StateSnapshot
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

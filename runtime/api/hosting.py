@@ -11,7 +11,7 @@ from runtime.api.app import create_app
 from runtime.api.context import ApiContext
 from runtime.api.routes_state import forecast_file
 from runtime.api.server import Listen, serve_api
-from runtime.conductor import Conductor
+from runtime.conductor.loop import Conductor
 
 
 def conductor_app(

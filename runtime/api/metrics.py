@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.api.queries import Queries
-from runtime.approval_projection import ApprovalProjection
-from runtime.clock import Clock
+from runtime.approvals.projection import ApprovalProjection
+from runtime.core.clock import Clock
 
 BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from runtime import events as ev
-from runtime.eventlog import Event
+from runtime.log import events as ev
+from runtime.log.eventlog import Event
 
 _COLS = "seq, ts, kind, dispatch_id, payload, prev_hash, hash"
 

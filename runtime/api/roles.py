@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Mount, Route
 
-from runtime.errors import GridaiosError
+from runtime.core.errors import GridaiosError
 
 
 class Role(StrEnum):

@@ -1,6 +1,6 @@
 """Approvals: what waits for sign-off, the full request, the plot, approve and reject.
 
-The rules (two-person, proposer, plan hash, expiry) live in ``runtime.approvals``;
+The rules (two-person, proposer, plan hash, expiry) live in ``runtime.approvals.book``;
 this module only calls them as the logged-in user and maps their refusals to 409.
 """
 
@@ -13,7 +13,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
-from runtime import approvals
 from runtime.api import views
 from runtime.api.auth import Principal
 from runtime.api.context import Resources, resources
@@ -25,8 +24,9 @@ from runtime.api.schemas import (
     DecisionOut,
     RejectRequest,
 )
-from runtime.errors import GridaiosError, NotFound
-from runtime.eventlog import Event
+from runtime.approvals import book as approvals
+from runtime.core.errors import GridaiosError, NotFound
+from runtime.log.eventlog import Event
 
 router = APIRouter(
     prefix="/api/approvals",
@@ -50,7 +50,7 @@ def list_pending(res: Resources = R) -> list[ApprovalOut]:
 @router.get("/{dispatch_id}", response_model=ApprovalDetail, responses=_NOT_PENDING)
 def detail(dispatch_id: str, res: Resources = R) -> ApprovalDetail:
     """The whole request: plan, verdicts, simulation and grid report, plot, explanation,
-    rollback point and what happens if nobody acts (``runtime.approvals.detail``)."""
+    rollback point and what happens if nobody acts (``runtime.approvals.book.detail``)."""
     d = approvals.detail(res.log, dispatch_id)  # NotFound -> 404
     chain = list(res.log.events(dispatch_id=dispatch_id))
     plot_url = f"/api/approvals/{dispatch_id}/plot.png" if _plot(chain) else None

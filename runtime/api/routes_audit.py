@@ -11,8 +11,8 @@ from fastapi.responses import FileResponse
 
 from runtime.api.context import Resources, resources
 from runtime.api.schemas import DeadLetterOut, EventOut, ShadowReport, VerifyOut
-from runtime.deadletter import DeadLetter, DeadLetterError, Status
-from runtime.errors import NotFound
+from runtime.core.errors import NotFound
+from runtime.log.deadletter import DeadLetter, DeadLetterError, Status
 
 router = APIRouter(prefix="/api", tags=["audit"])
 R = Depends(resources)

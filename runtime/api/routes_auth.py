@@ -6,7 +6,6 @@ import math
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
-from runtime import events as ev
 from runtime.api.auth import AuthError, Failed, Locked, LoggedIn, Principal, UserExists
 from runtime.api.context import Resources, resources
 from runtime.api.guard import COOKIE, principal
@@ -19,6 +18,7 @@ from runtime.api.schemas import (
     TokenResponse,
     UserOut,
 )
+from runtime.log import events as ev
 
 router = APIRouter(
     prefix="/api", tags=["auth"], responses={400: {"description": "body is not JSON"}}

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from runtime import explain
 from runtime.api import views
 from runtime.api.context import Resources, resources
 from runtime.api.schemas import DispatchDetail, DispatchOut, ProposalOut
-from runtime.dispatch import State
-from runtime.errors import NotFound
+from runtime.audit import explain
+from runtime.core.errors import NotFound
+from runtime.log.dispatch import State
 
 router = APIRouter(prefix="/api", tags=["dispatches"])
 R = Depends(resources)

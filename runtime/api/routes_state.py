@@ -19,7 +19,7 @@ from runtime.api.schemas import (
     PointState,
     StateOut,
 )
-from runtime.historian import Historian
+from runtime.ingest.historian import Historian
 
 router = APIRouter(tags=["state"])
 R = Depends(resources)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from runtime import approvals
 from runtime.api.schemas import (
     ApprovalDetail,
     ApprovalOut,
@@ -18,9 +17,10 @@ from runtime.api.schemas import (
     Simulation,
     Verdict,
 )
-from runtime.dispatch import IllegalTransition, next_state
-from runtime.eventlog import Event
-from runtime.explain import RENDER
+from runtime.approvals import book as approvals
+from runtime.audit.explain import RENDER
+from runtime.log.dispatch import IllegalTransition, next_state
+from runtime.log.eventlog import Event
 
 
 def state_of(chain: Sequence[Event]) -> str:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runtime import approvals
-from runtime.errors import GridaiosError
-from runtime.eventlog import EventLog
+from runtime.approvals import book as approvals
+from runtime.core.errors import GridaiosError
+from runtime.log.eventlog import EventLog
 
 DEFAULT_DB = Path("var/gridaios/events.db")
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from runtime import records, site
-from runtime.approvals import requirement
-from runtime.clock import Clock, WallClock
-from runtime.config import BatteryAsset, SiteConfig, load_config
-from runtime.errors import ConfigError
+from runtime.approvals.book import requirement
+from runtime.config import site
+from runtime.config.model import BatteryAsset, SiteConfig, load_config
+from runtime.core.clock import Clock, WallClock
+from runtime.core.errors import ConfigError
+from runtime.log import records
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
 
 DEFAULT_CONFIG = "configs/demo-feeder.yaml"
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
             print(f"--db {args.db}: no event log there; pass the runtime's", file=sys.stderr)
             return 2
         from runtime.agents.intent import request
-        from runtime.eventlog import EventLog
+        from runtime.log.eventlog import EventLog
 
         log = EventLog(args.db)
         try:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 
 DEFAULT_DB = Path("var/gridaios/events.db")
 

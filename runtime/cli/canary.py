@@ -46,11 +46,11 @@ def _common(p: argparse.ArgumentParser, *, config: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.config import load_config
-    from runtime.decision import UnknownCandidate
-    from runtime.demo import DEFAULT_CONFIG
-    from runtime.errors import ConfigError
-    from runtime.eventlog import EventLog
+    from runtime.config.model import load_config
+    from runtime.core.errors import ConfigError
+    from runtime.decide.step import UnknownCandidate
+    from runtime.demo.feeder import DEFAULT_CONFIG
+    from runtime.log.eventlog import EventLog
     from runtime.shadow import canary
     from runtime.shadow.canary_report import summarize, write_report
 

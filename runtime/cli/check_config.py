@@ -8,13 +8,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from runtime.config import (
+from runtime.config.model import (
     ControllerConfig,
     is_controller_config,
     load_config,
     load_controller_config,
 )
-from runtime.errors import ConfigError
+from runtime.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.serve import add_api_options, api_listen
-from runtime.errors import ConfigError
+from runtime.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.demo import default_db_path, load_demo_inputs, run_demo, summary_table
+    from runtime.demo.feeder import default_db_path, load_demo_inputs, run_demo, summary_table
     from simulator import ScenarioError
 
     if args.speed <= 0:
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_bridge(args: argparse.Namespace) -> int:
-    from runtime.bridgedemo import (
+    from runtime.demo.bridge import (
         BRIDGE_CONFIG,
         BRIDGE_SITE_CONFIG,
         BridgeDemoError,
@@ -128,7 +128,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
         bridge_summary,
         run_bridge_demo,
     )
-    from runtime.demo import default_db_path, load_demo_inputs, summary_table
+    from runtime.demo.feeder import default_db_path, load_demo_inputs, summary_table
     from simulator import ScenarioError
 
     try:

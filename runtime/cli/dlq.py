@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.deadletter import DeadLetterError, DeadLetterStore, Status
-from runtime.errors import NotFound
+from runtime.core.errors import NotFound
+from runtime.log.deadletter import DeadLetterError, DeadLetterStore, Status
 
 DEFAULT_DLQ = Path("var/gridaios/deadletters.db")
 

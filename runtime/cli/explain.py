@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime.audit.explain import explain
 from runtime.cli.audit import DEFAULT_DB
-from runtime.errors import NotFound
-from runtime.eventlog import EventLog
-from runtime.explain import explain
+from runtime.core.errors import NotFound
+from runtime.log.eventlog import EventLog
 
 
 def register(sub: Any) -> None:

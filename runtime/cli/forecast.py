@@ -12,8 +12,8 @@ from typing import Any
 
 import polars as pl
 
-from runtime.config import load_config
-from runtime.errors import ConfigError
+from runtime.config.model import load_config
+from runtime.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -94,7 +94,7 @@ def _history(path: Path, days: float, freq: str, now: datetime) -> pl.DataFrame:
     """A Parquet file as it is, or the historian's directory averaged to ``freq`` slots."""
     if not path.is_dir():
         return pl.read_parquet(path)
-    from runtime.historian import Historian
+    from runtime.ingest.historian import Historian
 
     every = timedelta(minutes=15) if freq == "15m" else timedelta(hours=1)
     return Historian(path).forecast_frame(now - timedelta(days=days), now, every)

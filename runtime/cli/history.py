@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.replay import utc_time
-from runtime.historian import Historian
+from runtime.ingest.historian import Historian
 
 DEFAULT_ROOT = Path("var/gridaios/history")
 

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors import ConnectorAuthFailed, ConnectorError, ConnectorNotReady, Sample, UnknownPoint
-from runtime import site
-from runtime.clock import WallClock
-from runtime.config import SiteConfig, load_config
-from runtime.errors import ConfigError
-from runtime.sources import SourceClient, make_client
+from runtime.config import site
+from runtime.config.model import SiteConfig, load_config
+from runtime.core.clock import WallClock
+from runtime.core.errors import ConfigError
+from runtime.ingest.sources import SourceClient, make_client
 
 
 def register(sub: Any) -> None:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runtime.audit.replay import replay
 from runtime.cli.audit import DEFAULT_DB
-from runtime.config import load_config
-from runtime.errors import ConfigError
-from runtime.eventlog import EventLog
-from runtime.replay import replay
+from runtime.config.model import load_config
+from runtime.core.errors import ConfigError
+from runtime.log.eventlog import EventLog
 
 
 def utc_time(text: str) -> datetime:

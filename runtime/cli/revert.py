@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.audit import DEFAULT_DB
-from runtime.errors import GridaiosError
-from runtime.eventlog import EventLog
-from runtime.interventions import request
+from runtime.conductor.interventions import request
+from runtime.core.errors import GridaiosError
+from runtime.log.eventlog import EventLog
 
 
 def register(sub: Any) -> None:

@@ -20,17 +20,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime import events as ev
 from runtime.cli.serve import add_api_options, api_listen
-from runtime.clock import WallClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig, load_config, load_controller_config
-from runtime.deadletter import DeadLetterStore
-from runtime.errors import ConfigError
-from runtime.eventlog import EventLog
-from runtime.historian import Historian
-from runtime.housekeeping import housekeeping_service
-from runtime.supervise import (
+from runtime.conductor.loop import Conductor
+from runtime.config.model import SiteConfig, load_config, load_controller_config
+from runtime.core.clock import WallClock
+from runtime.core.errors import ConfigError
+from runtime.ingest.historian import Historian
+from runtime.log import events as ev
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.eventlog import EventLog
+from runtime.service.housekeeping import housekeeping_service
+from runtime.service.supervise import (
     FunctionService,
     Service,
     ServiceFailed,

@@ -11,10 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runtime import site
-from runtime.config import SiteConfig, load_config
-from runtime.errors import ConfigError
-from runtime.safety_io import (
+from runtime.cli.safety_io import (
     BadInput,
     parse_forecast,
     parse_history,
@@ -26,6 +23,9 @@ from runtime.safety_io import (
     verdicts_json,
     verdicts_text,
 )
+from runtime.config import site
+from runtime.config.model import SiteConfig, load_config
+from runtime.core.errors import ConfigError
 from safety import (
     Accepted,
     Clamped,

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from runtime.errors import ConfigError
+from runtime.core.errors import ConfigError
 
 STRAY = 0.25  # a declared coefficient this far from the network's is flagged
 
@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
 def _config_rows(path: str) -> list[dict[str, Any]]:
     from pathlib import Path
 
-    from runtime import sensitivities
-    from runtime.config import load_config, parse_config
+    from runtime.config import sensitivities
+    from runtime.config.model import load_config, parse_config
 
     declared = parse_config(Path(path).read_text(encoding="utf-8"), path)
     computed = sensitivities.computed_fields(declared)

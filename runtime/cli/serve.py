@@ -51,8 +51,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from runtime.api import ApiContext, close_app, create_app, parse_listen, serve_api
     from runtime.api.routes_state import forecast_file
-    from runtime.config import load_config
-    from runtime.errors import ConfigError
+    from runtime.config.model import load_config
+    from runtime.core.errors import ConfigError
 
     try:
         listen = parse_listen(args.api, args.tls_cert, args.tls_key)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from runtime.cli.history import DEFAULT_ROOT
 
 if TYPE_CHECKING:
-    from runtime.config import SiteConfig
-    from runtime.decision import ActivePolicy
+    from runtime.config.model import SiteConfig
+    from runtime.decide.step import ActivePolicy
 
 
 def register(sub: Any) -> None:
@@ -58,10 +58,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.config import load_config
-    from runtime.decision import UnknownCandidate, resolve_policy
-    from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
-    from runtime.errors import ConfigError
+    from runtime.config.model import load_config
+    from runtime.core.errors import ConfigError
+    from runtime.decide.step import UnknownCandidate, resolve_policy
+    from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
     from runtime.shadow import InputsError, from_history, from_scenario, parse_range, run_shadow
     from runtime.shadow.engine import ForecastModelError
     from runtime.shadow.report import REPORTS_DIR, shadow_html, write
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _production(config: SiteConfig, db: Path | None) -> ActivePolicy:
     """The config's production policy, or the one a ``canary promote`` in ``db`` made production."""
-    from runtime.decision import resolve_policy
-    from runtime.eventlog import EventLog
+    from runtime.decide.step import resolve_policy
+    from runtime.log.eventlog import EventLog
     from runtime.shadow import canary
 
     if db is None or not db.is_file():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime.cli import sensitivities
-from runtime.errors import ConfigError
+from runtime.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from simulator import Scenario
@@ -123,7 +123,7 @@ def run_powerflow(args: argparse.Namespace) -> int:
 def run_validate(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from runtime.demo import SCENARIO_DIR
+    from runtime.demo.feeder import SCENARIO_DIR
     from safety import Command, CommandKind, Origin
     from simulator import (
         ForecastError,
@@ -216,10 +216,10 @@ def _started(scenario: Scenario, start: str, speed: float) -> Scenario:
 
 def run(args: argparse.Namespace) -> int:
     from connectors.opcua import OpcUaSourceConfig
-    from runtime import site
-    from runtime.clock import ScaledClock
-    from runtime.config import load_config
-    from runtime.demo import SCENARIO_DIR
+    from runtime.config import site
+    from runtime.config.model import load_config
+    from runtime.core.clock import ScaledClock
+    from runtime.demo.feeder import SCENARIO_DIR
     from simulator import NetworkError, ScenarioError, VirtualField, load_network, load_scenario
 
     try:

@@ -54,10 +54,10 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import events as ev
     from runtime.api.auth import UserStore
-    from runtime.errors import GridaiosError
-    from runtime.eventlog import EventLog
+    from runtime.core.errors import GridaiosError
+    from runtime.log import events as ev
+    from runtime.log.eventlog import EventLog
 
     now = datetime.now(UTC)
     by = f"cli:{getpass.getuser()}"

@@ -19,10 +19,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from connectors.mqtt.wire import Publish
-from runtime import events as ev
-from runtime.clock import Clock
-from runtime.config import ControllerHierarchyConfig, PolicyPushConfig
-from runtime.eventlog import EventLog
+from runtime.config.model import ControllerHierarchyConfig, PolicyPushConfig
+from runtime.core.clock import Clock
 from runtime.hierarchy.allocate import plan
 from runtime.hierarchy.mqtt import Session
 from runtime.hierarchy.wire import (
@@ -39,6 +37,8 @@ from runtime.hierarchy.wire import (
     policy_topic,
     site_of,
 )
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 
 log = logging.getLogger(__name__)
 

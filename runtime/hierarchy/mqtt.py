@@ -19,8 +19,8 @@ import paho.mqtt.client as paho
 from connectors.mqtt import MqttSourceConfig
 from connectors.mqtt.transport import make_paho
 from connectors.mqtt.wire import Publish
-from runtime.config import BrokerConfig
-from runtime.errors import ConfigError, ConfigIssue
+from runtime.config.model import BrokerConfig
+from runtime.core.errors import ConfigError, ConfigIssue
 
 log = logging.getLogger(__name__)
 

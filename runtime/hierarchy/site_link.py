@@ -18,10 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connectors.mqtt.wire import Publish
-from runtime import events as ev
-from runtime.clock import Clock
-from runtime.config import HierarchyConfig, PeakShavingConfig, SiteConfig
-from runtime.eventlog import EventLog
+from runtime.config.model import HierarchyConfig, PeakShavingConfig, SiteConfig
+from runtime.core.clock import Clock
 from runtime.hierarchy import follow
 from runtime.hierarchy.mqtt import Session
 from runtime.hierarchy.summary import summarize
@@ -37,6 +35,8 @@ from runtime.hierarchy.wire import (
     status_topic,
     summary_topic,
 )
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 from safety import StateSnapshot
 
 log = logging.getLogger(__name__)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from runtime.config import SiteConfig
+from runtime.config.model import SiteConfig
+from runtime.config.site import point_id
 from runtime.hierarchy.follow import Link, PolicyInUse
 from runtime.hierarchy.wire import SiteSummary
-from runtime.site import point_id
 from safety import Quality, Reading, StateSnapshot
 
 

@@ -29,8 +29,8 @@ from runtime.agents.base import Perception, escalate, escalation
 from runtime.agents.dr import DrEvent
 from runtime.agents.peak import UNCONTROLLED
 from runtime.agents.shell import Factories, build_runners, history_width, observed
-from runtime.config import PeakShavingConfig, SiteConfig
-from runtime.decision import Proposed
+from runtime.config.model import PeakShavingConfig, SiteConfig
+from runtime.decide.step import Proposed
 from runtime.shadow.inputs import KnownDrEvent
 from safety import StateSnapshot
 

@@ -18,11 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from runtime import events as ev
-from runtime import gate_inputs, site
 from runtime.agents.base import Perception
-from runtime.config import PeakShavingConfig, SiteConfig
-from runtime.decision import (
+from runtime.config import site
+from runtime.config.model import PeakShavingConfig, SiteConfig
+from runtime.core.errors import GridaiosError
+from runtime.decide import gate_inputs
+from runtime.decide.gate_inputs import GateInputs, SendHistory
+from runtime.decide.step import (
     PRODUCTION,
     ActivePolicy,
     Decision,
@@ -31,10 +33,9 @@ from runtime.decision import (
     decide_step,
     resolve_policy,
 )
-from runtime.errors import GridaiosError
-from runtime.eventlog import EventLog
-from runtime.gate_inputs import GateInputs, SendHistory
-from runtime.historian import Historian
+from runtime.ingest.historian import Historian
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 from runtime.shadow.agentside import SideAgents, side_config
 from safety import Command, Envelope, Rejected, StateSnapshot
 

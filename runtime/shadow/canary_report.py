@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 from runtime.shadow.canary import load_state
 from runtime.shadow.report import difference_table, esc, figure_png, image, page, write
 

@@ -4,7 +4,7 @@ Each side has its own SimPy world (batteries, SoC, meter) on the shared exogenou
 load. It proposes through the conductor's agents (``runtime.shadow.agentside``: DR
 events, the peak-shaving forecast tier, the rule when unsure) on a perception of its
 own world, and checks the proposals with the conductor's decision step
-(``runtime.decision.decide_step``: gate, twin validation, power-flow check, approval
+(``runtime.decide.step.decide_step``: gate, twin validation, power-flow check, approval
 rule) at its agents' cadence. Its gate takes what production's conductor gives
 it: the side's own dispatch history and a seasonal-naive feeder forecast from
 the side's own telemetry (``runtime.shadow.sidegate``). What the step lets through is applied to
@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 
-from runtime.config import SiteConfig
-from runtime.decision import (
+from runtime.config.model import SiteConfig
+from runtime.core.errors import GridaiosError
+from runtime.decide.step import (
     ActivePolicy,
     Decision,
     DecisionContext,
@@ -32,7 +33,6 @@ from runtime.decision import (
     propose,
     twin_state,
 )
-from runtime.errors import GridaiosError
 from runtime.shadow.agentside import SideAgents, side_config
 from runtime.shadow.forecast import OnnxForecast, SeasonalNaive
 from runtime.shadow.inputs import ShadowInputs

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from runtime import site
 from runtime.agents.dr import DrEvent
 from runtime.agents.shell import HISTORY
-from runtime.config import BatteryAsset, CurtailableLoadAsset, PvAsset, SiteConfig
-from runtime.errors import GridaiosError
-from runtime.eventlog import EventLog
-from runtime.historian import Historian
+from runtime.config import site
+from runtime.config.model import BatteryAsset, CurtailableLoadAsset, PvAsset, SiteConfig
+from runtime.core.errors import GridaiosError
+from runtime.ingest.historian import Historian
+from runtime.log.eventlog import EventLog
 from simulator import Scenario
 
 DAY_S = 86400.0

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from runtime.config import BatteryAsset, SiteConfig, TariffConfig
-from runtime.decision import Decision, Outcome
+from runtime.config.model import BatteryAsset, SiteConfig, TariffConfig
+from runtime.decide.step import Decision, Outcome
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime.decision import Decision
+from runtime.decide.step import Decision
 from runtime.shadow.engine import ShadowResult
 from runtime.shadow.kpis import Kpis
 

@@ -1,7 +1,7 @@
 """What production's conductor gives the gate, kept for one shadow side.
 
 The conductor gates each command with its dispatch history (from the event log) and a
-seasonal-naive feeder forecast (from the historian) (``runtime.gate_inputs``). A shadow
+seasonal-naive feeder forecast (from the historian) (``runtime.decide.gate_inputs``). A shadow
 side has neither a log nor a historian, so it keeps the equivalents of its own run and
 hands them to the same pure functions:
 
@@ -23,9 +23,10 @@ import math
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
-from runtime import gate_inputs, site
-from runtime.config import SiteConfig
-from runtime.gate_inputs import GateInputs
+from runtime.config import site
+from runtime.config.model import SiteConfig
+from runtime.decide import gate_inputs
+from runtime.decide.gate_inputs import GateInputs
 from runtime.shadow.inputs import ShadowInputs
 from runtime.shadow.world import SideWorld
 from safety import ApprovedCommand, Command, Dispatch, Envelope, StateSnapshot

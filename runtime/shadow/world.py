@@ -18,8 +18,8 @@ from typing import Any
 
 import simpy
 
-from runtime import site
-from runtime.config import SiteConfig
+from runtime.config import site
+from runtime.config.model import SiteConfig
 from runtime.shadow.inputs import ShadowInputs
 from safety import Quality, Reading, StateSnapshot
 from simulator import EventKind

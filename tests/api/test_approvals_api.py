@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime import approvals
 from runtime.api import ApiContext
+from runtime.approvals import book as approvals
 from tests.api.support import add_users, call, served
 from tests.integration.test_skeleton import Rig, kinds, rig
 
@@ -60,7 +60,7 @@ async def test_one_operator_approves_the_plan_they_saw_and_it_dispatches(tmp_pat
             assert d["simulation"]["ok"] and d["simulation_summary"]
             assert d["rollback_kw"] == 0.0 and d["do_nothing"]["setpoint_kw"] == 0.0
             assert "the setpoint stays at 0 kW" in d["do_nothing"]["summary"]
-            # runtime.approvals.detail is the one assembly: the API shows what the CLI shows
+            # runtime.approvals.book.detail is the one assembly: the API shows what the CLI shows
             local = approvals.detail(r.events, dispatch_id)
             assert d["explanation"] == local["decision_record"]
             assert dispatch_id in d["explanation"] and "approval requested" in d["explanation"]

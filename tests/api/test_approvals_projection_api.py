@@ -9,11 +9,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runtime import approvals
 from runtime.api import ApiContext
 from runtime.api.queries import Queries
-from runtime.clock import FixedClock
-from runtime.eventlog import EventLog
+from runtime.approvals import book as approvals
+from runtime.core.clock import FixedClock
+from runtime.log.eventlog import EventLog
 from tests.api.support import add_users, call, served
 from tests.runtime.test_approval_projection import Step
 

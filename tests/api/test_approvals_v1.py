@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runtime import approvals
-from runtime import events as ev
 from runtime.api import ApiContext
-from runtime.clock import FixedClock
-from runtime.eventlog import EventLog, Pending
+from runtime.approvals import book as approvals
+from runtime.core.clock import FixedClock
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog, Pending
 from tests.api.support import add_users, call, served
 
 T0 = datetime(2026, 7, 15, 18, 45, tzinfo=UTC)

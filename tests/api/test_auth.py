@@ -13,8 +13,8 @@ import pytest
 
 from runtime.api import ApiContext
 from runtime.api.auth import UserStore
-from runtime.clock import FixedClock
-from runtime.eventlog import EventLog
+from runtime.core.clock import FixedClock
+from runtime.log.eventlog import EventLog
 from tests.api.support import PASSWORD, Reply, add_users, call, served
 
 T0 = datetime(2026, 7, 15, 18, 0, tzinfo=UTC)

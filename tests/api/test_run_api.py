@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime import site
-from runtime.clock import WallClock
-from runtime.config import load_config
-from runtime.demo import SCENARIO_DIR, free_port
+from runtime.config import site
+from runtime.config.model import load_config
+from runtime.core.clock import WallClock
+from runtime.demo.feeder import SCENARIO_DIR, free_port
 from simulator import VirtualField, load_scenario
 from tests.api.support import add_users, call
 

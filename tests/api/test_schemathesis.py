@@ -13,7 +13,7 @@ import pytest
 
 from runtime.agents.dr import DrInbox
 from runtime.api import ApiContext
-from runtime.deadletter import DeadLetterStore
+from runtime.log.deadletter import DeadLetterStore
 from tests.api.support import add_users, served
 from tests.api.test_auth import T0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 from tests.api.support import add_users, call
 from tests.api.test_auth import T0
 from tests.support.pki import tls_pki
@@ -110,7 +110,7 @@ def test_serve_refuses_bad_options(tmp_path: Path) -> None:
 def test_api_clock_stamps_auth_events(tmp_path: Path) -> None:
     """Auth events take the runtime clock (simulated time in the demo), like every event."""
     from runtime.api import ApiContext
-    from runtime.clock import FixedClock
+    from runtime.core.clock import FixedClock
     from tests.api.support import served
 
     add_users(tmp_path / "users.db")

@@ -10,11 +10,11 @@ import polars as pl
 
 from runtime.api import ApiContext
 from runtime.api.routes_state import forecast_file
-from runtime.clock import FixedClock
-from runtime.config import load_config
-from runtime.deadletter import DeadLetterStore
-from runtime.eventlog import EventLog
-from runtime.historian import Historian
+from runtime.config.model import load_config
+from runtime.core.clock import FixedClock
+from runtime.ingest.historian import Historian
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.eventlog import EventLog
 from tests.api.support import add_users, call, served
 from tests.api.test_auth import T0
 

@@ -8,8 +8,8 @@ import pytest
 
 from connectors.mqtt import MqttSourceConfig
 from connectors.opcua import OpcUaSourceConfig
-from runtime.config import parse_config
-from runtime.errors import ConfigError
+from runtime.config.model import parse_config
+from runtime.core.errors import ConfigError
 
 SITE = Path(__file__).resolve().parents[2] / "configs" / "demo-feeder.yaml"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.eventlog import EventLog
+from runtime.log.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
 

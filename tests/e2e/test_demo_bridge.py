@@ -22,7 +22,12 @@ from typing import Any
 
 import pytest
 
-from runtime.bridgedemo import (
+from runtime.conductor.loop import Conductor
+from runtime.conductor.sinks import ScaledTimeBase, SinkResult
+from runtime.config.model import SiteConfig, load_config
+from runtime.core.clock import ScaledClock
+from runtime.decide.policy import Proposal
+from runtime.demo.bridge import (
     BRIDGE_CONFIG,
     BRIDGE_SITE_CONFIG,
     BridgeProcess,
@@ -32,13 +37,8 @@ from runtime.bridgedemo import (
     field_spec_behind_bridge,
     with_broker,
 )
-from runtime.clock import ScaledClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig, load_config
-from runtime.demo import SCENARIO_DIR, free_port, with_endpoint
-from runtime.eventlog import EventLog
-from runtime.policy import Proposal
-from runtime.sinks import ScaledTimeBase, SinkResult
+from runtime.demo.feeder import SCENARIO_DIR, free_port, with_endpoint
+from runtime.log.eventlog import EventLog
 from safety import ApprovedCommand, Command, CommandKind, Origin
 from simulator import VirtualField, load_scenario
 from simulator.modbusface import BatteryRegisterFace

@@ -36,7 +36,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from runtime.eventlog import Event, EventLog
+from runtime.log.eventlog import Event, EventLog
 from tests.support.mosquitto import Broker, free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 import yaml
 
-from runtime import approvals, site
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig, load_config
-from runtime.demo import SCENARIO_DIR, free_port
-from runtime.eventlog import EventLog
+from runtime.approvals import book as approvals
+from runtime.conductor.loop import Conductor
+from runtime.config import site
+from runtime.config.model import SiteConfig, load_config
+from runtime.core.clock import FixedClock
+from runtime.demo.feeder import SCENARIO_DIR, free_port
+from runtime.log.eventlog import EventLog
 from simulator import VirtualField, load_network, load_scenario
 from tests.integration.test_skeleton import wait_for
 

@@ -90,7 +90,7 @@ def test_run_reads_the_runtime_historian(
     """Minute telemetry in the historian -> 15-minute slot means -> a forecast per point."""
     from datetime import UTC, datetime, timedelta
 
-    from runtime.historian import Historian
+    from runtime.ingest.historian import Historian
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = now - timedelta(days=9)

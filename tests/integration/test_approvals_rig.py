@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime import approvals
-from runtime.conductor import Conductor
+from runtime.approvals import book as approvals
+from runtime.conductor.loop import Conductor
 from tests.integration.test_skeleton import kinds, rig, wait_for
 
 pytestmark = pytest.mark.integration

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main as gridaios
-from runtime.clock import WallClock
-from runtime.conductor import Conductor
-from runtime.config import parse_config
-from runtime.deadletter import DeadLetterStore
-from runtime.dispatch import Projections, State
-from runtime.eventlog import EventLog
+from runtime.conductor.loop import Conductor
+from runtime.config.model import parse_config
+from runtime.core.clock import WallClock
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.dispatch import Projections, State
+from runtime.log.eventlog import EventLog
 from tests.support.crash import SITE_YAML, free_port
 from tests.support.ledger_device import LedgerDevice
 
@@ -32,7 +32,7 @@ def device() -> Iterator[LedgerDevice]:
 def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from runtime import events as ev
+    from runtime.log import events as ev
 
     config = parse_config(SITE_YAML.format(endpoint=device.endpoint))
     log = EventLog(tmp_path / "events.db")
@@ -93,7 +93,7 @@ def test_dispatch_then_revert_to_the_rollback_point(device: LedgerDevice, tmp_pa
 def test_operator_approval_survives_a_restart_and_then_dispatches(
     device: LedgerDevice, tmp_path: Path
 ) -> None:
-    from runtime import approvals
+    from runtime.approvals import book as approvals
 
     text = SITE_YAML.format(endpoint=device.endpoint).replace(
         "auto_approve_max_kw: 1000", "auto_approve_max_kw: 10"

@@ -12,12 +12,12 @@ import pytest
 from asyncua import Client, ua
 
 from forecasting.router import Router, load_router_config
-from runtime import approvals
 from runtime.agents import OperatorRequest, interpret
 from runtime.agents.shell import AgentSet
-from runtime.config import ObserveConfig, SiteConfig
-from runtime.dispatch import State
-from runtime.explain import explain
+from runtime.approvals import book as approvals
+from runtime.audit.explain import explain
+from runtime.config.model import ObserveConfig, SiteConfig
+from runtime.log.dispatch import State
 from tests.integration.test_skeleton import PEAK, REPO, Rig, fresh, in_order, kinds, rig, wait_for
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
-from runtime.demo import load_demo_inputs, run_demo
-from runtime.dispatch import Projections
+from runtime.demo.feeder import load_demo_inputs, run_demo
+from runtime.log.dispatch import Projections
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,7 @@ def test_audit_verify_then_tamper(
 def test_projections_restore_from_a_snapshot_equals_a_full_rebuild(
     demo_log: tuple[Path, list[str], list[str]],
 ) -> None:
-    from runtime.eventlog import EventLog
+    from runtime.log.eventlog import EventLog
 
     db, _, _ = demo_log
     log = EventLog(db)

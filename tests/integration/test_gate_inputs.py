@@ -11,16 +11,18 @@ from typing import Any
 
 import pytest
 
-from runtime import events as ev
-from runtime import gate_inputs, records, site
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig, load_config
-from runtime.dispatch import Projections
-from runtime.eventlog import Event, EventLog
-from runtime.historian import Historian
-from runtime.replay import Difference, replay
-from runtime.safety_config import RateLimitConfig
-from runtime.upcast import upcast_to
+from runtime.audit.replay import Difference, replay
+from runtime.conductor.loop import Conductor
+from runtime.config import site
+from runtime.config.model import SiteConfig, load_config
+from runtime.config.safety_config import RateLimitConfig
+from runtime.decide import gate_inputs
+from runtime.ingest.historian import Historian
+from runtime.log import events as ev
+from runtime.log import records
+from runtime.log.dispatch import Projections
+from runtime.log.eventlog import Event, EventLog
+from runtime.log.upcast import upcast_to
 from safety import Dispatch, Quality, Reading, StateSnapshot
 from tests.integration.test_skeleton import PEAK, REPO, Rig, fresh, rig, wait_for
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import SiteConfig
+from runtime.config.model import SiteConfig
 from tests.integration.test_skeleton import kinds, rig
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,14 +19,14 @@ from gridaios_bridge.config import EmulatorConfig
 
 from connectors import PointBinding
 from connectors.mqtt import MqttClient, MqttSourceConfig
-from runtime import events as ev
-from runtime.deadletter import DeadLetterStore
-from runtime.dispatch import Projections, State
-from runtime.eventlog import EventLog
-from runtime.jobs import BreakerState, RetryPolicy
-from runtime.outbox import Outbox, command_body
-from runtime.sinks import CommandExpired, CommandPoints, CommandRefused, MqttCommandSink
-from runtime.state import LatestState
+from runtime.conductor.outbox import Outbox, command_body
+from runtime.conductor.sinks import CommandExpired, CommandPoints, CommandRefused, MqttCommandSink
+from runtime.ingest.state import LatestState
+from runtime.log import events as ev
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.dispatch import Projections, State
+from runtime.log.eventlog import EventLog
+from runtime.service.jobs import BreakerState, RetryPolicy
 from safety import ApprovedCommand
 from tests.firmware_bridge.harness import SITE, BridgeProcess, write_config
 from tests.support.approved import approved

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
-from runtime.deadletter import DeadLetterStore
+from runtime.log.deadletter import DeadLetterStore
 from tests.support.mosquitto import Broker, free_port
 from tests.support.mqttdevice import Device
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from runtime import site
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig, load_config
-from runtime.demo import SCENARIO_DIR, free_port, with_endpoint
-from runtime.eventlog import EventLog
+from runtime.conductor.loop import Conductor
+from runtime.config import site
+from runtime.config.model import SiteConfig, load_config
+from runtime.core.clock import FixedClock
+from runtime.demo.feeder import SCENARIO_DIR, free_port, with_endpoint
+from runtime.log.eventlog import EventLog
 from simulator import VirtualField, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -233,7 +233,7 @@ async def test_operator_rejection_keeps_the_device_untouched(tmp_path: Path) -> 
     async with rig(tmp_path, auto_approve_max_kw=50, two_person_min_kw=400) as r:
         await r.conductor.cycle(r.clock())
         (dispatch_id,) = r.conductor.dispatch_ids
-        from runtime import approvals
+        from runtime.approvals import book as approvals
 
         approvals.reject(r.events, dispatch_id, "carol", "crew on site", r.clock())
         await r.conductor.check_approvals(r.clock())
@@ -247,7 +247,7 @@ async def test_expired_approval_never_dispatches(tmp_path: Path) -> None:
         (dispatch_id,) = r.conductor.dispatch_ids
         r.clock.advance(timedelta(seconds=r.config.approvals.expiry_s + 1))
         await r.conductor.check_approvals(r.clock())
-        from runtime import approvals
+        from runtime.approvals import book as approvals
 
         with pytest.raises(Exception, match="not awaiting approval"):
             approvals.approve(r.events, dispatch_id, "dave", "", r.clock())
@@ -271,7 +271,7 @@ async def test_stale_approval_cannot_dispatch(tmp_path: Path) -> None:
     async with rig(tmp_path, auto_approve_max_kw=50, two_person_min_kw=400) as r:
         await r.conductor.cycle(r.clock())
         (dispatch_id,) = r.conductor.dispatch_ids
-        from runtime import approvals
+        from runtime.approvals import book as approvals
 
         await r.field.stop()
         r.clock.advance(timedelta(seconds=r.config.safety.max_age_s + 10))

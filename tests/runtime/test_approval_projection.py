@@ -19,10 +19,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime import approvals
-from runtime import events as ev
-from runtime.approval_projection import ApprovalProjection
-from runtime.eventlog import EventLog, Pending
+from runtime.approvals import book as approvals
+from runtime.approvals.projection import ApprovalProjection
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog, Pending
 
 T0 = datetime(2026, 7, 15, 18, 45, tzinfo=UTC)
 IDS = ("d0", "d1", "d2", "d3")

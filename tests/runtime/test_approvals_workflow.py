@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 
 from connectors import Sample, SampleQuality
-from runtime import approvals, explain
-from runtime import events as ev
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import ApprovalsConfig, load_config
-from runtime.errors import NotFound
-from runtime.eventlog import EventLog, Pending
+from runtime.approvals import book as approvals
+from runtime.audit import explain
+from runtime.conductor.loop import Conductor
+from runtime.config.model import ApprovalsConfig, load_config
+from runtime.core.clock import FixedClock
+from runtime.core.errors import NotFound
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog, Pending
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 7, 15, 18, 45, tzinfo=UTC)
@@ -505,7 +506,7 @@ async def test_the_request_binds_the_gated_plan_and_names_the_proposer(tmp_path:
 
 
 async def test_an_operator_intent_cannot_be_approved_by_its_author(tmp_path: Path) -> None:
-    from runtime.policy import Proposal
+    from runtime.decide.policy import Proposal
     from safety import Command, CommandKind, Origin
 
     c, clock = make_conductor(tmp_path, auto_approve_max_kw=50, two_person_min_kw=400)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
-from runtime.deadletter import DeadLetterStore, Status
+from runtime.log.deadletter import DeadLetterStore, Status
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 

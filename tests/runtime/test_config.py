@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import load_config, parse_config
-from runtime.errors import ConfigError
+from runtime.config.model import load_config, parse_config
+from runtime.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo-feeder.yaml"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from runtime import site
-from runtime.config import parse_config
-from runtime.errors import ConfigError
-from runtime.policy import Proposal
+from runtime.config import site
+from runtime.config.model import parse_config
+from runtime.core.errors import ConfigError
+from runtime.decide.policy import Proposal
 from safety import Command, CommandKind, Origin
 from tests.runtime.agents.support import T0, conductor, demo_raw, snapshot
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.deadletter import DeadLetterError, DeadLetterStore, Status
-from runtime.errors import NotFound
+from runtime.core.errors import NotFound
+from runtime.log.deadletter import DeadLetterError, DeadLetterStore, Status
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime import events as ev
-from runtime.dispatch import IllegalTransition, Projections, State, next_state
-from runtime.eventlog import Event, EventLog
+from runtime.log import events as ev
+from runtime.log.dispatch import IllegalTransition, Projections, State, next_state
+from runtime.log.eventlog import Event, EventLog
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 CMD = ev.CommandBody(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime import events as ev
-from runtime.eventlog import EventLog, Pending, _digest_v1
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog, Pending, _digest_v1
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 
@@ -171,7 +171,7 @@ def test_snapshot_is_ignored_when_its_anchor_changed(tmp_path: Path) -> None:
 def test_group_commit_shares_fsyncs_and_keeps_one_chain(tmp_path: Path) -> None:
     import asyncio
 
-    from runtime.eventlog import GroupCommitter
+    from runtime.log.eventlog import GroupCommitter
 
     log = EventLog(tmp_path / "e.db")
     committer = GroupCommitter(log)
@@ -194,7 +194,7 @@ def test_group_commit_shares_fsyncs_and_keeps_one_chain(tmp_path: Path) -> None:
 def test_group_commit_reports_a_bad_event_to_its_producer(tmp_path: Path) -> None:
     import asyncio
 
-    from runtime.eventlog import GroupCommitter
+    from runtime.log.eventlog import GroupCommitter
 
     committer = GroupCommitter(EventLog(tmp_path / "e.db"))
 

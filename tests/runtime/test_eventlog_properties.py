@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.eventlog import EventLog, Pending
+from runtime.log.eventlog import EventLog, Pending
 
 T0 = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
 

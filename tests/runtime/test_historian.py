@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from runtime.cli import main
-from runtime.historian import Historian
+from runtime.ingest.historian import Historian
 
 T0 = datetime(2026, 7, 15, 23, 50, tzinfo=UTC)
 

@@ -4,11 +4,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runtime.clock import FixedClock
-from runtime.eventlog import EventLog, Pending
-from runtime.historian import Historian
-from runtime.housekeeping import historian_compaction_job, retention_job
-from runtime.jobs import JobRunner
+from runtime.core.clock import FixedClock
+from runtime.ingest.historian import Historian
+from runtime.log.eventlog import EventLog, Pending
+from runtime.service.housekeeping import historian_compaction_job, retention_job
+from runtime.service.jobs import JobRunner
 
 NOW = datetime(2026, 8, 20, 12, 0, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runtime.clock import FixedClock
-from runtime.jobs import (
+from runtime.core.clock import FixedClock
+from runtime.service.jobs import (
     BreakerState,
     CircuitBreaker,
     CircuitOpen,

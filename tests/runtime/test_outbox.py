@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors import ConnectorNotReady, WriteExpired
-from runtime.clock import FixedClock
-from runtime.deadletter import DeadLetterStore
-from runtime.dispatch import Projections, State
-from runtime.eventlog import EventLog
-from runtime.jobs import RetryPolicy
-from runtime.outbox import Outbox
+from runtime.conductor.outbox import Outbox
+from runtime.core.clock import FixedClock
+from runtime.log.deadletter import DeadLetterStore
+from runtime.log.dispatch import Projections, State
+from runtime.log.eventlog import EventLog
+from runtime.service.jobs import RetryPolicy
 from safety import (
     ApprovedCommand,
     AssetLimits,
@@ -98,8 +98,8 @@ def kinds(log: EventLog, did: str) -> list[str]:
 
 def record_approved(log: EventLog, key: str, value: float) -> None:
     """What a run that died right after the durable record leaves in the log."""
-    from runtime import events as ev
-    from runtime.outbox import command_body
+    from runtime.conductor.outbox import command_body
+    from runtime.log import events as ev
 
     body = command_body(approve(key, value))
     for event in (

@@ -7,11 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime import approvals, records
-from runtime import events as ev
-from runtime.config import SiteConfig
-from runtime.eventlog import EventLog
-from runtime.replay import replay
+from runtime.approvals import book as approvals
+from runtime.audit.replay import replay
+from runtime.config.model import SiteConfig
+from runtime.log import events as ev
+from runtime.log import records
+from runtime.log.eventlog import EventLog
 
 from .agents.support import T0, conductor, config, feed, kinds
 from .agents.test_conductor import FIELD

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime import site
-from runtime.config import parse_config
-from runtime.errors import ConfigError
+from runtime.config import site
+from runtime.config.model import parse_config
+from runtime.core.errors import ConfigError
 from safety import CommandKind, Policy
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo-feeder.yaml"

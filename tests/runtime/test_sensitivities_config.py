@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from runtime import site
 from runtime.cli import main
-from runtime.config import load_config, parse_config
-from runtime.errors import ConfigError
+from runtime.config import site
+from runtime.config.model import load_config, parse_config
+from runtime.core.errors import ConfigError
 from safety import Command, CommandKind, Origin, Quality, Reading, StateSnapshot, evaluate
 from simulator import load_network
 from simulator.sensitivity import voltage_sensitivities

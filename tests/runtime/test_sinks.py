@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from runtime.clock import FixedClock
-from runtime.config import load_config, parse_config
-from runtime.errors import ConfigError
-from runtime.sinks import (
+from runtime.conductor.sinks import (
     SameTime,
     ScaledTimeBase,
     command_sinks,
     held_setpoints,
     mqtt_command_source,
 )
-from runtime.state import LatestState
+from runtime.config.model import load_config, parse_config
+from runtime.core.clock import FixedClock
+from runtime.core.errors import ConfigError
+from runtime.ingest.state import LatestState
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE = REPO / "configs" / "demo-feeder-bridge.yaml"

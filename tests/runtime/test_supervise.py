@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import pytest
 
-from runtime.jobs import RetryPolicy
-from runtime.supervise import FunctionService, ServiceFailed, ServiceState, Supervisor
+from runtime.service.jobs import RetryPolicy
+from runtime.service.supervise import FunctionService, ServiceFailed, ServiceState, Supervisor
 
 FAST = RetryPolicy(base_s=0.001, max_s=0.005)
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from asyncua import Client, ua
 
-from runtime import site
-from runtime.config import SiteConfig, load_config, parse_config
-from runtime.demo import free_port
+from runtime.config import site
+from runtime.config.model import SiteConfig, load_config, parse_config
+from runtime.demo.feeder import free_port
 from simulator import NetworkError, VirtualField, load_network, load_scenario
 from simulator.scenario import Scenario, ScenarioError
 

@@ -16,8 +16,8 @@ import pytest
 from gridaios_bridge import registers as r
 from gridaios_bridge.modbus import ModbusClient, ModbusError
 
-from runtime.bridgedemo import BRIDGE_SITE_CONFIG, field_spec_behind_bridge
-from runtime.config import load_config
+from runtime.config.model import load_config
+from runtime.demo.bridge import BRIDGE_SITE_CONFIG, field_spec_behind_bridge
 from simulator import VirtualField, load_scenario
 from simulator.modbusface import BatteryRegisterFace, from_register, to_register
 

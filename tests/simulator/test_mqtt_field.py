@@ -14,9 +14,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from runtime import site
-from runtime.config import load_config
-from runtime.demo import free_port
+from runtime.config import site
+from runtime.config.model import load_config
+from runtime.demo.feeder import free_port
 from simulator import VirtualField, load_scenario
 from simulator.mqttfield import MqttField
 from simulator.scenario import Scenario

@@ -207,13 +207,13 @@ class Campaign:
         return self.check()
 
     def check(self) -> CampaignReport:
-        from runtime.eventlog import EventLog
+        from runtime.log.eventlog import EventLog
 
         r = self.report
         log = EventLog(self.db)
         try:
             r.chain_broken_at = log.verify()
-            from runtime.dispatch import Projections
+            from runtime.log.dispatch import Projections
 
             still_open = sorted(Projections.load(log).open)
             if still_open:

@@ -12,10 +12,10 @@ import yaml
 from connectors import Sample
 from connectors.sample import SampleQuality
 from runtime.agents import Factories, Perception
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig, parse_config
-from runtime.eventlog import EventLog
+from runtime.conductor.loop import Conductor
+from runtime.config.model import SiteConfig, parse_config
+from runtime.core.clock import FixedClock
+from runtime.log.eventlog import EventLog
 from safety import Quality, Reading, StateSnapshot
 
 REPO = Path(__file__).resolve().parents[3]

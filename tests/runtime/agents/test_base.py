@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from runtime.agents import AgentRunner, Decision, Perception
-from runtime.config import SiteConfig
-from runtime.policy import Proposal
+from runtime.config.model import SiteConfig
+from runtime.decide.policy import Proposal
 from safety import Command, CommandKind, Origin
 
 from .support import T0, config, perception

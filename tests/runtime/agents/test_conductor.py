@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from runtime.agents.observe import Prediction, observe, prediction
-from runtime.config import ObserveConfig, SiteConfig
+from runtime.config.model import ObserveConfig, SiteConfig
 from tests.integration.test_skeleton import fresh, rig, wait_for
 
 from .support import T0, conductor, config, feed, kinds, snapshot

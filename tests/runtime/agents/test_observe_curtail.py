@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from runtime.agents.observe import CurtailPrediction, curtail_prediction, observe_curtail
-from runtime.config import ObserveConfig
+from runtime.config.model import ObserveConfig
 from safety import Quality, Reading, StateSnapshot
 
 from .support import T0, snapshot

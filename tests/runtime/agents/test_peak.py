@@ -19,10 +19,10 @@ from runtime.agents.peak import (
     RulePeakAgent,
     seasonal_naive_forecast,
 )
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.eventlog import EventLog
-from runtime.historian import Historian
+from runtime.conductor.loop import Conductor
+from runtime.core.clock import FixedClock
+from runtime.ingest.historian import Historian
+from runtime.log.eventlog import EventLog
 from safety import Origin
 
 from .support import T0, config, feed, kinds, perception

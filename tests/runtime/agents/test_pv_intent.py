@@ -13,8 +13,8 @@ from forecasting.router import Router, load_router_config
 from runtime.agents import OperatorRequest, interpret
 from runtime.agents.intent import OperatorIntentAgent, request, requested
 from runtime.agents.pv import PvCurtailAgent
-from runtime.errors import ConfigError
-from runtime.eventlog import EventLog
+from runtime.core.errors import ConfigError
+from runtime.log.eventlog import EventLog
 from safety import CommandKind, Origin
 
 from .support import REPO, T0, conductor, config, feed, kinds, perception

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import load_controller_config, parse_config
-from runtime.errors import ConfigError
+from runtime.config.model import load_controller_config, parse_config
+from runtime.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = (REPO / "configs" / "demo-feeder.yaml").read_text()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.clock import FixedClock
-from runtime.config import ControllerHierarchyConfig
-from runtime.eventlog import EventLog
+from runtime.config.model import ControllerHierarchyConfig
+from runtime.core.clock import FixedClock
 from runtime.hierarchy.controller import Controller
 from runtime.hierarchy.wire import SiteSummary, Status, status_topic, summary_topic
+from runtime.log.eventlog import EventLog
 
 T0 = datetime(2026, 7, 15, 18, 0, tzinfo=UTC)
 

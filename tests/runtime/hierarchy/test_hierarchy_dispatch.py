@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import ControllerHierarchyConfig, HierarchyConfig, SiteConfig
-from runtime.eventlog import EventLog
+from runtime.config.model import ControllerHierarchyConfig, HierarchyConfig, SiteConfig
 from runtime.hierarchy.controller import Controller
 from runtime.hierarchy.follow import Mode
+from runtime.log.eventlog import EventLog
 from tests.integration.test_skeleton import rig, wait_for
 from tests.support.mosquitto import Broker
 

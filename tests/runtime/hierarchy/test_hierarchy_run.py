@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 import yaml
 
-from runtime.clock import WallClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig
-from runtime.eventlog import Event, EventLog
-from runtime.hierarchy.demo import feed, scripted_config
+from runtime.conductor.loop import Conductor
+from runtime.config.model import SiteConfig
+from runtime.core.clock import WallClock
+from runtime.demo.hierarchy import feed, scripted_config
 from runtime.hierarchy.follow import Mode
+from runtime.log.eventlog import Event, EventLog
 from tests.support.mosquitto import Broker
 
 REPO = Path(__file__).resolve().parents[3]

@@ -14,9 +14,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from runtime.clock import WallClock
-from runtime.eventlog import EventLog
-from runtime.hierarchy.demo import scripted_config
+from runtime.core.clock import WallClock
+from runtime.demo.hierarchy import scripted_config
 from runtime.hierarchy.follow import Mode
 from runtime.hierarchy.site_link import SiteLink
 from runtime.hierarchy.wire import (
@@ -29,6 +28,7 @@ from runtime.hierarchy.wire import (
     policy_topic,
     summary_topic,
 )
+from runtime.log.eventlog import EventLog
 from safety import Quality, Reading, StateSnapshot
 from tests.support.mosquitto import Broker
 

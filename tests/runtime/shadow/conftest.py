@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import SiteConfig, load_config
-from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
+from runtime.config.model import SiteConfig, load_config
+from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.shadow import ShadowInputs, from_scenario
 from simulator import load_scenario
 

@@ -24,10 +24,10 @@ from connectors.sample import SampleQuality
 from runtime.agents import DrEvent, Perception
 from runtime.agents.peak import UNCONTROLLED
 from runtime.agents.shell import build_runners
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig
-from runtime.decision import (
+from runtime.conductor.loop import Conductor
+from runtime.config.model import SiteConfig
+from runtime.core.clock import FixedClock
+from runtime.decide.step import (
     Decision,
     DecisionContext,
     Outcome,
@@ -35,10 +35,10 @@ from runtime.decision import (
     propose,
     resolve_policy,
 )
-from runtime.demo import SCENARIO_DIR
-from runtime.eventlog import EventLog
-from runtime.historian import Historian
-from runtime.records import command_from
+from runtime.demo.feeder import SCENARIO_DIR
+from runtime.ingest.historian import Historian
+from runtime.log.eventlog import EventLog
+from runtime.log.records import command_from
 from runtime.shadow import ShadowInputs, canary, from_scenario, run_shadow, run_side
 from runtime.shadow.agentside import SideAgents
 from runtime.shadow.inputs import KnownDrEvent

@@ -13,14 +13,14 @@ import pytest
 
 from connectors import Sample, SampleQuality
 from runtime.cli import main
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import HierarchyConfig, load_config
-from runtime.demo import DEFAULT_CONFIG, load_demo_inputs, run_demo
-from runtime.eventlog import EventLog
+from runtime.conductor.loop import Conductor
+from runtime.conductor.outbox import Outbox
+from runtime.config.model import HierarchyConfig, load_config
+from runtime.core.clock import FixedClock
+from runtime.demo.feeder import DEFAULT_CONFIG, load_demo_inputs, run_demo
 from runtime.hierarchy import follow
 from runtime.hierarchy.wire import Cap
-from runtime.outbox import Outbox
+from runtime.log.eventlog import EventLog
 from runtime.shadow import canary, from_scenario
 from runtime.shadow.world import SideWorld
 from safety import StateSnapshot

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import events as ev
 from runtime.cli import main
-from runtime.config import SiteConfig
-from runtime.decision import DecisionContext, resolve_policy
-from runtime.eventlog import EventLog, Pending
-from runtime.historian import Historian
+from runtime.config.model import SiteConfig
+from runtime.decide.step import DecisionContext, resolve_policy
+from runtime.ingest.historian import Historian
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog, Pending
 from runtime.shadow import InputsError, from_history, parse_range, run_side
 from runtime.shadow.inputs import ShadowInputs
 

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from runtime.config import SiteConfig, TariffConfig, TariffPeriodConfig
-from runtime.decision import Outcome, resolve_policy
-from runtime.demo import SCENARIO_DIR
+from runtime.config.model import SiteConfig, TariffConfig, TariffPeriodConfig
+from runtime.decide.step import Outcome, resolve_policy
+from runtime.demo.feeder import SCENARIO_DIR
 from runtime.shadow import from_scenario, run_shadow
 from runtime.shadow.kpis import energy_cost, episodes, price_per_kwh
 from safety import Rejected

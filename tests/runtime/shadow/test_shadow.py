@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
-from runtime.config import SiteConfig, load_config, parse_config
-from runtime.decision import DecisionContext, UnknownCandidate, resolve_policy
-from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
-from runtime.errors import ConfigError
+from runtime.config.model import SiteConfig, load_config, parse_config
+from runtime.core.errors import ConfigError
+from runtime.decide.step import DecisionContext, UnknownCandidate, resolve_policy
+from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
 from runtime.shadow import ShadowInputs, from_scenario, run_shadow, run_side
 from runtime.shadow.engine import ForecastModelError
 from runtime.shadow.report import shadow_html

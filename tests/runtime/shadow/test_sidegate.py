@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 
 from connectors import WriteResult
-from runtime import events as ev
-from runtime.clock import FixedClock
-from runtime.conductor import Conductor
-from runtime.config import SiteConfig, load_config
-from runtime.decision import Decision, DecisionContext, Outcome, propose, resolve_policy
-from runtime.demo import DEFAULT_CONFIG, SCENARIO_DIR
-from runtime.eventlog import EventLog
-from runtime.historian import Historian
-from runtime.outbox import Outbox
-from runtime.safety_config import RateLimitConfig
+from runtime.conductor.loop import Conductor
+from runtime.conductor.outbox import Outbox
+from runtime.config.model import SiteConfig, load_config
+from runtime.config.safety_config import RateLimitConfig
+from runtime.core.clock import FixedClock
+from runtime.decide.step import Decision, DecisionContext, Outcome, propose, resolve_policy
+from runtime.demo.feeder import DEFAULT_CONFIG, SCENARIO_DIR
+from runtime.ingest.historian import Historian
+from runtime.log import events as ev
+from runtime.log.eventlog import EventLog
 from runtime.shadow import ShadowInputs, SideResult, from_scenario, run_shadow, run_side
 from runtime.shadow.sidegate import SideGate
 from runtime.shadow.world import SideWorld
