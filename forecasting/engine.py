@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 from statsforecast import StatsForecast
 
-from forecasting import intervals
+from forecasting import daytype, intervals
+from forecasting.calendar import SiteCalendar
 from forecasting.candidates import (
     CANDIDATES,
     FALLBACK,
@@ -50,6 +51,10 @@ class EngineConfig:
     backtest_windows: int = 3
     n_jobs: int = 2
     refit_every: timedelta = timedelta(hours=6)
+    #: the site's holiday calendar and local zone: enables the DayType model (15m only)
+    calendar: SiteCalendar | None = None
+    #: nameplate ratings (kW) by series: PV intervals are clipped to [0, rating]
+    ratings_kw: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not timedelta(0) < self.horizon <= MAX_HORIZON:
@@ -181,20 +186,36 @@ class ForecastEngine:
                 scores[uid][cand.name] = value
             for uid, hw in cand_widths.items():
                 widths[uid][cand.name] = hw
+        if cfg.calendar is not None and cfg.freq == "15m":
+            # the calendar model: its MASE over the same last days the others were scored
+            # on, its intervals from >= 14 days of rolling out-of-sample errors
+            try:
+                fit = daytype.fit(
+                    clean, cfg.calendar, windows=max(1, cfg.backtest_windows * h // self.daily)
+                )
+            except Exception as err:  # never stops the statistical candidates
+                log.warning("backtest of %s failed: %s", daytype.NAME, err)
+            else:
+                for uid, value in fit.mase.items():
+                    if uid in fit.halfwidths:  # no calibrated intervals: not selectable
+                        scores[uid][daytype.NAME] = value
+                        widths[uid][daytype.NAME] = fit.halfwidths[uid]
         choices: dict[str, SeriesChoice] = {}
         for uid, n in lengths.items():
             finite = {k: v for k, v in scores[uid].items() if np.isfinite(v)}
             if finite:
                 best = min(finite, key=finite.__getitem__)
                 reason = f"lowest backtest MASE over {cfg.backtest_windows} window(s)"
-                preferred = finite.get(PREFERRED)
+                # with a calendar, the day-type model is the robust default (holidays)
+                pref = daytype.NAME if daytype.NAME in finite else PREFERRED
+                preferred = finite.get(pref)
                 if preferred is not None and finite[best] > (1 - SWITCH_MARGIN) * preferred:
-                    if best != PREFERRED:
+                    if best != pref:
                         reason = (
-                            f"{PREFERRED} kept: {best} was not {SWITCH_MARGIN:.0%} better "
+                            f"{pref} kept: {best} was not {SWITCH_MARGIN:.0%} better "
                             f"over {cfg.backtest_windows} window(s)"
                         )
-                    best = PREFERRED
+                    best = pref
                 choices[uid] = SeriesChoice(
                     unique_id=uid,
                     model=best,
@@ -286,7 +307,10 @@ class ForecastEngine:
         parts: list[pl.DataFrame] = []
         for model, ids in groups.items():
             try:
-                part = self._run(clean, model, ids, exog, future_exog)
+                if model == daytype.NAME:
+                    part = self._run_daytype(clean, ids, chosen)
+                else:
+                    part = self._run(clean, model, ids, exog, future_exog)
                 bad = _non_finite_ids(part)
             except Exception as err:
                 log.warning("%s failed for %d series, using %s: %s", model, len(ids), FALLBACK, err)
@@ -308,7 +332,7 @@ class ForecastEngine:
         calibrated = {
             uid: ch.interval_halfwidths
             for uid, ch in chosen.items()
-            if ch.interval_halfwidths and not ch.fallback
+            if ch.interval_halfwidths and not ch.fallback and ch.model != daytype.NAME
         }
         frame = intervals.apply(frame, calibrated, LEVELS)
         metadata = {
@@ -322,12 +346,29 @@ class ForecastEngine:
                 "intervals": (
                     "calibrated on backtest errors by hour of day"
                     if uid in calibrated
+                    else "conformal on >= 14 days of rolling errors by local hour"
+                    if ch.model == daytype.NAME
                     else f"{ch.model}'s own"
                 ),
             }
             for uid, ch in chosen.items()
         }
         return Forecast(frame=frame, metadata=metadata)
+
+    def _run_daytype(
+        self, clean: CleanFrame, ids: list[str], chosen: dict[str, SeriesChoice]
+    ) -> pl.DataFrame:
+        cal = self.config.calendar
+        if cal is None:
+            raise ForecastError("the DayType model needs the site calendar (EngineConfig.calendar)")
+        fitted = daytype.DayTypeFit(
+            mase={},
+            halfwidths={u: chosen[u].interval_halfwidths for u in ids},
+            calib_days={},
+        )
+        return daytype.forecast(
+            clean, cal, ids, self.config.h, fitted, ratings_kw=self.config.ratings_kw
+        )
 
     def _run(
         self,

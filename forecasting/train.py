@@ -1,9 +1,11 @@
-"""Train, export and int8-quantize the two ONNX models from simulator-like data.
+"""Train, export and int8-quantize the two ONNX models (anomaly detector, 1-4 h forecaster).
 
     python -m forecasting.train [--out forecasting/models]
 
-Deterministic (fixed seeds). Training data: :mod:`forecasting.synth` series;
-evaluation on series from another seed. Writes ``anomaly.onnx``,
+Deterministic (fixed seeds). Training data: :mod:`forecasting.synth` series for the anomaly
+model; real SimBench profiles (tune series, first half of 2016) for the forecaster when
+the `bench` extra is installed, else synth. Evaluation on held-out data (synth: another
+seed; SimBench: the untouched series, second half of 2016). Writes ``anomaly.onnx``,
 ``anomaly.int8.onnx``, ``forecaster.onnx`` and ``forecaster.int8.onnx``; each
 file carries its version, training range, metrics and input spec as metadata.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import polars as pl
 
 from forecasting.onnx_graphs import anomaly_graph, forecaster_graph, set_metadata
 from forecasting.onnx_models import (
@@ -29,7 +32,11 @@ from forecasting.onnx_models import (
 from forecasting.synth import PV_SHARE, make_frame
 
 ANOMALY_VERSION = "1.1.0"  # 1.1: the jump score (level steps)
-FORECASTER_VERSION = "1.0.0"
+#: 2.0: trained on real SimBench profiles (tune series, Jan-Jun), scored on the untouched
+#: series (Jul-Dec); 1.x was trained on forecasting.synth and lost to seasonal naive on load
+FORECASTER_VERSION = "2.0.0"
+#: first half of 2016 for training, second half for evaluation (15-min steps)
+SIMBENCH_TRAIN_STEPS = 182 * 96
 WINDOW = 32
 COMPONENTS = 6
 #: floor of the jump score's robust scale (z units): a flat window is not a jumpy one
@@ -62,6 +69,33 @@ def load_split(seed: int, n_series: int, days: int) -> Split:
         start=start,
         step=timedelta(minutes=15),
     )
+
+
+def simbench_splits() -> tuple[Split, Split] | None:
+    """(train: tune series Jan-Jun, test: untouched series Jul-Dec) or None without simbench."""
+    from forecasting.profiles import load_simbench, simbench_dir
+
+    if simbench_dir() is None:
+        return None
+    profiles = load_simbench()
+
+    def part(split: str, first: int, last: int | None) -> Split:
+        ids = profiles.ids(split)  # type: ignore[arg-type]
+        wide = (
+            profiles.frame.filter(pl.col("unique_id").is_in(ids))
+            .pivot(on="unique_id", index="ds", values="y")
+            .sort("ds")
+        )
+        wide = wide.slice(first, (last or wide.height) - first)
+        start = wide["ds"][0]
+        assert isinstance(start, datetime)
+        return Split(
+            values=wide.drop("ds").to_numpy().T.astype(np.float64),
+            start=start,
+            step=timedelta(minutes=15),
+        )
+
+    return part("tune", 0, SIMBENCH_TRAIN_STEPS), part("untouched", SIMBENCH_TRAIN_STEPS, None)
 
 
 def _znorm(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,9 +269,23 @@ def build(out: Path) -> dict[str, dict[str, float]]:
         _add_metrics(out / name, metrics)
         report[name] = metrics
 
-    w1, b1, w2, b2 = train_forecaster(train)
+    real = simbench_splits()
+    f_train, f_test = real if real is not None else (train, test)
+    w1, b1, w2, b2 = train_forecaster(f_train)
+    f_end = f_train.start + f_train.values.shape[1] * f_train.step
     meta_f = {
         **common,
+        "training_data": (
+            f"SimBench tune series (forecasting.profiles), {f_train.values.shape[0]} profiles"
+            if real is not None
+            else common["training_data"]
+        ),
+        "training_range": f"{f_train.start.isoformat()}/{f_end.isoformat()}",
+        "evaluation_data": (
+            f"SimBench untouched series, {f_test.values.shape[0]} profiles, Jul-Dec 2016"
+            if real is not None
+            else common["evaluation_data"]
+        ),
         "kind": "forecaster",
         "version": FORECASTER_VERSION,
         "lookback": LOOKBACK,
@@ -247,7 +295,7 @@ def build(out: Path) -> dict[str, dict[str, float]]:
     onnx.save(forecaster_graph(w1, b1, w2, b2, meta_f), out / "forecaster.onnx")
     quantize(out / "forecaster.onnx", out / "forecaster.int8.onnx", meta_f)
     for name, int8 in (("forecaster.onnx", False), ("forecaster.int8.onnx", True)):
-        metrics = evaluate_forecaster(ShortTermForecaster(out / name, int8=int8), test)
+        metrics = evaluate_forecaster(ShortTermForecaster(out / name, int8=int8), f_test)
         _add_metrics(out / name, metrics)
         report[name] = metrics
     return report

@@ -141,6 +141,7 @@ def run_forecast(args: argparse.Namespace) -> int:
                 horizon=timedelta(hours=fc.horizon_h),
                 backtest_windows=fc.backtest_windows,
                 n_jobs=fc.n_jobs,
+                calendar=_calendar(fc.calendar),
             )
         )
         selection = None
@@ -171,3 +172,17 @@ def run_forecast(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.metadata))
     return 0
+
+
+def _calendar(cfg: Any) -> Any:
+    """The site calendar of ``forecast.calendar`` (a ForecastError names a bad field)."""
+    if cfg is None:
+        return None
+    from forecasting.calendar import SiteCalendar
+
+    return SiteCalendar(
+        country=cfg.country,
+        subdivision=cfg.subdivision,
+        tz=cfg.tz,
+        extra_holidays=tuple(cfg.extra_holidays),
+    )

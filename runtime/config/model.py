@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -229,6 +230,28 @@ class ApprovalsConfig(_Model):
         return self
 
 
+class ForecastCalendarConfig(_Model):
+    """The site's public holidays (the `holidays` package; checked when forecasts run) and
+    local zone: a holiday is forecast like the site's Sunday (docs/forecasting.md)."""
+
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE")
+    subdivision: str | None = Field(default=None, description="e.g. BY for Bavaria")
+    tz: str = Field(default="UTC", description="IANA zone of the site's clock, e.g. Europe/Berlin")
+    extra_holidays: list[date] = Field(default_factory=list, description="bridge days etc.")
+
+    @model_validator(mode="after")
+    def _zone(self) -> ForecastCalendarConfig:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(
+                f"tz {self.tz!r} is not an IANA time zone (e.g. Europe/Berlin)"
+            ) from err
+        return self
+
+
 class ForecastConfig(_Model):
     """Where ``gridaios forecast run`` reads history and writes forecasts (paths are
     relative to the config file), and how often models are re-selected. ``history`` is
@@ -244,6 +267,7 @@ class ForecastConfig(_Model):
     refit_every_h: float = Field(default=6, gt=0)
     n_jobs: int = Field(default=2, ge=1, le=8)
     router: str | None = None  # model-router YAML, e.g. configs/router.yaml
+    calendar: ForecastCalendarConfig | None = None  # holidays: the DayType model
 
 
 # --- hierarchy: a conductor per site, one controller across sites (docs/hierarchy.md) ---

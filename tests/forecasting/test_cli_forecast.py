@@ -120,3 +120,27 @@ def test_run_reads_the_runtime_historian(
     (tmp_path / "nothing").mkdir()
     assert main(["forecast", "run", "--config", str(empty)]) == 2
     assert "no good samples in the last 8 days" in capsys.readouterr().err
+
+
+def test_run_with_site_calendar_and_bad_calendar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """forecast.calendar enables the DayType model; a bad country is one clear line."""
+    path = tmp_path / "history.parquet"
+    make_frame(2, 24, seed=12).write_parquet(path)
+    site = (REPO / "configs" / "demo-feeder.yaml").read_text(encoding="utf-8")
+    site = site.replace("network: networks/", f"network: {REPO / 'configs' / 'networks'}/")
+    section = (
+        f"\nforecast:\n  history: {path}\n  output: fc.parquet\n  backtest_windows: 1\n"
+        "  n_jobs: 1\n  calendar:\n    country: {country}\n    tz: Europe/Berlin\n"
+    )
+    config = tmp_path / "site.yaml"
+    config.write_text(site + section.replace("{country}", "DE"), encoding="utf-8")
+    assert main(["forecast", "run", "--config", str(config), "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert all("DayType" in m["backtest_mase"] for m in meta.values()), meta
+    config.write_text(site + section.replace("{country}", "QQ"), encoding="utf-8")
+    assert main(["forecast", "run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "calendar country 'QQ'" in err and len(err.splitlines()) == 1
+    assert "Traceback" not in err
