@@ -1,7 +1,8 @@
 """``gridaios shadow (--scenario NAME | --history FROM..TO) --candidate NAME``.
 
 Runs production and the candidate side by side in simulated time and writes a
-self-contained HTML report (``var/gridaios/shadow/`` unless ``--report``). With
+self-contained HTML report (``var/gridaios/shadow/`` unless ``--report``; with
+``--json`` a report is written only when ``--report`` names one). With
 ``--json`` the last line printed is
 ``{"production": {...}, "candidate": {...}, "decisions_differ": N}``.
 """
@@ -90,13 +91,17 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ScenarioError, NetworkError, InputsError, ForecastModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.report or REPORTS_DIR / f"shadow-{stamp}-{candidate.name}.html"
-    write(path, shadow_html(result))
     summary = result.as_json()
     if not args.json:
         _print_table(summary)
-    print(f"report: {path}", file=sys.stderr if args.json else sys.stdout)
+    # --json alone is for scripts: no report file as a side effect unless --report asks for one
+    if args.report is not None or not args.json:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        label = args.scenario or "history"
+        name = f"shadow-{stamp}-{Path(label).stem}-{candidate.name}.html"
+        path = args.report or REPORTS_DIR / name
+        write(path, shadow_html(result))
+        print(f"report: {path}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(summary))
     return 0
@@ -118,11 +123,20 @@ def _production(config: SiteConfig, db: Path | None) -> ActivePolicy:
 
 
 def _print_table(summary: dict[str, Any]) -> None:
+    from runtime.shadow.verdict import fmt, overall, verdicts
+
     prod, cand = summary["production"], summary["candidate"]
-    keys = [k for k in prod if k not in ("policy", "currency", "forecast")]
     print(f"production: {prod['policy']} (forecast: {prod['forecast']})")
     print(f"candidate:  {cand['policy']} (forecast: {cand['forecast']})")
-    print(f"{'':<22}{'production':>14}{'candidate':>14}")
-    for key in keys:
-        print(f"{key:<22}{prod[key]:>14,}{cand[key]:>14,}")
+    print(f"{'':<42}{'production':>12}{'candidate':>12}{'difference':>12}  verdict")
+    items = verdicts(prod, cand)
+    for v in items:
+        diff = ("+" if v.difference > 0 else "") + fmt(v.difference)
+        print(f"{v.label:<42}{fmt(v.production):>12}{fmt(v.candidate):>12}{diff:>12}  {v.verdict}")
+    for side in (prod, cand):
+        tiers = side.get("proposals_by_tier") or {}
+        if isinstance(tiers, dict) and tiers:
+            counts = ", ".join(f"{tier} {n}" for tier, n in tiers.items())
+            print(f"proposals by agent tier ({side['policy']}): {counts}")
+    print(overall(items))
     print(f"decisions differ at {summary['decisions_differ']} instant(s)")

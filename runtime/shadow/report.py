@@ -234,9 +234,10 @@ def shadow_html(result: ShadowResult) -> str:
         for d in result.differences
     ]
     return page(
-        f"gridaios shadow run: {prod.policy.name} vs {cand.policy.name}",
+        f"gridaios shadow run: {prod.policy.name} vs {cand.policy.name} on {result.inputs.label}",
         [
             intro,
+            verdict_section(result),
             "<h2>Feeder load, battery setpoints and SoC</h2>",
             image(shadow_plot(result), "feeder load, setpoints and SoC, production vs candidate"),
             "<h2>KPIs</h2>",
@@ -246,6 +247,32 @@ def shadow_html(result: ShadowResult) -> str:
             "<h2>Proposals and the agent tier that decided them</h2>",
             proposals_table(result),
         ],
+    )
+
+
+def verdict_section(result: ShadowResult) -> str:
+    """The verdict per KPI (better / worse / equal, with the size) and which forecast tier
+    each side ran on: KPIs differ between installs with and without the forecast extras."""
+    from runtime.shadow.verdict import fmt, overall, verdicts
+
+    summary = result.as_json()
+    prod, cand = summary["production"], summary["candidate"]
+    assert isinstance(prod, dict) and isinstance(cand, dict)
+    items = verdicts(prod, cand)
+    rows = "".join(
+        f"<tr class={v.verdict}><td>{esc(v.label)}</td><td class=num>{fmt(v.production)}</td>"
+        f"<td class=num>{fmt(v.candidate)}</td>"
+        f"<td class=num>{'+' if v.difference > 0 else ''}{fmt(v.difference)}</td>"
+        f"<td>{esc(v.verdict)}</td></tr>"
+        for v in items
+    )
+    return (
+        f"<h2>Verdict</h2><p id=verdict><b>{esc(overall(items))}</b>.</p>"
+        f"<p id=forecast-tier>Forecast tier: production {esc(prod.get('forecast'))}; "
+        f"candidate {esc(cand.get('forecast'))}. (Without the forecast extras the rule tier "
+        f"decides and the KPIs differ from an install with them.)</p>"
+        "<table id=verdicts><tr><th>KPI</th><th>production</th><th>candidate</th>"
+        f"<th>difference</th><th>verdict</th></tr>{rows}</table>"
     )
 
 
