@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         from runtime.cli.dr import run_demo_dr
 
         return run_demo_dr(args, config, scenario, db)
+    if listen is not None and args.users is None:
+        from runtime.cli.users import DEFAULT_USERS
+
+        args.users = DEFAULT_USERS  # the store `gridaios users add` writes by default
     if not args.json:
         wall = (args.duration or scenario.duration_s) / args.speed
         print(
@@ -105,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
             f"event log {db}",
             flush=True,
         )
+        if listen is not None:
+            from runtime.cli.users_hint import users_line
+
+            print(users_line(args.users), flush=True)
     result = asyncio.run(
         run_demo(
             config=config,
