@@ -50,9 +50,9 @@ def test_users_add_then_demo_with_defaults_logs_in(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    db = str(tmp_path / "demo-events.db")
     demo = subprocess.Popen(
-        [*cli, "demo", "--api", "127.0.0.1:0", "--approve-by-hand", "--speed", "10"]
-        + ["--db", str(tmp_path / "demo-events.db")],
+        [*cli, "demo", "--api", "127.0.0.1:0", "--approve-by-hand", "--speed", "10", "--db", db],
         cwd=tmp_path,
         env=_env(),
         stdout=subprocess.PIPE,
