@@ -1,6 +1,7 @@
 // gridaios operator console: a hash router over plain ES modules (no build step, no CDN).
 import { ApiError, get, onUnauthorized, post } from "./api.js";
-import { clear, h } from "./dom.js";
+import { clear, duration, h } from "./dom.js";
+import { linkLost, onLinkChange, silenceS } from "./link.js";
 import { renderLogin } from "./views/login.js";
 import { renderState } from "./views/state.js";
 import { renderApprovals } from "./views/approvals.js";
@@ -104,20 +105,37 @@ async function refreshChrome() {
     );
     health.title = parts.join("\n") || "runtime health";
   } catch (err) {
-    health.textContent = "runtime unreachable";
+    const silent = silenceS();
+    health.textContent = silent === null
+      ? "runtime unreachable" : `runtime unreachable (no answer for ${duration(silent)})`;
     health.className = "health health-bad";
     health.title = err.detail || String(err);
   }
+  const count = document.getElementById("pending-count");
   try {
     const pending = await get("/api/approvals", { quiet401: true });
-    const count = document.getElementById("pending-count");
     count.textContent = String(pending.length);
     count.hidden = pending.length === 0;
+    count.classList.remove("stale");
+    count.title = "";
     count.classList.toggle("escalated", pending.some((p) => p.escalated));
+    document.dispatchEvent(new CustomEvent("gridaios:pending", { detail: pending }));
   } catch {
-    // the view itself shows errors; the header stays quiet
+    if (linkLost()) {
+      // an old count is a lie once the runtime is gone: say it is unknown
+      count.textContent = "?";
+      count.hidden = false;
+      count.classList.add("stale");
+      count.title = "unknown: the runtime does not answer";
+    }
   }
 }
+
+// Losing the runtime greys the whole page at once (not only a banner), and the header says so.
+onLinkChange((lost) => {
+  document.body.classList.toggle("link-lost", lost);
+  if (lost) refreshChrome();
+});
 
 onUnauthorized(() => {
   if (!session.user) return;
