@@ -25,6 +25,7 @@ from connectors.opcua import OpcUaSourceConfig
 from runtime.agents import AgentSet, Factories
 from runtime.approvals import book as approvals
 from runtime.approvals import desk as approval_desk
+from runtime.approvals import pending as pending_requests
 from runtime.conductor import interventions
 from runtime.conductor.outbox import Delivery, Outbox
 from runtime.conductor.sinks import (
@@ -328,9 +329,11 @@ class Conductor:
         did = command.key
         if self.events.has_dispatch(did):
             return  # this decision instant was already decided (e.g. before a restart)
+        if proposed_by is None and pending_requests.keep(self, proposal, now):
+            return  # (nearly) the same plan: the pending request stands, with its expiry
         self.dispatch_ids.append(did)
         self.counts["proposed"] += 1
-        self._supersede(command.asset, now)
+        self._supersede(command.asset, now, successor=did)
         last_kw = self.setpoints.get(command.asset, 0.0)
         self.events.append_event(
             ev.DispatchProposed(
@@ -493,14 +496,18 @@ class Conductor:
         grid = self._grid_check(approved, snapshot, now)
         return grid.summary if grid is not None and not grid.ok else ""
 
-    def _supersede(self, asset: str, now: datetime) -> None:
+    def _supersede(self, asset: str, now: datetime, *, successor: str | None = None) -> None:
         for did, command in list(self._awaiting.items()):
             if command.asset == asset:
                 self._awaiting.pop(did)
                 self._escalate_at.pop(did, None)
                 self.counts["superseded"] += 1
                 self.events.append_event(
-                    ev.DispatchSuperseded(reason="a newer proposal for the same asset replaced it"),
+                    ev.DispatchSuperseded(
+                        reason="a newer proposal for the same asset moved beyond the "
+                        "tolerance and replaced it",
+                        successor=successor,
+                    ),
                     ts=now,
                     dispatch_id=did,
                 )

@@ -1,0 +1,80 @@
+"""What a pending request is across decision cycles (issue #19 item 3).
+
+A request for an asset stands while later cycles propose (nearly) the same plan: the same
+kind of command and a value within ``tolerance_kw`` of what the request proposed. Each such
+cycle is recorded on the request (``approval.reconfirmed``), so its page shows the history,
+and its expiry and escalation keep meaning what they say: operators have until the expiry,
+whatever the cycle length. A plan that moves beyond the tolerance supersedes the request,
+naming its successor.
+
+Pure rules here; the conductor calls ``keep`` (runtime/conductor/loop.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime.conductor.loop import Conductor
+    from runtime.decide.policy import Proposal
+
+TOLERANCE_MIN_KW = 10.0  # absolute floor: measurement noise and rounding in the forecast
+TOLERANCE_FRACTION = 0.10  # of the pending proposal's magnitude
+
+
+def tolerance_kw(pending_kw: float) -> float:
+    return max(TOLERANCE_MIN_KW, TOLERANCE_FRACTION * abs(pending_kw))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    dispatch_id: str
+    pending_kw: float
+    tolerance_kw: float
+
+
+def standing(
+    open_requests: Mapping[str, Mapping[str, Any]], asset: str, kind: str, proposed_kw: float
+) -> Match | None:
+    """The pending request a fresh proposal leaves standing, if any. ``open_requests``:
+    dispatch id -> the request's proposed command body (asset, kind, value). Pure."""
+    for did, cmd in open_requests.items():
+        if cmd.get("asset") != asset or cmd.get("kind") != kind:
+            continue
+        pending_kw = float(cmd.get("value", 0.0))
+        tol = tolerance_kw(pending_kw)
+        # same direction (charge vs discharge) and close enough
+        if (pending_kw >= 0) == (proposed_kw >= 0) and abs(proposed_kw - pending_kw) <= tol:
+            return Match(did, pending_kw, tol)
+    return None
+
+
+def keep(c: Conductor, proposal: Proposal, now: datetime) -> bool:
+    """True when ``proposal`` leaves an awaiting request standing (recorded on it)."""
+    from runtime.log import events as ev
+    from runtime.log.dispatch import State
+
+    command = proposal.command
+    requests: dict[str, dict[str, Any]] = {}
+    for did in c._awaiting:
+        record = c.projections.open.get(did)
+        if record is not None and record.state is State.AWAITING_APPROVAL:
+            requests[did] = record.command
+    match = standing(requests, command.asset, command.kind.value, command.value)
+    if match is None:
+        return False
+    c.counts["reconfirmed"] += 1
+    c.events.append_event(
+        ev.ApprovalReconfirmed(
+            proposed_kw=command.value,
+            pending_kw=match.pending_kw,
+            tolerance_kw=match.tolerance_kw,
+            rationale=proposal.rationale,
+        ),
+        ts=now,
+        dispatch_id=match.dispatch_id,
+    )
+    return True
