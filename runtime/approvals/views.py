@@ -349,7 +349,20 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
             "ts": closing.ts.isoformat(),
         }
     plot = req.get("plot")
+    superseded = _first(chain, "dispatch.superseded")
+    history = [
+        {
+            "ts": e.ts.isoformat(),
+            "proposed_kw": e.payload["proposed_kw"],
+            "pending_kw": e.payload["pending_kw"],
+            "tolerance_kw": e.payload["tolerance_kw"],
+        }
+        for e in chain
+        if e.kind == "approval.reconfirmed"
+    ]
     return {
+        "successor": superseded.payload.get("successor") if superseded else None,
+        "history": history,
         "dispatch_id": dispatch_id,
         "status": _status(chain, needed, approvers),
         "asset": req["asset"],
