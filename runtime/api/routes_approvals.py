@@ -13,7 +13,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
-from runtime.api.stakes import stakes
 from runtime.api import views
 from runtime.api.auth import Principal
 from runtime.api.context import Resources, resources
@@ -25,6 +24,7 @@ from runtime.api.schemas import (
     DecisionOut,
     RejectRequest,
 )
+from runtime.api.stakes import stakes
 from runtime.approvals import book as approvals
 from runtime.core.errors import GridaiosError, NotFound
 from runtime.log.eventlog import Event
