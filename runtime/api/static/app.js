@@ -2,6 +2,7 @@
 import { ApiError, get, onUnauthorized, post } from "./api.js";
 import { clear, duration, h } from "./dom.js";
 import { linkLost, onLinkChange, silenceS } from "./link.js";
+import { alertControls, showPending } from "./notify.js";
 import { renderLogin } from "./views/login.js";
 import { renderState } from "./views/state.js";
 import { renderApprovals } from "./views/approvals.js";
@@ -119,7 +120,7 @@ async function refreshChrome() {
     count.classList.remove("stale");
     count.title = "";
     count.classList.toggle("escalated", pending.some((p) => p.escalated));
-    document.dispatchEvent(new CustomEvent("gridaios:pending", { detail: pending }));
+    showPending(pending);
   } catch {
     if (linkLost()) {
       // an old count is a lie once the runtime is gone: say it is unknown
@@ -160,6 +161,7 @@ document.getElementById("logout").addEventListener("click", async () => {
 });
 
 window.addEventListener("hashchange", route);
+document.getElementById("alerts").append(...alertControls(h));
 setInterval(refreshChrome, 5000);
 
 (async function start() {
