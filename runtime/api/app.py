@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from runtime.api import (
     roles,
+    routes_alarms,
     routes_approvals,
     routes_audit,
     routes_auth,
@@ -45,6 +46,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         routes_dispatch,
         routes_dr,
         routes_audit,
+        routes_alarms,
     ):
         app.include_router(module.router)
 

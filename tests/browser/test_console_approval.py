@@ -1,0 +1,65 @@
+"""Issue #19 items 3-4 in the browser: an approval whose timing and stakes are stated.
+
+The countdown ticks, the page says what happens if nobody acts by when, what is at stake
+(which peak is which, the threshold as a target and not a grid limit, the setpoint as
+"discharge N kW"), the tab title carries the pending count, and after the operator's own
+approval the badge says approved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import PASSWORDS, needs_chromium
+from tests.browser.demo_process import Demo
+from tests.browser.shots import shot
+from tests.browser.test_console import login, open_the_approval
+
+pytestmark = [
+    needs_chromium,
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+]
+
+
+def test_the_approval_states_its_timing_and_stakes(
+    demo: Demo, page: Any, page_errors: list[str]
+) -> None:
+    from playwright.sync_api import expect
+
+    login(page, demo, "olga", PASSWORDS["olga"])
+    expect(page.locator("#who")).to_have_text("olga (operator)")
+    open_the_approval(page, demo)
+
+    countdown = page.locator("#expires-in")
+    expect(countdown).to_contain_text("in ")
+    first = countdown.inner_text()
+    page.wait_for_function(
+        "(t) => document.querySelector('#expires-in').textContent !== t", arg=first, timeout=10_000
+    )  # it ticks on its own, without a reload
+
+    expect(page.locator("#do-nothing")).to_contain_text("If nobody acts by")
+    expect(page.locator("#do-nothing")).to_contain_text("UTC: the request expires, nothing is sent")
+    expect(page.locator("#stakes-setpoint")).to_contain_text("discharge")
+    expect(page.locator("#plan-lead")).to_contain_text("discharge")
+    expect(page.locator("#plan-table")).not_to_contain_text("active_power_kw –")
+    expect(page.locator("#threshold-meaning")).to_contain_text("peak-shaving target")
+    expect(page.locator("#threshold-meaning")).to_contain_text("not a grid limit")
+    expect(page.locator("#peaks tbody tr")).to_have_count(3)  # measured, simulation, power flow
+    expect(page.locator("#not-acting")).to_contain_text("transformer rating")
+    expect(page.locator("#history")).to_be_visible()
+    page.wait_for_function("() => document.title.startsWith('(1) approval pending')")
+    icon = page.locator("link[rel=icon]").get_attribute("href") or ""
+    assert icon.startswith("data:image/png")
+    shot(page, "approval-detail")
+
+    page.fill("#decision-reason", "evening peak; battery charged")
+    page.click("#approve-button")
+    expect(page.locator("#decision-result .ok")).to_contain_text("Approved")
+    expect(page.locator("#approval-status")).to_have_text("approved")
+    expect(page.locator("#approved-so-far")).to_contain_text("1 of 1: olga")
+    assert page_errors == []
