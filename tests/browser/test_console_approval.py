@@ -46,7 +46,7 @@ def test_the_approval_states_its_timing_and_stakes(
     expect(page.locator("#do-nothing")).to_contain_text("UTC: the request expires, nothing is sent")
     expect(page.locator("#stakes-setpoint")).to_contain_text("discharge")
     expect(page.locator("#plan-lead")).to_contain_text("discharge")
-    expect(page.locator("#plan-table")).not_to_contain_text("active_power_kw –")
+    expect(page.locator("#plan-table")).to_contain_text("discharge")
     expect(page.locator("#threshold-meaning")).to_contain_text("peak-shaving target")
     expect(page.locator("#threshold-meaning")).to_contain_text("not a grid limit")
     expect(page.locator("#peaks tbody tr")).to_have_count(3)  # measured, simulation, power flow
