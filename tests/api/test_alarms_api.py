@@ -19,7 +19,9 @@ from tests.runtime.test_approvals_workflow import request
 T0 = datetime(2026, 7, 15, 19, 0, tzinfo=UTC)
 
 
-def test_alarms_from_real_sources_ack_shelve_log_and_handover(tmp_path: Path) -> None:
+def alarm_log(tmp_path: Path) -> tuple[Path, StateSnapshot]:
+    """A log with three gate rejections in a row, an expired approval and the controller
+    lost, and a live state with one stale reading."""
     db = tmp_path / "events.db"
     log = EventLog(db)
     request(log, "d-1", at=T0 - timedelta(minutes=30))
@@ -47,6 +49,11 @@ def test_alarms_from_real_sources_ack_shelve_log_and_handover(tmp_path: Path) ->
             "bat1.p_kw": Reading(point="bat1.p_kw", value=0.0, ts=T0, quality=Quality.GOOD),
         }
     )
+    return db, stale
+
+
+def test_alarms_from_real_sources_ack_shelve_log_and_handover(tmp_path: Path) -> None:
+    db, stale = alarm_log(tmp_path)
     tokens = add_users(tmp_path / "users.db")
     ctx = ApiContext(
         events_path=db,

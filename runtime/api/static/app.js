@@ -10,6 +10,10 @@ import { renderApproval } from "./views/approval.js";
 import { renderDispatches, renderDispatch } from "./views/dispatches.js";
 import { renderAudit } from "./views/audit.js";
 import { renderShadow } from "./views/shadow.js";
+import { renderAlarms } from "./views/alarms.js";
+import { renderShift } from "./views/shift.js";
+import { installKeys } from "./keys.js";
+import { themeControl } from "./theme.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
@@ -27,6 +31,8 @@ const ROUTES = [
   [/^#\/dispatches\/([^/]+)$/, "dispatches", renderDispatch],
   [/^#\/audit$/, "audit", renderAudit],
   [/^#\/shadow$/, "shadow", renderShadow],
+  [/^#\/alarms$/, "alarms", renderAlarms],
+  [/^#\/shift$/, "shift", renderShift],
 ];
 
 function stopTimers() {
@@ -121,6 +127,7 @@ async function refreshChrome() {
     count.title = "";
     count.classList.toggle("escalated", pending.some((p) => p.escalated));
     showPending(pending);
+    refreshAlarmCount();
   } catch {
     if (linkLost()) {
       // an old count is a lie once the runtime is gone: say it is unknown
@@ -129,6 +136,19 @@ async function refreshChrome() {
       count.classList.add("stale");
       count.title = "unknown: the runtime does not answer";
     }
+  }
+}
+
+async function refreshAlarmCount() {
+  const badge = document.getElementById("alarm-count");
+  try {
+    const items = await get("/api/alarms", { quiet401: true });
+    const open = items.filter((a) => !a.acked).length;
+    badge.textContent = String(open);
+    badge.hidden = open === 0;
+    badge.classList.toggle("escalated", items.some((a) => !a.acked && a.priority === "high"));
+  } catch {
+    // the alarms view shows errors
   }
 }
 
@@ -161,7 +181,8 @@ document.getElementById("logout").addEventListener("click", async () => {
 });
 
 window.addEventListener("hashchange", route);
-document.getElementById("alerts").append(...alertControls(h));
+document.getElementById("alerts").append(...alertControls(h), themeControl(h));
+installKeys();
 setInterval(refreshChrome, 5000);
 
 (async function start() {

@@ -225,8 +225,7 @@ function doNothingText(detail) {
   const by = `If nobody acts by ${hhmm(detail.expires_at)}: the request expires, nothing is sent, ` +
     `and the setpoint stays at ${kw(d?.setpoint_kw ?? detail.rollback_kw)}`;
   const summary = d && typeof d === "object" ? (d.summary ?? d.text ?? "") : (typeof d === "string" ? d : "");
-  const stakes = detail.stakes?.not_acting ? ` ${detail.stakes.not_acting}.` : "";
-  return `${by}. ${summary ? `Projected: ${summary}.` : ""}${stakes}`;
+  return `${by}. ${summary ? `Projected: ${summary}.` : ""}`;
 }
 
 function decisionForm(detail, ctx, onDecided) {
