@@ -182,9 +182,10 @@ def _escalate(c: Conductor, did: str, now: datetime) -> None:
         dispatch_id=did,
     )
     log.warning(
-        "dispatch %s unanswered for %g s: call %s (gridaios approvals show %s)",
+        "dispatch %s unanswered for %g s: call %s (gridaios approvals show %s --db %s)",
         did,
         rules.escalate_after_s,
         who,
         did,
+        c.events.path,
     )

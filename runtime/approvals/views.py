@@ -43,8 +43,13 @@ def describe_plan(commands: Sequence[Mapping[str, Any]]) -> str:
     for c in commands:
         start = datetime.fromisoformat(str(c["start"]))
         end = datetime.fromisoformat(str(c["end"]))
+        value = float(c["value"])
+        unit = "%" if str(c["kind"]).endswith("_pct") else "kW"
+        words = ""
+        if c["kind"] == "active_power_kw":
+            words = " (discharge)" if value > 0 else " (charge)" if value < 0 else " (idle)"
         parts.append(
-            f"{c['asset']} {c['kind']} = {float(c['value']):g} "
+            f"{c['asset']} {c['kind']} = {value:g} {unit}{words} "
             f"from {start:%H:%M} to {end:%H:%M} UTC"
         )
     return "; ".join(parts) or "no commands recorded"

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_json()))
     else:
-        print(summary_table(result))
+        print(summary_table(result, scenario.name))
     return 0
 
 
