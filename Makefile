@@ -19,12 +19,17 @@ demo-bridge: sysdeps $(DEMO_STAMP)
 	$(BIN)/gridaios demo --bridge --auto-approve
 
 NODE_OPCUA := tests/interop/node-opcua
+# axe-core for the console's accessibility check (tests/browser/test_console_alarms.py)
+AXE := tests/browser/axe
 
 test: sysdeps $(STAMP) lint typecheck interop
 	$(BIN)/python -m pytest -q
 
 # The independent OPC UA server (node-opcua) used by interop tests, pinned by package-lock.json.
-interop: $(NODE_OPCUA)/node_modules/.package-lock.json
+interop: $(NODE_OPCUA)/node_modules/.package-lock.json $(AXE)/node_modules/.package-lock.json
+
+$(AXE)/node_modules/.package-lock.json: $(AXE)/package-lock.json
+	cd $(AXE) && npm ci --no-audit --no-fund --loglevel=error
 
 $(NODE_OPCUA)/node_modules/.package-lock.json: $(NODE_OPCUA)/package-lock.json
 	cd $(NODE_OPCUA) && npm ci --no-audit --no-fund --loglevel=error
