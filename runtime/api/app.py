@@ -14,6 +14,7 @@ from runtime.api import (
     routes_auth,
     routes_dispatch,
     routes_dr,
+    routes_network,
     routes_state,
 )
 from runtime.api.context import ApiContext, Resources
@@ -47,6 +48,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         routes_dr,
         routes_audit,
         routes_alarms,
+        routes_network,
     ):
         app.include_router(module.router)
 

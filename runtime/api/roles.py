@@ -60,6 +60,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/dr/events/{event_id}/report"): VIEWER,
     ("GET", "/metrics"): VIEWER,
     ("GET", "/api/alarms"): VIEWER,
+    ("GET", "/api/network"): VIEWER,
     ("GET", "/api/log"): VIEWER,
     ("GET", "/api/handover"): VIEWER,
     # operators sign off

@@ -1,4 +1,5 @@
-"""Issue #19 items 3-4 in the browser: an approval whose timing and stakes are stated.
+"""Issue #19 items 3-4 in the browser: an approval whose timing and stakes are stated, and
+the single-line diagram with the pending plan overlaid.
 
 The countdown ticks, the page says what happens if nobody acts by when, what is at stake
 (which peak is which, the threshold as a target and not a grid limit, the setpoint as
@@ -56,6 +57,19 @@ def test_the_approval_states_its_timing_and_stakes(
     icon = page.locator("link[rel=icon]").get_attribute("href") or ""
     assert icon.startswith("data:image/png")
     shot(page, "approval-detail")
+
+    # the single-line diagram: the network model with live values and the plan overlaid
+    page.goto(demo.url + "/#/diagram")
+    sld = page.locator("#sld")
+    expect(sld).to_be_visible()
+    expect(sld.locator("g.sld-bus")).to_have_count(8)  # grid, sub, n1..n6
+    expect(sld.locator("circle.sld-tx")).to_have_count(2)  # the transformer T1
+    expect(sld.locator('g[data-asset="bat1"]')).to_contain_text("measured")
+    expect(sld.locator('g[data-asset="bat1"]')).to_contain_text("plan discharge")
+    expect(sld.locator("#sld-import")).to_contain_text("target 1,100")
+    shot(page, "single-line-diagram")
+    page.go_back()
+    expect(page.locator("#approve-button")).to_be_visible()
 
     page.fill("#decision-reason", "evening peak; battery charged")
     page.click("#approve-button")

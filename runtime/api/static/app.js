@@ -12,6 +12,7 @@ import { renderAudit } from "./views/audit.js";
 import { renderShadow } from "./views/shadow.js";
 import { renderAlarms } from "./views/alarms.js";
 import { renderShift } from "./views/shift.js";
+import { renderDiagram } from "./views/diagram.js";
 import { installKeys } from "./keys.js";
 import { themeControl } from "./theme.js";
 
@@ -33,6 +34,7 @@ const ROUTES = [
   [/^#\/shadow$/, "shadow", renderShadow],
   [/^#\/alarms$/, "alarms", renderAlarms],
   [/^#\/shift$/, "shift", renderShift],
+  [/^#\/diagram$/, "diagram", renderDiagram],
 ];
 
 function stopTimers() {

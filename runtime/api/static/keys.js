@@ -3,6 +3,7 @@
 export const KEYS = {
   l: ["#/alarms", "Alarms"],
   s: ["#/state", "Feeder state"],
+  g: ["#/diagram", "Single-line diagram"],
   a: ["#/approvals", "Approvals"],
   d: ["#/dispatches", "Dispatches"],
   u: ["#/audit", "Audit"],
