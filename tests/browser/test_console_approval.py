@@ -68,6 +68,15 @@ def test_the_approval_states_its_timing_and_stakes(
     expect(sld.locator('g[data-asset="bat1"]')).to_contain_text("plan discharge")
     expect(sld.locator("#sld-import")).to_contain_text("target 1,100")
     shot(page, "single-line-diagram")
+
+    # trends: the feeder import with its target and limit lines, zoomable to days
+    page.goto(demo.url + "/#/trends")
+    expect(page.locator("svg.trend")).to_be_visible()
+    expect(page.locator("svg.trend text.limit-label.threshold")).to_contain_text("1,100 kW")
+    expect(page.locator("svg.trend text.limit-label.limit")).to_contain_text("1,600 kW")
+    page.select_option("#trend-range", "10080")
+    expect(page.locator("#trend-note")).to_contain_text("samples")
+    shot(page, "trends")
     page.go_back()
     expect(page.locator("#approve-button")).to_be_visible()
 

@@ -13,6 +13,7 @@ import { renderShadow } from "./views/shadow.js";
 import { renderAlarms } from "./views/alarms.js";
 import { renderShift } from "./views/shift.js";
 import { renderDiagram } from "./views/diagram.js";
+import { renderTrends } from "./views/trends.js";
 import { installKeys } from "./keys.js";
 import { themeControl } from "./theme.js";
 
@@ -35,6 +36,7 @@ const ROUTES = [
   [/^#\/alarms$/, "alarms", renderAlarms],
   [/^#\/shift$/, "shift", renderShift],
   [/^#\/diagram$/, "diagram", renderDiagram],
+  [/^#\/trends$/, "trends", renderTrends],
 ];
 
 function stopTimers() {

@@ -4,6 +4,7 @@ export const KEYS = {
   l: ["#/alarms", "Alarms"],
   s: ["#/state", "Feeder state"],
   g: ["#/diagram", "Single-line diagram"],
+  t: ["#/trends", "Trends"],
   a: ["#/approvals", "Approvals"],
   d: ["#/dispatches", "Dispatches"],
   u: ["#/audit", "Audit"],
