@@ -41,6 +41,12 @@ def register(sub: Any) -> None:
     p.add_argument("--report", type=Path, default=None, help="HTML report path")
     p.add_argument("--json", action="store_true", help="print the KPIs as JSON (last line)")
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="scenario mode: run N seeds (the scenario's, then +1, ...) and report the spread",
+    )
+    p.add_argument(
         "--historian",
         type=Path,
         default=None,
@@ -85,6 +91,14 @@ def run(args: argparse.Namespace) -> int:
                 config, since, until, historian=historian, db=args.db, step_s=args.step_s
             )
         result = run_shadow(config, inputs, production, candidate)
+        others = []
+        if args.scenario is not None and args.seeds > 1:
+            scenario = load_scenario(args.scenario, SCENARIO_DIR)
+            for k in range(1, args.seeds):
+                seeded = scenario.model_copy(update={"seed": scenario.seed + k})
+                others.append(
+                    run_shadow(config, from_scenario(config, seeded), production, candidate)
+                )
     except UnknownCandidate as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -92,15 +106,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = result.as_json()
+    spread_rows = []
+    if others:
+        from runtime.shadow.verdict import spread
+
+        runs = [(r.as_json()["production"], r.as_json()["candidate"]) for r in [result, *others]]
+        spread_rows = spread(runs)  # type: ignore[arg-type]
+        summary["seeds"] = len(runs)
+        summary["spread"] = {
+            row.key: {
+                "production": list(row.production),
+                "candidate": list(row.candidate),
+                "difference": list(row.difference),
+                "verdict": row.verdict(),
+            }
+            for row in spread_rows
+        }
     if not args.json:
         _print_table(summary)
+        if spread_rows:
+            _print_spread(spread_rows)
     # --json alone is for scripts: no report file as a side effect unless --report asks for one
     if args.report is not None or not args.json:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         label = args.scenario or "history"
         name = f"shadow-{stamp}-{Path(label).stem}-{candidate.name}.html"
         path = args.report or REPORTS_DIR / name
-        write(path, shadow_html(result))
+        write(path, shadow_html(result, spread_rows=spread_rows))
         print(f"report: {path}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(summary))
@@ -140,3 +172,14 @@ def _print_table(summary: dict[str, Any]) -> None:
             print(f"proposals by agent tier ({side['policy']}): {counts}")
     print(overall(items))
     print(f"decisions differ at {summary['decisions_differ']} instant(s)")
+
+
+def _print_spread(rows: list[Any]) -> None:
+    from runtime.shadow.verdict import fmt_stats
+
+    print(f"over {rows[0].runs} seeds: mean (min..max)")
+    print(f"{'':<42}{'production':>22}{'candidate':>22}  verdict")
+    for r in rows:
+        print(
+            f"{r.label:<42}{fmt_stats(r.production):>22}{fmt_stats(r.candidate):>22}  {r.verdict()}"
+        )

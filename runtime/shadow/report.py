@@ -215,7 +215,7 @@ def image(png_b64: str | None, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{png_b64}">'
 
 
-def shadow_html(result: ShadowResult) -> str:
+def shadow_html(result: ShadowResult, *, spread_rows: Sequence[Any] = ()) -> str:
     prod, cand = result.production, result.candidate
     intro = (
         f"<p>Inputs: {esc(result.inputs.label)}, {result.inputs.n} steps of "
@@ -238,6 +238,7 @@ def shadow_html(result: ShadowResult) -> str:
         [
             intro,
             verdict_section(result),
+            spread_section(spread_rows),
             "<h2>Feeder load, battery setpoints and SoC</h2>",
             image(shadow_plot(result), "feeder load, setpoints and SoC, production vs candidate"),
             "<h2>KPIs</h2>",
@@ -273,6 +274,26 @@ def verdict_section(result: ShadowResult) -> str:
         f"decides and the KPIs differ from an install with them.)</p>"
         "<table id=verdicts><tr><th>KPI</th><th>production</th><th>candidate</th>"
         f"<th>difference</th><th>verdict</th></tr>{rows}</table>"
+    )
+
+
+def spread_section(rows: Sequence[Any]) -> str:
+    """KPIs over several seeds: mean (min..max) per side and how often the candidate won."""
+    if not rows:
+        return ""
+    from runtime.shadow.verdict import fmt_stats
+
+    body = "".join(
+        f"<tr><td>{esc(r.label)}</td><td class=num>{esc(fmt_stats(r.production))}</td>"
+        f"<td class=num>{esc(fmt_stats(r.candidate))}</td>"
+        f"<td class=num>{esc(fmt_stats(r.difference))}</td><td>{esc(r.verdict())}</td></tr>"
+        for r in rows
+    )
+    return (
+        f"<h2>Spread over {rows[0].runs} seeds</h2><p>Mean (min..max) of each KPI over the "
+        "scenario run with different random seeds; the plots and tables below are the first "
+        "seed's.</p><table id=spread><tr><th>KPI</th><th>production</th><th>candidate</th>"
+        f"<th>difference</th><th>verdict</th></tr>{body}</table>"
     )
 
 

@@ -87,3 +87,59 @@ def fmt(value: float) -> str:
     if float(value).is_integer():
         return f"{int(value):,d}"
     return f"{value:,.1f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """One KPI over several runs (seeds or scenarios): each side's mean and range, and how
+    often the candidate was better / worse."""
+
+    key: str
+    label: str
+    production: tuple[float, float, float]  # mean, min, max
+    candidate: tuple[float, float, float]
+    difference: tuple[float, float, float]
+    better: int
+    worse: int
+    runs: int
+
+    def verdict(self) -> str:
+        if self.better == 0 and self.worse == 0:
+            return "equal" if abs(self.difference[0]) < EQUAL_ABS else "different"
+        if self.worse == 0:
+            return f"better in {self.better} of {self.runs}"
+        if self.better == 0:
+            return f"worse in {self.worse} of {self.runs}"
+        return f"mixed: better in {self.better}, worse in {self.worse} of {self.runs}"
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    return (sum(values) / len(values), min(values), max(values))
+
+
+def spread(runs: list[tuple[Mapping[str, object], Mapping[str, object]]]) -> list[Spread]:
+    """KPI spread over runs of (production, candidate) summaries. Pure."""
+    per_run = [verdicts(p, c) for p, c in runs]
+    if not per_run:
+        return []
+    out: list[Spread] = []
+    for i, first in enumerate(per_run[0]):
+        items = [run[i] for run in per_run]
+        out.append(
+            Spread(
+                key=first.key,
+                label=first.label,
+                production=_stats([v.production for v in items]),
+                candidate=_stats([v.candidate for v in items]),
+                difference=_stats([v.difference for v in items]),
+                better=sum(1 for v in items if v.verdict == "better"),
+                worse=sum(1 for v in items if v.verdict == "worse"),
+                runs=len(items),
+            )
+        )
+    return out
+
+
+def fmt_stats(stats: tuple[float, float, float]) -> str:
+    mean, lo, hi = stats
+    return fmt(mean) if fmt(lo) == fmt(hi) else f"{fmt(mean)} ({fmt(lo)}..{fmt(hi)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,18 @@ def test_verdicts_say_which_way_and_how_much() -> None:
     assert overall(list(items.values())) == (
         "candidate better on 1 (peak_kw), worse on 1 (cost), equal on 1"
     )
+
+
+@pytest.mark.slow
+def test_several_seeds_report_the_spread(tmp_path: Path) -> None:
+    argv = ["shadow", "--scenario", "evening-peak", "--candidate", "low-threshold", "--seeds", "2"]
+    done = _run([*argv, "--report", "S.html", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["seeds"] == 2
+    peak = summary["spread"]["peak_kw"]
+    assert peak["production"][1] <= peak["production"][0] <= peak["production"][2]
+    assert peak["production"][1] < peak["production"][2]  # the seeds differ: a real spread
+    assert peak["verdict"].startswith(("better", "worse", "mixed", "equal"))
+    html = (tmp_path / "S.html").read_text(encoding="utf-8")
+    assert "<table id=spread>" in html and "Spread over 2 seeds" in html
