@@ -24,7 +24,7 @@ def describe(network: Any) -> dict[str, Any]:
             "base_kv": float(network.base_kv[i]),
             "vmin_pu": float(network.vmin_pu[i]),
             "vmax_pu": float(network.vmax_pu[i]),
-            "slack": i == network.slack,
+            "slack": bool(i == int(network.slack)),
         }
         for i, b in enumerate(network.bus_ids)
     ]
@@ -33,8 +33,11 @@ def describe(network: Any) -> dict[str, Any]:
             "id": br,
             "from": network.bus_ids[int(network.f_bus[k])],
             "to": network.bus_ids[int(network.t_bus[k])],
-            "transformer": abs(float(network.tap[k]) - 1.0) > 1e-9
-            or network.base_kv[int(network.f_bus[k])] != network.base_kv[int(network.t_bus[k])],
+            "transformer": bool(
+                abs(float(network.tap[k]) - 1.0) > 1e-9
+                or float(network.base_kv[int(network.f_bus[k])])
+                != float(network.base_kv[int(network.t_bus[k])])
+            ),
             "rating_kva": float(network.rating_mva[k]) * 1000.0,
             "in_service": bool(network.in_service[k]),
         }
