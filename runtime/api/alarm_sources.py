@@ -6,7 +6,9 @@ and appended under the API's decision lock, so two consoles never raise one alar
 
 Sources today: stale or bad readings, a supervised service (connector) not ready,
 gate rejections in a row, approvals that expired, the hierarchy controller lost, and the
-event log's disk filling. Clock offset and watchdog have no signal in the runtime yet.
+event log's disk filling, and clock offset (a reading stamped ahead of the runtime's clock
+by more than ``CLOCK_AHEAD_S``: the device's or the runtime's clock is off). A watchdog has
+no signal in the runtime yet, so it raises nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ EXPIRED_SHOWN = timedelta(hours=1)  # an expired approval is an alarm for this l
 DISK_HIGH_PCT = 90.0
 DISK_MEDIUM_PCT = 80.0
 SERVICE_OK = frozenset({"ready", "starting"})
+CLOCK_AHEAD_S = 5.0
 
 
 def stale_data(snapshot: StateSnapshot | None, now: datetime, max_age_s: float) -> list[Condition]:
@@ -37,6 +40,16 @@ def stale_data(snapshot: StateSnapshot | None, now: datetime, max_age_s: float) 
         if r.quality.value != "good":
             out.append(
                 Condition(f"data:{point}", "data", "high", f"{point}: quality {r.quality.value}")
+            )
+        elif age < -CLOCK_AHEAD_S:
+            out.append(
+                Condition(
+                    f"clock:{point}",
+                    "clock",
+                    "medium",
+                    f"{point}: stamped {-age:.0f} s ahead of the runtime's clock; "
+                    "check the device's and the runtime's time sync",
+                )
             )
         elif age > max_age_s:
             out.append(

@@ -47,6 +47,9 @@ def alarm_log(tmp_path: Path) -> tuple[Path, StateSnapshot]:
                 quality=Quality.GOOD,
             ),
             "bat1.p_kw": Reading(point="bat1.p_kw", value=0.0, ts=T0, quality=Quality.GOOD),
+            "pv1.p_kw": Reading(
+                point="pv1.p_kw", value=20.0, ts=T0 + timedelta(minutes=3), quality=Quality.GOOD
+            ),
         }
     )
     return db, stale
@@ -67,6 +70,7 @@ def test_alarms_from_real_sources_ack_shelve_log_and_handover(tmp_path: Path) ->
         alarms = {a["key"]: a for a in listed.json()}
         assert set(alarms) == {
             "data:bat1.soc_pct",
+            "clock:pv1.p_kw",
             "gate:rejections",
             "approval:d-1",
             "hierarchy:controller",
@@ -75,7 +79,7 @@ def test_alarms_from_real_sources_ack_shelve_log_and_handover(tmp_path: Path) ->
         assert alarms["data:bat1.soc_pct"]["state"] == "active, unacknowledged"
         assert listed.json()[0]["priority"] == "high"  # most urgent first
         again = call("GET", f"{base}/api/alarms", token=tokens["viewer"]).json()
-        assert len(again) == 4  # raised once, not once per poll
+        assert len(again) == 5  # raised once, not once per poll
 
         key = "gate:rejections"
         refused = call("POST", f"{base}/api/alarms/{key}/ack", token=tokens["viewer"], body={})
@@ -127,6 +131,6 @@ def test_alarms_from_real_sources_ack_shelve_log_and_handover(tmp_path: Path) ->
         )
     ]
     log.close()
-    assert kinds.count("alarm.raised") == 4
+    assert kinds.count("alarm.raised") == 5
     assert kinds.count("alarm.acknowledged") == 1 and kinds.count("alarm.shelved") == 1
     assert kinds.count("operator.note") == 1

@@ -64,9 +64,9 @@ def test_alarms_shift_log_dark_theme_keys_and_accessibility(
         page.locator("body").press("l")  # keyboard: l opens the alarms
         expect(page).to_have_url(base + "/#/alarms")
         rows = page.locator("#alarms-table tbody tr")
-        expect(rows).to_have_count(4)
+        expect(rows).to_have_count(5)
         expect(rows.first).to_have_class("alarm high active unacked")
-        expect(page.locator("#alarm-count")).to_have_text("4")
+        expect(page.locator("#alarm-count")).to_have_text("5")
         expect(page.locator("#alarms-table")).to_contain_text("the safety gate rejected the last 3")
         expect(page.locator("#alarms-table")).to_contain_text("controller lost")
         shot(page, "alarms")
@@ -89,7 +89,7 @@ def test_alarms_shift_log_dark_theme_keys_and_accessibility(
         page.fill("#log-text", "bat1 SoC sensor replaced at 19:30; alarm shelved 15 min")
         page.click("#log-add")
         expect(page.locator("#log-entries")).to_contain_text("operator: bat1 SoC sensor replaced")
-        expect(page.locator("#handover")).to_contain_text("Open alarms (3)")
+        expect(page.locator("#handover")).to_contain_text("Open alarms (4)")
         expect(page.locator("#handover")).to_contain_text("Log entries (1)")
         assert axe_serious(page) == []
         shot(page, "shift-handover")
@@ -97,7 +97,7 @@ def test_alarms_shift_log_dark_theme_keys_and_accessibility(
         page.click("#theme-toggle")
         expect(page.locator("html")).to_have_class("dark")
         page.locator("body").press("l")
-        expect(rows).to_have_count(3)
+        expect(rows).to_have_count(4)
         shot(page, "alarms-dark")
         assert axe_serious(page) == []
         page.locator("body").press("s")

@@ -10,7 +10,7 @@ export async function renderAlarms(main, ctx) {
   const list = h("div", { id: "alarms-list" });
   main.append(h("h1", {}, "Alarms"), error, list,
     h("p", { class: "muted small" },
-      "Sources: stale or bad readings, services and connectors not ready, gate rejections in a row, " +
+      "Sources: stale or bad readings, clock offset, services and connectors not ready, gate rejections in a row, " +
       "expired approvals, controller lost, event-log disk filling. Acknowledging records who saw it; " +
       "shelving hides it for a while with a reason. Both are events in the audit log."));
   const operator = roleAtLeast(ctx.session.role, "operator");
