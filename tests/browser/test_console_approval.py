@@ -59,6 +59,7 @@ def test_the_approval_states_its_timing_and_stakes(
     shot(page, "approval-detail")
 
     # the single-line diagram: the network model with live values and the plan overlaid
+    approval_url = page.url
     page.goto(demo.url + "/#/diagram")
     sld = page.locator("#sld")
     expect(sld).to_be_visible()
@@ -77,7 +78,7 @@ def test_the_approval_states_its_timing_and_stakes(
     page.select_option("#trend-range", "10080")
     expect(page.locator("#trend-note")).to_contain_text("samples")
     shot(page, "trends")
-    page.go_back()
+    page.goto(approval_url)
     expect(page.locator("#approve-button")).to_be_visible()
 
     page.fill("#decision-reason", "evening peak; battery charged")
