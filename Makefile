@@ -21,15 +21,23 @@ demo-bridge: sysdeps $(DEMO_STAMP)
 NODE_OPCUA := tests/interop/node-opcua
 # axe-core for the console's accessibility check (tests/browser/test_console_alarms.py)
 AXE := tests/browser/axe
+SPARKPLUG_EDGE := tests/interop/pysparkplug
 
 test: sysdeps $(STAMP) lint typecheck interop
 	$(BIN)/python -m pytest -q
 
 # The independent OPC UA server (node-opcua) used by interop tests, pinned by package-lock.json.
-interop: $(NODE_OPCUA)/node_modules/.package-lock.json $(AXE)/node_modules/.package-lock.json
+interop: $(NODE_OPCUA)/node_modules/.package-lock.json $(SPARKPLUG_EDGE)/site/.installed \
+	$(AXE)/node_modules/.package-lock.json
 
 $(AXE)/node_modules/.package-lock.json: $(AXE)/package-lock.json
 	cd $(AXE) && npm ci --no-audit --no-fund --loglevel=error
+
+# The independent Sparkplug B edge (pysparkplug): paho-mqtt 1.x, so in its own directory.
+$(SPARKPLUG_EDGE)/site/.installed: $(SPARKPLUG_EDGE)/requirements.txt $(DEMO_STAMP)
+	rm -rf $(SPARKPLUG_EDGE)/site
+	$(BIN)/pip install -q --no-deps --target $(SPARKPLUG_EDGE)/site -r $<
+	touch $@
 
 $(NODE_OPCUA)/node_modules/.package-lock.json: $(NODE_OPCUA)/package-lock.json
 	cd $(NODE_OPCUA) && npm ci --no-audit --no-fund --loglevel=error

@@ -29,8 +29,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from gridaios_bridge import EmulatedInverter
 from gridaios_bridge.config import EmulatorConfig
-from gridaios_bridge.protocol import Sample, Topics, encode_telemetry, format_ts
 from gridaios_bridge.spool import Spool
+from gridaios_wire.jsonv1 import Sample, Topics, encode_telemetry, format_ts
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.mosquitto import running_broker

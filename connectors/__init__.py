@@ -9,6 +9,7 @@ from connectors.errors import (
     UnknownPoint,
     WriteExpired,
     WriteFailed,
+    WriteRefused,
 )
 from connectors.normalize import Batch, NormalizeConfig, Normalizer, SampleFlag
 from connectors.points import PointBinding, WriteResult, WriteTarget
@@ -34,6 +35,7 @@ __all__ = [
     "UnknownPoint",
     "WriteExpired",
     "WriteFailed",
+    "WriteRefused",
     "WriteResult",
     "WriteTarget",
 ]

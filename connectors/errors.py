@@ -26,3 +26,9 @@ class WriteFailed(ConnectorError):
 class WriteExpired(WriteFailed):
     """The device refused the command because its validity window had passed: it was never
     applied and must not be sent again; record it expired."""
+
+
+class WriteRefused(WriteFailed):
+    """The device refused the value for good (type mismatch, not writable, out of range):
+    the link works, a retry cannot change the answer; end the dispatch with this reason
+    and never count it against the source's circuit."""

@@ -17,6 +17,10 @@ class PointBinding:
     point: str
     node_id: str
     unit: str
+    # engineering value = raw value on the wire * scale + offset (per point, from the config)
+    scale: float = 1.0
+    offset: float = 0.0
+    data_type: str | None = None  # stated in the config: the node's type is meant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +36,12 @@ class WriteTarget:
     value_node: str
     key_node: str | None = None
     applied_key_node: str | None = None
+    # raw = (engineering - offset) / scale; ``data_type`` forces the wire type (OPC UA: a
+    # built-in type name such as Float); None: the node's own DataType, read from the server
+    data_type: str | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str = ""
 
     @property
     def keyless(self) -> bool:
@@ -44,7 +54,13 @@ class WriteResult:
     written_value: float
     readback_value: float
     applied_key: str
+    # how far the read-back may be from the written value: the wire type's resolution
+    # (a Float, an integer register in 0.1 kW), never looser than that
+    tolerance: float = 1e-6
 
     @property
     def verified(self) -> bool:
-        return self.applied_key == self.key and abs(self.readback_value - self.written_value) < 1e-6
+        return (
+            self.applied_key == self.key
+            and abs(self.readback_value - self.written_value) <= self.tolerance
+        )

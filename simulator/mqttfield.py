@@ -7,13 +7,13 @@ a per-device ``seq``, commands on ``.../cmd`` answered on ``.../ack`` with
 ``applied | duplicate | rejected | expired``. Commands take the same comms link
 as OPC UA writes, so a ``comms_loss`` swallows them (no ack). A malformed
 command is counted, kept raw in ``dead_letters``, answered ``rejected`` with the
-reason, and never reaches a device.
+reason when its key can be read, and never reaches a device. Topics and payloads are
+``gridaios_wire.jsonv1``'s, the one definition every side uses (docs/wire-format.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 from collections import Counter
@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from gridaios_wire import jsonv1 as wire
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from simulator.field import VirtualField
 from simulator.scenario import EventKind, ScenarioEvent
@@ -35,16 +35,6 @@ WRITABLE = {"p_setpoint_kw", "curtail_pct"}
 # Writable points that are not telemetry (the battery's setpoint); curtail_pct is both: the
 # device reports the curtailment in force, 0 % until it is first curtailed.
 NOT_TELEMETRY = {"p_setpoint_kw"}
-
-
-class CommandMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    v: int = Field(ge=1, le=1)
-    key: str = Field(min_length=1, max_length=200)
-    point: str
-    value: float
-    valid_until: AwareDatetime
 
 
 @dataclass(slots=True)
@@ -85,7 +75,7 @@ class MqttField:
         self.dead_letters: list[DeadLetter] = []
 
     def topic(self, device: str, leaf: str) -> str:
-        return f"gridaios/v1/{self._site}/{device}/{leaf}"
+        return f"{wire.Topics(site=self._site, device=device).prefix}/{leaf}"
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -122,7 +112,7 @@ class MqttField:
                 while last is not None and not last.is_published():
                     await asyncio.sleep(0.01)
 
-    def _publish(self, device: _Device, leaf: str, payload: str, retain: bool = False) -> None:
+    def _publish(self, device: _Device, leaf: str, payload: bytes, retain: bool = False) -> None:
         device.last_publish = device.client.publish(self.topic(device.id, leaf), payload, 1, retain)
 
     async def stop(self) -> None:
@@ -162,23 +152,18 @@ class MqttField:
     def _handle(self, device: str, raw: bytes) -> None:
         self.counts["commands"] += 1
         try:
-            cmd = CommandMessage.model_validate_json(raw)
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(x) for x in first["loc"]) or "payload"
-            reason = f"bad command payload: {where}: {first['msg']}"
+            cmd = wire.decode_command(raw)
+        except wire.ProtocolError as err:
+            reason = f"bad command payload: {err}"
             self._dead_letter(device, raw, reason)
-            self._ack(device, _key_of(raw), "rejected", math.nan, reason)
+            if err.key is not None:  # without a key there is nothing to correlate an ack with
+                self._ack(device, err.key, "rejected", math.nan, reason)
             return
         asset, _, role = cmd.point.partition(".")
         if asset != device or role not in self._devices[device].writable:
             reason = f"point {cmd.point!r} is not a writable point of {device}"
             self._dead_letter(device, raw, reason)
             self._ack(device, cmd.key, "rejected", math.nan, reason)
-            return
-        if not math.isfinite(cmd.value):
-            self._dead_letter(device, raw, "value is not finite")
-            self._ack(device, cmd.key, "rejected", math.nan, "value is not finite")
             return
         if cmd.valid_until <= self._field.now():
             self.counts["expired"] += 1
@@ -197,29 +182,29 @@ class MqttField:
         log.warning("MQTT device %s: %s", device, reason)
 
     def _ack(self, device: str, key: str, status: str, value: float, reason: str) -> None:
-        body = {
-            "v": 1,
-            "key": key,
-            "status": status,
-            "value": value if math.isfinite(value) else None,
-            "reason": reason,
-            "ts": self._field.now().isoformat(),
-        }
-        self._publish(self._devices[device], "ack", json.dumps(body))
+        assert status in wire.ACK_STATUSES
+        ack = wire.Ack(
+            key=key,
+            status=status,  # checked above
+            value=value if math.isfinite(value) else None,
+            reason=reason,
+            ts=self._field.now(),
+        )
+        self._publish(self._devices[device], "ack", wire.encode_ack(ack))
 
     def _on_telemetry(self, ts: datetime, batch: list[tuple[str, str, float | str, bool]]) -> None:
-        per_device: dict[str, list[dict[str, Any]]] = {}
+        per_device: dict[str, list[wire.Sample]] = {}
         for owner, role, value, bad in batch:
             if role.startswith("cmd_key") or role in NOT_TELEMETRY or isinstance(value, str):
                 continue
             per_device.setdefault(owner, []).append(
-                {
-                    "point": f"{owner}.{role}",
-                    "value": float(value),
-                    "unit": UNITS.get(role, ""),
-                    "ts": ts.isoformat(),
-                    "quality": "bad" if bad else "good",
-                }
+                wire.Sample(
+                    point=f"{owner}.{role}",
+                    value=float(value),
+                    unit=UNITS.get(role, ""),
+                    ts=ts,
+                    quality="bad" if bad else "good",
+                )
             )
         for device_id, samples in per_device.items():
             device = self._devices.get(device_id)
@@ -229,29 +214,21 @@ class MqttField:
                 continue
             device.last_ts = ts
             device.seq += 1
-            body = {"v": 1, "device": device_id, "seq": device.seq, "samples": samples}
-            self._publish(device, "telemetry", json.dumps(body))
+            self._publish(
+                device, "telemetry", wire.encode_telemetry(device_id, device.seq, samples)
+            )
             self.counts["telemetry"] += 1
 
     def _on_fault(self, event: ScenarioEvent, on: bool) -> None:
         device = self._devices.get(event.element)
         if event.kind is EventKind.DEVICE_OFFLINE and device is not None:
-            state = "offline" if on else "online"
+            state: wire.DeviceState = "offline" if on else "online"
             self._publish(device, "status", self._status(state), retain=True)
 
-    def _status(self, state: str) -> str:
-        return json.dumps({"v": 1, "state": state, "ts": self._field.now().isoformat()})
+    def _status(self, state: wire.DeviceState) -> bytes:
+        return wire.encode_status(state, self._field.now())
 
 
 def _resolve(done: asyncio.Future[None]) -> None:
     if not done.done():
         done.set_result(None)
-
-
-def _key_of(raw: bytes) -> str:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    key = body.get("key") if isinstance(body, dict) else None
-    return key if isinstance(key, str) else ""

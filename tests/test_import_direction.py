@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-OURS = {"runtime", "safety", "forecasting", "simulator", "connectors", "gridaios_bridge"}
+OURS = {
+    "runtime",
+    "safety",
+    "forecasting",
+    "simulator",
+    "connectors",
+    "gridaios_bridge",
+    "gridaios_wire",
+}
 ALLOWED: dict[str, set[str]] = {
     "safety": set(),
     "forecasting": set(),
-    "simulator": {"safety"},
-    "connectors": {"safety"},
-    "runtime": {"safety", "forecasting", "simulator", "connectors"},
+    "simulator": {"safety", "gridaios_wire"},
+    "connectors": {"safety", "gridaios_wire"},
+    "runtime": {"safety", "forecasting", "simulator", "connectors", "gridaios_wire"},
 }
-# The device-side bridge is its own program: it may import nothing of ours.
+# The device-side bridge is its own program: of ours it may import only the wire formats
+# (gridaios_wire, shipped in the same distribution), which import nothing of ours.
 BRIDGE = REPO / "firmware-bridge"
+WIRE = BRIDGE / "gridaios_wire"
+# The wire formats' definitions are standard library only (every side can use them).
+STDLIB_ONLY_WIRE = ("jsonv1.py", "battery_map.py", "__init__.py")
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -44,8 +57,23 @@ def test_package_imports_only_what_the_architecture_allows(package: str) -> None
     assert violations(REPO / package, package, ALLOWED[package]) == []
 
 
-def test_firmware_bridge_imports_nothing_of_ours() -> None:
-    assert violations(BRIDGE, "gridaios_bridge", set()) == []
+def test_firmware_bridge_imports_only_the_wire_formats() -> None:
+    assert violations(BRIDGE / "gridaios_bridge", "gridaios_bridge", {"gridaios_wire"}) == []
+
+
+def test_the_wire_formats_import_nothing_of_ours() -> None:
+    assert violations(WIRE, "gridaios_wire", set()) == []
+
+
+def test_the_wire_format_definitions_are_standard_library_only() -> None:
+    bad = [
+        f"{name} imports {m}"
+        for name in STDLIB_ONLY_WIRE
+        for m in sorted(
+            _stdlib_imports(WIRE / name) - set(sys.stdlib_module_names) - {"__future__"}
+        )
+    ]
+    assert bad == []
 
 
 def test_safety_does_no_io() -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import queue
 import ssl
 import threading
@@ -59,7 +60,21 @@ class MqttClient:
         on_batch: Callable[[Batch], None] | None = None,
         dead_letters: DeadLetterSink | None = None,
         wire: Wire | None = None,
+        observe_only: bool = False,
     ) -> None:
+        # observe_only (gridaios probe beside a live site): a client id of its own and a
+        # clean session, so it never takes over the runtime's session or drains its queue;
+        # no will, status or heartbeat (a bridge would take them for the runtime's), no spool
+        self.observe_only = observe_only
+        if observe_only:
+            config = config.model_copy(
+                update={
+                    "client_id": f"{config.resolved_client_id()}-probe-{os.getpid()}",
+                    "session_expiry_s": 0,
+                    "clean_session": True,
+                    "spool_path": None,
+                }
+            )
         self.config = config
         self._on_sample = on_sample
         self._on_batch = on_batch
@@ -98,7 +113,8 @@ class MqttClient:
     # --- lifecycle ----------------------------------------------------------
 
     def _make_paho(self) -> paho.Client:
-        client = make_paho(self.config, self.wire.will(self._clock()))
+        will = None if self.observe_only else self.wire.will(self._clock())
+        client = make_paho(self.config, will)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -113,6 +129,7 @@ class MqttClient:
     async def connect(self) -> None:
         """Connect, subscribe and start ingesting; raise ConnectorNotReady/AuthFailed."""
         self._loop = asyncio.get_running_loop()
+        self._closing = False  # a connect after a failed one (the site retries a dead broker)
         self._first_connack = self._loop.create_future()
         self._set_state(ConnectionState.CONNECTING)
         c = self.config
@@ -126,7 +143,12 @@ class MqttClient:
             await self._cancel_tasks()
             self._set_state(ConnectionState.FAILED)
             raise
-        self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat"))
+        if not self.observe_only:
+            self._tasks.append(
+                asyncio.create_task(self._heartbeat(), name=f"mqtt-{c.id}-heartbeat")
+            )
+        if isinstance(self.wire, SparkplugWire) and self.wire.by_link:
+            self._tasks.append(asyncio.create_task(self._confirm(), name=f"mqtt-{c.id}-link"))
 
     async def _handshake(self) -> None:
         c = self.config
@@ -141,7 +163,9 @@ class MqttClient:
                 c.host,
                 c.port,
                 c.keepalive_s,
-                clean_start=False if c.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+                clean_start=(
+                    c.clean_session if c.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY
+                ),
                 properties=props,
             )
         except (OSError, ssl.SSLError) as err:
@@ -171,7 +195,7 @@ class MqttClient:
     async def close(self) -> None:
         self._closing = True
         await self._cancel_tasks()
-        if self._state_is_connected():
+        if self._state_is_connected() and not self.observe_only:
             # A clean goodbye: say offline ourselves (a clean disconnect does not fire the will).
             will = self.wire.will(self._clock())
             info = self._paho.publish(will.topic, will.payload, qos=1, retain=will.retain)
@@ -240,7 +264,7 @@ class MqttClient:
         }
         self._connack = code
         now = self._clock()
-        for msg in self.wire.online(now):
+        for msg in () if self.observe_only else self.wire.online(now):
             client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
         for cmd in self._spool.pending(now):
             client.publish(cmd.topic, cmd.payload, qos=1)
@@ -383,6 +407,16 @@ class MqttClient:
         if future is not None and not future.done():
             future.set_result(ack)
 
+    async def _confirm(self) -> None:
+        """Freshness by link: re-confirm the values of live nodes while the session is up."""
+        assert isinstance(self.wire, SparkplugWire)
+        while True:
+            await asyncio.sleep(self.config.confirm_every_s)
+            if self.state is ConnectionState.CONNECTED:
+                batch = self.wire.confirm(self._clock())
+                if batch is not None:
+                    self._deliver(batch)
+
     async def _heartbeat(self) -> None:
         seq = 0
         while True:
@@ -413,7 +447,19 @@ class MqttClient:
             return self._answered(approved, Ack(known.key, known.status, known.value, known.reason))
         now = self._clock()
         valid_until = approved.command.end
-        msg = self.wire.command(approved.key, target.value_node, float(approved.value), valid_until)
+        if isinstance(self.wire, SparkplugWire):  # a standard edge gets no gridaios metrics
+            msg = self.wire.command(
+                approved.key,
+                target.value_node,
+                float(approved.value),
+                valid_until,
+                keyed=not target.keyless,
+                now=now,
+            )
+        else:
+            msg = self.wire.command(
+                approved.key, target.value_node, float(approved.value), valid_until
+            )
         future = self._waiting.get(approved.key)
         if future is None or future.done():
             future = self._loop.create_future()
@@ -435,9 +481,14 @@ class MqttClient:
             )
         if self._waiting.get(approved.key) is future:
             del self._waiting[approved.key]
-        return self._answered(approved, ack)
+        tolerance = 1e-6
+        if isinstance(self.wire, SparkplugWire):  # the metric's own resolution (a Float)
+            tolerance = self.wire.resolution(target.value_node, float(approved.value))
+        return self._answered(approved, ack, tolerance)
 
-    def _answered(self, approved: ApprovedCommand, ack: Ack) -> WriteResult:
+    def _answered(
+        self, approved: ApprovedCommand, ack: Ack, tolerance: float = 1e-6
+    ) -> WriteResult:
         """The device's answer as the outbox needs it (see ``write``)."""
         if ack.status in ("rejected", "expired"):
             error = WriteExpired if ack.status == "expired" else WriteFailed
@@ -450,6 +501,7 @@ class MqttClient:
             written_value=float(approved.value),
             readback_value=ack.value if ack.value is not None else math.nan,
             applied_key=ack.key,
+            tolerance=tolerance,
         )
 
     def publish(self, msg: Publish) -> None:
@@ -459,7 +511,13 @@ class MqttClient:
 
 def _default_wire(config: MqttSourceConfig, points: list[PointBinding]) -> Wire:
     if config.format == "sparkplug_b":
-        return SparkplugWire(config.id, config.site, config.sparkplug_host_id, points)
+        return SparkplugWire(
+            config.id,
+            config.site,
+            config.sparkplug_host_id,
+            points,
+            by_link=config.freshness == "link",
+        )
     return JsonWire(config.id, config.site, points, config.max_batch_samples)
 
 

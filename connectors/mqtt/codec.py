@@ -1,4 +1,8 @@
-"""gridaios JSON wire format v1: telemetry batches in, commands out, acks and status in.
+"""gridaios JSON wire format v1: the runtime's decoder of telemetry batches.
+
+The format itself (topics, commands, acks, status, heartbeats) is defined once in
+``gridaios_wire.jsonv1``; telemetry is decoded here because the runtime ingests it at
+hundreds of thousands of samples a second, which the standard library's json cannot do.
 
 Telemetry decodes on a fast path (msgspec: C-speed parsing and type checks straight into
 structs) and falls back, only for a message that fails it, to a careful path that keeps
@@ -9,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -45,32 +48,6 @@ class _Envelope(msgspec.Struct):
     device: str
     seq: Annotated[int, msgspec.Meta(ge=0)]
     samples: list[Any]
-
-
-class WireCommand(msgspec.Struct, forbid_unknown_fields=True):
-    v: Literal[1]
-    key: str
-    point: str
-    value: float
-    valid_until: UtcDatetime
-
-
-class WireAck(msgspec.Struct, forbid_unknown_fields=True):
-    v: Literal[1]
-    key: str
-    status: Literal["applied", "duplicate", "rejected", "expired"]
-    value: float | None = None
-    reason: str = ""
-    ts: UtcDatetime | None = None
-
-
-class WireStatus(msgspec.Struct, forbid_unknown_fields=True):
-    v: Literal[1]
-    state: Literal["online", "offline", "failsafe"]
-    ts: UtcDatetime | None = None
-    # Optional in PROTOCOL.md §2 (the firmware bridge sets them): receivers must accept them.
-    reason: str = ""
-    heartbeat_age_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +147,11 @@ class TelemetryCodec:
             self._layouts[names] = layout
         return layout
 
-    def _one_by_one(self, batch: Batch, samples: list[WireSample]) -> Decoded:
+    def _one_by_one(
+        self, batch: Batch, samples: list[WireSample], problems: list[Problem] | None = None
+    ) -> Decoded:
         """A batch with unknown points, odd units or non-finite values: keep what is good."""
-        problems: list[Problem] = []
+        problems = [] if problems is None else problems
         unknown: list[str] = []
         for s in samples:
             b = self._by_wire.get(s.point)
@@ -205,7 +184,7 @@ class TelemetryCodec:
             )
         batch = Batch(source=self.source, stream=device, sequence=env.seq, received_ts=received)
         problems: list[Problem] = []
-        unknown: list[str] = []
+        samples: list[WireSample] = []
         for i, item in enumerate(env.samples):
             value = item.get("value") if isinstance(item, dict) else None
             if isinstance(value, float) and not math.isfinite(value):
@@ -218,21 +197,10 @@ class TelemetryCodec:
                 )
                 continue
             try:
-                s = msgspec.convert(item, WireSample)
+                samples.append(msgspec.convert(item, WireSample))
             except msgspec.ValidationError as err:
                 problems.append(Problem(BadInputReason.WRONG_TYPE, f"samples[{i}]: {err}"))
-                continue
-            b = self._by_wire.get(s.point)
-            if b is None:
-                unknown.append(s.point)
-                continue
-            if s.unit and b.unit and s.unit != b.unit:
-                problems.append(_sample_problem(s.point, s.value, s.unit, b.unit))
-                continue
-            batch.append(b.point, s.value, b.unit or s.unit, _QUALITY[s.quality], s.ts)
-        if unknown:
-            problems.append(_unknown(unknown))
-        return Decoded(batch, problems)
+        return self._one_by_one(batch, samples, problems)
 
 
 def _refuse(reason: BadInputReason, detail: str) -> Decoded:
@@ -266,34 +234,3 @@ def _sample_problem(point: str, value: float, unit: str, expected: str) -> Probl
 
 
 # --- commands, acks, status, heartbeat --------------------------------------------
-
-_ack_decoder = msgspec.json.Decoder(WireAck)
-_status_decoder = msgspec.json.Decoder(WireStatus)
-
-
-def encode_command(key: str, point: str, value: float, valid_until: datetime) -> bytes:
-    return msgspec.json.encode(
-        WireCommand(v=1, key=key, point=point, value=value, valid_until=valid_until)
-    )
-
-
-def decode_ack(payload: bytes) -> WireAck:
-    """Raises ``msgspec.DecodeError`` (malformed) or ``msgspec.ValidationError`` (wrong type)."""
-    return _ack_decoder.decode(payload)
-
-
-def decode_status(payload: bytes) -> WireStatus:
-    return _status_decoder.decode(payload)
-
-
-def encode_status(state: str, ts: datetime) -> bytes:
-    return msgspec.json.encode({"v": 1, "state": state, "ts": ts})
-
-
-def encode_heartbeat(seq: int, ts: datetime) -> bytes:
-    return msgspec.json.encode({"v": 1, "seq": seq, "ts": ts})
-
-
-def telemetry_payload(device: str, seq: int, samples: list[Mapping[str, Any]]) -> bytes:
-    """Encode a telemetry batch (for tools, tests and benchmarks that play a device)."""
-    return msgspec.json.encode({"v": 1, "device": device, "seq": seq, "samples": samples})

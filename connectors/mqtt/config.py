@@ -46,6 +46,9 @@ class MqttSourceConfig(BaseModel):
     allow_insecure: bool = False
     keepalive_s: int = Field(default=30, ge=5)
     session_expiry_s: int = Field(default=3600, ge=0, description="persistent session (MQTT 5)")
+    clean_session: bool = Field(
+        default=False, description="start without the broker's stored session (probe does)"
+    )
     max_payload_bytes: int = Field(default=1_048_576, gt=0)
     max_batch_samples: int = Field(default=1000, gt=0)
     queue_messages: int = Field(default=1000, gt=0, description="bounded decode queue")
@@ -59,6 +62,14 @@ class MqttSourceConfig(BaseModel):
     future_tolerance_s: float = Field(default=5.0, ge=0)
     frozen_after_s: float | None = Field(default=900.0, gt=0)
     sparkplug_host_id: str = Field(default="gridaios", min_length=1)
+    freshness: Literal["device_time", "link"] = Field(
+        default="device_time",
+        description="sparkplug_b only; link: a value is current while its edge node is born "
+        "and not dead and the broker session is up (report-on-change edges)",
+    )
+    confirm_every_s: float = Field(
+        default=1.0, gt=0, description="freshness link: how often values are re-confirmed"
+    )
 
     @model_validator(mode="after")
     def _secure_is_default(self) -> Self:
@@ -66,6 +77,11 @@ class MqttSourceConfig(BaseModel):
             raise ValueError(
                 "plain MQTT sends credentials and commands in clear text; configure tls "
                 "(ca_file, cert_file, key_file) or set allow_insecure: true to accept that"
+            )
+        if self.freshness == "link" and self.format != "sparkplug_b":
+            raise ValueError(
+                "freshness: link is for Sparkplug B (node born and not dead); JSON wire "
+                "telemetry is stamped by the device on every publish"
             )
         check_common(
             password=self.password,

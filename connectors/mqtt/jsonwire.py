@@ -1,13 +1,17 @@
-"""The gridaios JSON wire format v1 as a ``Wire``: topics, telemetry, acks, status."""
+"""The gridaios JSON wire format v1 as a ``Wire``: topics, telemetry, acks, status.
+
+Topics and every message but telemetry come from ``gridaios_wire.jsonv1`` (the one
+definition the bridge and the virtual field use too); telemetry from ``codec``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import msgspec
+from gridaios_wire import jsonv1 as wire
 
 from connectors.badinput import BadInputReason
-from connectors.mqtt import codec, topics
+from connectors.mqtt import codec
 from connectors.mqtt.wire import Ack, DeviceState, Outcome, Publish, Refused, Telemetry
 from connectors.points import PointBinding
 
@@ -18,14 +22,15 @@ class JsonWire:
     def __init__(self, source: str, site: str, points: list[PointBinding], max_batch: int) -> None:
         self.site = site
         self.codec = codec.TelemetryCodec(source, points, max_batch)
+        self._runtime = wire.Topics(site=site, device=wire.RUNTIME)
 
     def subscriptions(self) -> list[str]:
-        return topics.subscriptions(self.site)
+        return wire.subscriptions(self.site)
 
     def decode(self, topic: str, payload: bytes, received: datetime) -> Outcome:
-        if topic == topics.runtime_status(self.site):
+        if topic == self._runtime.runtime_status:
             return Outcome(None)  # our own status (and last will), retained on the broker
-        where = topics.parse(self.site, topic)
+        where = wire.parse_topic(self.site, topic)
         if where is None:
             return Outcome(
                 Refused(
@@ -41,34 +46,31 @@ class JsonWire:
             return Outcome(Telemetry(decoded.batch, decoded.problems))
         try:
             if where.kind == "ack":
-                ack = codec.decode_ack(payload)
+                ack = wire.decode_ack(payload)
                 return Outcome(Ack(ack.key, ack.status, ack.value, ack.reason))
-            status = codec.decode_status(payload)
+            status = wire.decode_status(payload)
             return Outcome(DeviceState(where.device, status.state))
-        except msgspec.ValidationError as err:
-            reason, detail = BadInputReason.WRONG_TYPE, f"{where.kind} of {where.device}: {err}"
-        except msgspec.DecodeError as err:
-            reason, detail = BadInputReason.MALFORMED_JSON, f"{where.kind} of {where.device}: {err}"
+        except wire.ProtocolError as err:
+            reason = BadInputReason.MALFORMED_JSON if err.malformed else BadInputReason.WRONG_TYPE
+            detail = f"{where.kind} of {where.device}: {err}"
         return Outcome(Refused(codec.Problem(reason, detail)))
 
     def command(self, key: str, point: str, value: float, valid_until: datetime) -> Publish:
         device = point.split(".", 1)[0]
         return Publish(
-            topics.command(self.site, device),
-            codec.encode_command(key, point, value, valid_until),
+            wire.Topics(site=self.site, device=device).cmd,
+            wire.encode_command(key, point, value, valid_until),
         )
 
     def will(self, now: datetime) -> Publish:
         return Publish(
-            topics.runtime_status(self.site), codec.encode_status("offline", now), retain=True
+            self._runtime.runtime_status, wire.encode_status("offline", now), retain=True
         )
 
     def online(self, now: datetime) -> list[Publish]:
         return [
-            Publish(
-                topics.runtime_status(self.site), codec.encode_status("online", now), retain=True
-            )
+            Publish(self._runtime.runtime_status, wire.encode_status("online", now), retain=True)
         ]
 
     def heartbeat(self, seq: int, now: datetime) -> Publish | None:
-        return Publish(topics.heartbeat(self.site), codec.encode_heartbeat(seq, now))
+        return Publish(self._runtime.heartbeat, wire.encode_heartbeat(seq, now))

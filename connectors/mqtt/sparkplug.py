@@ -8,13 +8,19 @@ to which birth) and ``seq`` (0..255 per node, wrapping), and asks a node to be b
 announced. A death makes every known point of the node (or device) bad at once.
 
 Point names on this wire are ``<edge node>/<metric>`` or ``<edge node>/<device>/<metric>``.
-Commands go out as DCMD with the setpoint metric, ``gridaios/cmd_key`` and
-``gridaios/valid_until``; the device confirms by reporting ``gridaios/cmd_key_applied``.
+Commands go out as DCMD with a payload timestamp, the setpoint metric in the datatype the
+device announced for it in its birth (a Float stays a Float), stamped. A standard edge
+(no gridaios metrics) confirms a command by publishing the written metric in DDATA at the
+commanded value, which this wire turns into the ack; an edge that implements the key
+contract also gets ``gridaios/cmd_key`` and ``gridaios/valid_until`` and confirms with
+``gridaios/cmd_key_applied``. An NDEATH whose bdSeq is not the current birth's is the
+death of an earlier session: logged and counted, and ignored as the specification says.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +34,8 @@ from connectors.mqtt.wire import Ack, DeviceState, Outcome, Publish, Refused, Te
 from connectors.normalize import Batch
 from connectors.points import PointBinding
 from connectors.sample import SampleQuality
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "spBv1.0"
 REBIRTH_METRIC = "Node Control/Rebirth"
@@ -52,13 +60,28 @@ class _Node:
 class SparkplugWire:
     kind = "mqtt-sparkplug"
 
-    def __init__(self, source: str, group: str, host_id: str, points: list[PointBinding]) -> None:
+    def __init__(
+        self,
+        source: str,
+        group: str,
+        host_id: str,
+        points: list[PointBinding],
+        *,
+        by_link: bool = False,
+    ) -> None:
         self.source = source
+        # freshness by link: a value is current while its node is born and not dead
+        self.by_link = by_link
+        self._last: dict[str, tuple[str, float, str, SampleQuality]] = {}
         self.group = group
         self.host_id = host_id
         self._by_wire = {b.node_id: b for b in points}
         self._nodes: dict[str, _Node] = {}
         self._last_setpoint: dict[str, float] = {}  # per "<edge>/<device>/": what it holds
+        self._datatypes: dict[str, int] = {}  # wire name -> datatype from its birth
+        # standard edges: wire name -> (key, value, tolerance) until DDATA reports it
+        self._pending: dict[str, tuple[str, float, float]] = {}
+        self.stale_deaths = 0  # NDEATHs of earlier sessions (bdSeq not the current birth's)
         self._commanded: dict[str, str] = {}  # per "<edge>/<device>/": the setpoint metric
 
     # --- topics -----------------------------------------------------------------
@@ -145,7 +168,18 @@ class SparkplugWire:
     def _ndeath(self, edge: str, node: _Node, message: pb.Payload, received: datetime) -> Outcome:
         bd_seq = _metric_int(message, "bdSeq")
         if node.bd_seq is None or (bd_seq is not None and bd_seq != node.bd_seq):
-            return Outcome(None)  # the death of an earlier session: the node is already reborn
+            # the death of an earlier session (the broker delivered an old will late): the
+            # node is alive in its current birth; ignored, as the specification requires
+            self.stale_deaths += 1
+            log.warning(
+                "Sparkplug source %s: NDEATH of %s with bdSeq %s ignored: the current birth "
+                "has bdSeq %s",
+                self.source,
+                edge,
+                bd_seq,
+                node.bd_seq,
+            )
+            return Outcome(None)
         node.bd_seq = None
         batch = self._stale(edge, None, node, received)
         return Outcome(Telemetry(batch), states=[DeviceState(edge, "offline")])
@@ -189,6 +223,8 @@ class SparkplugWire:
         prefix = f"{edge}/{device}/" if device else f"{edge}/"
         table = node.aliases.setdefault(device or "", {})
         for metric in message.metrics:
+            if metric.name and metric.HasField("datatype"):
+                self._datatypes[prefix + metric.name] = metric.datatype
             if metric.HasField("alias") and metric.name:
                 table[metric.alias] = (metric.name, self._by_wire.get(prefix + metric.name))
 
@@ -249,9 +285,17 @@ class SparkplugWire:
                 value = _numeric(metric)
             if commanded == name and value is not None:
                 self._last_setpoint[prefix] = value
+                pending = self._pending.get(prefix + name)
+                if pending is not None and abs(value - pending[1]) <= pending[2]:
+                    # a standard edge's confirmation: the written metric at its new value
+                    del self._pending[prefix + name]
+                    acks.append(Ack(pending[0], "applied", value, ""))
             if binding is None:
                 continue  # edge nodes publish many metrics a site does not use
-            ts = _from_ms(metric.timestamp) if metric.HasField("timestamp") else default_ts
+            if self.by_link:
+                ts = received  # as old as the link's word for it (see confirm)
+            else:
+                ts = _from_ms(metric.timestamp) if metric.HasField("timestamp") else default_ts
             if metric.is_null:
                 value, quality = math.nan, bad
             elif value is None or not math.isfinite(value):
@@ -267,6 +311,8 @@ class SparkplugWire:
             units.append(binding.unit)
             qualities.append(quality)
             stamps.append(ts)
+            if self.by_link:
+                self._last[prefix + name] = (binding.point, value, binding.unit, quality)
         batch = Batch(
             source=self.source,
             stream=edge,
@@ -284,6 +330,8 @@ class SparkplugWire:
     def _stale(self, edge: str, device: str | None, node: _Node, now: datetime) -> Batch:
         """Every bound point under a dead node or device: bad, now."""
         prefix = f"{edge}/{device}/" if device else f"{edge}/"
+        for wire in [w for w in self._last if w.startswith(prefix)]:
+            del self._last[wire]  # dead: nothing confirms these any more
         node.unwrapped += 1
         batch = Batch(source=self.source, stream=edge, sequence=node.unwrapped, received_ts=now)
         for wire, binding in self._by_wire.items():
@@ -293,7 +341,42 @@ class SparkplugWire:
 
     # --- commands -----------------------------------------------------------------
 
-    def command(self, key: str, point: str, value: float, valid_until: datetime) -> Publish:
+    def confirm(self, now: datetime) -> Batch | None:
+        """Freshness by link: the last value of every point whose node is born and not dead
+        (and whose device is not dead), stamped ``now``; the caller calls this only while
+        its broker session is up."""
+        if not self.by_link or not self._last:
+            return None
+        last = list(self._last.values())
+        return Batch(
+            source=self.source,
+            stream="link",
+            sequence=0,
+            received_ts=now,
+            points=[v[0] for v in last],
+            values=[v[1] for v in last],
+            units=[v[2] for v in last],
+            qualities=[v[3] for v in last],
+            source_ts=[now] * len(last),
+            flags=[0] * len(last),
+        )
+
+    def resolution(self, point: str, value: float) -> float:
+        """How far a faithful report of ``value`` may be, in the metric's datatype."""
+        return max(1e-6, _resolution(self._datatypes.get(point, pb.Double), value))
+
+    def command(
+        self,
+        key: str,
+        point: str,
+        value: float,
+        valid_until: datetime,
+        *,
+        keyed: bool = True,
+        now: datetime | None = None,
+    ) -> Publish:
+        """A DCMD: payload and metric timestamps, the setpoint in its announced datatype;
+        the gridaios key metrics only for an edge that implements them (``keyed``)."""
         parts = point.split("/")
         if len(parts) != 3:
             raise ValueError(
@@ -301,24 +384,60 @@ class SparkplugWire:
             )
         edge, device, name = parts
         self._commanded[f"{edge}/{device}/"] = name
-        message = pb.Payload()
-        for metric_name, kind, val in (
-            (name, pb.Double, value),
-            (KEY_METRIC, pb.String, key),
-            (VALID_UNTIL_METRIC, pb.DateTime, _ms(valid_until)),
-        ):
-            metric = message.metrics.add()
-            metric.name = metric_name
-            metric.datatype = kind
-            if kind == pb.Double:
-                metric.double_value = float(val)
-            elif kind == pb.String:
-                metric.string_value = str(val)
-            else:
-                metric.long_value = int(val)
+        stamp = _ms(now or datetime.now(UTC))
+        message = pb.Payload(timestamp=stamp)
+        datatype = self._datatypes.get(point, pb.Double)
+        metric = message.metrics.add()
+        metric.name = name
+        metric.timestamp = stamp
+        metric.datatype = datatype
+        sent = _set_value(metric, datatype, value)
+        if keyed:
+            for metric_name, kind, val in (
+                (KEY_METRIC, pb.String, key),
+                (VALID_UNTIL_METRIC, pb.DateTime, _ms(valid_until)),
+            ):
+                extra = message.metrics.add()
+                extra.name = metric_name
+                extra.timestamp = stamp
+                extra.datatype = kind
+                if kind == pb.String:
+                    extra.string_value = str(val)
+                else:
+                    extra.long_value = int(val)
+        else:
+            self._pending[point] = (key, sent, _resolution(datatype, sent))
         return Publish(
             f"{NAMESPACE}/{self.group}/DCMD/{edge}/{device}", message.SerializeToString()
         )
+
+
+def _set_value(metric: pb.Payload.Metric, datatype: int, value: float) -> float:
+    """Encode ``value`` as ``datatype`` (two's complement for negative integers, as the
+    specification says); the value as the edge will hold it."""
+    if datatype == pb.Float:
+        metric.float_value = value
+        return float(metric.float_value)
+    if datatype == pb.Boolean:
+        metric.boolean_value = value != 0
+        return 1.0 if value != 0 else 0.0
+    if datatype in _SIGNED_BITS or datatype in (pb.UInt8, pb.UInt16, pb.UInt32, pb.UInt64):
+        whole = round(value)
+        if datatype in (pb.Int64, pb.UInt64):
+            metric.long_value = whole & 0xFFFFFFFFFFFFFFFF
+        else:
+            metric.int_value = whole & 0xFFFFFFFF
+        return float(whole)
+    metric.double_value = value
+    return value
+
+
+def _resolution(datatype: int, value: float) -> float:
+    if datatype == pb.Float:
+        return 1e-6 + abs(value) * 1.2e-7
+    if datatype == pb.Double:
+        return 1e-9 + abs(value) * 1e-12
+    return 0.5
 
 
 def _refused(reason: BadInputReason, detail: str) -> Outcome:

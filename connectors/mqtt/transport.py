@@ -15,13 +15,13 @@ from connectors.mqtt.wire import Publish
 log = logging.getLogger(__name__)
 
 
-def make_paho(c: MqttSourceConfig, will: Publish) -> paho.Client:
+def make_paho(c: MqttSourceConfig, will: Publish | None) -> paho.Client:
     v5 = c.protocol == "5"
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=c.resolved_client_id(),
         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-        clean_session=None if v5 else False,  # 3.1.1: a persistent session
+        clean_session=None if v5 else c.clean_session,  # 3.1.1: persistent unless asked
     )
     if c.username is not None:
         client.username_pw_set(c.username, c.resolved_password())
@@ -40,7 +40,8 @@ def make_paho(c: MqttSourceConfig, will: Publish) -> paho.Client:
             c.host,
             c.port,
         )
-    client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
+    if will is not None:
+        client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
     client.reconnect_delay_set(
         min_delay=max(1, math.ceil(c.reconnect_min_s)), max_delay=math.ceil(c.reconnect_max_s)
     )

@@ -14,29 +14,32 @@ CHUNK = 1000  # nodes per bulk request
 async def resolve_nodes(
     client: Client, points: list[PointBinding], source: str, endpoint: str
 ) -> list[Node]:
-    """Node ids as given, browse paths translated; UnknownPoint names the first missing one."""
+    """Node ids as given, browse paths translated; UnknownPoint names every missing one."""
     nodes: list[Node] = []
+    found: list[PointBinding] = []
+    missing: list[str] = []
     for binding in points:
         if is_browse_path(binding.node_id):
             try:
                 node = await client.nodes.root.get_child(browse_path(binding.node_id))
-            except ua.UaStatusCodeError as err:
-                raise UnknownPoint(
-                    f"OPC UA source {source}: browse path {binding.node_id} for point "
-                    f"{binding.point} does not exist on {endpoint}"
-                ) from err
+            except ua.UaStatusCodeError:
+                missing.append(f"browse path {binding.node_id} for point {binding.point}")
+                continue
         else:
             node = client.get_node(binding.node_id)
         nodes.append(node)
+        found.append(binding)
     for i in range(0, len(nodes), CHUNK):
         chunk = nodes[i : i + CHUNK]
         results = await client.read_attributes(chunk, ua.AttributeIds.NodeId)
-        for node, result, binding in zip(chunk, results, points[i : i + CHUNK], strict=True):
+        for node, result, binding in zip(chunk, results, found[i : i + CHUNK], strict=True):
             if not result.StatusCode.is_good():
-                raise UnknownPoint(
-                    f"OPC UA source {source}: node {node.nodeid.to_string()} for point "
-                    f"{binding.point} does not exist on {endpoint}"
-                )
+                missing.append(f"node {node.nodeid.to_string()} for point {binding.point}")
+    if missing:  # every one of them: an integrator fixes them all in one go
+        verb = "does" if len(missing) == 1 else "do"
+        raise UnknownPoint(
+            f"OPC UA source {source}: {'; '.join(missing)} {verb} not exist on {endpoint}"
+        )
     return nodes
 
 
@@ -76,3 +79,14 @@ async def engineering_info(
             elif isinstance(value, ua.EUInformation):
                 units[binding.point] = value.DisplayName.Text or ""
     return units, ranges
+
+
+async def data_type_ids(client: Client, nodes: list[Node]) -> list[ua.NodeId | None]:
+    """Each node's DataType attribute (None where the server does not say)."""
+    out: list[ua.NodeId | None] = []
+    for i in range(0, len(nodes), CHUNK):
+        results = await client.read_attributes(nodes[i : i + CHUNK], ua.AttributeIds.DataType)
+        for dv in results:
+            value = dv.Value.Value if dv.Value is not None else None
+            out.append(value if isinstance(value, ua.NodeId) else None)
+    return out

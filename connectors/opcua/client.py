@@ -34,9 +34,11 @@ from connectors.errors import (
     ConnectorNotReady,
     UnknownPoint,
     WriteFailed,
+    WriteRefused,
 )
 from connectors.normalize import Batch, NormalizeConfig, Normalizer
-from connectors.opcua.browse import engineering_info, resolve_nodes
+from connectors.opcua import typed
+from connectors.opcua.browse import data_type_ids, engineering_info, resolve_nodes
 from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.errors import connect_error
 from connectors.opcua.mapping import quality_of, utc
@@ -68,6 +70,9 @@ class _BatchSubscription(Subscription):  # type: ignore[misc]
                 self._owner._on_notification(self, message.SequenceNumber, notif)
             elif isinstance(notif, ua.StatusChangeNotification):
                 log.warning("OPC UA subscription status change: %s", notif.Status)
+        # Any publish response, a keep-alive included, says the link is alive and every
+        # change up to now was delivered.
+        self._owner._on_publish(self)
 
 
 class OpcUaClient:
@@ -109,9 +114,15 @@ class OpcUaClient:
             ),
         )
         self.units: dict[str, str] = {}
+        self.refused: dict[str, str] = {}  # point -> why its node cannot be that point
         self.eu_ranges: dict[str, tuple[float, float]] = {}
         self.node_ids: dict[str, str] = {}
+        self._write_types: dict[str, ua.VariantType] = {}  # setpoint node -> its DataType
         self.notifications = 0
+        # link freshness: the last value of each point, re-confirmed by every publish
+        self._last: dict[str, tuple[float, str, SampleQuality, datetime | None]] = {}
+        self._confirmed_at: datetime | None = None
+        self.confirmations = 0
         self._m_messages = metrics.MESSAGES.labels(config.id)
         self._set_state(ConnectionState.DISCONNECTED)
 
@@ -162,7 +173,8 @@ class OpcUaClient:
         try:
             nodes = await self._resolve(client)
             await self._describe(client, nodes)
-            await self._subscribe(client, nodes)
+            if nodes:  # a source may carry only setpoints (written, never subscribed)
+                await self._subscribe(client, nodes)
         except ConnectorError:
             await self._drop_client()
             raise
@@ -212,26 +224,29 @@ class OpcUaClient:
     async def _describe(self, client: Client, nodes: list[Node]) -> None:
         units, ranges = await engineering_info(client, nodes, self._points)
         self.eu_ranges.update(ranges)
-        for binding in self._points:
+        data_types = await data_type_ids(client, nodes)
+        self.refused = {}
+        for binding, data_type in zip(self._points, data_types, strict=True):
             unit = units.get(binding.point)
-            if unit is None:
-                continue
-            self.units[binding.point] = unit
-            if binding.unit and unit and unit != binding.unit:
-                log.warning(
-                    "OPC UA source %s: %s has unit %r on the server but %r in the config",
-                    self._config.id,
-                    binding.point,
-                    unit,
-                    binding.unit,
-                )
+            if unit is not None:
+                self.units[binding.point] = unit
+            problem = typed.point_problem(binding, unit, data_type)
+            if problem is not None:
+                # refused as MQTT refuses the same mismatch: counted, dead-lettered, and the
+                # point stays missing (the gate fails closed on it) until the config is fixed
+                self.refused[binding.point] = problem[1]
+                self._bad(problem[0], binding, problem[1])
 
     async def _subscribe(self, client: Client, nodes: list[Node]) -> None:
         c = self._config
         params = ua.CreateSubscriptionParameters()
         params.RequestedPublishingInterval = c.publishing_interval_ms
         params.RequestedLifetimeCount = 10000
-        params.RequestedMaxKeepAliveCount = client.get_keepalive_count(c.publishing_interval_ms)
+        params.RequestedMaxKeepAliveCount = (
+            max(1, math.ceil(c.keepalive_s * 1000 / c.publishing_interval_ms))
+            if c.freshness == "link"
+            else client.get_keepalive_count(c.publishing_interval_ms)
+        )
         params.MaxNotificationsPerPublish = 10000
         params.PublishingEnabled = True
         params.Priority = 0
@@ -262,6 +277,7 @@ class OpcUaClient:
             )
             for handle, data in subscription._monitored_items.items()
             if (b := by_server_handle.get(data.server_handle)) is not None
+            and b.point not in self.refused
         }
         self.normalizer.forget_stream(f"sub{subscription.subscription_id}")
         self._subscription = subscription
@@ -287,6 +303,8 @@ class OpcUaClient:
         server_ts: list[datetime | None] = []
         by_handle = self._by_handle
         good = SampleQuality.GOOD
+        by_link = self._config.freshness == "link"
+        last = self._last
         items = notif.MonitoredItems
         self.notifications += len(items)
         for item in items:
@@ -311,6 +329,8 @@ class OpcUaClient:
             if not isfinite(value):
                 self._bad(BadInputReason.NOT_FINITE, bound[0], f"value {value} is not finite")
                 continue
+            if bound[0].scale != 1.0 or bound[0].offset != 0.0:
+                value = value * bound[0].scale + bound[0].offset
             status = dv.StatusCode_
             server = dv.ServerTimestamp
             source = dv.SourceTimestamp or server
@@ -326,8 +346,11 @@ class OpcUaClient:
                 if quality is good:
                     quality = SampleQuality.UNCERTAIN
             qualities.append(quality)
-            source_ts.append(utc(source, received))
+            # link freshness: a value is as old as the link's word for it, not the device's
+            source_ts.append(received if by_link else utc(source, received))
             server_ts.append(server)
+            if by_link:
+                last[bound[1]] = (value, bound[2], quality, server)
         if not points or not self.normalizer.admit(f"sub{sub.subscription_id}", sequence):
             return
         batch = Batch(
@@ -344,6 +367,42 @@ class OpcUaClient:
             server_ts=server_ts,
         )
         self.normalizer.apply(batch)
+        if self._on_batch is not None:
+            self._on_batch(batch)
+        if self._on_sample is not None:
+            for sample in batch.samples():
+                self._on_sample(sample)
+
+    def _on_publish(self, sub: Subscription) -> None:
+        """Link freshness: re-stamp every value last delivered as current, at most every
+        ``keepalive_s``. Only while the subscription answers: when it stops (server gone,
+        network cut) nothing is confirmed and the values age out, so the gate rejects."""
+        if self._config.freshness != "link" or self._early is not None or not self._last:
+            return
+        if sub is not self._subscription:
+            return  # an old subscription's late answer
+        now = self._clock()
+        if (
+            self._confirmed_at is not None
+            and (now - self._confirmed_at).total_seconds() < self._config.keepalive_s * 0.9
+        ):
+            return
+        self._confirmed_at = now
+        self.confirmations += 1
+        last = self._last
+        batch = Batch(
+            source=self._config.id,
+            stream="link",
+            sequence=self.confirmations,
+            received_ts=now,
+            points=list(last),
+            values=[v[0] for v in last.values()],
+            units=[v[1] for v in last.values()],
+            qualities=[v[2] for v in last.values()],
+            source_ts=[now] * len(last),
+            flags=[0] * len(last),
+            server_ts=[v[3] for v in last.values()],
+        )
         if self._on_batch is not None:
             self._on_batch(batch)
         if self._on_sample is not None:
@@ -404,6 +463,7 @@ class OpcUaClient:
     async def _drop_client(self) -> None:
         client, self._client = self._client, None
         self._subscription = None
+        self._last.clear()  # confirmed again only once a new subscription delivers them
         if client is not None:
             await _quiet_disconnect(client)
 
@@ -412,65 +472,121 @@ class OpcUaClient:
     async def write(
         self, approved: ApprovedCommand, target: WriteTarget, *, readback_timeout_s: float = 5.0
     ) -> WriteResult:
-        """Write setpoint and key in one request, then read back until the device applied it.
+        """A typed, scaled write of the setpoint, then read back until the device holds it.
 
-        A keyless target (an absolute setpoint, idempotent by nature) gets the value alone;
-        the read-back of the value node then stands for the device's applied key: the
-        result carries ``approved.key`` as applied once the node reads the value, ``""``
-        while it does not."""
+        The value goes in the node's own DataType (read from the server once) or the
+        point's ``data_type``; a node that is not writable, or a value its type cannot
+        carry, is refused before anything is written (``WriteRefused``), and so is a
+        permanent refusal by the server. Where the device has key nodes, the key is
+        written only after the value was accepted, and the device's applied key confirms
+        the command; without them (a standard device) the read-back of the setpoint
+        within the wire type's resolution stands for the applied key: the result carries
+        ``approved.key`` as applied once the node reads the value, ``""`` while it does not."""
         client = self._require_client()
         value_node = client.get_node(target.value_node)
-        if target.key_node is None or target.applied_key_node is None:
-            return await self._write_keyless(client, approved, value_node, readback_timeout_s)
-        key_node = client.get_node(target.key_node)
-        applied_node = client.get_node(target.applied_key_node)
-        await _send(
-            client,
-            approved.key,
-            [value_node, key_node],
-            [
-                ua.Variant(float(approved.value), ua.VariantType.Double),
-                ua.Variant(approved.key, ua.VariantType.String),
-            ],
+        value = float(approved.value)
+        what = f"OPC UA source {self._config.id}: {target.value_node}"
+        variant_type = await self._write_type(client, value_node, target, what)
+        wire = typed.to_wire(
+            value, variant_type, scale=target.scale, offset=target.offset, what=what
         )
+        await _send(client, approved.key, [value_node], [wire.variant], what)
+        read_nodes = [value_node]
+        if not target.keyless:
+            assert target.key_node is not None and target.applied_key_node is not None
+            key_variant = ua.Variant(approved.key, ua.VariantType.String)
+            await _send(
+                client, approved.key, [client.get_node(target.key_node)], [key_variant], what
+            )
+            read_nodes.append(client.get_node(target.applied_key_node))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + readback_timeout_s
         while True:
             try:
-                readback, applied = await client.read_values([value_node, applied_node])
+                raw = await client.read_values(read_nodes)
             except (TimeoutError, OSError, ConnectionError) as err:
                 raise ConnectorNotReady(f"read-back of {approved.key} failed: {err}") from err
+            except ua.UaStatusCodeError as err:
+                raise ConnectorNotReady(f"read-back of {approved.key} refused: {err}") from err
+            readback = typed.from_wire(raw[0], scale=target.scale, offset=target.offset)
+            if target.keyless:
+                holds = abs(readback - value) <= wire.tolerance
+                applied = approved.key if holds else ""
+            else:
+                applied = str(raw[1] or "")
             result = WriteResult(
                 key=approved.key,
-                written_value=float(approved.value),
-                readback_value=float(readback),
-                applied_key=str(applied or ""),
+                written_value=value,
+                readback_value=readback,
+                applied_key=applied,
+                tolerance=wire.tolerance,
             )
             if result.verified or loop.time() >= deadline:
                 return result
             await asyncio.sleep(0.02)
 
-    async def _write_keyless(
-        self, client: Client, approved: ApprovedCommand, node: Node, readback_timeout_s: float
-    ) -> WriteResult:
-        value = float(approved.value)
-        await _send(client, approved.key, [node], [ua.Variant(value, ua.VariantType.Double)])
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + readback_timeout_s
-        while True:
-            try:
-                readback = float(await node.read_value())
-            except (TimeoutError, OSError, ConnectionError) as err:
-                raise ConnectorNotReady(f"read-back of {approved.key} failed: {err}") from err
-            matches = abs(readback - value) < 1e-6
-            if matches or loop.time() >= deadline:
-                return WriteResult(
-                    key=approved.key,
-                    written_value=value,
-                    readback_value=readback,
-                    applied_key=approved.key if matches else "",
-                )
-            await asyncio.sleep(0.02)
+    async def _write_type(
+        self, client: Client, node: Node, target: WriteTarget, what: str
+    ) -> ua.VariantType:
+        """The node's DataType as a Variant type (once per node), its write access checked."""
+        if target.data_type is not None:
+            forced = typed.NUMERIC_TYPES.get(target.data_type)
+            if forced is None:
+                raise WriteRefused(f"{what}: data_type {target.data_type} is not numeric")
+            return forced
+        cached = self._write_types.get(target.value_node)
+        if cached is not None:
+            return cached
+        try:
+            access, user_access, data_type = await _write_info(client, node)
+        except ua.UaStatusCodeError as err:
+            raise WriteRefused(f"{what}: cannot read the node's attributes: {err}") from err
+        except (TimeoutError, OSError, ConnectionError) as err:
+            raise ConnectorNotReady(f"{what}: {err}") from err
+        if not typed.writable(access) or not typed.writable(user_access):
+            raise WriteRefused(
+                f"{what}: the node is not writable (AccessLevel {access}, UserAccessLevel "
+                f"{user_access}); map a writable setpoint node"
+            )
+        if data_type is None or not typed.is_numeric(data_type):
+            name = data_type.name if data_type is not None else "not a built-in type"
+            raise WriteRefused(
+                f"{what}: the node's DataType is {name}, not a number; map a numeric "
+                "setpoint node, or set data_type on the point"
+            )
+        self._write_types[target.value_node] = data_type
+        return data_type
+
+    async def check_write_target(self, target: WriteTarget, *, numeric: bool = True) -> str | None:
+        """Why a write to ``target`` would be refused (missing, not writable, not a number
+        unless ``numeric`` is False: a key node), or None; nothing is written (probe)."""
+        client = self._require_client()
+        what = f"OPC UA source {self._config.id}: {target.value_node}"
+        try:
+            node = client.get_node(target.value_node)
+        except (ValueError, ua.UaStringParsingError):
+            return f"{what}: not a node id"
+        try:
+            (exists,) = await client.read_attributes([node], ua.AttributeIds.NodeId)
+            if not exists.StatusCode.is_good():
+                return f"{what}: the node does not exist on {self._config.endpoint}"
+            if numeric:
+                await self._write_type(client, node, target, what)
+                return None
+            access, user_access, _ = await _write_info(client, node)
+        except WriteRefused as err:
+            return str(err)
+        except ua.UaStatusCodeError as err:
+            return f"{what}: {err}"
+        if not typed.writable(access) or not typed.writable(user_access):
+            return f"{what}: the node is not writable (AccessLevel {access})"
+        return None
+
+    @property
+    def session(self) -> Client:
+        """The connected asyncua client, for tools that read more than the points
+        (gridaios browse); ConnectorNotReady when not connected."""
+        return self._require_client()
 
     def _require_client(self) -> Client:
         if self._client is None or self.state is not ConnectionState.CONNECTED:
@@ -505,11 +621,41 @@ def _encoding(path: Path) -> str:
     return "pem" if b"-----BEGIN" in head else "der"
 
 
-async def _send(client: Client, key: str, nodes: list[Node], values: list[ua.Variant]) -> None:
-    """Write ``values`` to ``nodes`` in one request; refusals and lost links told apart."""
+async def _write_info(client: Client, node: Node) -> tuple[int, int, ua.VariantType | None]:
+    """AccessLevel, UserAccessLevel and the DataType as a Variant type (None: not built-in)."""
+    access, user_access = [
+        int(dv.Value.Value) if dv.Value is not None and dv.Value.Value is not None else 0
+        for dv in [
+            await _read_attribute(client, node, ua.AttributeIds.AccessLevel),
+            await _read_attribute(client, node, ua.AttributeIds.UserAccessLevel),
+        ]
+    ]
+    try:
+        data_type: ua.VariantType | None = await node.read_data_type_as_variant_type()
+    except (ValueError, KeyError):
+        data_type = None
+    return access, user_access, data_type
+
+
+async def _read_attribute(client: Client, node: Node, attribute: ua.AttributeIds) -> ua.DataValue:
+    (dv,) = await client.read_attributes([node], attribute)
+    dv.StatusCode.check()
+    return dv
+
+
+async def _send(
+    client: Client, key: str, nodes: list[Node], values: list[ua.Variant], what: str = ""
+) -> None:
+    """Write ``values`` to ``nodes`` in one request; permanent refusals (type, access,
+    range: ``WriteRefused``), other refusals and lost links told apart."""
     try:
         await client.write_values(nodes, [ua.DataValue(v) for v in values])
     except ua.UaStatusCodeError as err:
+        name = typed.refusal(err.code)
+        if name is not None:
+            raise WriteRefused(
+                f"{what or 'write of ' + key}: the server refused it ({name})"
+            ) from err
         raise WriteFailed(f"write of {key} refused by the server: {err}") from err
     except (TimeoutError, OSError, ConnectionError) as err:
         raise ConnectorNotReady(f"write of {key} failed: {err}") from err

@@ -39,6 +39,19 @@ class OpcUaSourceConfig(BaseModel):
     watchdog_s: float = Field(default=1.0, gt=0, description="how often the server is pinged")
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
+    freshness: Literal["device_time", "link"] = Field(
+        default="device_time",
+        description="device_time: a value is as old as its SourceTimestamp (a server that "
+        "re-stamps what it samples, or a gateway that may lose its devices); link: a value "
+        "is current while the subscription delivers or keeps alive (a report-on-change "
+        "server that is itself the device, or sets a bad status when it loses it)",
+    )
+    keepalive_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="freshness link: the keep-alive period asked of the server; every value "
+        "is confirmed at most this often",
+    )
     future_tolerance_s: float = Field(default=5.0, ge=0)
     frozen_after_s: float | None = Field(default=900.0, gt=0)
 

@@ -15,17 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from gridaios_bridge import core
-from gridaios_bridge import registers as r
-from gridaios_bridge.clock import Clock, SystemClock
-from gridaios_bridge.config import BridgeConfig
-from gridaios_bridge.deadletter import DeadLetters
-from gridaios_bridge.forwarder import Forwarder
-from gridaios_bridge.ledger import Ledger, LedgerEntry
-from gridaios_bridge.modbus import ModbusClient, ModbusError
-from gridaios_bridge.protocol import (
+from gridaios_wire.jsonv1 import (
     Ack,
     DeviceState,
     ProtocolError,
@@ -37,6 +27,17 @@ from gridaios_bridge.protocol import (
     encode_status,
     encode_telemetry,
 )
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gridaios_bridge import core
+from gridaios_bridge.clock import Clock, SystemClock
+from gridaios_bridge.config import BridgeConfig
+from gridaios_bridge.deadletter import DeadLetters
+from gridaios_bridge.device import Reading
+from gridaios_bridge.devices import open_device
+from gridaios_bridge.forwarder import Forwarder
+from gridaios_bridge.ledger import Ledger, LedgerEntry
+from gridaios_bridge.modbus import ModbusError
 from gridaios_bridge.spool import Spool
 
 __all__ = ["Bridge"]
@@ -73,11 +74,9 @@ class Bridge:
             cfg.state_dir / "spool", max_messages=cfg.spool_max_messages, fsync=cfg.fsync
         )
         self.dead = DeadLetters(cfg.state_dir / "deadletter.jsonl")
-        self.device = ModbusClient(
-            cfg.modbus.host, cfg.modbus.port, cfg.modbus.unit_id, cfg.modbus.timeout_s
-        )
+        self.device = open_device(cfg.modbus, cfg.device_map)
         self.device_ok = False
-        self.reading: r.DeviceReading | None = None
+        self.reading: Reading | None = None
         self.failsafe_unconfirmed = False  # in fail-safe, safe default not yet written
         self.retained_heartbeats_ignored = 0
         self.client = self._make_client()
@@ -323,9 +322,9 @@ class Bridge:
             return None
         return core.DeviceOutput(setpoint_kw=reading.setpoint_kw, safe_mode=reading.safe_mode)
 
-    def _read_device(self) -> r.DeviceReading | None:
+    def _read_device(self) -> Reading | None:
         try:
-            reading = r.decode_reading(self.device.read_holding(0, r.REG_COUNT))
+            reading = self.device.read()
         except ModbusError as err:
             self._set_device_ok(False, str(err))
             self.reading = None
@@ -348,13 +347,19 @@ class Bridge:
         self.state, out = core.output(
             self.state, fs=self.cfg.failsafe, limits=self.cfg.limits, now_s=now_s, now_utc=now_utc
         )
-        regs = r.encode_output(out.setpoint_kw, out.safe_mode, self.cfg.failsafe.safe_default_kw)
-        # Compare what the registers will hold (0.1 kW resolution), not the float.
-        as_written = core.DeviceOutput(setpoint_kw=r.to_kw(regs[0]), safe_mode=out.safe_mode)
+        # Compare what the registers will hold (their resolution), not the float; a device
+        # without a safe-default mode holds the safe default as its setpoint.
+        safe_mode = out.safe_mode and self.device.has_safe_mode
+        setpoint_kw = out.setpoint_kw
+        if out.safe_mode and not self.device.has_safe_mode:
+            setpoint_kw = self.cfg.failsafe.safe_default_kw
+        as_written = core.DeviceOutput(
+            setpoint_kw=self.device.quantize(setpoint_kw), safe_mode=safe_mode
+        )
         if self.state.written == as_written:
             return True
         try:
-            self.device.write_multiple(r.SETPOINT_KW_X10, regs)
+            self.device.write(out.setpoint_kw, out.safe_mode, self.cfg.failsafe.safe_default_kw)
         except ModbusError as err:
             self._set_device_ok(False, str(err))
             return False
@@ -402,10 +407,15 @@ class Bridge:
         ]
         if self.reading is not None:  # never a stale value with a fresh timestamp
             rd = self.reading
+            samples.append(Sample(point=f"{dev}.p_kw", value=rd.measured_kw, unit="kW", ts=ts))
+            if rd.soc_pct is not None:
+                samples.append(Sample(point=f"{dev}.soc_pct", value=rd.soc_pct, unit="%", ts=ts))
             samples += [
-                Sample(point=f"{dev}.p_kw", value=rd.measured_kw, unit="kW", ts=ts),
-                Sample(point=f"{dev}.soc_pct", value=rd.soc_pct, unit="%", ts=ts),
                 Sample(point=f"{dev}.p_setpoint_kw", value=rd.setpoint_kw, unit="kW", ts=ts),
                 Sample(point=f"{dev}.safe_mode", value=float(rd.safe_mode), unit="", ts=ts),
+            ]
+            samples += [
+                Sample(point=f"{dev}.{name}", value=value, unit=unit, ts=ts)
+                for name, value, unit in rd.extra
             ]
         return samples

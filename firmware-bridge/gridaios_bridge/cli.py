@@ -76,7 +76,7 @@ def _emulate(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     port = cfg.modbus.port if args.port is None else args.port
-    serve_forever(cfg.emulator, cfg.modbus.host, port)
+    serve_forever(cfg.emulator, cfg.modbus.host, port, cfg.modbus.unit_id)
     return 0
 
 

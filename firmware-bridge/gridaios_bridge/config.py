@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
-from gridaios_bridge.miniyaml import ConfigSyntaxError, loads
+import yaml
 
 __all__ = [
     "BridgeConfig",
     "ConfigError",
+    "DeviceConfig",
     "EmulatorConfig",
     "FailsafeConfig",
     "LimitsConfig",
     "ModbusConfig",
     "MqttConfig",
+    "RegisterPoint",
+    "SunSpecConfig",
     "load_config",
 ]
 
@@ -40,6 +43,36 @@ class ModbusConfig:
     port: int = 1502
     unit_id: int = 1
     timeout_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterPoint:
+    """One point of a declared map: ``value = raw * scale`` in ``unit``."""
+
+    address: int
+    type: str = "int16"  # int16 | uint16 | int32 | uint32 | float32
+    word_order: Literal["big", "little"] = "big"  # of the two words of a 32-bit value
+    scale: float = 1.0
+    function: Literal["holding", "input"] = "holding"  # read with fc 3 or fc 4
+    unit: str = ""
+
+    @property
+    def words(self) -> int:
+        return 1 if self.type in ("int16", "uint16") else 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SunSpecConfig:
+    base_address: int | None = None  # None: look for 'SunS' at 40000, 0, then 50000
+    rated_kw: float | None = None  # None: WMaxRtg of model 702 (or WRtg of model 120)
+    control: Literal["auto", "704", "123"] = "auto"  # auto: 704 (IEEE 1547-2018) if present
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceConfig:
+    map: Literal["battery", "registers", "sunspec"] = "battery"
+    registers: dict[str, RegisterPoint] = field(default_factory=dict)
+    sunspec: SunSpecConfig = field(default_factory=SunSpecConfig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +108,7 @@ class BridgeConfig:
     limits: LimitsConfig
     emulator: EmulatorConfig
     state_dir: Path
+    device_map: DeviceConfig = field(default_factory=DeviceConfig)
     cycle_s: float = 0.5
     spool_max_messages: int = 10_000
     fsync: bool = True
@@ -90,11 +124,27 @@ def load_config(path: Path) -> BridgeConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the bridge config: {err.strerror}") from err
-    try:
-        data = loads(text, source=str(path))
-    except ConfigSyntaxError as err:
-        raise ConfigError(str(err)) from err
+    data = loads(text, source=str(path))
     return parse_config(data, source=str(path), base_dir=path.parent)
+
+
+def loads(text: str, *, source: str) -> dict[str, Any]:
+    """YAML (PyYAML's safe loader; JSON is YAML too) -> the top-level mapping, or a
+    ConfigError naming the file, the line and the problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the bridge config must be a mapping of sections, not {type(data).__name__}"
+        )
+    return data
 
 
 def parse_config(data: dict[str, Any], *, source: str, base_dir: Path) -> BridgeConfig:
@@ -110,12 +160,18 @@ def parse_config(data: dict[str, Any], *, source: str, base_dir: Path) -> Bridge
         failsafe=_failsafe(r.section("failsafe")),
         limits=_limits(r.section("limits", required=True)),
         emulator=_emulator(r.section("emulator")),
+        device_map=_device_map(r.section("device_map")),
         state_dir=state_dir if state_dir.is_absolute() else base_dir / state_dir,
         cycle_s=r.number("cycle_s", 0.5, minimum=0.01),
         spool_max_messages=r.integer("spool_max_messages", 10_000, minimum=1),
         fsync=r.boolean("fsync", True),
     )
     r.done()
+    if cfg.device_map.map == "sunspec" and cfg.limits.min_kw < 0:
+        raise ConfigError(
+            f"{source}: limits.min_kw = {cfg.limits.min_kw}: must be >= 0 with device_map.map "
+            "= sunspec (a SunSpec power limit is 0..100 % of the rated power)"
+        )
     for name, value in (("site", site), ("device", device)):
         if not value or any(c in value for c in "/+#"):
             raise ConfigError(f"{source}: {name} = {value!r}: must be non-empty without / + #")
@@ -168,6 +224,77 @@ def _limits(r: _Reader) -> LimitsConfig:
             f"{r.source}: limits.min_kw = {cfg.min_kw} > limits.max_kw = {cfg.max_kw}: "
             "min_kw must be <= max_kw"
         )
+    return cfg
+
+
+_DATA_TYPES = ("int16", "uint16", "int32", "uint32", "float32")
+_REQUIRED_POINTS = ("p_kw", "p_setpoint_kw")
+
+
+def _device_map(r: _Reader) -> DeviceConfig:
+    kind = r.choice("map", ("battery", "registers", "sunspec"), "battery")
+    points_section = r.section("registers")
+    sunspec_section = r.section("sunspec")
+    r.done()
+    points: dict[str, RegisterPoint] = {}
+    for name in sorted(points_section.data):
+        points[name] = _register_point(points_section.section(name, required=True))
+    points_section.done()
+    if kind == "registers":
+        for name in _REQUIRED_POINTS:
+            if name not in points:
+                raise ConfigError(
+                    f"{r.source}: device_map.registers.{name} is required with map = registers; "
+                    "add its address and type"
+                )
+        setpoint = points["p_setpoint_kw"]
+        if setpoint.function != "holding":
+            raise ConfigError(
+                f"{r.source}: device_map.registers.p_setpoint_kw.function = "
+                f"{setpoint.function!r}: must be 'holding' (input registers cannot be written)"
+            )
+    elif points:
+        raise ConfigError(
+            f"{r.source}: device_map.registers is set but map = {kind!r}: set map: registers "
+            "or remove the registers"
+        )
+    return DeviceConfig(map=kind, registers=points, sunspec=_sunspec(sunspec_section))  # type: ignore[arg-type]
+
+
+def _register_point(r: _Reader) -> RegisterPoint:
+    point = RegisterPoint(
+        address=r.integer("address", minimum=0, maximum=65535),
+        type=r.choice("type", _DATA_TYPES, "int16"),
+        word_order=cast(Literal["big", "little"], r.choice("word_order", ("big", "little"), "big")),
+        scale=r.number("scale", 1.0),
+        function=cast(
+            Literal["holding", "input"], r.choice("function", ("holding", "input"), "holding")
+        ),
+        unit=r.text("unit", ""),
+    )
+    r.done()
+    if point.scale == 0:
+        raise r._bad("scale", 0, "must not be 0")
+    if point.address + point.words > 65536:
+        raise r._bad("address", point.address, f"a {point.type} there ends past register 65535")
+    return point
+
+
+def _sunspec(r: _Reader) -> SunSpecConfig:
+    base = r._get("base_address", None)
+    if base is not None:
+        base = r.integer("base_address", minimum=0, maximum=65534)
+    rated = r._get("rated_kw", None)
+    if rated is not None:
+        rated = r.number("rated_kw", minimum=0.001)
+    cfg = SunSpecConfig(
+        base_address=base,
+        rated_kw=rated,
+        control=cast(
+            Literal["auto", "704", "123"], r.choice("control", ("auto", "704", "123"), "auto")
+        ),
+    )
+    r.done()
     return cfg
 
 
@@ -239,6 +366,15 @@ class _Reader:
         if maximum is not None and value > maximum:
             raise self._bad(key, value, f"must be <= {maximum}")
         return float(value)
+
+    def choice(self, key: str, options: tuple[str, ...], default: object = _MISSING) -> str:
+        value = self._get(key, default)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # `control: 704` reads as a number in YAML
+        if value not in options:
+            raise self._bad(key, value, f"must be one of {', '.join(options)}")
+        assert isinstance(value, str)
+        return value
 
     def integer(
         self, key: str, default: object = _MISSING, minimum: int = 0, maximum: int | None = None

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from gridaios_wire.jsonv1 import AckStatus, Command
+
 from gridaios_bridge.config import FailsafeConfig, LimitsConfig
-from gridaios_bridge.protocol import AckStatus, Command
 
 __all__ = [
     "CommandDecision",

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from gridaios_bridge.protocol import format_ts
+from gridaios_wire.jsonv1 import format_ts
 
 __all__ = ["DeadLetters"]
 

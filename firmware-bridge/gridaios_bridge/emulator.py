@@ -13,22 +13,18 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from gridaios_bridge import registers as r
+from gridaios_wire import battery_map as r
+from gridaios_wire.modbus_device import Block, RegisterDevice
+
 from gridaios_bridge.config import EmulatorConfig
-from gridaios_bridge.modbus import ModbusServer, RegisterBank
 
 __all__ = ["EmulatedInverter", "WriteRecord"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class WriteRecord:
-    monotonic_s: float
-    setpoint_kw: float
-    safe_mode: bool
+WriteRecord = r.SetpointWrite[float]  # ``at``: the device's monotonic seconds
 
 
 class EmulatedInverter:
@@ -38,22 +34,26 @@ class EmulatedInverter:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        unit_id: int = 1,
     ) -> None:
         self.cfg = cfg
         self._clock = clock
-        self.bank = RegisterBank(r.REG_COUNT, r.WRITABLE)
-        self.bank.before_access = self._advance
-        self.bank.on_write = self._on_write
+        self.regs = [0] * r.REG_COUNT
+        self._server = RegisterDevice(
+            holding=Block(0, self.regs, set(r.WRITABLE)), unit_id=unit_id, host=host, port=port
+        )
+        self._server.before_access = self._advance
+        self._server.after_write = self._on_write
         self._soc_pct = cfg.initial_soc_pct
         self._power_kw = 0.0
         self._last_s = clock()
         self.writes: list[WriteRecord] = []  # every accepted write touching the setpoint
         self._publish()
-        self._server = ModbusServer(self.bank, host, port)
-        self.host, self.port = self._server.host, self._server.port
+        self.host, self.port = host, port
 
     def start(self) -> EmulatedInverter:
-        self._server.start()
+        self._server.start_in_thread()
+        self.port = self._server.port
         log.info("emulated inverter on %s:%d", self.host, self.port)
         return self
 
@@ -61,17 +61,15 @@ class EmulatedInverter:
         self._server.stop()
 
     def reading(self) -> r.DeviceReading:
-        with self.bank.lock:
+        with self._server.lock:
             self._advance()
-            return r.decode_reading(list(self.bank.registers))
+            return r.decode_reading(list(self.regs))
 
     def _commanded_kw(self) -> float:
-        regs = self.bank.registers
-        reg = r.SAFE_DEFAULT_KW_X10 if regs[r.MODE] == r.MODE_SAFE else r.SETPOINT_KW_X10
-        return max(-self.cfg.rated_kw, min(self.cfg.rated_kw, r.to_kw(regs[reg])))
+        return max(-self.cfg.rated_kw, min(self.cfg.rated_kw, r.followed_kw(self.regs)))
 
     def _advance(self) -> None:
-        """Advance the physics to now (called with the bank lock held)."""
+        """Advance the physics to now (called with the device's lock held)."""
         now = self._clock()
         dt = max(0.0, now - self._last_s)
         self._last_s = now
@@ -88,25 +86,20 @@ class EmulatedInverter:
         self._publish()
 
     def _publish(self) -> None:
-        regs = self.bank.registers
-        regs[r.MEASURED_KW_X10] = r.from_kw(self._power_kw)
-        regs[r.SOC_PCT_X100] = round(self._soc_pct * 100)
+        self.regs[r.MEASURED_KW_X10] = r.from_kw(self._power_kw)
+        self.regs[r.SOC_PCT_X100] = r.soc_register(self._soc_pct)
 
     def _on_write(self, address: int, values: list[int]) -> None:
-        if address <= r.SETPOINT_KW_X10 < address + len(values):
-            regs = self.bank.registers
-            regs[r.SETPOINT_WRITES] = (regs[r.SETPOINT_WRITES] + 1) & 0xFFFF
-            self.writes.append(
-                WriteRecord(
-                    self._clock(), r.to_kw(regs[r.SETPOINT_KW_X10]), regs[r.MODE] == r.MODE_SAFE
-                )
-            )
+        record = r.note_write(self.regs, address, len(values), self._clock())
+        if record is not None:
+            self.writes.append(record)
             del self.writes[:-1000]
 
 
-def serve_forever(cfg: EmulatorConfig, host: str, port: int) -> None:
-    """Run the emulator until interrupted (``gridaios-bridge emulate-device``)."""
-    device = EmulatedInverter(cfg, host, port).start()
+def serve_forever(cfg: EmulatorConfig, host: str, port: int, unit_id: int = 1) -> None:
+    """Run the emulator until interrupted (``gridaios-bridge emulate-device``); it answers
+    only ``unit_id``."""
+    device = EmulatedInverter(cfg, host, port, unit_id=unit_id).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     signal.signal(signal.SIGINT, lambda _sig, _frame: stop.set())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from gridaios_bridge.protocol import ProtocolError, format_ts, parse_ts
+from gridaios_wire.jsonv1 import ProtocolError, format_ts, parse_ts
 
 __all__ = ["Ledger", "LedgerEntry"]
 

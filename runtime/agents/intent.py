@@ -19,6 +19,7 @@ from runtime.config.model import SiteConfig
 from runtime.decide.policy import Proposal
 from runtime.log import events as ev
 from runtime.log.eventlog import EventLog
+from runtime.words.sign import signed_value
 from safety import Command, CommandKind, Origin
 
 if TYPE_CHECKING:
@@ -119,11 +120,7 @@ class OperatorIntentAgent:
                 if intent.action == "curtail"
                 else CommandKind.ACTIVE_POWER_KW
             )
-            value = 0.0 if intent.action == "stop" else float(intent.value)
-            if intent.action == "discharge":
-                value = abs(value)
-            elif intent.action == "charge":
-                value = -abs(value)
+            value = signed_value(intent.action, float(intent.value))  # the one sign rule
             command = Command(
                 key=f"{config.site.id}-{intent.asset}-op-{req.request_id}",
                 asset=intent.asset,

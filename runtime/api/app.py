@@ -16,6 +16,7 @@ from runtime.api import (
     routes_dr,
     routes_network,
     routes_state,
+    routes_words,
 )
 from runtime.api.context import ApiContext, Resources
 from runtime.api.guard import authorize
@@ -49,6 +50,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         routes_audit,
         routes_alarms,
         routes_network,
+        routes_words,
     ):
         app.include_router(module.router)
 

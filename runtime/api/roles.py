@@ -56,6 +56,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/approvals/{dispatch_id}/plot.png"): VIEWER,
     ("GET", "/api/dispatches"): VIEWER,
     ("GET", "/api/dispatches/{dispatch_id}"): VIEWER,
+    ("POST", "/api/ask"): VIEWER,  # understands and previews; proposes and sends nothing
+    ("POST", "/api/ask/propose"): OPERATOR,  # queues a confirmed read-back, as the caller
     ("GET", "/api/events"): VIEWER,
     ("GET", "/api/dr/events/{event_id}/report"): VIEWER,
     ("GET", "/metrics"): VIEWER,

@@ -12,6 +12,7 @@ from runtime.api.schemas import DispatchDetail, DispatchOut, ProposalOut
 from runtime.audit import explain
 from runtime.core.errors import NotFound
 from runtime.log.dispatch import State
+from runtime.log.eventlog import Event
 
 router = APIRouter(prefix="/api", tags=["dispatches"])
 R = Depends(resources)
@@ -71,5 +72,15 @@ def dispatch(dispatch_id: str, res: Resources = R) -> DispatchDetail:
         dispatch_id=dispatch_id,
         state=views.state_of(chain),
         text=text,
+        narrative=_narrative(chain, res),
         events=[views.explained(e, explain.unit_of(chain)) for e in chain],
     )
+
+
+def _narrative(chain: list[Event], res: Resources) -> str:
+    from zoneinfo import ZoneInfo
+
+    from runtime.words.narrate import narrate
+
+    config = res.ctx.config
+    return narrate(chain, ZoneInfo(config.safety.timezone if config else "UTC"))

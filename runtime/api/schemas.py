@@ -265,6 +265,7 @@ class DispatchDetail(_Out):
     dispatch_id: str
     state: str
     text: str = Field(description="what `gridaios explain` prints")
+    narrative: str = Field(default="", description="the same in sentences (explain --text)")
     events: list[ExplainedEvent]
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from runtime.config.model import (
+    BatteryAsset,
     ControllerConfig,
+    SiteConfig,
     is_controller_config,
     load_config,
     load_controller_config,
@@ -50,11 +52,47 @@ def run(args: argparse.Namespace) -> int:
     )
     ps = config.policy.peak_shaving
     print(f"  policy      peak shaving with {ps.battery} above {ps.threshold_kw:g} kW")
+    for line in device_lines(config):
+        print(line)
     print(
         f"  approvals   auto <= {a.auto_approve_max_kw:g} kW, two-person >= "
         f"{a.two_person_min_kw:g} kW, expiry {a.expiry_s:g} s"
     )
     return 0
+
+
+def device_lines(config: SiteConfig) -> list[str]:
+    """How each battery is controlled, how fresh each source's values are, and what the
+    gate does with a proposal above a limit: the defaults an integrator must know."""
+    out: list[str] = []
+    for asset in config.assets:
+        if not isinstance(asset, BatteryAsset):
+            continue
+        setpoint = asset.points["p_setpoint_kw"]
+        if "cmd_key" in asset.points:
+            how = "key protocol (cmd_key, cmd_key_applied), confirmed by the applied key"
+        elif config.source(setpoint.source).type == "mqtt":
+            how = "wire command with key, confirmed by ack and setpoint read-back"
+        else:
+            typed = setpoint.data_type or "the node's own DataType"
+            how = f"standard setpoint in {typed}, confirmed by read-back"
+        out.append(f"  control     {asset.id}: {how}")
+    for source in config.sources:
+        freshness = getattr(source, "freshness", "device_time")
+        if freshness == "link":
+            why = "current while the subscription delivers or keeps alive"
+        else:
+            why = "as old as the device's timestamps (report-on-change values age)"
+        out.append(f"  freshness   {source.id}: {freshness}: {why}")
+    limit = config.safety.policies.get("limit.max", config.safety.policies.get("limit"))
+    if limit is None:
+        out.append(
+            "  limits      above an asset's limit: reject (default); set "
+            "safety.policies.limit.max: clamp to dispatch at the limit instead"
+        )
+    else:
+        out.append(f"  limits      above an asset's limit: {limit}")
+    return out
 
 
 def _is_controller(file: str) -> bool:

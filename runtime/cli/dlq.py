@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,16 @@ DEFAULT_DLQ = Path("var/gridaios/deadletters.db")
 
 def register(sub: Any) -> None:
     p = sub.add_parser("dlq", help="inspect, retry or drop dead letters")
-    p.add_argument("--dlq", type=Path, default=DEFAULT_DLQ, help="dead-letter store (SQLite)")
+    p.add_argument(
+        "--dlq",
+        type=Path,
+        default=None,
+        help=f"dead-letter store (SQLite); default: next to --db, else $GRIDAIOS_DLQ, else "
+        f"{DEFAULT_DLQ} (where `gridaios run` keeps it)",
+    )
+    p.add_argument(
+        "--db", type=Path, default=None, help="the event log of a run: its store is next to it"
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("list", help="entries, newest first")
     ls.add_argument("--status", choices=[s.value for s in Status], default=None)
@@ -31,11 +41,35 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def find_store(dlq: Path | None, db: Path | None, env: str | None) -> tuple[Path | None, str]:
+    """The store to open, and where it looked (for the error when there is none):
+    --dlq, else the one next to --db (as `gridaios run --db` keeps it), else $GRIDAIOS_DLQ,
+    else the default of `gridaios run`."""
+    if dlq is not None:
+        return (dlq if dlq.exists() else None), f"--dlq {dlq}"
+    candidates: list[tuple[Path, str]] = []
+    if db is not None:
+        candidates.append((db.with_name("deadletters.db"), f"next to --db {db}"))
+    if env:
+        candidates.append((Path(env), "$GRIDAIOS_DLQ"))
+    candidates.append((DEFAULT_DLQ, "the default of gridaios run"))
+    for path, _why in candidates:
+        if path.exists():
+            return path, str(path)
+    looked = "; ".join(f"{path} ({why})" for path, why in candidates)
+    return None, looked
+
+
 def run(args: argparse.Namespace) -> int:
-    if not args.dlq.exists():
-        print(f"--dlq {args.dlq}: no dead-letter store there", file=sys.stderr)
+    path, looked = find_store(args.dlq, args.db, os.environ.get("GRIDAIOS_DLQ"))
+    if path is None:
+        print(
+            f"no dead-letter store found (looked at {looked}); give --dlq PATH, or --db with "
+            "the event log of the run",
+            file=sys.stderr,
+        )
         return 2
-    store = DeadLetterStore(args.dlq)
+    store = DeadLetterStore(path)
     try:
         if args.action == "list":
             status = Status(args.status) if args.status else None

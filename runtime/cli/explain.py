@@ -17,6 +17,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("explain", help="why did this dispatch happen: its whole decision record")
     p.add_argument("dispatch_id")
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="event log (SQLite)")
+    p.add_argument(
+        "--text", action="store_true", help="in sentences (why, gate, twin, approvals, device)"
+    )
+    p.add_argument("--tz", default="UTC", help="zone of the times in --text (default UTC)")
     p.set_defaults(func=run)
 
 
@@ -26,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     log = EventLog(args.db)
     try:
+        if args.text:
+            print(_sentences(log, args.dispatch_id, args.tz))
+            return 0
         print(explain(log, args.dispatch_id))
     except NotFound as err:
         print(err, file=sys.stderr)
@@ -33,3 +40,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         log.close()
     return 0
+
+
+def _sentences(log: EventLog, dispatch_id: str, tz: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from runtime.words.narrate import narrate
+
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise NotFound(f"--tz {tz!r}: unknown time zone (e.g. UTC, Europe/Berlin)") from err
+    chain = list(log.events(dispatch_id=dispatch_id))
+    if not chain:
+        raise NotFound(f"no dispatch {dispatch_id!r} in this log (gridaios history lists them)")
+    return narrate(chain, zone)

@@ -26,6 +26,7 @@ from runtime.config.model import SiteConfig, load_config, load_controller_config
 from runtime.core.clock import WallClock
 from runtime.core.errors import ConfigError
 from runtime.ingest.historian import Historian
+from runtime.ingest.sourcewatch import site_health
 from runtime.log import events as ev
 from runtime.log.deadletter import DeadLetterStore
 from runtime.log.eventlog import EventLog
@@ -162,10 +163,15 @@ async def serve(
             ev.HealthChanged(service=name, state=health.state.value, reason=health.last_error),
             ts=clock(),
         )
+        write_health()
+
+    def write_health() -> None:
         if health_file is not None and supervisor is not None:
             tmp = health_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(supervisor.health()))
+            tmp.write_text(json.dumps(site_health(supervisor.health(), conductor.sources)))
             tmp.replace(health_file)  # readers never see a half-written file
+
+    conductor.sources.on_change.append(write_health)  # never "ok" while a source is down
 
     housekeeping = housekeeping_service(
         events, historian, dlq, clock, keep_telemetry=timedelta(days=keep_telemetry_days)

@@ -47,6 +47,7 @@ from runtime.decide.step import with_value
 from runtime.hierarchy.site_link import SiteLink
 from runtime.ingest.historian import Historian
 from runtime.ingest.sources import SourceClient, make_client
+from runtime.ingest.sourcewatch import SourceWatch, assets_by_source
 from runtime.ingest.state import LatestState
 from runtime.log import events as ev
 from runtime.log import records
@@ -145,6 +146,19 @@ class Conductor:
         # The controller's side of this site (runtime.hierarchy); the shell starts it.
         self.link = SiteLink(config, events, clock) if config.hierarchy is not None else None
         self.agents = AgentSet(self, agent_factories)
+        self.sources = SourceWatch(
+            assets_by_source(
+                {a.id: {r: p.source for r, p in a.points.items()} for a in config.assets}
+            ),
+            self._source_alarm,
+        )
+
+    def _source_alarm(self, source: str, state: str, reason: str) -> None:
+        (log.info if state == "ok" else log.error)("%s", reason)
+        self.events.append_event(
+            ev.HealthChanged(service=f"source:{source}", state=state, reason=reason),
+            ts=self.clock(),
+        )
 
     def _on_sample(self, sample: Sample) -> None:
         self.state.apply(sample)
@@ -159,18 +173,16 @@ class Conductor:
     # --- lifecycle ----------------------------------------------------------
 
     async def connect(self) -> None:
-        for source in self.config.sources:
-            client = self._make_client(source)
-            await client.connect()
-            self._clients[source.id] = client
+        # Partial start: the site runs with the sources it has (runtime.ingest.sourcewatch).
+        self._clients = {s.id: self._make_client(s) for s in self.config.sources}
+        await self.sources.start(self._clients)
         self.sinks = command_sinks(
             self.config,
             self.state.get,
             self.clock,
             self._device_time,
         )
-        for sink in self.sinks.values():
-            await sink.connect()
+        await self.sources.start_sinks(self.sinks)
         self.agents.start()
         self.events.append_event(
             ev.RuntimeStarted(
@@ -208,6 +220,7 @@ class Conductor:
 
     async def close(self) -> None:
         self.agents.stop()
+        await self.sources.stop()
         for sink in self.sinks.values():
             await sink.close()  # kept: their counts outlive the session
         for client in self._clients.values():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from connectors import ConnectorError, WriteExpired
+from connectors import ConnectorError, WriteExpired, WriteRefused
 from runtime.core.clock import Clock
 from runtime.log import events as ev
 from runtime.log.deadletter import DeadLetterStore
@@ -140,6 +140,10 @@ class Outbox:
                     # The device answered: the link works, and the command is over for good.
                     breaker.success()
                     return self._expire(did, attempt, f"the device refused it as expired: {err}")
+                except WriteRefused as err:
+                    # Permanent (type, access, range): the link works, a retry cannot help.
+                    breaker.success()
+                    return self._refused(approved, source, attempt, f"device refused: {err}")
                 except ConnectorError as err:
                     breaker.failure(self.clock())
                     reason = f"write failed: {err}"
@@ -190,6 +194,16 @@ class Outbox:
             return self._dead_letter(approved, source, attempt, reason)
         self.events.append_event(ev.DispatchVerified(value=approved.value), ts=now, dispatch_id=did)
         return Delivery(dispatch_id=did, state=State.VERIFIED, attempts=attempt)
+
+    def _refused(
+        self, approved: ApprovedCommand, source: str, attempt: int, reason: str
+    ) -> Delivery:
+        self.events.append_event(
+            ev.DispatchFailed(reason=reason, attempt=attempt, retryable=False),
+            ts=self.clock(),
+            dispatch_id=approved.key,
+        )
+        return self._dead_letter(approved, source, attempt, reason)
 
     def _expire(self, did: str, attempts: int, reason: str) -> Delivery:
         self.events.append_event(

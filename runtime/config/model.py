@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from connectors.credentials import check_common
 from connectors.mqtt import MqttSourceConfig, MqttTlsConfig
 from connectors.opcua import OpcUaSourceConfig
+from connectors.opcua.nodeids import node_id_problem
 from runtime.config import sensitivities
 from runtime.config.openadr import OpenAdrConfig, openadr_issues
 from runtime.config.safety_config import AssetLimitsConfig, SafetyConfig, safety_issues
@@ -20,6 +21,21 @@ from runtime.core.errors import ConfigError, ConfigIssue
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+WireType = Literal[
+    "Boolean",
+    "SByte",
+    "Byte",
+    "Int16",
+    "UInt16",
+    "Int32",
+    "UInt32",
+    "Int64",
+    "UInt64",
+    "Float",
+    "Double",
+]
 
 
 class PointConfig(_Model):
@@ -32,11 +48,27 @@ class PointConfig(_Model):
     unit: str = ""
     writable: bool = False
     max_age_s: float | None = Field(default=None, gt=0, description="overrides safety.max_age_s")
+    data_type: WireType | None = Field(
+        default=None,
+        description="the value's type on the wire; OPC UA: None writes in the node's own "
+        "DataType, read from the server",
+    )
+    scale: float = Field(default=1.0, description="engineering = raw * scale + offset")
+    offset: float = 0.0
+
+    @model_validator(mode="after")
+    def _scale_not_zero(self) -> PointConfig:
+        if self.scale == 0 or self.scale != self.scale:
+            raise ValueError(
+                "scale must be a finite number other than 0 (engineering = raw * scale + offset)"
+            )
+        return self
 
 
 class _AssetBase(_Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = ""
+    aliases: tuple[str, ...] = Field(default=(), description="what operators call it (ask)")
     points: dict[str, PointConfig]
     limits: AssetLimitsConfig = AssetLimitsConfig()
 
@@ -558,7 +590,7 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         + openadr_issues(config, None if file.startswith("<") else Path(file).parent)
     )
     if not issues:
-        issues = _command_point_issues(config)
+        issues = _command_point_issues(config) + node_id_issues(config)
     if issues:
         raise ConfigError(file, issues)
     return config
@@ -707,6 +739,8 @@ def _command_point_issues(config: SiteConfig) -> list[ConfigIssue]:
                 )
             continue
         missing = [role for role in KEYED_POINTS if role not in asset.points]
+        if len(missing) == len(KEYED_POINTS):
+            continue  # standard control (OPC UA, Sparkplug B DCMD), confirmed by read-back
         if missing:
             issues.append(
                 ConfigIssue(
@@ -716,6 +750,17 @@ def _command_point_issues(config: SiteConfig) -> list[ConfigIssue]:
                     f"whose p_setpoint_kw goes over {source.type} (source {source.id})",
                 )
             )
+    return issues
+
+
+def node_id_issues(config: SiteConfig) -> list[ConfigIssue]:
+    """Every point on an OPC UA source names a node id or browse path that parses."""
+    opcua = {s.id for s in config.sources if isinstance(s, OpcUaSourceConfig)}
+    issues: list[ConfigIssue] = []
+    for i, asset in enumerate(config.assets):
+        for role, point in asset.points.items():
+            if point.source in opcua and (problem := node_id_problem(point.node)) is not None:
+                issues.append(ConfigIssue(f"assets[{i}].points.{role}.node", point.node, problem))
     return issues
 
 

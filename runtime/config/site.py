@@ -238,7 +238,14 @@ def _window(w: TimeWindowConfig) -> TimeWindow:
 
 def bindings(config: SiteConfig, source_id: str) -> list[PointBinding]:
     return [
-        PointBinding(point=point_id(asset.id, role), node_id=point.node, unit=point.unit)
+        PointBinding(
+            point=point_id(asset.id, role),
+            node_id=point.node,
+            unit=point.unit,
+            scale=point.scale,
+            offset=point.offset,
+            data_type=point.data_type,
+        )
         for asset in config.assets
         for role, point in asset.points.items()
         if point.source == source_id and not role.startswith("cmd_key") and role != "p_setpoint_kw"
@@ -246,10 +253,19 @@ def bindings(config: SiteConfig, source_id: str) -> list[PointBinding]:
 
 
 def write_target(battery: BatteryAsset) -> WriteTarget:
+    """The setpoint, typed and scaled as configured; the key nodes only where the device
+    has them (the key protocol is an option: a standard device is confirmed by read-back)."""
+    setpoint = battery.points["p_setpoint_kw"]
+    key = battery.points.get("cmd_key")
+    applied = battery.points.get("cmd_key_applied")
     return WriteTarget(
-        value_node=battery.points["p_setpoint_kw"].node,
-        key_node=battery.points["cmd_key"].node,
-        applied_key_node=battery.points["cmd_key_applied"].node,
+        value_node=setpoint.node,
+        key_node=key.node if key is not None else None,
+        applied_key_node=applied.node if applied is not None else None,
+        data_type=setpoint.data_type,
+        scale=setpoint.scale,
+        offset=setpoint.offset,
+        unit=setpoint.unit,
     )
 
 
@@ -260,7 +276,14 @@ def setpoint_source(config: SiteConfig, asset_id: str, kind: CommandKind) -> str
 
 def curtail_target(config: SiteConfig, asset_id: str) -> WriteTarget:
     """A keyless target: ``curtail_pct`` is an absolute setpoint, its read-back confirms it."""
-    return WriteTarget(value_node=config.asset(asset_id).points["curtail_pct"].node)
+    point = config.asset(asset_id).points["curtail_pct"]
+    return WriteTarget(
+        value_node=point.node,
+        data_type=point.data_type,
+        scale=point.scale,
+        offset=point.offset,
+        unit=point.unit,
+    )
 
 
 def curtail_kw(

@@ -38,7 +38,12 @@ def make_client(
     clock: Callable[[], datetime],
     *,
     dead_letters: DeadLetterSink | None = None,
+    observe_only: bool = False,
 ) -> SourceClient:
+    """``observe_only``: a tool beside a live site (probe): never takes the site's MQTT
+    session, never speaks for the runtime."""
     if isinstance(source, MqttSourceConfig):
-        return MqttClient(source, points, on_sample, clock, dead_letters=dead_letters)
+        return MqttClient(
+            source, points, on_sample, clock, dead_letters=dead_letters, observe_only=observe_only
+        )
     return OpcUaClient(source, points, on_sample, clock, dead_letters=dead_letters)

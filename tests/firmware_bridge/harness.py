@@ -17,7 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from gridaios_bridge import EmulatedInverter
-from gridaios_bridge.protocol import Topics, format_ts
+from gridaios_wire.jsonv1 import Topics, format_ts
 
 SITE, DEVICE = "test-site", "bat1"
 TOPICS = Topics(site=SITE, device=DEVICE)

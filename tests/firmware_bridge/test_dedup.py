@@ -42,7 +42,7 @@ def test_sigkill_and_restart_never_reapplies(runtime, bridge_config, bridges, de
     first.kill9()
     # The device moved meanwhile (someone at the site set it by hand): a re-apply of
     # kill-1 would show as a write of 60 kW.
-    device.bank.registers[0] = 250  # 25.0 kW
+    device.regs[0] = 250  # 25.0 kW
     second = bridges(config)
     wait_until(lambda: len(runtime.statuses()) >= 3, 15, "the restarted bridge's status")
     runtime.command("kill-1", 60.0)

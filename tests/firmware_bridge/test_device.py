@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from gridaios_bridge import EmulatedInverter
-from gridaios_bridge import registers as r
 from gridaios_bridge.config import EmulatorConfig
 from gridaios_bridge.modbus import ModbusClient, ModbusError
+from gridaios_wire import battery_map as r
 
 from tests.firmware_bridge.harness import wait_until
 

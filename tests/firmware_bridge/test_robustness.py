@@ -9,9 +9,9 @@ import sys
 
 import pytest
 from gridaios_bridge import EmulatedInverter
-from gridaios_bridge import registers as r
 from gridaios_bridge.config import EmulatorConfig
 from gridaios_bridge.modbus import ModbusClient, ModbusError
+from gridaios_wire import battery_map as r
 
 from tests.firmware_bridge.harness import TOPICS, setpoint_writes, wait_until, write_config
 from tests.support.mosquitto import free_port

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from gridaios_bridge.protocol import parse_ts
 from gridaios_bridge.spool import Spool
+from gridaios_wire.jsonv1 import parse_ts
 
 from tests.firmware_bridge.harness import BridgeProcess, Runtime, wait_until, write_config
 from tests.support.mosquitto import running_broker

@@ -1,4 +1,6 @@
-"""The machine-readable test vectors of firmware-bridge/PROTOCOL.md, run against the bridge."""
+"""The machine-readable test vectors (firmware-bridge/test-vectors.json, docs/wire-format.md),
+run against the bridge: its decisions, its Modbus client's frames and its emulated device.
+The runtime's and the simulator's sides run them in tests/wire/."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from typing import Any
 
 import pytest
 from gridaios_bridge import core
-from gridaios_bridge import registers as r
-from gridaios_bridge.config import FailsafeConfig, LimitsConfig
-from gridaios_bridge.modbus import RegisterBank, decode_request, encode_request
-from gridaios_bridge.protocol import (
+from gridaios_bridge.config import EmulatorConfig, FailsafeConfig, LimitsConfig
+from gridaios_bridge.emulator import EmulatedInverter
+from gridaios_bridge.modbus import ModbusClient
+from gridaios_wire.jsonv1 import (
     Ack,
     Command,
     ProtocolError,
@@ -25,6 +27,9 @@ from gridaios_bridge.protocol import (
     encode_telemetry,
     parse_ts,
 )
+
+from tests.wire import modbus_raw
+from tests.wire.modbus_raw import raw_device
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parents[2] / "firmware-bridge" / "test-vectors.json").read_text()
@@ -148,21 +153,32 @@ def test_decide_command(case):
         assert new_state == state
 
 
-@pytest.mark.parametrize("case", VECTORS["modbus_requests"], ids=_ids(VECTORS["modbus_requests"]))
-def test_modbus_request_frames(case):
-    frame = encode_request(
-        case["tid"], case["unit"], case["function"], case["address"], case["values"]
-    )
-    assert frame.hex() == case["frame_hex"]
-    tid, unit, function, _ = decode_request(frame)
-    assert (tid, unit, function) == (case["tid"], case["unit"], case["function"])
+def test_the_bridge_client_sends_the_vector_frames():
+    """The bridge's Modbus client (pymodbus) puts exactly the vector frames on the wire."""
+    seen: list[bytes] = []
+    with raw_device(seen) as port:
+        client = ModbusClient("127.0.0.1", port, unit=1, timeout_s=2.0)
+        try:
+            for case in VECTORS["modbus_requests"]:
+                if case["function"] == 3:
+                    client.read_holding(case["address"], case["values"][0])
+                elif case["function"] == 6:
+                    client.write_single(case["address"], case["values"][0])
+                else:
+                    client.write_multiple(case["address"], case["values"])
+        finally:
+            client.close()
+    assert [f.hex() for f in seen] == [c["frame_hex"] for c in VECTORS["modbus_requests"]]
 
 
 @pytest.mark.parametrize("case", VECTORS["modbus_replies"], ids=_ids(VECTORS["modbus_replies"]))
-def test_modbus_register_map_replies(case):
-    bank = RegisterBank(r.REG_COUNT, r.WRITABLE)
-    pdu = bytes.fromhex(case["request_pdu_hex"])
-    assert bank.handle(pdu[0], pdu[1:]).hex() == case["reply_pdu_hex"]
+def test_the_emulated_device_answers_the_vector_replies(case):
+    device = EmulatedInverter(EmulatorConfig(), unit_id=1).start()
+    try:
+        reply = modbus_raw.exchange(device.port, case.get("unit", 1), case["request_pdu_hex"])
+    finally:
+        device.stop()
+    assert reply == case["reply_pdu_hex"]
 
 
 def test_failsafe_is_due_exactly_at_t_after_the_last_heartbeat():

@@ -92,7 +92,8 @@ def test_ask_cli_with_the_llm_never_dispatches(capsys: pytest.CaptureFixture[str
     import json
 
     config = str(REPO / "configs" / "demo-feeder.yaml")
-    assert main(["ask", "kindly discharge battery 1 with 60 kW", "--config", config, "--json"]) == 0
+    text = "kindly get bat1 to give 60 kW back to the grid"  # no verb the rules know
+    assert main(["ask", text, "--config", config, "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["dispatched"] is False
     assert out["attempts"][0] == "rules: declined" and out["attempts"][1].startswith("llm: ")

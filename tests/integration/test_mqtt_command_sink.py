@@ -73,6 +73,39 @@ async def until(predicate: Callable[[], Any], timeout_s: float, what: str) -> An
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def record_gated(log: EventLog, command: ApprovedCommand, why: str, rollback_kw: float) -> None:
+    """The events the conductor writes before the outbox takes a command: proposed, gated."""
+    log.append_event(
+        ev.DispatchProposed(
+            command=command_body(command),
+            policy="test",
+            rationale=why,
+            snapshot={},
+            rollback_kw=rollback_kw,
+            last_setpoint_kw=rollback_kw,
+        ),
+        ts=wall(),
+        dispatch_id=command.key,
+    )
+    log.append_event(
+        ev.DispatchGated(outcome="accepted", value=float(command.value), constraints=[]),
+        ts=wall(),
+        dispatch_id=command.key,
+    )
+
+
+def bridge_source(broker: Broker) -> MqttSourceConfig:
+    """The runtime's MQTT source for a bridge on ``broker`` (heartbeat every 0.2 s)."""
+    return MqttSourceConfig(
+        id="bridge",
+        host=broker.host,
+        port=broker.port,
+        site=SITE,
+        allow_insecure=True,
+        heartbeat_s=0.2,
+    )
+
+
 @asynccontextmanager
 async def bridged(tmp_path: Path, broker: Broker) -> AsyncIterator[tuple[LatestState, Any]]:
     device = EmulatedInverter(EmulatorConfig(response_time_s=0.1)).start()
@@ -85,14 +118,7 @@ async def bridged(tmp_path: Path, broker: Broker) -> AsyncIterator[tuple[LatestS
         heartbeat_timeout_s=2.0,
     )
     bridge = BridgeProcess(config, tmp_path / "bridge.log").start()
-    source = MqttSourceConfig(
-        id="bridge",
-        host=broker.host,
-        port=broker.port,
-        site=SITE,
-        allow_insecure=True,
-        heartbeat_s=0.2,
-    )
+    source = bridge_source(broker)
     state = LatestState()
     connector = MqttClient(source, POINTS, state.apply, wall)
     await connector.connect()
@@ -244,24 +270,7 @@ async def test_a_command_the_bridge_answers_expired_is_recorded_expired_not_rese
         box = Outbox(log, write, wall, retry=RetryPolicy(max_attempts=3), dlq=dlq, sleep=no_sleep)
         try:
             command = approved("k-device-expired", "bat1", 30.0, wall())
-            body = command_body(command)
-            log.append_event(
-                ev.DispatchProposed(
-                    command=body,
-                    policy="test",
-                    rationale="a setpoint the bridge sees as already over",
-                    snapshot={},
-                    rollback_kw=0.0,
-                    last_setpoint_kw=0.0,
-                ),
-                ts=wall(),
-                dispatch_id=command.key,
-            )
-            log.append_event(
-                ev.DispatchGated(outcome="accepted", value=30.0, constraints=[]),
-                ts=wall(),
-                dispatch_id=command.key,
-            )
+            record_gated(log, command, "a setpoint the bridge sees as already over", 0.0)
             delivery = await box.submit(command, "bridge", rollback_kw=0.0)
 
             assert delivery.state is State.EXPIRED and delivery.attempts == 1, delivery

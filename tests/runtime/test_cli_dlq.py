@@ -35,3 +35,25 @@ def test_dlq_without_a_store_says_where_it_looked(
 ) -> None:
     assert main(["dlq", "--dlq", str(tmp_path / "none.db"), "list"]) == 2
     assert "none.db" in capsys.readouterr().err
+
+
+def test_dlq_finds_the_store_of_a_run_by_its_db_or_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "site"
+    run_dir.mkdir()
+    DeadLetterStore(run_dir / "deadletters.db").put("dispatch", "field", "refused", b"{}", T0)
+    assert main(["dlq", "--db", str(run_dir / "events.db"), "list"]) == 0
+    assert "refused" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # no var/gridaios here
+    monkeypatch.setenv("GRIDAIOS_DLQ", str(run_dir / "deadletters.db"))
+    assert main(["dlq", "list"]) == 0
+    monkeypatch.delenv("GRIDAIOS_DLQ")
+    assert main(["dlq", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "var/gridaios/deadletters.db (the default of gridaios run)" in err
+    default = tmp_path / "var" / "gridaios"
+    default.mkdir(parents=True)
+    DeadLetterStore(default / "deadletters.db").put("dispatch", "f", "in the default", b"", T0)
+    assert main(["dlq", "list"]) == 0
+    assert "in the default" in capsys.readouterr().out

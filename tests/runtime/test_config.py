@@ -131,3 +131,26 @@ def test_check_config_cli_missing_file_exits_2(tmp_path: Path) -> None:
     result = _cli("check-config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_standard_control_node_ids_and_the_limit_default_are_stated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.cli import main
+
+    lines = [ln for ln in _demo_text().splitlines() if "cmd_key" not in ln]
+    text = "\n".join(lines).replace("    limit.max: clamp\n", "")
+    text = text.replace("unit: kW, writable: true}", "unit: kW, writable: true, data_type: Float}")
+    site = DEMO.parent / f".check-{tmp_path.name}.yaml"  # beside its network file
+    site.write_text(text)
+    try:
+        assert main(["check-config", str(site)]) == 0
+    finally:
+        site.unlink()
+    out = capsys.readouterr().out
+    assert "control     bat1: standard setpoint in Float, confirmed by read-back" in out
+    assert "freshness   field: device_time" in out
+    assert "set safety.policies.limit.max: clamp to dispatch at the limit" in out
+    bad = text.replace('node: "ns=2;s=bat1.p_kw"', 'node: "ns=2;bat1.p_kw"')
+    (error,) = _errors(bad)
+    assert "assets[1].points.p_kw.node" in error and "not an OPC UA node id" in error

@@ -14,6 +14,7 @@ from runtime.conductor.sinks import (
     held_setpoints,
     mqtt_command_source,
 )
+from runtime.config import site
 from runtime.config.model import load_config, parse_config
 from runtime.core.clock import FixedClock
 from runtime.core.errors import ConfigError
@@ -57,11 +58,14 @@ def test_an_mqtt_setpoint_needs_its_read_back_on_the_same_source() -> None:
     assert "points setpoint_readback_kw" in _errors(moved)[0]
 
 
-def test_an_mqtt_setpoint_needs_no_key_points_but_opc_ua_does() -> None:
+def test_key_points_are_an_option_on_opc_ua_but_come_in_pairs() -> None:
     assert "cmd_key" not in load_config(BRIDGE).battery("bat1").points
     lines = [ln for ln in DEMO.read_text().splitlines() if "cmd_key" not in ln]
+    keyless = parse_config("\n".join(lines), "configs/x.yaml")  # standard control
+    assert site.write_target(keyless.battery("bat1")).keyless
+    lines = [ln for ln in DEMO.read_text().splitlines() if "cmd_key_applied" not in ln]
     (error,) = _errors("\n".join(lines))
-    assert "points cmd_key, cmd_key_applied are required for a battery" in error
+    assert "points cmd_key_applied are required for a battery" in error
     assert "over opcua (source field)" in error
 
 

@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,6 @@ async def test_telemetry_status_commands_and_acks(mosquitto: Broker) -> None:
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (b"{not json", "bad command payload"),
         (json.dumps({"v": 1, "key": "x", "point": "bat1.p_setpoint_kw"}).encode(), "value"),
         (
             json.dumps(cmd("x", 1.0, "2026-07-15T18:00:00Z", point="bat1.soc_pct")).encode(),
@@ -209,7 +208,11 @@ async def test_telemetry_status_commands_and_acks(mosquitto: Broker) -> None:
         ),
         (
             json.dumps({**cmd("x", 1.0, "2026-07-15T18:00:00Z"), "extra": 1}).encode(),
-            "extra",
+            "unknown field 'extra'",
+        ),
+        (
+            json.dumps({**cmd("x", 1.0, "2026-07-15T18:00:00Z"), "value": "1"}).encode(),
+            "value = '1': must be a number",
         ),
     ],
 )
@@ -227,6 +230,22 @@ async def test_bad_commands_are_rejected_dead_lettered_and_never_applied(
         assert mqtt_field.counts["rejected_bad_input"] == 1
         await advance(field, clock, clock.now + timedelta(seconds=30))
         assert field.ledger("bat1") == []
+
+
+async def test_a_command_without_a_readable_key_is_dead_lettered_and_not_acked(
+    mosquitto: Broker,
+) -> None:
+    sc = load_scenario("evening-peak", SCENARIOS)
+    async with served(mosquitto, sc) as (field, mqtt_field, listener, clock):
+        listener.send("bat1", b"{not json")
+        await wait_for(lambda: mqtt_field.dead_letters, "dead letter")
+        assert "not UTF-8 JSON" in mqtt_field.dead_letters[-1].reason
+        # a good command after it is acked: the bad one got none (nothing to correlate)
+        listener.send("bat1", json.dumps(cmd("k9", 5.0, "2099-01-01T00:00:00Z")).encode())
+        await wait_for(lambda: mqtt_field.counts["commands"] >= 2, "good command received")
+        await advance(field, clock, clock.now + timedelta(seconds=30))
+        await wait_for(lambda: listener.on("ack", "bat1"), "ack of the good command")
+        assert [a["key"] for a in listener.on("ack", "bat1")] == ["k9"]
 
 
 async def test_comms_loss_swallows_commands(mosquitto: Broker) -> None:
@@ -285,10 +304,14 @@ async def test_device_offline_publishes_a_retained_offline_status(mosquitto: Bro
             lambda: any(m["state"] == "offline" for m in listener.on("status", "bat1")),
             "offline status",
         )
-        stamp = at(sc, "19:31").isoformat()
+        stamp = at(sc, "19:31")
 
         def at_1931() -> list[dict[str, Any]]:
-            return [b for b in listener.on("telemetry", "bat1") if b["samples"][0]["ts"] == stamp]
+            return [
+                b
+                for b in listener.on("telemetry", "bat1")
+                if datetime.fromisoformat(b["samples"][0]["ts"]) == stamp
+            ]
 
         await wait_for(lambda: bool(at_1931()), "bat1 telemetry at 19:31")
         assert {s["quality"] for s in at_1931()[-1]["samples"]} == {"bad"}

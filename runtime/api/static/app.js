@@ -16,6 +16,7 @@ import { renderDiagram } from "./views/diagram.js";
 import { renderTrends } from "./views/trends.js";
 import { installKeys } from "./keys.js";
 import { themeControl } from "./theme.js";
+import { renderAsk } from "./views/ask.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
@@ -37,6 +38,7 @@ const ROUTES = [
   [/^#\/shift$/, "shift", renderShift],
   [/^#\/diagram$/, "diagram", renderDiagram],
   [/^#\/trends$/, "trends", renderTrends],
+  [/^#\/ask$/, "ask", renderAsk],
 ];
 
 function stopTimers() {

@@ -32,12 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import msgspec
 import paho.mqtt.client as paho
+from gridaios_wire import jsonv1 as wire
 from paho.mqtt.reasoncodes import ReasonCode
 
 from connectors import ConnectorNotReady, WriteExpired, WriteFailed
-from connectors.mqtt import MqttSourceConfig, codec, topics
+from connectors.mqtt import MqttSourceConfig
 from connectors.mqtt.transport import make_paho
 from connectors.mqtt.wire import Publish
 from runtime.conductor.sinks.timebase import SameTime, TimeBase
@@ -112,7 +112,7 @@ class MqttCommandSink:
         self._poll_s = poll_s
         self.counts: Counter[str] = Counter()
         self.bad_acks: list[tuple[str, bytes, str]] = []  # (topic, raw, why), newest 100
-        self._waiting: dict[str, asyncio.Future[codec.WireAck]] = {}
+        self._waiting: dict[str, asyncio.Future[wire.ReceivedAck]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed: asyncio.Future[ReasonCode] | None = None
         self._connected = False
@@ -120,14 +120,17 @@ class MqttCommandSink:
 
     @property
     def ack_topic(self) -> str:
-        return f"{topics.PREFIX}/{self.source.site}/+/ack"
+        return wire.Topics(site=self.source.site, device="+").ack
 
     def _make_client(self) -> paho.Client:
         session = self.source.model_copy(
             update={"client_id": f"{self.source.resolved_client_id()}-cmd"}
         )
         # make_paho wants a will; this session has no status of its own.
-        client = make_paho(session, Publish(topics.runtime_status(self.source.site), b""))
+        client = make_paho(
+            session,
+            Publish(wire.Topics(site=self.source.site, device=wire.RUNTIME).runtime_status, b""),
+        )
         client.will_clear()
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -214,8 +217,8 @@ class MqttCommandSink:
 
     def _on_ack(self, topic: str, raw: bytes) -> None:
         try:
-            ack = codec.decode_ack(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            ack = wire.decode_ack(raw)
+        except wire.ProtocolError as err:
             self.counts["bad_acks"] += 1
             self.bad_acks = [*self.bad_acks[-99:], (topic, raw[:4096], str(err))]
             log.warning("MQTT command sink %s: bad ack on %s: %s", self.source.id, topic, err)
@@ -240,10 +243,12 @@ class MqttCommandSink:
         key, value = approved.key, float(approved.value)
         valid_until = self.timebase.to_device(approved.command.end)
         window_s = (valid_until - self.timebase.device_now()).total_seconds()
-        payload = codec.encode_command(key, points.command_point, value, valid_until)
-        future: asyncio.Future[codec.WireAck] = self._loop.create_future()
+        payload = wire.encode_command(key, points.command_point, value, valid_until)
+        future: asyncio.Future[wire.ReceivedAck] = self._loop.create_future()
         self._waiting[key] = future
-        self._client.publish(topics.command(self.source.site, points.device), payload, qos=1)
+        self._client.publish(
+            wire.Topics(site=self.source.site, device=points.device).cmd, payload, qos=1
+        )
         self.counts["sent"] += 1
         try:
             async with asyncio.timeout(self.ack_timeout_s):  # expired or not, it answers

@@ -164,6 +164,11 @@ def test_gridaios_ask_propose_queues_the_request_for_the_conductor(
     argv = ["ask", "discharge bat1 at 60 kW", "--no-llm", "--json", "--propose"]
     argv += ["--config", str(REPO / "configs" / "demo-feeder.yaml"), "--user", "carol"]
     argv += ["--router", str(REPO / "configs" / "router.yaml"), "--db", str(db)]
+    assert main(argv) == 2  # not on a terminal: the read-back must be confirmed with its code
+    err = capsys.readouterr().err
+    assert "read-back: discharge bat1" in err and "--confirm" in err
+    code = err.split("--confirm ")[-1].strip()
+    argv += ["--confirm", code]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["dispatched"] is False and out["requested"]
@@ -171,5 +176,5 @@ def test_gridaios_ask_propose_queues_the_request_for_the_conductor(
     ((_seq, req),) = requested(log, 0)
     log.close()
     assert (req.request_id, req.user, req.intent.action) == (out["requested"], "carol", "discharge")
-    assert main([*argv[:-2], "--db", str(tmp_path / "none.db")]) == 2  # no runtime log there
+    assert main([*argv[:-4], "--db", str(tmp_path / "none.db")]) == 2  # no runtime log there
     assert "no event log there" in capsys.readouterr().err

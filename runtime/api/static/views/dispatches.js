@@ -84,6 +84,7 @@ export async function renderDispatch(main, ctx, id) {
     if (!ctx.current()) return;
     const parts = [h("h1", {}, `Dispatch ${id} `, stateBadge(rec.state))];
     const text = rec.text ?? rec.explain ?? (Array.isArray(rec.lines) ? rec.lines.join("\n") : null);
+    if (rec.narrative) parts.push(h("p", { class: "narrative", id: "explain-narrative" }, rec.narrative));
     if (text) parts.push(h("pre", { class: "explain", id: "explain-text" }, text));
     if (Array.isArray(rec.events)) {
       parts.push(h("details", { id: "dispatch-events-box" },
