@@ -101,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     if listen is not None and args.users is None:
         from runtime.cli.users import DEFAULT_USERS
 
-        args.users = DEFAULT_USERS  # the store `gridaios users add` writes by default
+        # users.db next to the event log when one is there (docs/api.md's --db flow), else
+        # the store `gridaios users add` writes by default
+        beside = db.with_name("users.db")
+        args.users = beside if beside.is_file() else DEFAULT_USERS
     if not args.json:
         wall = (args.duration or scenario.duration_s) / args.speed
         print(
