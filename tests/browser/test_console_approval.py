@@ -76,6 +76,7 @@ def test_the_approval_states_its_timing_and_stakes(
     expect(page.locator("svg.trend text.limit-label.threshold")).to_contain_text("1,100 kW")
     expect(page.locator("svg.trend text.limit-label.limit")).to_contain_text("1,600 kW")
     page.select_option("#trend-range", "10080")
+    expect(page.locator("svg.trend")).to_contain_text("07-")  # day and time on a 7-day axis
     expect(page.locator("#trend-note")).to_contain_text("samples")
     shot(page, "trends")
     page.goto(approval_url)

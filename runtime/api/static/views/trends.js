@@ -116,7 +116,9 @@ export async function renderTrends(main, ctx) {
   const meterPoint = net?.meter ? `${net.meter}.p_kw` : points.find((p) => p.startsWith("substation"));
   if (meterPoint && points.includes(meterPoint)) point.value = meterPoint;
 
+  let seq = 0;
   async function draw() {
+    const mine = ++seq; // a slower, older draw never overwrites a newer one
     const minutes = Number(range.value);
     const p = point.value;
     const unit = (state.points || []).find((x) => x.point === p)?.unit || "";
@@ -148,7 +150,7 @@ export async function renderTrends(main, ctx) {
         steps = [];
       }
     }
-    if (!ctx.current()) return;
+    if (!ctx.current() || mine !== seq) return;
     holder.replaceChildren(chart({ samples, unit, label: p, lines, steps, fromMs, toMs }));
     note.textContent = `${samples.length} samples from the ${source}; ${steps.length ? "dashed: verified setpoints; " : ""}` +
       "lines: target (amber) and grid limit (red) where they apply. Pick a longer range to zoom out.";
