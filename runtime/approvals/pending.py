@@ -1,7 +1,8 @@
 """What a pending request is across decision cycles (issue #19 item 3).
 
 A request for an asset stands while later cycles propose (nearly) the same plan: the same
-kind of command and a value within ``tolerance_kw`` of what the request proposed. Each such
+kind of command and a value within ``tolerance_kw`` of what the request proposed, while
+its own plan window still covers at least half of the fresh proposal's window. Each such
 cycle is recorded on the request (``approval.reconfirmed``), so its page shows the history,
 and its expiry and escalation keep meaning what they say: operators have until the expiry,
 whatever the cycle length. A plan that moves beyond the tolerance supersedes the request,
@@ -37,13 +38,25 @@ class Match:
 
 
 def standing(
-    open_requests: Mapping[str, Mapping[str, Any]], asset: str, kind: str, proposed_kw: float
+    open_requests: Mapping[str, Mapping[str, Any]],
+    asset: str,
+    kind: str,
+    proposed_kw: float,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> Match | None:
     """The pending request a fresh proposal leaves standing, if any. ``open_requests``:
-    dispatch id -> the request's proposed command body (asset, kind, value). Pure."""
+    dispatch id -> the request's proposed command body (asset, kind, value, start, end).
+    A request whose own plan window would close before half of the fresh proposal's window
+    has run does not stand: approving it would send a plan already (nearly) over. Pure."""
     for did, cmd in open_requests.items():
         if cmd.get("asset") != asset or cmd.get("kind") != kind:
             continue
+        if start is not None and end is not None and cmd.get("end"):
+            pending_end = datetime.fromisoformat(str(cmd["end"]))
+            if pending_end < start + (end - start) / 2:
+                continue
         pending_kw = float(cmd.get("value", 0.0))
         tol = tolerance_kw(pending_kw)
         # same direction (charge vs discharge) and close enough
@@ -63,7 +76,14 @@ def keep(c: Conductor, proposal: Proposal, now: datetime) -> bool:
         record = c.projections.open.get(did)
         if record is not None and record.state is State.AWAITING_APPROVAL:
             requests[did] = record.command
-    match = standing(requests, command.asset, command.kind.value, command.value)
+    match = standing(
+        requests,
+        command.asset,
+        command.kind.value,
+        command.value,
+        start=command.start,
+        end=command.end,
+    )
     if match is None:
         return False
     c.counts["reconfirmed"] += 1

@@ -30,20 +30,20 @@ async def test_a_request_stands_across_cycles_and_escalates_when_it_says(tmp_pat
         tmp_path,
         auto_approve_max_kw=50,
         two_person_min_kw=400,
-        escalate_after_s=600,
+        escalate_after_s=300,
         expiry_s=1800,
     )
     did = await requested(c, clock)
-    for _ in range(3):  # three more 5-minute cycles on the same feeder state
+    for _ in range(1):  # the next 5-minute cycle on the same feeder state
         clock.advance(CYCLE)
         feeder_state(c, clock())
         await c.cycle(clock())
         await c.check_approvals(clock())
     assert c.dispatch_ids == [did]  # no new request: the same plan stands
     kinds = kinds_of(c, did)
-    assert kinds.count("approval.reconfirmed") == 3
+    assert kinds.count("approval.reconfirmed") == 1
     assert "dispatch.superseded" not in kinds
-    assert kinds.count("approval.escalated") == 1  # at 10 min, as the rule says
+    assert kinds.count("approval.escalated") == 1  # at 5 min, while it stands, as configured
     (p,) = approvals.pending(c.events)
     assert p.dispatch_id == did and p.escalated
 
@@ -59,3 +59,31 @@ async def test_a_plan_that_moves_supersedes_and_names_its_successor(tmp_path: Pa
     (event,) = c.events.events(dispatch_id=did, kinds=("dispatch.superseded",))
     assert event.payload["successor"] == successor
     assert "tolerance" in event.payload["reason"]
+
+
+async def test_a_request_whose_plan_window_is_closing_is_superseded(tmp_path: Path) -> None:
+    c, clock = make_conductor(tmp_path, auto_approve_max_kw=50, two_person_min_kw=400)
+    did = await requested(c, clock)
+    for _ in range(2):  # 10 minutes on: the request's 15-minute plan window is closing
+        clock.advance(CYCLE)
+        feeder_state(c, clock())
+        await c.cycle(clock())
+    assert len(c.dispatch_ids) == 2
+    (event,) = c.events.events(dispatch_id=did, kinds=("dispatch.superseded",))
+    assert event.payload["successor"] == c.dispatch_ids[-1]
+
+
+def test_standing_needs_the_pending_window_to_cover_half_the_fresh_one() -> None:
+    from datetime import UTC, datetime
+
+    t = datetime(2026, 7, 15, 18, 30, tzinfo=UTC)
+    body = {
+        "asset": "bat1",
+        "kind": "active_power_kw",
+        "value": 150.0,
+        "end": (t + timedelta(minutes=15)).isoformat(),
+    }
+    at = {"start": t + timedelta(minutes=5), "end": t + timedelta(minutes=20)}
+    assert standing({"d1": body}, "bat1", "active_power_kw", 150.0, **at) is not None
+    late = {"start": t + timedelta(minutes=10), "end": t + timedelta(minutes=25)}
+    assert standing({"d1": body}, "bat1", "active_power_kw", 150.0, **late) is None
