@@ -29,6 +29,8 @@ demo-bridge: sysdeps $(DEMO_STAMP)
 	$(BIN)/gridaios demo --bridge --auto-approve
 
 NODE_OPCUA := tests/interop/node-opcua
+# axe-core for the console's accessibility check (tests/browser/test_console_alarms.py)
+AXE := tests/browser/axe
 SPARKPLUG_EDGE := tests/interop/pysparkplug
 
 # Both cores: each test file stays on one worker (--dist loadfile), so a module's servers,
@@ -39,7 +41,11 @@ test: sysdeps $(STAMP) lint typecheck interop
 	$(BIN)/python -m pytest -q $(PYTEST_XDIST)
 
 # The independent OPC UA server (node-opcua) used by interop tests, pinned by package-lock.json.
-interop: $(NODE_OPCUA)/node_modules/.package-lock.json $(SPARKPLUG_EDGE)/site/.installed
+interop: $(NODE_OPCUA)/node_modules/.package-lock.json $(SPARKPLUG_EDGE)/site/.installed \
+	$(AXE)/node_modules/.package-lock.json
+
+$(AXE)/node_modules/.package-lock.json: $(AXE)/package-lock.json
+	cd $(AXE) && npm ci --no-audit --no-fund --loglevel=error
 
 # The independent Sparkplug B edge (pysparkplug): paho-mqtt 1.x, so in its own directory.
 $(SPARKPLUG_EDGE)/site/.installed: $(SPARKPLUG_EDGE)/requirements.txt $(DEMO_STAMP)

@@ -8,11 +8,13 @@ from fastapi.staticfiles import StaticFiles
 
 from runtime.api import (
     roles,
+    routes_alarms,
     routes_approvals,
     routes_audit,
     routes_auth,
     routes_dispatch,
     routes_dr,
+    routes_network,
     routes_state,
     routes_words,
 )
@@ -47,6 +49,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         routes_dispatch,
         routes_dr,
         routes_audit,
+        routes_alarms,
+        routes_network,
         routes_words,
     ):
         app.include_router(module.router)

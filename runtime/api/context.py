@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 
@@ -41,6 +42,8 @@ class ApiContext:
     dr_submit: Callable[[bytes, str], None] | None = None
     dlq_path: Path | None = None
     shadow_dir: Path | None = None
+    # the feeder's network model (simulator.Network) for the single-line diagram, when known
+    network: Any | None = None
     history_dir: Path | None = None
     # the runtime's clock: event timestamps and approval decisions (simulated time in the demo)
     clock: Clock = field(default_factory=WallClock)

@@ -35,6 +35,7 @@ def conductor_app(
             dlq_path=dlq_path,
             history_dir=history_dir,
             shadow_dir=db.with_name("shadow"),
+            network=conductor.grid.network if conductor.grid is not None else None,
             clock=conductor.clock,
             secure_cookie=listen.tls_cert is not None,
         )

@@ -64,16 +64,17 @@ class Queries:
         limit: int = 100,
     ) -> list[Event]:
         """Matching events in seq order: the first ``limit`` after ``after_seq``, or, without
-        it, the newest ``limit``. ``kind`` ending in ``*`` matches a prefix (``auth.*``)."""
+        it, the newest ``limit``. ``kind`` ending in ``*`` matches a prefix (``auth.*``); any
+        other ``kind`` matches kinds containing it (``approval``, ``granted``)."""
         where: list[str] = []
         args: list[Any] = []
         if kind:
             if kind.endswith("*"):
                 where.append("kind LIKE ? ESCAPE '\\'")
                 args.append(_like(kind[:-1])[1:])
-            else:
-                where.append("kind = ?")
-                args.append(kind)
+            else:  # "approval" finds approval.*, "granted" approval.granted
+                where.append("kind LIKE ? ESCAPE '\\'")
+                args.append(_like(kind))
         if dispatch_id:
             where.append("dispatch_id = ?")
             args.append(dispatch_id)

@@ -61,9 +61,17 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/events"): VIEWER,
     ("GET", "/api/dr/events/{event_id}/report"): VIEWER,
     ("GET", "/metrics"): VIEWER,
+    ("GET", "/api/alarms"): VIEWER,
+    ("GET", "/api/network"): VIEWER,
+    ("GET", "/api/log"): VIEWER,
+    ("GET", "/api/handover"): VIEWER,
     # operators sign off
     ("POST", "/api/approvals/{dispatch_id}/approve"): OPERATOR,
     ("POST", "/api/approvals/{dispatch_id}/reject"): OPERATOR,
+    # operators handle alarms and keep the shift log
+    ("POST", "/api/alarms/{key}/ack"): OPERATOR,
+    ("POST", "/api/alarms/{key}/shelve"): OPERATOR,
+    ("POST", "/api/log"): OPERATOR,
     # operators pass on a utility's demand-response event
     ("POST", "/api/dr/events"): OPERATOR,
     # engineers: integrity, dead letters, shadow runs

@@ -24,6 +24,7 @@ from runtime.api.schemas import (
     DecisionOut,
     RejectRequest,
 )
+from runtime.api.stakes import stakes
 from runtime.approvals import book as approvals
 from runtime.core.errors import GridaiosError, NotFound
 from runtime.log.eventlog import Event
@@ -54,7 +55,18 @@ def detail(dispatch_id: str, res: Resources = R) -> ApprovalDetail:
     d = approvals.detail(res.log, dispatch_id)  # NotFound -> 404
     chain = list(res.log.events(dispatch_id=dispatch_id))
     plot_url = f"/api/approvals/{dispatch_id}/plot.png" if _plot(chain) else None
-    return views.approval_detail(d, plot_url=plot_url)
+    out = views.approval_detail(d, plot_url=plot_url)
+    proposed = next((e for e in chain if e.kind == "dispatch.proposed"), None)
+    snapshot = proposed.payload.get("snapshot") if proposed is not None else None
+    return ApprovalDetail.model_validate(
+        {
+            **out.model_dump(),
+            "escalate_at": d.get("escalate_at"),
+            "successor": d.get("successor"),
+            "history": d.get("history", []),
+            "stakes": stakes(d, res.ctx.config, snapshot),
+        }
+    )
 
 
 def _plot(chain: Sequence[Event]) -> Path | None:

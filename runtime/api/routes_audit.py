@@ -22,7 +22,9 @@ REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.html$")
 
 @router.get("/events", response_model=list[EventOut])
 def search(
-    kind: str | None = Query(None, max_length=100, description="exact kind, or a prefix with *"),
+    kind: str | None = Query(
+        None, max_length=100, description="part of a kind (approval, granted), or a prefix with *"
+    ),
     dispatch_id: str | None = Query(None, max_length=200),
     q: str | None = Query(None, max_length=200, description="text in the payload, kind or id"),
     after_seq: int | None = Query(None, ge=0, le=SQLITE_MAX, description="page forward from here"),

@@ -206,6 +206,17 @@ class ApprovalDetail(ApprovalOut):
     explanation: str
     rollback_kw: float
     do_nothing: DoNothing
+    escalate_at: datetime | None = None
+    successor: str | None = Field(
+        default=None, description="the request that superseded this one (its page links there)"
+    )
+    history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="later cycles that proposed nearly the same plan (approval.reconfirmed)",
+    )
+    stakes: dict[str, Any] | None = Field(
+        default=None, description="what is at stake, in words: runtime/api/stakes.py"
+    )
 
 
 class ApproveRequest(_In):

@@ -17,9 +17,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from runtime.approvals import book as approvals
+from runtime.approvals import pending
 from runtime.approvals.identity import loose_user, same_user
 from runtime.config.model import ApprovalsConfig
 from runtime.core.errors import GridaiosError
+from runtime.decide.policy import Proposal
 from runtime.decide.step import Decision
 from runtime.log import events as ev
 from runtime.log import records
@@ -113,14 +115,52 @@ class ApprovalDesk:
                     else pending.requested_at + timedelta(seconds=self.rules.escalate_after_s)
                 )
 
-    def supersede(self, asset: str, now: datetime) -> None:
-        """A newer proposal for the same asset replaces the requests still waiting for it."""
+    def reconfirm(self, proposal: Proposal, now: datetime, projections: Projections) -> bool:
+        """True when ``proposal`` leaves a waiting request standing (``approvals.pending``):
+        the later cycle is recorded on the request, whose expiry and escalation hold."""
+        command = proposal.command
+        requests = {
+            did: record.command
+            for did in self.awaiting
+            if (record := projections.open.get(did)) is not None
+            and record.state is State.AWAITING_APPROVAL
+        }
+        match = pending.standing(
+            requests,
+            command.asset,
+            command.kind.value,
+            command.value,
+            start=command.start,
+            end=command.end,
+        )
+        if match is None:
+            return False
+        self.counts["reconfirmed"] += 1
+        self.events.append_event(
+            ev.ApprovalReconfirmed(
+                proposed_kw=command.value,
+                pending_kw=match.pending_kw,
+                tolerance_kw=match.tolerance_kw,
+                rationale=proposal.rationale,
+            ),
+            ts=now,
+            dispatch_id=match.dispatch_id,
+        )
+        return True
+
+    def supersede(self, asset: str, now: datetime, *, successor: str | None = None) -> None:
+        """A newer proposal for the same asset, beyond the tolerance, replaces the
+        requests still waiting for it (each names its successor)."""
         for did, command in list(self.awaiting.items()):
             if command.asset == asset:
                 self._forget(did)
                 self.counts["superseded"] += 1
                 self.events.append_event(
-                    ev.DispatchSuperseded(reason="a newer proposal for the same asset replaced it"),
+                    ev.DispatchSuperseded(
+                        reason="a newer proposal for the same asset moved beyond the "
+                        "tolerance and replaced it",
+                        successor=successor,
+                    ),
                     ts=now,
                     dispatch_id=did,
                 )
@@ -198,9 +238,10 @@ class ApprovalDesk:
             dispatch_id=did,
         )
         log.warning(
-            "dispatch %s unanswered for %g s: call %s (gridaios approvals show %s)",
+            "dispatch %s unanswered for %g s: call %s (gridaios approvals show %s --db %s)",
             did,
             rules.escalate_after_s,
             who,
             did,
+            self.events.path,
         )

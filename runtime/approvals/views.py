@@ -43,8 +43,13 @@ def describe_plan(commands: Sequence[Mapping[str, Any]]) -> str:
     for c in commands:
         start = datetime.fromisoformat(str(c["start"]))
         end = datetime.fromisoformat(str(c["end"]))
+        value = float(c["value"])
+        unit = "%" if str(c["kind"]).endswith("_pct") else "kW"
+        words = ""
+        if c["kind"] == "active_power_kw":
+            words = " (discharge)" if value > 0 else " (charge)" if value < 0 else " (idle)"
         parts.append(
-            f"{c['asset']} {c['kind']} = {float(c['value']):g} "
+            f"{c['asset']} {c['kind']} = {value:g} {unit}{words} "
             f"from {start:%H:%M} to {end:%H:%M} UTC"
         )
     return "; ".join(parts) or "no commands recorded"
@@ -349,7 +354,20 @@ def detail(log: EventLog, dispatch_id: str) -> dict[str, Any]:
             "ts": closing.ts.isoformat(),
         }
     plot = req.get("plot")
+    superseded = _first(chain, "dispatch.superseded")
+    history = [
+        {
+            "ts": e.ts.isoformat(),
+            "proposed_kw": e.payload["proposed_kw"],
+            "pending_kw": e.payload["pending_kw"],
+            "tolerance_kw": e.payload["tolerance_kw"],
+        }
+        for e in chain
+        if e.kind == "approval.reconfirmed"
+    ]
     return {
+        "successor": superseded.payload.get("successor") if superseded else None,
+        "history": history,
         "dispatch_id": dispatch_id,
         "status": _status(chain, needed, approvers),
         "asset": req["asset"],

@@ -115,6 +115,13 @@ RENDER: dict[str, Renderer] = {
     "dispatch.proposed": _proposed,
     "dispatch.gated": _gated,
     "dispatch.simulated": _simulated,
+    "dispatch.grid_validated": lambda p, ts, u: [
+        f"power flow: {'ok' if p['ok'] else 'VIOLATIONS'}: {p['summary']}"
+    ],
+    "approval.reconfirmed": lambda p, ts, u: [
+        f"a later cycle proposed {_kw(p['proposed_kw'], u)}, within {p['tolerance_kw']:g} kW "
+        f"of this request's {_kw(p['pending_kw'], u)}: the request stands"
+    ],
     "dispatch.rejected": lambda p, ts, u: [f"rejected: {p['reason']}"],
     "dispatch.blocked": lambda p, ts, u: [f"blocked by the simulator: {p['reason']}"],
     "dispatch.superseded": lambda p, ts, u: [f"superseded: {p['reason']}"],
@@ -169,7 +176,7 @@ def explain(log: EventLog, dispatch_id: str) -> str:
         body = (
             render(event.payload, event.ts, unit)
             if render
-            else [f"{event.kind}: {dict(event.payload)}"]
+            else [f"{event.kind}: " + "; ".join(f"{k} {v}" for k, v in event.payload.items())]
         )
         out.append(f"{_t(event.ts)}  #{event.seq}  {body[0]}")
         out += [f"{'':>30}{line}" for line in body[1:]]

@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace, log: EventLog) -> int:
         for p in items:
             print(
                 f"{p.dispatch_id}  {p.request.get('asset')} {p.request.get('value'):g} kW  "
-                f"needs {p.requirement.value} ({len(p.approvers)} so far)  "
+                f"needs {p.requirement.value.replace('_', ' ')} ({len(p.approvers)} so far)  "
                 f"expires {p.expires_at:%H:%M:%S}  {p.request.get('rationale', '')}"
             )
         return 0
@@ -152,7 +152,8 @@ def _run(args: argparse.Namespace, log: EventLog) -> int:
         print(f"proposed by: {d['proposed_by'] or '-'}; rollback point: {d['rollback_kw']} kW")
         print(f"if nobody acts: {d['do_nothing']['summary']}")
         print(f"explanation: {d['explanation']}")
-        print(f"awaiting {p.requirement.value}; approvers so far: {', '.join(p.approvers) or '-'}")
+        needs = p.requirement.value.replace("_", " ")
+        print(f"awaiting {needs}; approvers so far: {', '.join(p.approvers) or '-'}")
         return 0
     if args.action == "approve":
         plan_hash = args.plan_hash

@@ -98,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
         from runtime.cli.dr import run_demo_dr
 
         return run_demo_dr(args, config, scenario, db)
+    if listen is not None and args.users is None:
+        from runtime.cli.users import DEFAULT_USERS
+
+        # users.db next to the event log when one is there (docs/api.md's --db flow), else
+        # the store `gridaios users add` writes by default
+        beside = db.with_name("users.db")
+        args.users = beside if beside.is_file() else DEFAULT_USERS
     if not args.json:
         wall = (args.duration or scenario.duration_s) / args.speed
         print(
@@ -105,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
             f"event log {db}",
             flush=True,
         )
+        if listen is not None:
+            from runtime.cli.users_hint import users_line
+
+            print(users_line(args.users), flush=True)
     result = asyncio.run(
         run_demo(
             config=config,
@@ -119,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_json()))
     else:
-        print(summary_table(result))
+        print(summary_table(result, scenario.name))
     return 0
 
 

@@ -7,6 +7,7 @@ through its command sink (MQTT JSON wire) or its source's write with an idempote
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 from connectors import Sample, WriteResult
@@ -26,8 +27,24 @@ from runtime.core.clock import Clock
 from runtime.ingest.sources import SourceClient, make_client
 from runtime.ingest.sourcewatch import SourceWatch, assets_by_source
 from runtime.ingest.state import LatestState
+from runtime.log import events as ev
 from runtime.log.deadletter import DeadLetterStore
+from runtime.log.eventlog import EventLog
 from safety import ApprovedCommand, CommandKind
+
+log = logging.getLogger("runtime.conductor.loop")
+
+
+def source_alarm(events: EventLog, clock: Clock) -> Callable[[str, str, str], None]:
+    """A source's state change as an alarm: a log line and a ``health.changed`` event."""
+
+    def alarm(source: str, state: str, reason: str) -> None:
+        (log.info if state == "ok" else log.error)("%s", reason)
+        events.append_event(
+            ev.HealthChanged(service=f"source:{source}", state=state, reason=reason), ts=clock()
+        )
+
+    return alarm
 
 
 def _no_alarm(source: str, state: str, reason: str) -> None:

@@ -26,7 +26,7 @@ from runtime.agents.shell import AgentSet, Factories
 from runtime.approvals.desk import ApprovalDesk
 from runtime.conductor import interventions
 from runtime.conductor.decider import Decider
-from runtime.conductor.field import FieldLink
+from runtime.conductor.field import FieldLink, source_alarm
 from runtime.conductor.outbox import Delivery, Outbox, count
 from runtime.conductor.sinks import MqttCommandSink, TimeBase
 from runtime.config import site
@@ -86,7 +86,7 @@ class Conductor:
         self.field = FieldLink(
             config, clock, self.state, self._on_sample, dlq=dlq, device_time=device_time
         )
-        self.field.sources.set_alarm(self._source_alarm)
+        self.field.sources.set_alarm(source_alarm(events, clock))
         self._config_body, self.config_sha = records.config_json(config)
         self._state_timeout_s = state_timeout_s
         self.dlq = dlq
@@ -138,13 +138,6 @@ class Conductor:
                 revert=self.revert,
             ),
             agent_factories,
-        )
-
-    def _source_alarm(self, source: str, state: str, reason: str) -> None:
-        (log.info if state == "ok" else log.error)("%s", reason)
-        self.events.append_event(
-            ev.HealthChanged(service=f"source:{source}", state=state, reason=reason),
-            ts=self.clock(),
         )
 
     @property
@@ -320,9 +313,11 @@ class Conductor:
         did = command.key
         if self.events.has_dispatch(did):
             return None
+        if proposed_by is None and self.desk.reconfirm(proposal, now, self.projections):
+            return None  # (nearly) the same plan: the pending request stands, with its expiry
         self.dispatch_ids.append(did)
         self.counts["proposed"] += 1
-        self.desk.supersede(command.asset, now)
+        self.desk.supersede(command.asset, now, successor=did)
         last_kw = self.setpoints.get(command.asset, 0.0)
         self.events.append_event(
             ev.DispatchProposed(

@@ -238,7 +238,7 @@ def load_demo_inputs(config_path: str | None, scenario_name: str) -> tuple[SiteC
     return config, load_scenario(scenario_name, SCENARIO_DIR)
 
 
-def summary_table(result: DemoResult) -> str:
+def summary_table(result: DemoResult, scenario: str = "evening-peak") -> str:
     d = result.dispatches
     shaved = result.peak_kw_before - result.peak_kw_after
     rows = [
@@ -264,7 +264,8 @@ def summary_table(result: DemoResult) -> str:
         ("event log", result.event_log),
     ]
     width = max(len(k) for k, _ in rows)
-    lines = ["", "gridaios demo: evening peak on the demo feeder", "-" * (width + 40)]
+    title = f"gridaios demo: {scenario.replace('-', ' ')} on the demo feeder"
+    lines = ["", title, "-" * (width + 40)]
     lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines.append("-" * (width + 40))
     lines.append(f"explain one dispatch: gridaios explain <dispatch id> --db {result.event_log}")

@@ -100,6 +100,19 @@ class DispatchSuperseded(_Event):
     kind: Literal["dispatch.superseded"] = "dispatch.superseded"
     v: Literal[1] = 1
     reason: str
+    successor: str | None = None  # the dispatch that replaced it (the page links to it)
+
+
+class ApprovalReconfirmed(_Event):
+    """A later cycle proposed (nearly) the same plan: the pending request stands, with its
+    expiry and escalation, instead of being superseded (runtime/approvals/pending.py)."""
+
+    kind: Literal["approval.reconfirmed"] = "approval.reconfirmed"
+    v: Literal[1] = 1
+    proposed_kw: float  # what the later cycle proposed (before the gate)
+    pending_kw: float  # what the pending request proposed
+    tolerance_kw: float
+    rationale: str = ""
 
 
 class ApprovalRequested(_Event):

@@ -16,11 +16,19 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from runtime.log.alarm_events import (
+    AlarmAcknowledged,
+    AlarmCleared,
+    AlarmRaised,
+    AlarmShelved,
+    OperatorNote,
+)
 from runtime.log.dispatch_events import (
     ApprovalAuto,
     ApprovalEscalated,
     ApprovalExpired,
     ApprovalGranted,
+    ApprovalReconfirmed,
     ApprovalRejected,
     ApprovalRequested,
     DispatchAcked,
@@ -95,6 +103,12 @@ TypedEvent = Annotated[
     | DispatchGridValidated
     | DispatchBlocked
     | DispatchSuperseded
+    | ApprovalReconfirmed
+    | AlarmRaised
+    | AlarmCleared
+    | AlarmAcknowledged
+    | AlarmShelved
+    | OperatorNote
     | ApprovalRequested
     | ApprovalAuto
     | ApprovalGranted
@@ -262,10 +276,15 @@ __all__ = [
     "AgentFlagged",
     "AgentIntentRequested",
     "AgentObservationMismatch",
+    "AlarmAcknowledged",
+    "AlarmCleared",
+    "AlarmRaised",
+    "AlarmShelved",
     "ApprovalAuto",
     "ApprovalEscalated",
     "ApprovalExpired",
     "ApprovalGranted",
+    "ApprovalReconfirmed",
     "ApprovalRejected",
     "ApprovalRequested",
     "AuthFailed",
@@ -308,6 +327,7 @@ __all__ = [
     "HierarchyPolicyPushed",
     "HierarchyPolicyRejected",
     "LogCompacted",
+    "OperatorNote",
     "RuntimeReady",
     "RuntimeStarted",
     "RuntimeStopped",

@@ -217,7 +217,7 @@ def image(png_b64: str | None, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{png_b64}">'
 
 
-def shadow_html(result: ShadowResult) -> str:
+def shadow_html(result: ShadowResult, *, spread_rows: Sequence[Any] = ()) -> str:
     prod, cand = result.production, result.candidate
     intro = (
         f"<p>Inputs: {esc(result.inputs.label)}, {result.inputs.n} steps of "
@@ -236,9 +236,11 @@ def shadow_html(result: ShadowResult) -> str:
         for d in result.differences
     ]
     return page(
-        f"gridaios shadow run: {prod.policy.name} vs {cand.policy.name}",
+        f"gridaios shadow run: {prod.policy.name} vs {cand.policy.name} on {result.inputs.label}",
         [
             intro,
+            verdict_section(result),
+            spread_section(spread_rows),
             "<h2>Feeder load, battery setpoints and SoC</h2>",
             image(shadow_plot(result), "feeder load, setpoints and SoC, production vs candidate"),
             "<h2>KPIs</h2>",
@@ -248,6 +250,52 @@ def shadow_html(result: ShadowResult) -> str:
             "<h2>Proposals and the agent tier that decided them</h2>",
             proposals_table(result),
         ],
+    )
+
+
+def verdict_section(result: ShadowResult) -> str:
+    """The verdict per KPI (better / worse / equal, with the size) and which forecast tier
+    each side ran on: KPIs differ between installs with and without the forecast extras."""
+    from runtime.shadow.verdict import fmt, overall, verdicts
+
+    summary = result.as_json()
+    prod, cand = summary["production"], summary["candidate"]
+    assert isinstance(prod, dict) and isinstance(cand, dict)
+    items = verdicts(prod, cand)
+    rows = "".join(
+        f"<tr class={v.verdict}><td>{esc(v.label)}</td><td class=num>{fmt(v.production)}</td>"
+        f"<td class=num>{fmt(v.candidate)}</td>"
+        f"<td class=num>{'+' if v.difference > 0 else ''}{fmt(v.difference)}</td>"
+        f"<td>{esc(v.verdict)}</td></tr>"
+        for v in items
+    )
+    return (
+        f"<h2>Verdict</h2><p id=verdict><b>{esc(overall(items))}</b>.</p>"
+        f"<p id=forecast-tier>Forecast tier: production {esc(prod.get('forecast'))}; "
+        f"candidate {esc(cand.get('forecast'))}. (Without the forecast extras the rule tier "
+        f"decides and the KPIs differ from an install with them.)</p>"
+        "<table id=verdicts><tr><th>KPI</th><th>production</th><th>candidate</th>"
+        f"<th>difference</th><th>verdict</th></tr>{rows}</table>"
+    )
+
+
+def spread_section(rows: Sequence[Any]) -> str:
+    """KPIs over several seeds: mean (min..max) per side and how often the candidate won."""
+    if not rows:
+        return ""
+    from runtime.shadow.verdict import fmt_stats
+
+    body = "".join(
+        f"<tr><td>{esc(r.label)}</td><td class=num>{esc(fmt_stats(r.production))}</td>"
+        f"<td class=num>{esc(fmt_stats(r.candidate))}</td>"
+        f"<td class=num>{esc(fmt_stats(r.difference))}</td><td>{esc(r.verdict())}</td></tr>"
+        for r in rows
+    )
+    return (
+        f"<h2>Spread over {rows[0].runs} seeds</h2><p>Mean (min..max) of each KPI over the "
+        "scenario run with different random seeds; the plots and tables below are the first "
+        "seed's.</p><table id=spread><tr><th>KPI</th><th>production</th><th>candidate</th>"
+        f"<th>difference</th><th>verdict</th></tr>{body}</table>"
     )
 
 

@@ -94,3 +94,40 @@ def test_a_trend_breaks_at_gaps_and_marks_bad_samples(static_url: str, page: Any
     assert "min 90.0, max 120.0" in drawn["title"]
     assert "no history" in drawn["empty"]
     assert drawn["staleLast"] == 2  # a stale point: its last reading is marked bad too
+
+
+def test_a_trend_chart_has_axes_units_limits_and_setpoints(static_url: str, page: Any) -> None:
+    page.goto(static_url + "/dom.js")
+    drawn = page.evaluate(
+        """async () => {
+            const { chart, ticks } = await import("/views/trends.js");
+            const t0 = Date.UTC(2026, 6, 15, 18, 0, 0);
+            const at = (min) => new Date(t0 + min * 60e3).toISOString();
+            const samples = [0, 10, 20, 30, 40, 50, 60].map((m, i) => ({
+                ts: at(m), value: [1000, 1080, 1150, 1210, 1120, 1050, 990][i] }));
+            const svg = chart({
+                samples, unit: "kW", label: "substation.p_kw",
+                lines: [{ value: 1100, label: "peak-shaving target", kind: "threshold" },
+                        { value: 1600, label: "transformer rating", kind: "limit" }],
+                steps: [{ ts: at(15), value: 120 }, { ts: at(45), value: 0 }],
+                fromMs: t0, toMs: t0 + 3600e3,
+            });
+            document.body.append(svg);
+            return {
+                ticks: ticks(0, 100),
+                unit: svg.querySelector("text.unit").textContent,
+                limits: [...svg.querySelectorAll("text.limit-label")].map((t) => t.textContent),
+                axis: [...svg.querySelectorAll("text.axis")].map((t) => t.textContent),
+                over: svg.dataset.over,
+                setpoint: svg.querySelectorAll("path.setpoint").length,
+                actual: svg.querySelector("path.actual").getAttribute("d").split("L").length,
+            };
+        }"""
+    )
+    assert drawn["ticks"] == [0, 20, 40, 60, 80, 100]
+    assert drawn["unit"] == "kW"
+    assert drawn["limits"] == ["peak-shaving target 1,100 kW", "transformer rating 1,600 kW"]
+    assert "18:00" in drawn["axis"] and "19:00" in drawn["axis"] and "UTC" in drawn["axis"]
+    assert drawn["over"] == "3"  # 1150, 1210 and 1120 kW are above the target
+    assert drawn["setpoint"] == 1
+    assert drawn["actual"] == 7  # one unbroken line through 7 samples

@@ -356,7 +356,7 @@ def test_detail_carries_what_an_operator_needs(log: EventLog) -> None:
     d = approvals.detail(log, "d1")
     assert d["status"] == "pending" and d["plan_hash"] == digest
     assert d["commands"][0]["value"] == 150.0 and d["proposed_by"] == "olga"
-    assert d["plan"] == "bat1 active_power_kw = 150 from 18:45 to 19:00 UTC"
+    assert d["plan"] == "bat1 active_power_kw = 150 kW (discharge) from 18:45 to 19:00 UTC"
     (verdict,) = d["verdicts"]
     assert verdict["outcome"] == "clamped"
     assert verdict["constraints"][0]["constraint"] == "ramp.active_power_kw"

@@ -1,5 +1,6 @@
 // HTTP client for the gridaios API (contract v1). The session is the HttpOnly cookie the
 // server sets at login; nothing secret is kept in the page.
+import { reportLost, reportOk } from "./link.js";
 
 export class ApiError extends Error {
   constructor(status, detail, path) {
@@ -43,8 +44,11 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
   try {
     response = await fetch(path, init);
   } catch (err) {
+    reportLost();
     throw new ApiError(0, `cannot reach the gridaios runtime (${err.message}); is it running?`, path);
   }
+  if ([502, 504].includes(response.status)) reportLost();
+  else reportOk();
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("application/json") ? await response.json().catch(() => null) : await response.text();
   if (!response.ok) {

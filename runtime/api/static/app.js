@@ -1,6 +1,8 @@
 // gridaios operator console: a hash router over plain ES modules (no build step, no CDN).
 import { ApiError, get, onUnauthorized, post } from "./api.js";
-import { clear, h } from "./dom.js";
+import { clear, duration, h } from "./dom.js";
+import { linkLost, onLinkChange, silenceS } from "./link.js";
+import { alertControls, showPending } from "./notify.js";
 import { renderLogin } from "./views/login.js";
 import { renderState } from "./views/state.js";
 import { renderApprovals } from "./views/approvals.js";
@@ -8,6 +10,12 @@ import { renderApproval } from "./views/approval.js";
 import { renderDispatches, renderDispatch } from "./views/dispatches.js";
 import { renderAudit } from "./views/audit.js";
 import { renderShadow } from "./views/shadow.js";
+import { renderAlarms } from "./views/alarms.js";
+import { renderShift } from "./views/shift.js";
+import { renderDiagram } from "./views/diagram.js";
+import { renderTrends } from "./views/trends.js";
+import { installKeys } from "./keys.js";
+import { themeControl } from "./theme.js";
 import { renderAsk } from "./views/ask.js";
 
 const main = document.getElementById("main");
@@ -26,6 +34,10 @@ const ROUTES = [
   [/^#\/dispatches\/([^/]+)$/, "dispatches", renderDispatch],
   [/^#\/audit$/, "audit", renderAudit],
   [/^#\/shadow$/, "shadow", renderShadow],
+  [/^#\/alarms$/, "alarms", renderAlarms],
+  [/^#\/shift$/, "shift", renderShift],
+  [/^#\/diagram$/, "diagram", renderDiagram],
+  [/^#\/trends$/, "trends", renderTrends],
   [/^#\/ask$/, "ask", renderAsk],
 ];
 
@@ -106,20 +118,51 @@ async function refreshChrome() {
     );
     health.title = parts.join("\n") || "runtime health";
   } catch (err) {
-    health.textContent = "runtime unreachable";
+    const silent = silenceS();
+    health.textContent = silent === null
+      ? "runtime unreachable" : `runtime unreachable (no answer for ${duration(silent)})`;
     health.className = "health health-bad";
     health.title = err.detail || String(err);
   }
+  const count = document.getElementById("pending-count");
   try {
     const pending = await get("/api/approvals", { quiet401: true });
-    const count = document.getElementById("pending-count");
     count.textContent = String(pending.length);
     count.hidden = pending.length === 0;
+    count.classList.remove("stale");
+    count.title = "";
     count.classList.toggle("escalated", pending.some((p) => p.escalated));
+    showPending(pending);
+    refreshAlarmCount();
   } catch {
-    // the view itself shows errors; the header stays quiet
+    if (linkLost()) {
+      // an old count is a lie once the runtime is gone: say it is unknown
+      count.textContent = "?";
+      count.hidden = false;
+      count.classList.add("stale");
+      count.title = "unknown: the runtime does not answer";
+    }
   }
 }
+
+async function refreshAlarmCount() {
+  const badge = document.getElementById("alarm-count");
+  try {
+    const items = await get("/api/alarms", { quiet401: true });
+    const open = items.filter((a) => !a.acked).length;
+    badge.textContent = String(open);
+    badge.hidden = open === 0;
+    badge.classList.toggle("escalated", items.some((a) => !a.acked && a.priority === "high"));
+  } catch {
+    // the alarms view shows errors
+  }
+}
+
+// Losing the runtime greys the whole page at once (not only a banner), and the header says so.
+onLinkChange((lost) => {
+  document.body.classList.toggle("link-lost", lost);
+  if (lost) refreshChrome();
+});
 
 onUnauthorized(() => {
   if (!session.user) return;
@@ -144,6 +187,8 @@ document.getElementById("logout").addEventListener("click", async () => {
 });
 
 window.addEventListener("hashchange", route);
+document.getElementById("alerts").append(...alertControls(h), themeControl(h));
+installKeys();
 setInterval(refreshChrome, 5000);
 
 (async function start() {

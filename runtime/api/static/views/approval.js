@@ -1,8 +1,52 @@
 // One approval request in full: what would be done, why, what the gate and the power flow
 // said, what happens without a decision, and the approve / reject controls.
 import { ApiError, get, post, roleAtLeast } from "../api.js";
-import { duration, errorBox, h, kw, num, secondsBetween, shortHash, utc } from "../dom.js";
+import { duration, errorBox, h, kw, num, shortHash, utc } from "../dom.js";
 import { requirementText, siteNow } from "./approvals.js";
+import { SiteClock, hhmm } from "../clock.js";
+
+// "discharge 146 kW" rather than a raw active_power_kw (positive: the battery discharges).
+export function setpointWords(kind, value) {
+  const v = Number(value);
+  if (value === null || value === undefined || Number.isNaN(v)) return "–";
+  if (kind && kind.endsWith("_pct")) return `curtail to ${num(v, 0)} %`;
+  if (kind === "reactive_power_kvar") return `${v > 0 ? "inject" : v < 0 ? "absorb" : "hold"} ${num(Math.abs(v), 0)} kvar`;
+  if (Math.abs(v) < 0.05) return "hold 0 kW (idle)";
+  return `${v > 0 ? "discharge" : "charge"} ${num(Math.abs(v), 1)} kW`;
+}
+
+function stakesSection(detail) {
+  const st = detail.stakes;
+  if (!st) return null;
+  const peaks = (st.peaks || []).map((p) => h("tr", { dataset: { source: p.source } },
+    h("th", { scope: "row" }, p.source),
+    h("td", { class: "num" }, kw(p.without_kw)),
+    h("td", { class: "num" }, p.with_kw === null || p.with_kw === undefined ? "–" : kw(p.with_kw)),
+    h("td", { class: "small" }, p.label)));
+  return section("What is at stake",
+    h("p", { class: "lead", id: "stakes-setpoint" }, st.setpoint),
+    st.threshold_meaning ? h("p", { id: "threshold-meaning" }, `${st.threshold_meaning}.`) : null,
+    peaks.length
+      ? h("table", { class: "grid kpis", id: "peaks" },
+          h("caption", { class: "small" }, "Which peak is which: the same evening seen three ways"),
+          h("thead", {}, h("tr", {}, h("th", {}, "Source"), h("th", { class: "num" }, "No action"),
+            h("th", { class: "num" }, "With the plan"), h("th", {}, "What it is"))),
+          h("tbody", {}, peaks))
+      : null,
+    st.not_acting ? h("p", { id: "not-acting" }, h("strong", {}, "Not acting: "), `${st.not_acting}.`) : null);
+}
+
+function historySection(detail) {
+  const items = detail.history || [];
+  const rows = items.map((x) => h("li", {},
+    `${hhmm(x.ts)}: a later cycle proposed ${setpointWords("active_power_kw", x.proposed_kw)}, ` +
+    `within ±${num(x.tolerance_kw, 0)} kW of this request's ${num(x.pending_kw, 1)} kW: this request stands.`));
+  return section("History across cycles",
+    h("p", { class: "small muted" },
+      "A request stands while later cycles propose nearly the same plan; its expiry and escalation times hold. " +
+      "A plan that moves further supersedes it and this page links to the new request."),
+    rows.length ? h("ul", { id: "history" }, rows) : h("p", { class: "muted small", id: "history" }, "No later cycle yet."));
+}
 
 // Grid report KPIs, with their units, plan next to no action.
 const KPIS = [
@@ -50,7 +94,7 @@ function planTable(commands) {
           {},
           h("td", {}, c.asset),
           h("td", {}, c.kind ?? "–"),
-          h("td", { class: "num" }, c.kind && c.kind.endsWith("_pct") ? `${num(c.value)} %` : kw(c.value ?? c.value_kw)),
+          h("td", { class: "num" }, setpointWords(c.kind, c.value ?? c.value_kw)),
           h("td", {}, utc(c.start)),
           h("td", {}, utc(c.end)),
           h("td", {}, c.origin ?? "–"),
@@ -178,12 +222,10 @@ function simulation(detail) {
 
 function doNothingText(detail) {
   const d = detail.do_nothing ?? detail.if_nobody_acts ?? detail.nothing_done;
-  if (typeof d === "string") return d;
-  if (d && typeof d === "object") {
-    return `${d.summary ?? d.text ?? JSON.stringify(d)}. The request expires at ${utc(detail.expires_at)} ` +
-      "and nothing is sent to the device.";
-  }
-  return "If nobody decides before expiry the request expires and the setpoint stays as it is.";
+  const by = `If nobody acts by ${hhmm(detail.expires_at)}: the request expires, nothing is sent, ` +
+    `and the setpoint stays at ${kw(d?.setpoint_kw ?? detail.rollback_kw)}`;
+  const summary = d && typeof d === "object" ? (d.summary ?? d.text ?? "") : (typeof d === "string" ? d : "");
+  return `${by}. ${summary ? `Projected: ${summary}.` : ""}`;
 }
 
 function decisionForm(detail, ctx, onDecided) {
@@ -217,7 +259,7 @@ function decisionForm(detail, ctx, onDecided) {
           "another operator must approve too before anything is sent.";
       } else text = `Approved (plan ${shortHash(planHash)}): the runtime re-checks it against fresh state, then sends it.`;
       status.append(h("p", { class: "ok", role: "status" }, text));
-      onDecided();
+      onDecided(r);
       status.append(h("p", {}, h("a", { href: `#/dispatches/${encodeURIComponent(detail.dispatch_id)}`, id: "to-dispatch" },
         "Follow this dispatch to the device")));
     } catch (err) {
@@ -248,6 +290,18 @@ export async function renderApproval(main, ctx, id) {
   main.append(holder);
 
   let shown = null; // what the page shows: status, approvers, plan hash, escalation
+  const clock = new SiteClock();
+  const countdown = h("span", { id: "expires-in", "aria-live": "off" }, "");
+  let expiresAt = null;
+  let ticking = false;
+
+  // The countdown ticks every second on the site clock (it is not a snapshot of page load).
+  function tick() {
+    if (!ticking || !expiresAt) return;
+    const left = (new Date(expiresAt).getTime() - clock.nowMs()) / 1000;
+    countdown.textContent = left > 0 ? `in ${duration(left)}` : "expired";
+    countdown.classList.toggle("urgent", left > 0 && left < 120);
+  }
   const notice = h("div", { id: "approval-notice", "aria-live": "polite" });
 
   function fingerprint(d) {
@@ -263,14 +317,19 @@ export async function renderApproval(main, ctx, id) {
     } catch {
       return; // the header shows connection trouble
     }
+    siteNow().then((n) => clock.sample(n));
     if (!ctx.current() || shown === null || fingerprint(d) === shown) return;
     shown = fingerprint(d);
     const closed = (d.status ?? "pending") !== "pending";
+    if (closed) ticking = false;
+    if (closed) countdown.textContent = d.status;
     notice.replaceChildren(h("p", { class: "notice", role: "status" },
       `Changed since this page loaded: status ${d.status}` +
       `${(d.approvers || []).length ? `, approved by ${d.approvers.join(", ")}` : ""}` +
       `${d.escalated ? ", escalated" : ""}.`,
-      closed ? " No decision is possible any more." : " Reload the page to review it again."));
+      closed ? " No decision is possible any more." : " Reload the page to review it again.",
+      d.successor ? [" ", h("a", { href: `#/approvals/${encodeURIComponent(d.successor)}`, id: "successor" },
+        `Superseded by ${d.successor}: review that one`)] : null));
     const status = document.getElementById("approval-status");
     if (status) status.textContent = d.status ?? "pending";
     if (closed) {
@@ -283,7 +342,10 @@ export async function renderApproval(main, ctx, id) {
     if (!ctx.current()) return;
     shown = fingerprint(detail);
     const pending = (detail.status ?? "pending") === "pending";
-    const left = secondsBetween(now, detail.expires_at);
+    clock.sample(now);
+    expiresAt = detail.expires_at;
+    ticking = pending;
+    tick();
     const needed = detail.approvers_needed ?? (detail.requirement === "two_operators" ? 2 : 1);
     const cmds = commandsOf(detail);
     const head = cmds[0] ?? {};
@@ -295,26 +357,44 @@ export async function renderApproval(main, ctx, id) {
       h("div", { class: "columns" },
         h("div", {},
           section("The plan",
-            h("p", { class: "lead" }, `${detail.asset ?? head.asset}: ${kw(detail.value_kw ?? head.value)}`),
+            h("p", { class: "lead", id: "plan-lead" }, `${detail.asset ?? head.asset}: ${setpointWords(head.kind ?? "active_power_kw", detail.value_kw ?? head.value)}`),
             planTable(cmds),
             dl([
               ["Needs", requirementText(detail.requirement)],
-              ["Approved so far", `${(detail.approvers || []).length} of ${needed}${(detail.approvers || []).length ? `: ${detail.approvers.join(", ")}` : ""}`],
+              ["Approved so far", h("span", { id: "approved-so-far" }, `${(detail.approvers || []).length} of ${needed}${(detail.approvers || []).length ? `: ${detail.approvers.join(", ")}` : ""}`)],
               ["Proposed by", detail.proposed_by || detail.proposer || undefined],
               ["Requested", utc(detail.requested_at)],
-              ["Expires", `${utc(detail.expires_at)} (${left !== null && left > 0 ? `in ${duration(left)}` : "expired"}, site clock)`],
+              ["Expires", h("span", {}, `${utc(detail.expires_at)} (`, countdown, ", site clock)")],
+              ["Escalates", detail.escalate_at ? (detail.escalated ? `escalated (was due ${utc(detail.escalate_at)})` : utc(detail.escalate_at)) : undefined],
               ["Rollback point", detail.rollback_kw !== undefined ? `${kw(detail.rollback_kw)} (setpoint restored on revert)` : undefined],
               ["Plan hash", h("code", { id: "plan-hash", title: detail.plan_hash }, shortHash(detail.plan_hash))],
             ])),
           section("Why", h("p", { class: "lead", id: "rationale" }, detail.rationale ?? "")),
           section("Safety gate verdicts", verdictList(detail.verdicts)),
+          stakesSection(detail),
           section("If nobody acts", h("p", { id: "do-nothing" }, doNothingText(detail))),
+          historySection(detail),
           section("Decision", pending
-            ? decisionForm(detail, ctx, () => {
+            ? decisionForm(detail, ctx, (r) => {
                 shown = null; // this page made the change: nothing to warn about
+                const badge = document.getElementById("approval-status");
+                if (badge && r?.status) {
+                  badge.textContent = r.status;
+                  badge.classList.toggle("done", r.status !== "pending");
+                }
+                const so = document.getElementById("approved-so-far");
+                if (so && r?.approvers) {
+                  so.textContent = `${r.approvers.length} of ${r.approvers_needed}: ${r.approvers.join(", ")}`;
+                }
+                countdown.textContent = r?.status === "pending" ? countdown.textContent : "decided";
+                ticking = r?.status === "pending";
               })
             : h("p", { id: "decision-closed" }, `This request is ${detail.status}; no decision is possible any more.`,
-                " ", h("a", { href: `#/dispatches/${encodeURIComponent(detail.dispatch_id)}` }, "See the dispatch record"))),
+                " ", detail.successor
+                  ? [h("a", { href: `#/approvals/${encodeURIComponent(detail.successor)}`, id: "successor" },
+                      `It was superseded by ${detail.successor}: review that one`), ". "]
+                  : null,
+                h("a", { href: `#/dispatches/${encodeURIComponent(detail.dispatch_id)}` }, "See the dispatch record"))),
           section("Explanation",
             h("details", {},
               h("summary", {}, "The full decision record: telemetry seen, models, gate, simulation"),
@@ -326,6 +406,7 @@ export async function renderApproval(main, ctx, id) {
   try {
     await load();
     ctx.every(5000, watch);
+    ctx.every(1000, tick);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       holder.replaceChildren(errorBox(`${id} is not awaiting approval any more (decided, expired or superseded).`),

@@ -1,6 +1,7 @@
 // Pending approvals, oldest first, with age, time left before expiry and escalation.
 import { get } from "../api.js";
 import { duration, errorBox, h, kw, secondsBetween, utc } from "../dom.js";
+import { hhmm } from "../clock.js";
 
 const EVERY_MS = 3000;
 
@@ -58,12 +59,12 @@ export async function renderApprovals(main, ctx) {
         { class: a.escalated ? "escalated" : "", dataset: { dispatchId: a.dispatch_id } },
         h("td", {}, h("a", { href: `#/approvals/${encodeURIComponent(a.dispatch_id)}`, class: "open-approval" }, a.dispatch_id)),
         h("td", {}, a.asset),
-        h("td", { class: "num" }, kw(a.value_kw)),
+        h("td", { class: "num" }, a.value_kw > 0 ? `discharge ${kw(a.value_kw)}` : a.value_kw < 0 ? `charge ${kw(-a.value_kw)}` : kw(a.value_kw)),
         h("td", {}, requirementText(a.requirement),
           h("div", { class: "muted small" }, `${(a.approvers || []).length} of ${needed} approved`,
             (a.approvers || []).length ? ` (${a.approvers.join(", ")})` : "")),
         h("td", {}, duration(age)),
-        h("td", { class: expired || urgent ? "flag" : "" }, expired ? "EXPIRED" : duration(left)),
+        h("td", { class: expired || urgent ? "flag" : "" }, expired ? "EXPIRED" : `${duration(left)} (at ${hhmm(a.expires_at)})`),
         h("td", {}, a.escalated ? h("span", { class: "badge bad" }, "ESCALATED") : "–"),
         h("td", { class: "rationale" }, a.rationale || ""),
       );
@@ -80,7 +81,7 @@ export async function renderApprovals(main, ctx) {
             {},
             h("th", {}, "Dispatch"),
             h("th", {}, "Asset"),
-            h("th", { class: "num" }, "Setpoint (kW)"),
+            h("th", { class: "num" }, "Setpoint"),
             h("th", {}, "Needs"),
             h("th", {}, "Waiting"),
             h("th", {}, "Expires in"),

@@ -13,6 +13,14 @@ const KINDS = [
   "auth.user_added", "runtime.started",
 ];
 
+// "user olga; reason evening peak" rather than raw JSON; nested values stay compact.
+export function readable(payload) {
+  return Object.entries(payload ?? {}).map(([k, v]) => {
+    const text = v !== null && typeof v === "object" ? JSON.stringify(v) : String(v);
+    return `${k.replaceAll("_", " ")}: ${text.length > 60 ? `${text.slice(0, 57)}…` : text}`;
+  }).join("; ");
+}
+
 export async function renderAudit(main, ctx) {
   const kind = h("input", { id: "audit-kind", list: "audit-kinds", placeholder: "any kind", size: 22 });
   const did = h("input", { id: "audit-dispatch", placeholder: "any dispatch", size: 22 });
@@ -22,7 +30,7 @@ export async function renderAudit(main, ctx) {
   const result = h("div", { id: "audit-results" });
   const verify = h("div", { id: "audit-verify" });
   const form = h("form", { class: "toolbar", id: "audit-form" },
-    h("label", { for: "audit-kind" }, "Kind "), kind,
+    h("label", { for: "audit-kind" }, "Kind (or part: approval, granted) "), kind,
     h("datalist", { id: "audit-kinds" }, KINDS.map((k) => h("option", { value: k }))),
     h("label", { for: "audit-dispatch" }, " Dispatch id "), did,
     h("label", { for: "audit-q" }, " Text "), text, " ", submit);
@@ -36,7 +44,7 @@ export async function renderAudit(main, ctx) {
     return h("table", { class: "grid", id: "audit-table" },
       h("thead", {}, h("tr", {}, ["#", "Time (UTC)", "Kind", "Dispatch", "Payload", "Hash"].map((t) => h("th", {}, t)))),
       h("tbody", {}, rows.map((e) => {
-        const payload = JSON.stringify(e.payload ?? {});
+        const payload = readable(e.payload);
         return h("tr", { dataset: { kind: e.kind } },
           h("td", { class: "num" }, e.seq),
           h("td", { class: "nowrap" }, utc(e.ts)),

@@ -2,6 +2,7 @@
 import { get, query } from "../api.js";
 import { duration, errorBox, h, num, utc } from "../dom.js";
 import { sparkline } from "../sparkline.js";
+import { linkLost, silenceS } from "../link.js";
 
 // The safety gate refuses decisions on readings older than `safety.max_age_s` (120 s in the
 // shipped configs); the console flags them from the same age so operators see it first.
@@ -11,8 +12,13 @@ const HISTORY_EVERY_MS = 15000;
 const HISTORY_MINUTES = 60;
 const SEEN_MAX = 1200; // an hour of 3-second refreshes
 
-export function pointStatus(p) {
+// `lost`: the console has had no answer from the runtime; every value is then stale, with
+// its age counted on (`age_s` is the age when last heard plus the silence since).
+export function pointStatus(p, { lost = false } = {}) {
   const quality = p.quality || "unknown";
+  if (lost) {
+    return { bad: true, stale: true, text: `STALE: runtime unreachable, ${duration(p.age_s)} old` };
+  }
   if (quality !== "good") return { bad: true, text: `BAD: ${quality}` };
   if (p.age_s !== null && p.age_s !== undefined && p.age_s > STALE_AFTER_S) {
     return { bad: true, text: `STALE: ${duration(p.age_s)} old` };
@@ -95,13 +101,32 @@ export async function renderState(main, ctx) {
         : null);
   }
 
+  let fetchedAtMs = Date.now();
+
+  // The age ticks with the local clock between refreshes, and goes on ticking when the
+  // runtime stops answering (then every row turns stale with its age).
+  function aged(p) {
+    const extra = (Date.now() - fetchedAtMs) / 1000;
+    const base = p.age_s === null || p.age_s === undefined ? null : Number(p.age_s);
+    return { ...p, age_s: base === null ? null : base + extra };
+  }
+
   function draw() {
+    const lost = linkLost();
+    if (lost) {
+      const silent = silenceS();
+      stamp.textContent = `NO CONTACT with the runtime for ${duration(silent)}: ` +
+        "every value below is stale; the ages keep counting.";
+      stamp.className = "error";
+      stamp.setAttribute("role", "alert");
+    }
     body.replaceChildren(
-      ...points.map((p) => {
-        const status = pointStatus(p);
+      ...points.map((raw) => {
+        const p = aged(raw);
+        const status = pointStatus(p, { lost });
         return h(
           "tr",
-          { class: status.bad ? "bad" : "", dataset: { point: p.point } },
+          { class: status.stale ? "bad stale" : status.bad ? "bad" : "", dataset: { point: p.point } },
           h("td", {}, p.point),
           h("td", { class: "num" }, num(p.value, 2)),
           h("td", {}, p.unit || ""),
@@ -119,6 +144,9 @@ export async function renderState(main, ctx) {
       const r = await get("/api/state");
       if (!ctx.current()) return;
       points = (r.points || []).slice().sort((a, b) => a.point.localeCompare(b.point));
+      fetchedAtMs = Date.now();
+      stamp.className = "muted";
+      stamp.removeAttribute("role");
       points.forEach(remember);
       const source = { live: "live from the runtime", historian: "from the historian (no live runtime)", none: "no source" }[r.source] ?? "";
       stamp.textContent = `Site clock ${utc(r.now)}; ${source}; refreshed every ${STATE_EVERY_MS / 1000} s.`;
@@ -128,7 +156,9 @@ export async function renderState(main, ctx) {
       }
       draw();
     } catch (err) {
-      if (ctx.current()) error.replaceChildren(errorBox(`Live state unavailable: ${err.detail || err}`));
+      if (!ctx.current()) return;
+      error.replaceChildren(errorBox(`Live state unavailable: ${err.detail || err}`));
+      draw();
     }
   }
 
@@ -150,4 +180,5 @@ export async function renderState(main, ctx) {
   await loadHistory();
   ctx.every(STATE_EVERY_MS, loadState);
   ctx.every(HISTORY_EVERY_MS, loadHistory);
+  ctx.every(1000, draw);
 }
