@@ -88,6 +88,10 @@ class OpenAdrConfig(_Model):
         default=None, description="the VTN certificate's OpenADR fingerprint, AA:BB:.. (10)"
     )
     tls: OpenAdrTls | None = None
+    allow_insecure: bool = Field(
+        default=False,
+        description="2.0b: accept a VTN whose signatures are not checked (no vtn_fingerprint)",
+    )
     programs: list[ProgramConfig] = Field(min_length=1)
     unknown_program: Literal["opt_out"] = Field(
         default="opt_out", description="events of a program not listed here"
@@ -135,12 +139,27 @@ class OpenAdrConfig(_Model):
         return next((p for p in self.programs if p.name == name), None)
 
 
+def insecure(oadr: OpenAdrConfig) -> bool:
+    """A 2.0b VEN that checks no VTN signature (no pinned fingerprint)."""
+    return oadr.version == "2.0b" and oadr.vtn_fingerprint is None
+
+
 def openadr_issues(config: SiteConfig, base: Path | None = None) -> list[ConfigIssue]:
     """References to the rest of the site: temperature points, the DR agent, files."""
     oadr = config.openadr
     if oadr is None or not oadr.enabled:
         return []
     issues: list[ConfigIssue] = []
+    if insecure(oadr) and not oadr.allow_insecure:
+        issues.append(
+            ConfigIssue(
+                "openadr.allow_insecure",
+                "false",
+                "no vtn_fingerprint: the VTN's signatures are not checked and whoever answers "
+                f"at {oadr.vtn_url} controls DR events; pin the VTN (https, tls, "
+                "vtn_fingerprint) or set allow_insecure: true to accept that",
+            )
+        )
     if not config.agents.dr_events.enabled:
         issues.append(
             ConfigIssue(
@@ -210,5 +229,6 @@ __all__ = [
     "OpenAdrTls",
     "OptInThresholds",
     "ProgramConfig",
+    "insecure",
     "openadr_issues",
 ]
