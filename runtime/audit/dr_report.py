@@ -45,19 +45,24 @@ class EventWindow:
 
 def find_event(log: EventLog, event_id: str, tz: tzinfo = UTC) -> EventWindow:
     """The accepted internal events of ``event_id`` (``ID`` or ``ID.<n>``), last revision
-    each; the other DR events' days are local dates in ``tz`` (the site's time zone)."""
+    each; the other DR events' days are local dates in ``tz`` (the site's time zone), by
+    their last revision: an event cancelled later leaves its day a normal day."""
     parts: dict[str, dict[str, Any]] = {}
+    others: dict[str, dict[str, Any]] = {}  # the other internal events, last revision each
     via = ""
-    days: set[date] = set()
     for e in log.events(kinds=("agent.dr_event_accepted",)):
         body = dict(e.payload.get("event") or {})
         eid = str(body.get("event_id", ""))
-        start = datetime.fromisoformat(str(body["start"]))
         if eid == event_id or eid.startswith(f"{event_id}."):
             parts[eid] = body
             via = str(e.payload.get("via", ""))
-        elif body.get("status", "active") == "active":
-            days.add(start.astimezone(tz).date())
+        else:
+            others[eid] = body
+    days: set[date] = {
+        datetime.fromisoformat(str(b["start"])).astimezone(tz).date()
+        for b in others.values()
+        if b.get("status", "active") == "active"
+    }
     live = [p for p in parts.values() if p.get("status", "active") == "active"]
     if not parts:
         raise ReportError(
