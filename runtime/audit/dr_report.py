@@ -232,6 +232,8 @@ def as_text(window: EventWindow, result: MvResult) -> str:
         f"{'interval':<26}{'baseline kW':>12}{'actual kW':>11}{'delivered':>11}"
         f"{'committed':>11}{'shortfall':>11}",
     ]
+    if result.days_warning is not None:
+        lines.insert(2, f"WARNING: {result.days_warning}")
     for i in result.intervals:
         lines.append(
             f"{i.start.isoformat():<26}{i.baseline_kw:>12.1f}{i.actual_kw:>11.1f}"
@@ -292,7 +294,12 @@ def as_html(window: EventWindow, result: MvResult) -> str:
         f"<body><h1>{title}</h1><p>{html.escape(window.program or 'no program')}, "
         f"{html.escape(window.start.isoformat())} .. {html.escape(window.end.isoformat())}; "
         f"baseline {html.escape(result.method)} (factor {result.adjustment:.3f})</p>"
-        f"{svg_plot(result)}"
+        + (
+            f"<p><b>warning</b>: {html.escape(result.days_warning)}</p>"
+            if result.days_warning is not None
+            else ""
+        )
+        + f"{svg_plot(result)}"
         f"<p>delivered <b>{result.delivered_kwh:.1f} kWh</b>, committed "
         f"{result.committed_kwh:.1f} kWh, shortfall <b>{result.shortfall_kwh:.1f} kWh</b></p>"
         "<table border='1' cellpadding='4'><tr><th>interval</th><th>baseline kW</th>"

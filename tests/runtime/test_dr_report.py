@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from runtime.audit.dr_report import find_event
+from runtime.audit.dr_report import as_html, as_json, as_text, find_event
+from runtime.decide.dr_mv import HighXOfY, verify
 from runtime.log import events as ev
 from runtime.log.eventlog import EventLog
 
@@ -49,3 +50,21 @@ def test_a_cancelled_then_reissued_events_day_stays_an_event_day(tmp_path: Path)
     window = find_event(log, "ev-9")
     log.close()
     assert window.event_days == frozenset({date(2026, 7, 10)})
+
+
+def test_the_report_shows_a_baseline_on_fewer_days_than_y(tmp_path: Path) -> None:
+    """`gridaios dr report` text, JSON and HTML flag a High X of Y on fewer than Y days."""
+    from tests.runtime.test_dr_mv import EVENT_END, EVENT_START, H, _load
+
+    log = EventLog(tmp_path / "events.db")
+    _accept(log, "ev-9.0", 13)
+    window = find_event(log, "ev-9")
+    log.close()
+    skip = frozenset({date(2026, 7, 6)})
+    short = verify(HighXOfY(x=3, y=5), _load(), EVENT_START, EVENT_END, H, event_days=skip)
+    text = as_text(window, short)
+    assert "WARNING: only 4 eligible days of the 5 wanted" in text.splitlines()[2]
+    assert as_json(window, short)["fewer_days_than_wanted"] is True
+    assert "only 4 eligible days" in as_html(window, short)
+    full = verify(HighXOfY(x=3, y=5), _load(), EVENT_START, EVENT_END, H)
+    assert "WARNING" not in as_text(window, full) and "warning" not in as_html(window, full)
