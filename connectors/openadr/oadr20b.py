@@ -291,9 +291,14 @@ class Ven20b(OpenADRClient):  # type: ignore[misc]
         return sent
 
     async def _poll(self) -> None:
-        await super()._poll()
-        if self.reachable and self.held:
-            await self.flush_reports()
+        try:
+            await super()._poll()
+            if self.reachable and self.held:
+                await self.flush_reports()
+        except asyncio.CancelledError:
+            # only a shutdown cancels a poll job (the loop ending with a poll waiting on the
+            # VTN); apscheduler would log it as an ERROR with a traceback: end the job quietly
+            log.debug("OpenADR poll cancelled at shutdown")
 
     # --- reports we offer -------------------------------------------------------
 

@@ -41,7 +41,16 @@ from pydantic import ValidationError
 from toadr3.models import Event, Report
 
 from connectors.deadletter import DeadLetterSink
-from connectors.openadr.oadr20b import DEAD_LETTER_KIND, Decide, OptType, Record, Submit, VenCounts
+from connectors.openadr.oadr20b import (
+    DEAD_LETTER_KIND,
+    MAX_MESSAGE_BYTES,
+    Decide,
+    OptType,
+    Record,
+    Submit,
+    VenCounts,
+    _read_capped,
+)
 from connectors.openadr.translate import Interval, OadrEvent, Untranslatable
 
 log = logging.getLogger(__name__)
@@ -410,12 +419,19 @@ class Ven3:
             async with self.client.client_session.get(
                 f"{self.vtn_url}{path}", headers=self._headers
             ) as resp:
-                body = await resp.read()
+                # a VTN's answer is read up to MAX_MESSAGE_BYTES, never whole (a hostile or
+                # broken VTN streaming without end must not exhaust the site's memory)
+                body, too_large = await _read_capped(resp, MAX_MESSAGE_BYTES)
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             self._unreachable(err)
             return None
         self.reachable = True
+        if too_large:
+            self._refuse(
+                path, f"answer larger than {MAX_MESSAGE_BYTES} bytes; not read whole", body
+            )
+            return None
         if status != 200:
             self._refuse(path, f"VTN answered HTTP {status}", body)
             return None

@@ -159,6 +159,16 @@ class OpenAdrService:
 
     def build(self) -> Ven20b:
         tls = self.oadr.tls
+        if self.oadr.vtn_fingerprint is None:
+            if not self.oadr.allow_insecure:  # check-config refuses this; never run it
+                raise RuntimeError(
+                    "openadr: no vtn_fingerprint and allow_insecure is not set; not started"
+                )
+            log.warning(
+                "OpenADR INSECURE: no vtn_fingerprint, the signatures of %s are NOT checked; "
+                "whoever answers at that URL controls DR events (openadr.allow_insecure: true)",
+                self.oadr.vtn_url,
+            )
         ven = Ven20b(
             ven_name=self.oadr.ven_name,
             vtn_url=self.oadr.vtn_url,

@@ -45,19 +45,24 @@ class EventWindow:
 
 def find_event(log: EventLog, event_id: str, tz: tzinfo = UTC) -> EventWindow:
     """The accepted internal events of ``event_id`` (``ID`` or ``ID.<n>``), last revision
-    each; the other DR events' days are local dates in ``tz`` (the site's time zone)."""
+    each; the other DR events' days are local dates in ``tz`` (the site's time zone), by
+    their last revision: an event cancelled later leaves its day a normal day."""
     parts: dict[str, dict[str, Any]] = {}
+    others: dict[str, dict[str, Any]] = {}  # the other internal events, last revision each
     via = ""
-    days: set[date] = set()
     for e in log.events(kinds=("agent.dr_event_accepted",)):
         body = dict(e.payload.get("event") or {})
         eid = str(body.get("event_id", ""))
-        start = datetime.fromisoformat(str(body["start"]))
         if eid == event_id or eid.startswith(f"{event_id}."):
             parts[eid] = body
             via = str(e.payload.get("via", ""))
-        elif body.get("status", "active") == "active":
-            days.add(start.astimezone(tz).date())
+        else:
+            others[eid] = body
+    days: set[date] = {
+        datetime.fromisoformat(str(b["start"])).astimezone(tz).date()
+        for b in others.values()
+        if b.get("status", "active") == "active"
+    }
     live = [p for p in parts.values() if p.get("status", "active") == "active"]
     if not parts:
         raise ReportError(
@@ -227,6 +232,8 @@ def as_text(window: EventWindow, result: MvResult) -> str:
         f"{'interval':<26}{'baseline kW':>12}{'actual kW':>11}{'delivered':>11}"
         f"{'committed':>11}{'shortfall':>11}",
     ]
+    if result.days_warning is not None:
+        lines.insert(2, f"WARNING: {result.days_warning}")
     for i in result.intervals:
         lines.append(
             f"{i.start.isoformat():<26}{i.baseline_kw:>12.1f}{i.actual_kw:>11.1f}"
@@ -287,7 +294,12 @@ def as_html(window: EventWindow, result: MvResult) -> str:
         f"<body><h1>{title}</h1><p>{html.escape(window.program or 'no program')}, "
         f"{html.escape(window.start.isoformat())} .. {html.escape(window.end.isoformat())}; "
         f"baseline {html.escape(result.method)} (factor {result.adjustment:.3f})</p>"
-        f"{svg_plot(result)}"
+        + (
+            f"<p><b>warning</b>: {html.escape(result.days_warning)}</p>"
+            if result.days_warning is not None
+            else ""
+        )
+        + f"{svg_plot(result)}"
         f"<p>delivered <b>{result.delivered_kwh:.1f} kWh</b>, committed "
         f"{result.committed_kwh:.1f} kWh, shortfall <b>{result.shortfall_kwh:.1f} kWh</b></p>"
         "<table border='1' cellpadding='4'><tr><th>interval</th><th>baseline kW</th>"

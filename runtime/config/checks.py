@@ -12,7 +12,7 @@ from connectors.opcua import OpcUaSourceConfig
 from connectors.opcua.nodeids import node_id_problem
 from runtime.config.hierarchy import TOPIC_ID
 from runtime.config.model import AssetBase, BatteryAsset, CurtailableLoadAsset, SiteConfig
-from runtime.config.openadr import OpenAdrTls
+from runtime.config.openadr import OpenAdrTls, insecure
 from runtime.core.errors import ConfigIssue
 from safety import CLAMPABLE, FAMILIES
 
@@ -310,6 +310,16 @@ def openadr_issues(config: SiteConfig, base: Path | None = None) -> list[ConfigI
     if oadr is None or not oadr.enabled:
         return []
     issues: list[ConfigIssue] = []
+    if insecure(oadr) and not oadr.allow_insecure:
+        issues.append(
+            ConfigIssue(
+                "openadr.allow_insecure",
+                "false",
+                "no vtn_fingerprint: the VTN's signatures are not checked and whoever answers "
+                f"at {oadr.vtn_url} controls DR events; pin the VTN (https, tls, "
+                "vtn_fingerprint) or set allow_insecure: true to accept that",
+            )
+        )
     if not config.agents.dr_events.enabled:
         issues.append(
             ConfigIssue(

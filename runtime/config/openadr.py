@@ -81,6 +81,10 @@ class OpenAdrConfig(_Model):
         default=None, description="the VTN certificate's OpenADR fingerprint, AA:BB:.. (10)"
     )
     tls: OpenAdrTls | None = None
+    allow_insecure: bool = Field(
+        default=False,
+        description="2.0b: accept a VTN whose signatures are not checked (no vtn_fingerprint)",
+    )
     programs: list[ProgramConfig] = Field(min_length=1)
     unknown_program: Literal["opt_out"] = Field(
         default="opt_out", description="events of a program not listed here"
@@ -128,10 +132,16 @@ class OpenAdrConfig(_Model):
         return next((p for p in self.programs if p.name == name), None)
 
 
+def insecure(oadr: OpenAdrConfig) -> bool:
+    """A 2.0b VEN that checks no VTN signature (no pinned fingerprint)."""
+    return oadr.version == "2.0b" and oadr.vtn_fingerprint is None
+
+
 __all__ = [
     "BaselineConfig",
     "OpenAdrConfig",
     "OpenAdrTls",
     "OptInThresholds",
     "ProgramConfig",
+    "insecure",
 ]

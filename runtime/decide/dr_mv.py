@@ -77,6 +77,23 @@ class MvResult:
     adjustment: float  # the same-day factor (1.0: none)
     intervals: tuple[IntervalResult, ...]
     step: timedelta
+    days_eligible: int = 0  # eligible days found in the lookback (at most days_wanted)
+    days_wanted: int = 0  # the method's Y
+
+    @property
+    def fewer_days(self) -> bool:
+        """Fewer eligible days than Y were found: the baseline rests on a smaller set."""
+        return self.days_eligible < self.days_wanted
+
+    @property
+    def days_warning(self) -> str | None:
+        if not self.fewer_days:
+            return None
+        return (
+            f"only {self.days_eligible} eligible days of the {self.days_wanted} wanted; "
+            f"the baseline used the {self.days_eligible} found (more meter history, fewer "
+            "event days or a longer lookback give the full set)"
+        )
 
     @property
     def hours(self) -> float:
@@ -102,6 +119,10 @@ class MvResult:
         return {
             "method": self.method,
             "days_used": [d.isoformat() for d in self.days_used],
+            "days_eligible": self.days_eligible,
+            "days_wanted": self.days_wanted,
+            "fewer_days_than_wanted": self.fewer_days,
+            "days_warning": self.days_warning,
             "adjustment": round(self.adjustment, 6),
             "step_s": self.step.total_seconds(),
             "delivered_kwh": round(self.delivered_kwh, 3),
@@ -187,6 +208,24 @@ def baseline(
 
     Days and times of day are the site's (``tz``): a baseline day's interval is the one at
     the same local wall time, and weekdays are local weekdays."""
+    base, days, factor, _ = _baseline(
+        method, load, start, end, step, event_days=event_days, temperature=temperature, tz=tz
+    )
+    return base, days, factor
+
+
+def _baseline(
+    method: Method,
+    load: Series,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    *,
+    event_days: frozenset[date] = frozenset(),
+    temperature: Series | None = None,
+    tz: tzinfo = UTC,
+) -> tuple[dict[datetime, float], tuple[date, ...], float, int]:
+    """``baseline`` and how many eligible days were found (at most the method's Y)."""
     load = _finite(load)
     if temperature is not None:
         temperature = _finite(temperature)
@@ -235,7 +274,7 @@ def baseline(
                     factor = min(
                         max(actual / typical, 1 - method.adjust_cap), 1 + method.adjust_cap
                     )
-        return {t: v * factor for t, v in base.items()}, tuple(chosen), factor
+        return {t: v * factor for t, v in base.items()}, tuple(chosen), factor, len(days)
 
     if temperature is None:
         raise MvError(
@@ -256,7 +295,7 @@ def baseline(
         ys = [load[at(t, d)] for d in days]
         a, b = _ols(xs, ys)
         out[t] = a + b * temperature[t]
-    return out, tuple(days), 1.0
+    return out, tuple(days), 1.0, len(days)
 
 
 def _ols(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
@@ -284,7 +323,7 @@ def verify(
     tz: tzinfo = UTC,
 ) -> MvResult:
     """Baseline, delivered kW and shortfall for one event window (days in ``tz``)."""
-    base, days, factor = baseline(
+    base, days, factor, eligible = _baseline(
         method, load, start, end, step, event_days=event_days, temperature=temperature, tz=tz
     )
     load = _finite(load)
@@ -308,7 +347,13 @@ def verify(
             )
         )
     return MvResult(
-        method=method.name, days_used=days, adjustment=factor, intervals=tuple(rows), step=step
+        method=method.name,
+        days_used=days,
+        adjustment=factor,
+        intervals=tuple(rows),
+        step=step,
+        days_eligible=eligible,
+        days_wanted=method.y,
     )
 
 

@@ -71,6 +71,7 @@ def dr_config(config: SiteConfig, vtn_port: int) -> SiteConfig:
         vtn_url=f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b",
         ven_id=VEN_ID,
         ven_name=config.site.id,
+        allow_insecure=True,  # a local demo VTN on 127.0.0.1 over http, unsigned
         programs=[
             ProgramConfig(
                 name=PROGRAM,

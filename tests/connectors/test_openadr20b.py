@@ -478,3 +478,59 @@ async def test_a_modification_that_drops_intervals_withdraws_them(
     )
     expected = {"ev-short.0"} if answer == "optIn" else set()
     assert set(_live(site.inbox)) == expected
+
+
+async def test_stopping_with_a_poll_in_flight_logs_no_error(
+    pki: TlsPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service stops the VEN and its thread's asyncio.run cancels what is left: a poll
+    waiting on the VTN at that moment was cancelled inside apscheduler's job, which logged
+    it as an ERROR with a CancelledError traceback on every clean shutdown."""
+    import asyncio
+    import threading
+
+    port = free_port()
+    vtn = _vtn(pki, port)
+    hang = {"on": False, "entered": threading.Event()}
+
+    @web.middleware
+    async def slow(request: web.Request, handler: Any) -> web.StreamResponse:
+        if hang["on"] and request.path.endswith("OadrPoll"):
+            hang["entered"].set()
+            await asyncio.sleep(5)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    vtn.server.app.middlewares.append(slow)
+    await vtn.server.run_async()
+    site = _site(vtn)
+
+    async def ven_thread() -> None:  # as runtime/agents/openadr.py runs it
+        await site.ven.run()
+        assert site.ven.registration_id == "reg-1"
+        hang["on"] = True
+        for _ in range(1000):
+            if hang["entered"].is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert hang["entered"].is_set(), "no poll reached the VTN"
+        await site.ven.stop()
+        # returning: asyncio.run cancels the poll job still waiting on the VTN
+
+    caplog.set_level(logging.WARNING)
+    try:
+        await asyncio.to_thread(asyncio.run, ven_thread())
+    finally:
+        await vtn.server.stop()
+    # the VEN's side only: the VTN (openleadr's server, aiohttp's web server) may log the
+    # connection the VEN dropped
+    errors = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR
+        and (
+            r.name.startswith(("apscheduler", "connectors"))
+            or r.pathname.endswith("openleadr/client.py")
+        )
+    ]
+    assert errors == [], [r.getMessage() for r in errors]

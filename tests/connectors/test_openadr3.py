@@ -39,6 +39,8 @@ class Vtn:
     reports: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     raw_events: bytes | None = None  # when set: served as is (a broken VTN)
+    huge_events_bytes: int = 0  # when set: /events streams this many bytes (no length)
+    huge_sent: int = 0
     runner: web.AppRunner | None = None
 
     @property
@@ -58,7 +60,19 @@ class Vtn:
                 raw.RawProgram.model_validate(p)  # the response is a valid program
             return web.json_response(self.programs)
 
-        async def events(r: web.Request) -> web.Response:
+        async def events(r: web.Request) -> web.StreamResponse:
+            if self.huge_events_bytes:
+                stream = web.StreamResponse(status=200)
+                stream.content_type = "application/json"
+                await stream.prepare(r)
+                chunk = b"[" + b" " * ((1 << 20) - 1)
+                try:
+                    for _ in range(self.huge_events_bytes // len(chunk)):
+                        await stream.write(chunk)
+                        self.huge_sent += len(chunk)
+                except (ConnectionError, RuntimeError):
+                    pass  # the VEN stopped reading: what it should do
+                return stream
             if self.raw_events is not None:
                 return web.Response(body=self.raw_events, content_type="application/json")
             pid = r.query.get("programID")
@@ -344,6 +358,32 @@ async def test_a_garbled_events_answer_does_not_withdraw_accepted_events(
     vtn.raw_events = None
     await site.ven.poll()  # the VTN answers again, the event is still known: nothing new
     assert site.inbox == accepted
+
+
+async def test_an_oversized_events_answer_is_refused_without_reading_it_whole(
+    vtn: Vtn, site: Site
+) -> None:
+    """A VTN streaming 16 MiB for /events: the VEN reads at most MAX_MESSAGE_BYTES, refuses
+    the answer (counted, dead-lettered with what was read), keeps what it accepted and
+    carries on with the next poll."""
+    from connectors.openadr.oadr20b import MAX_MESSAGE_BYTES
+
+    assert await site.ven.start()
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    vtn.events = [_event("e1", start=start, payload={"type": "SIMPLE", "values": [1]})]
+    await site.ven.poll()
+    accepted = list(site.inbox)
+    assert accepted
+    vtn.huge_events_bytes = 16 * 1024 * 1024
+    assert await site.ven.poll() == 0
+    assert site.ven.counts.refused == 1 and site.inbox == accepted
+    kind, _, reason, raw_body, _ = site.dead.items[0]
+    assert kind == "openadr" and "larger than" in reason
+    assert len(raw_body) <= MAX_MESSAGE_BYTES
+    vtn.huge_events_bytes = 0
+    vtn.events.append(_event("e2", start=start, payload={"type": "SIMPLE", "values": [2]}))
+    assert await site.ven.poll() == 1
+    assert site.inbox[-1]["event_id"] == "e2.0"
 
 
 @pytest.mark.parametrize("answer", ["optIn", "optOut"])

@@ -20,6 +20,7 @@ openadr:
   vtn_url: http://127.0.0.1:8080/OpenADR2/Simple/2.0b
   ven_id: ven-demo
   ven_name: demo-feeder
+  allow_insecure: true
   programs:
     - name: oadr://utility/summer-peak
       baseline: {method: high_x_of_y, x: 3, y: 5, adjust_hours: 2, interval_s: 3600}

@@ -77,6 +77,21 @@ def test_days_with_events_are_skipped_and_too_few_days_is_a_clear_error() -> Non
         baseline(HighXOfY(x=5, y=5), _load(), EVENT_START, EVENT_END, H, event_days=skip)
 
 
+def test_fewer_eligible_days_than_y_but_at_least_x_is_flagged_in_the_result() -> None:
+    """High 3 of 5 with one of the five weekdays an event day: 4 eligible days, the
+    baseline rests on them, and the result says so (never silently)."""
+    skip = frozenset({date(2026, 7, 6)})
+    short = verify(HighXOfY(x=3, y=5), _load(), EVENT_START, EVENT_END, H, event_days=skip)
+    assert (short.days_eligible, short.days_wanted, short.fewer_days) == (4, 5, True)
+    figures = short.as_json()
+    assert figures["fewer_days_than_wanted"] is True
+    assert figures["days_eligible"] == 4 and figures["days_wanted"] == 5
+    assert "only 4 eligible days of the 5 wanted" in str(figures["days_warning"])
+    full = verify(HighXOfY(x=3, y=5), _load(), EVENT_START, EVENT_END, H)
+    assert (full.days_eligible, full.fewer_days, full.days_warning) == (5, False, None)
+    assert full.as_json()["fewer_days_than_wanted"] is False
+
+
 def test_10_of_10_uses_every_day_when_there_are_exactly_ten() -> None:
     load: dict[datetime, float] = {}
     d = date(2026, 6, 29)  # two weeks of weekdays before the event day

@@ -17,6 +17,7 @@ openadr:
   vtn_url: http://127.0.0.1:8080/OpenADR2/Simple/2.0b
   ven_id: ven-demo
   ven_name: demo-feeder
+  allow_insecure: true
   programs:
     - name: oadr://utility/summer-peak
       baseline: {method: high_x_of_y, x: 10, y: 10, adjust_hours: 2}
@@ -61,6 +62,21 @@ def test_https_needs_tls_and_a_pinned_fingerprint() -> None:
     assert "pin the VTN: set vtn_fingerprint" in _errors(tls)[0]
     pinned = tls.replace("  programs:", "  vtn_fingerprint: 'AB:CD'\n  programs:")
     assert "10 hex bytes" in _errors(pinned)[0]
+
+
+def test_plain_http_without_a_pinned_vtn_must_be_allowed_explicitly() -> None:
+    """No vtn_fingerprint: nothing the VTN sends is signature-checked; refused unless the
+    site says allow_insecure: true."""
+    assert _errors(SECTION.replace("  allow_insecure: true\n", "")) == [
+        "configs/x.yaml: openadr.allow_insecure = false: no vtn_fingerprint: the VTN's "
+        "signatures are not checked and whoever answers at "
+        "http://127.0.0.1:8080/OpenADR2/Simple/2.0b controls DR events; pin the VTN (https, "
+        "tls, vtn_fingerprint) or set allow_insecure: true to accept that"
+    ]
+    pinned = SECTION.replace(
+        "  allow_insecure: true\n", "  vtn_fingerprint: 'AB:CD:EF:01:23:45:67:89:AB:CD'\n"
+    )
+    assert parse_config(DEMO.read_text() + pinned, "configs/x.yaml").openadr is not None
 
 
 def test_references_are_checked() -> None:
