@@ -22,6 +22,7 @@ from runtime.config.model import (
     _issue,
     _read_yaml,
     node_id_issues,
+    wire_point_issues,
 )
 from runtime.core.errors import ConfigError, ConfigIssue
 
@@ -65,7 +66,7 @@ def load_devices(path: str | Path) -> SiteConfig:
     config = SiteConfig.model_construct(
         site=devices.site, sources=devices.sources, assets=devices.assets, **placeholders
     )
-    issues += node_id_issues(config)
+    issues += node_id_issues(config) + wire_point_issues(config)
     if issues:
         raise ConfigError(file, issues)
     return config

@@ -584,6 +584,7 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         raise ConfigError(file, [_issue(e, raw) for e in err.errors()]) from err
     issues = (
         _reference_issues(config)
+        + wire_point_issues(config)
         + safety_issues(config)
         + _hierarchy_issues(config)
         + _agent_issues(config)
@@ -594,6 +595,35 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
     if issues:
         raise ConfigError(file, issues)
     return config
+
+
+def wire_point_issues(config: SiteConfig) -> list[ConfigIssue]:
+    """scale, offset and data_type are applied by the OPC UA connector only: on an MQTT
+    source (JSON or Sparkplug B) they would be ignored, so they are refused (a Sparkplug
+    Int16 metric in 0.1 kW with scale 0.1 would get ten times the command)."""
+    mqtt = {s.id for s in config.sources if not isinstance(s, OpcUaSourceConfig)}
+    issues: list[ConfigIssue] = []
+    for i, asset in enumerate(config.assets):
+        for role, point in asset.points.items():
+            if point.source not in mqtt:
+                continue
+            for name, value, default in (
+                ("scale", point.scale, 1.0),
+                ("offset", point.offset, 0.0),
+                ("data_type", point.data_type, None),
+            ):
+                if value != default:
+                    issues.append(
+                        ConfigIssue(
+                            f"assets[{i}].points.{role}.{name}",
+                            _fmt(value),
+                            f"{name} is applied on OPC UA sources only; {point.source} is "
+                            "MQTT, whose values are in engineering units and the datatype "
+                            "the device announces: remove it (scale in the device or the "
+                            "bridge's register map)",
+                        )
+                    )
+    return issues
 
 
 def _issue(error: Any, raw: Any) -> ConfigIssue:
