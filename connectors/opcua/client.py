@@ -464,6 +464,9 @@ class OpcUaClient:
         client, self._client = self._client, None
         self._subscription = None
         self._last.clear()  # confirmed again only once a new subscription delivers them
+        # a restarted server may have retyped a node under the same id (a firmware update):
+        # its DataType and access are read again, not taken from the old session
+        self._write_types.clear()
         if client is not None:
             await _quiet_disconnect(client)
 
