@@ -322,12 +322,17 @@ class OpcUaClient:
                 # the server has no value yet (e.g. BadWaitingForInitialData): not bad
                 # input; the point stays missing, which the gate treats as fail-closed
                 self._no_value(bound[0], dv.StatusCode_)
+                # nor is the last good value current any more: the link must stop
+                # confirming it (a gateway whose device is gone keeps its own link up)
+                last.pop(bound[1], None)
                 continue
             else:
                 self._bad(BadInputReason.WRONG_TYPE, bound[0], f"value {raw!r} is not a number")
+                last.pop(bound[1], None)
                 continue
             if not isfinite(value):
                 self._bad(BadInputReason.NOT_FINITE, bound[0], f"value {value} is not finite")
+                last.pop(bound[1], None)
                 continue
             if bound[0].scale != 1.0 or bound[0].offset != 0.0:
                 value = value * bound[0].scale + bound[0].offset
