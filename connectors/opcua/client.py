@@ -38,7 +38,7 @@ from connectors.errors import (
 )
 from connectors.normalize import Batch, NormalizeConfig, Normalizer
 from connectors.opcua import typed
-from connectors.opcua.browse import data_type_ids, engineering_info, resolve_nodes
+from connectors.opcua.browse import data_type_ids, engineering_info, find_node, resolve_nodes
 from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.errors import connect_error
 from connectors.opcua.mapping import quality_of, utc
@@ -118,6 +118,7 @@ class OpcUaClient:
         self.eu_ranges: dict[str, tuple[float, float]] = {}
         self.node_ids: dict[str, str] = {}
         self._write_types: dict[str, ua.VariantType] = {}  # setpoint node -> its DataType
+        self._target_nodes: dict[str, Node] = {}  # write target as configured -> its Node
         self.notifications = 0
         # link freshness: the last value of each point, re-confirmed by every publish
         self._last: dict[str, tuple[float, str, SampleQuality, datetime | None]] = {}
@@ -472,6 +473,7 @@ class OpcUaClient:
         # a restarted server may have retyped a node under the same id (a firmware update):
         # its DataType and access are read again, not taken from the old session
         self._write_types.clear()
+        self._target_nodes.clear()
         if client is not None:
             await _quiet_disconnect(client)
 
@@ -491,9 +493,9 @@ class OpcUaClient:
         within the wire type's resolution stands for the applied key: the result carries
         ``approved.key`` as applied once the node reads the value, ``""`` while it does not."""
         client = self._require_client()
-        value_node = client.get_node(target.value_node)
         value = float(approved.value)
         what = f"OPC UA source {self._config.id}: {target.value_node}"
+        value_node = await self._target_node(client, target.value_node, what)
         variant_type = await self._write_type(client, value_node, target, what)
         wire = typed.to_wire(
             value, variant_type, scale=target.scale, offset=target.offset, what=what
@@ -503,10 +505,9 @@ class OpcUaClient:
         if not target.keyless:
             assert target.key_node is not None and target.applied_key_node is not None
             key_variant = ua.Variant(approved.key, ua.VariantType.String)
-            await _send(
-                client, approved.key, [client.get_node(target.key_node)], [key_variant], what
-            )
-            read_nodes.append(client.get_node(target.applied_key_node))
+            key_node = await self._target_node(client, target.key_node, what)
+            await _send(client, approved.key, [key_node], [key_variant], what)
+            read_nodes.append(await self._target_node(client, target.applied_key_node, what))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + readback_timeout_s
         while True:
@@ -532,6 +533,24 @@ class OpcUaClient:
             if result.verified or loop.time() >= deadline:
                 return result
             await asyncio.sleep(0.02)
+
+    async def _target_node(self, client: Client, text: str, what: str) -> Node:
+        """A write target (node id, ``nsu=`` node id or browse path) as a Node, found once
+        per session; WriteRefused when the server has no such node."""
+        node = self._target_nodes.get(text)
+        if node is not None:
+            return node
+        try:
+            node = await find_node(client, text)
+        except (ValueError, ua.UaStringParsingError, ua.UaStatusCodeError) as err:
+            raise WriteRefused(
+                f"{what}: no such node on {self._config.endpoint} ({err}); check it with "
+                "gridaios browse"
+            ) from err
+        except (TimeoutError, OSError, ConnectionError) as err:
+            raise ConnectorNotReady(f"{what}: {err}") from err
+        self._target_nodes[text] = node
+        return node
 
     async def _write_type(
         self, client: Client, node: Node, target: WriteTarget, what: str
@@ -571,9 +590,9 @@ class OpcUaClient:
         client = self._require_client()
         what = f"OPC UA source {self._config.id}: {target.value_node}"
         try:
-            node = client.get_node(target.value_node)
-        except (ValueError, ua.UaStringParsingError):
-            return f"{what}: not a node id"
+            node = await self._target_node(client, target.value_node, what)
+        except WriteRefused as err:
+            return str(err)
         try:
             (exists,) = await client.read_attributes([node], ua.AttributeIds.NodeId)
             if not exists.StatusCode.is_good():

@@ -308,3 +308,39 @@ def test_link_freshness_stops_confirming_a_value_the_server_no_longer_has(gone: 
                 await client.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "setpoint",
+    [
+        "/Objects/2:Field/2:bat1/2:p_setpoint_kw",  # a browse path, as check-config allows
+        "nsu=urn:gridaios:test-field;s=bat1.p_setpoint_kw",  # survives renumbered namespaces
+    ],
+)
+def test_a_setpoint_named_by_browse_path_or_namespace_uri_is_written(setpoint: str) -> None:
+    """check-config accepts both forms for every point; a write used to parse them as a
+    plain node id (a browse path raised UaStringParsingError out of the connector, an
+    nsu= id was written to namespace 0: BadNodeIdUnknown, a permanent refusal)."""
+    got: list[Sample] = []
+    points = [
+        PointBinding(
+            point="bat1.soc_pct", node_id="nsu=urn:gridaios:test-field;s=bat1.soc_pct", unit="%"
+        )
+    ]
+
+    async def main() -> None:
+        async with field_server() as fs:
+            client = OpcUaClient(insecure(fs.endpoint), points, got.append, now)
+            await client.connect()
+            try:
+                await fs.set("soc_pct", 55.5)
+                await until(lambda: any(s.value == 55.5 for s in got), what="soc by nsu=")
+                target = WriteTarget(value_node=setpoint, unit="kW")
+                assert await client.check_write_target(target) is None
+                result = await client.write(approved("bp-1", "bat1", 12.5, now()), target)
+                assert result.verified, result
+                assert await fs.nodes["p_setpoint_kw"].read_value() == 12.5
+            finally:
+                await client.close()
+
+    asyncio.run(main())
