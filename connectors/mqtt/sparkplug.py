@@ -318,7 +318,6 @@ class SparkplugWire:
                 problems.append(
                     Problem(reason, f"{prefix}{name}: datatype {metric.datatype} is not a number")
                 )
-                self._last.pop(prefix + name, None)  # the last good value is not current
                 continue
             else:
                 quality = good

@@ -78,18 +78,3 @@ def test_ddata_of_a_dead_device_is_not_taken_and_asks_for_a_rebirth() -> None:
     assert isinstance(out.event, Refused | Telemetry)
     assert wire.confirm(T0) is None  # nothing of the dead device is confirmed by the link
     assert out.replies and "/NCMD/edge1" in out.replies[0].topic
-
-
-def test_link_freshness_stops_confirming_a_metric_that_turns_nan() -> None:
-    """An edge whose sensor fails reports NaN (or a non-number): refused as bad input, and
-    the last good value is no longer confirmed as current by the link."""
-    wire = _wire(by_link=True)
-    _nbirth(wire)
-    wire.decode(f"{GROUP}/DBIRTH/edge1/bess1", _payload(1, [("ActivePower", 5, 10.0)]), T0)
-    confirmed = wire.confirm(T0)
-    assert confirmed is not None and confirmed.values == [10.0]
-    out = wire.decode(f"{GROUP}/DDATA/edge1/bess1", _payload(2, [(None, 5, float("nan"))]), T0)
-    assert isinstance(out.event, Telemetry)
-    assert [p.reason for p in out.event.problems] == [BadInputReason.NOT_FINITE]
-    again = wire.confirm(T0)
-    assert again is None or "bat1.p_kw" not in again.points, "NaN left 10 kW confirmed"
