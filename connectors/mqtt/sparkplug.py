@@ -56,7 +56,6 @@ class _Node:
     # per device ("" for the node itself): alias -> (metric name, the point it feeds or None)
     aliases: dict[str, dict[int, tuple[str, PointBinding | None]]] = field(default_factory=dict)
     last_rebirth: datetime | None = None
-    born: set[str] = field(default_factory=set)  # devices born (DBIRTH) and not dead since
 
 
 class SparkplugWire:
@@ -140,7 +139,6 @@ class SparkplugWire:
         replies = self._check_seq(edge, node, message, received)
         if kind == "DDEATH":
             assert device is not None
-            node.born.discard(device)
             return Outcome(
                 Telemetry(self._stale(edge, device, node, received)),
                 replies,
@@ -148,18 +146,7 @@ class SparkplugWire:
             )
         if kind == "DBIRTH":
             assert device is not None
-            node.aliases[device] = {}  # this birth replaces the device's earlier one
-            node.born.add(device)
             self._learn_aliases(edge, node, device, message)
-        elif device is not None and device not in node.born:
-            # DDATA of a device that is dead or never born: not taken (its points stay
-            # bad), and the node is asked to be born again, as the specification says
-            problem = Problem(
-                BadInputReason.UNKNOWN_ALIAS,
-                f"DDATA from device {edge}/{device} that is not born (dead, or no DBIRTH "
-                "since its node's birth); asked it to be born again",
-            )
-            return Outcome(Refused(problem), [*replies, *self._rebirth(edge, node, received)])
         outcome = self._data(edge, device, node, message, received)
         states = [DeviceState(f"{edge}/{device}", "online")] if kind == "DBIRTH" else []
         return Outcome(
@@ -173,7 +160,6 @@ class SparkplugWire:
         bd_seq = _metric_int(message, "bdSeq")
         node.bd_seq = bd_seq if bd_seq is not None else -1
         node.aliases = {}
-        node.born = set()  # every device is born again after its node's birth
         node.last_seq = message.seq if message.HasField("seq") else 0
         node.unwrapped = -1
         self._learn_aliases(edge, node, None, message)
