@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.message import DecodeError
 
 from connectors.badinput import BadInputReason
+from connectors.errors import WriteRefused
 from connectors.mqtt import sparkplug_b_pb2 as pb
 from connectors.mqtt.codec import Problem
 from connectors.mqtt.wire import Ack, DeviceState, Outcome, Publish, Refused, Telemetry
@@ -391,7 +392,7 @@ class SparkplugWire:
         metric.name = name
         metric.timestamp = stamp
         metric.datatype = datatype
-        sent = _set_value(metric, datatype, value)
+        sent = _set_value(metric, datatype, value, point)
         if keyed:
             for metric_name, kind, val in (
                 (KEY_METRIC, pb.String, key),
@@ -412,17 +413,38 @@ class SparkplugWire:
         )
 
 
-def _set_value(metric: pb.Payload.Metric, datatype: int, value: float) -> float:
+_UNSIGNED_BITS = {5: 8, 6: 16, 7: 32, 8: 64}
+
+
+def _set_value(metric: pb.Payload.Metric, datatype: int, value: float, point: str = "") -> float:
     """Encode ``value`` as ``datatype`` (two's complement for negative integers, as the
-    specification says); the value as the edge will hold it."""
+    specification says); the value as the edge will hold it. A value the datatype cannot
+    carry is refused (``WriteRefused``), never wrapped: an Int16 setpoint of 40000 would
+    reach the edge as -25536, a discharge to a UInt16 as 65436."""
+    if not math.isfinite(value):
+        raise WriteRefused(f"Sparkplug setpoint {point}: value {value} is not finite")
     if datatype == pb.Float:
         metric.float_value = value
         return float(metric.float_value)
     if datatype == pb.Boolean:
+        if value not in (0.0, 1.0):
+            raise WriteRefused(
+                f"Sparkplug setpoint {point}: {value:g} is not 0 or 1 for a Boolean metric"
+            )
         metric.boolean_value = value != 0
         return 1.0 if value != 0 else 0.0
-    if datatype in _SIGNED_BITS or datatype in (pb.UInt8, pb.UInt16, pb.UInt32, pb.UInt64):
+    if datatype in _SIGNED_BITS or datatype in _UNSIGNED_BITS:
         whole = round(value)
+        if datatype in _SIGNED_BITS:
+            bits = _SIGNED_BITS[datatype]
+            low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        else:
+            low, high = 0, (1 << _UNSIGNED_BITS[datatype]) - 1
+        if not low <= whole <= high:
+            raise WriteRefused(
+                f"Sparkplug setpoint {point}: the datatype announced in its birth "
+                f"({pb.DataType.Name(datatype)}) cannot carry {value:g} (range {low}..{high})"
+            )
         if datatype in (pb.Int64, pb.UInt64):
             metric.long_value = whole & 0xFFFFFFFFFFFFFFFF
         else:

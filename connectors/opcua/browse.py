@@ -11,6 +11,21 @@ from connectors.points import PointBinding
 CHUNK = 1000  # nodes per bulk request
 
 
+async def find_node(client: Client, text: str) -> Node:
+    """A node id (``ns=``, or ``nsu=`` with the namespace URI, which survives a server
+    that renumbers its namespaces) or a browse path, as a Node of this session.
+    ``ua.UaStatusCodeError`` or ``ValueError`` when the server has no such node or
+    namespace."""
+    if is_browse_path(text):
+        return await client.nodes.root.get_child(browse_path(text))
+    node_id = ua.NodeId.from_string(text)
+    uri = getattr(node_id, "NamespaceUri", None)
+    if uri:
+        index = await client.get_namespace_index(uri)
+        node_id = ua.NodeId(node_id.Identifier, index, node_id.NodeIdType)
+    return client.get_node(node_id)
+
+
 async def resolve_nodes(
     client: Client, points: list[PointBinding], source: str, endpoint: str
 ) -> list[Node]:
@@ -19,14 +34,12 @@ async def resolve_nodes(
     found: list[PointBinding] = []
     missing: list[str] = []
     for binding in points:
-        if is_browse_path(binding.node_id):
-            try:
-                node = await client.nodes.root.get_child(browse_path(binding.node_id))
-            except ua.UaStatusCodeError:
-                missing.append(f"browse path {binding.node_id} for point {binding.point}")
-                continue
-        else:
-            node = client.get_node(binding.node_id)
+        try:
+            node = await find_node(client, binding.node_id)
+        except (ua.UaStatusCodeError, ValueError):
+            what = "browse path" if is_browse_path(binding.node_id) else "node"
+            missing.append(f"{what} {binding.node_id} for point {binding.point}")
+            continue
         nodes.append(node)
         found.append(binding)
     for i in range(0, len(nodes), CHUNK):

@@ -38,7 +38,7 @@ from connectors.errors import (
 )
 from connectors.normalize import Batch, NormalizeConfig, Normalizer
 from connectors.opcua import typed
-from connectors.opcua.browse import data_type_ids, engineering_info, resolve_nodes
+from connectors.opcua.browse import data_type_ids, engineering_info, find_node, resolve_nodes
 from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.errors import connect_error
 from connectors.opcua.mapping import quality_of, utc
@@ -118,6 +118,7 @@ class OpcUaClient:
         self.eu_ranges: dict[str, tuple[float, float]] = {}
         self.node_ids: dict[str, str] = {}
         self._write_types: dict[str, ua.VariantType] = {}  # setpoint node -> its DataType
+        self._target_nodes: dict[str, Node] = {}  # write target as configured -> its Node
         self.notifications = 0
         # link freshness: the last value of each point, re-confirmed by every publish
         self._last: dict[str, tuple[float, str, SampleQuality, datetime | None]] = {}
@@ -322,12 +323,17 @@ class OpcUaClient:
                 # the server has no value yet (e.g. BadWaitingForInitialData): not bad
                 # input; the point stays missing, which the gate treats as fail-closed
                 self._no_value(bound[0], dv.StatusCode_)
+                # nor is the last good value current any more: the link must stop
+                # confirming it (a gateway whose device is gone keeps its own link up)
+                last.pop(bound[1], None)
                 continue
             else:
                 self._bad(BadInputReason.WRONG_TYPE, bound[0], f"value {raw!r} is not a number")
+                last.pop(bound[1], None)
                 continue
             if not isfinite(value):
                 self._bad(BadInputReason.NOT_FINITE, bound[0], f"value {value} is not finite")
+                last.pop(bound[1], None)
                 continue
             if bound[0].scale != 1.0 or bound[0].offset != 0.0:
                 value = value * bound[0].scale + bound[0].offset
@@ -464,6 +470,10 @@ class OpcUaClient:
         client, self._client = self._client, None
         self._subscription = None
         self._last.clear()  # confirmed again only once a new subscription delivers them
+        # a restarted server may have retyped a node under the same id (a firmware update):
+        # its DataType and access are read again, not taken from the old session
+        self._write_types.clear()
+        self._target_nodes.clear()
         if client is not None:
             await _quiet_disconnect(client)
 
@@ -483,9 +493,9 @@ class OpcUaClient:
         within the wire type's resolution stands for the applied key: the result carries
         ``approved.key`` as applied once the node reads the value, ``""`` while it does not."""
         client = self._require_client()
-        value_node = client.get_node(target.value_node)
         value = float(approved.value)
         what = f"OPC UA source {self._config.id}: {target.value_node}"
+        value_node = await self._target_node(client, target.value_node, what)
         variant_type = await self._write_type(client, value_node, target, what)
         wire = typed.to_wire(
             value, variant_type, scale=target.scale, offset=target.offset, what=what
@@ -495,10 +505,9 @@ class OpcUaClient:
         if not target.keyless:
             assert target.key_node is not None and target.applied_key_node is not None
             key_variant = ua.Variant(approved.key, ua.VariantType.String)
-            await _send(
-                client, approved.key, [client.get_node(target.key_node)], [key_variant], what
-            )
-            read_nodes.append(client.get_node(target.applied_key_node))
+            key_node = await self._target_node(client, target.key_node, what)
+            await _send(client, approved.key, [key_node], [key_variant], what)
+            read_nodes.append(await self._target_node(client, target.applied_key_node, what))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + readback_timeout_s
         while True:
@@ -524,6 +533,24 @@ class OpcUaClient:
             if result.verified or loop.time() >= deadline:
                 return result
             await asyncio.sleep(0.02)
+
+    async def _target_node(self, client: Client, text: str, what: str) -> Node:
+        """A write target (node id, ``nsu=`` node id or browse path) as a Node, found once
+        per session; WriteRefused when the server has no such node."""
+        node = self._target_nodes.get(text)
+        if node is not None:
+            return node
+        try:
+            node = await find_node(client, text)
+        except (ValueError, ua.UaStringParsingError, ua.UaStatusCodeError) as err:
+            raise WriteRefused(
+                f"{what}: no such node on {self._config.endpoint} ({err}); check it with "
+                "gridaios browse"
+            ) from err
+        except (TimeoutError, OSError, ConnectionError) as err:
+            raise ConnectorNotReady(f"{what}: {err}") from err
+        self._target_nodes[text] = node
+        return node
 
     async def _write_type(
         self, client: Client, node: Node, target: WriteTarget, what: str
@@ -563,9 +590,9 @@ class OpcUaClient:
         client = self._require_client()
         what = f"OPC UA source {self._config.id}: {target.value_node}"
         try:
-            node = client.get_node(target.value_node)
-        except (ValueError, ua.UaStringParsingError):
-            return f"{what}: not a node id"
+            node = await self._target_node(client, target.value_node, what)
+        except WriteRefused as err:
+            return str(err)
         try:
             (exists,) = await client.read_attributes([node], ua.AttributeIds.NodeId)
             if not exists.StatusCode.is_good():

@@ -172,6 +172,8 @@ def parse_config(data: dict[str, Any], *, source: str, base_dir: Path) -> Bridge
             f"{source}: limits.min_kw = {cfg.limits.min_kw}: must be >= 0 with device_map.map "
             "= sunspec (a SunSpec power limit is 0..100 % of the rated power)"
         )
+    if cfg.device_map.map == "registers":
+        _setpoint_fits(source, cfg)
     for name, value in (("site", site), ("device", device)):
         if not value or any(c in value for c in "/+#"):
             raise ConfigError(f"{source}: {name} = {value!r}: must be non-empty without / + #")
@@ -228,6 +230,35 @@ def _limits(r: _Reader) -> LimitsConfig:
 
 
 _DATA_TYPES = ("int16", "uint16", "int32", "uint32", "float32")
+_RAW_RANGE = {
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "float32": (-3.4e38, 3.4e38),
+}
+
+
+def _setpoint_fits(source: str, cfg: BridgeConfig) -> None:
+    """Writes saturate at the register's range (they never wrap), so a limit or the safe
+    default outside it would be written as another setpoint than the one commanded (a
+    -250 kW discharge to a uint16 register as 0 kW): refused here, naming both."""
+    point = cfg.device_map.registers["p_setpoint_kw"]
+    low, high = _RAW_RANGE[point.type]
+    for name, kw in (
+        ("limits.min_kw", cfg.limits.min_kw),
+        ("limits.max_kw", cfg.limits.max_kw),
+        ("failsafe.safe_default_kw", cfg.failsafe.safe_default_kw),
+    ):
+        raw = kw / point.scale
+        if not low <= round(raw) <= high:
+            raise ConfigError(
+                f"{source}: {name} = {kw:g} is raw {raw:g} in device_map.registers."
+                f"p_setpoint_kw ({point.type}, scale {point.scale:g}), outside [{low:g}, "
+                f"{high:g}]: the register cannot carry it; fix the type or scale, or the limit"
+            )
+
+
 _REQUIRED_POINTS = ("p_kw", "p_setpoint_kw")
 
 

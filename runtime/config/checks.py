@@ -132,6 +132,40 @@ def node_id_issues(config: SiteConfig) -> list[ConfigIssue]:
     return issues
 
 
+def wire_point_issues(config: SiteConfig) -> list[ConfigIssue]:
+    """scale, offset and data_type are applied by the OPC UA connector only: on an MQTT
+    source (JSON or Sparkplug B) they would be ignored, so they are refused (a Sparkplug
+    Int16 metric in 0.1 kW with scale 0.1 would get ten times the command)."""
+    mqtt = {s.id for s in config.sources if not isinstance(s, OpcUaSourceConfig)}
+    issues: list[ConfigIssue] = []
+    for i, asset in enumerate(config.assets):
+        for role, point in asset.points.items():
+            if point.source not in mqtt:
+                continue
+            for name, value, default in (
+                ("scale", point.scale, 1.0),
+                ("offset", point.offset, 0.0),
+                ("data_type", point.data_type, None),
+            ):
+                if value != default:
+                    shown = (
+                        str(int(value))
+                        if isinstance(value, float) and value.is_integer()
+                        else str(value)
+                    )
+                    issues.append(
+                        ConfigIssue(
+                            f"assets[{i}].points.{role}.{name}",
+                            shown,
+                            f"{name} is applied on OPC UA sources only; {point.source} is "
+                            "MQTT, whose values are in engineering units and the datatype "
+                            "the device announces: remove it (scale in the device or the "
+                            "bridge's register map)",
+                        )
+                    )
+    return issues
+
+
 def curtail_point_issues(config: SiteConfig) -> list[ConfigIssue]:
     """A curtailable load is curtailed through a writable curtail_pct point, and
     curtailment is written over OPC UA (a keyless setpoint, confirmed by its read-back)."""

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.config import guard as config_guard
-from runtime.config.checks import node_id_issues
+from runtime.config.checks import node_id_issues, wire_point_issues
 from runtime.config.load import _issue, _read_yaml
 from runtime.config.model import (
     Asset,
@@ -65,7 +65,7 @@ def load_devices(path: str | Path) -> SiteConfig:
     config = SiteConfig.model_construct(
         site=devices.site, sources=devices.sources, assets=devices.assets, **placeholders
     )
-    issues += node_id_issues(config)
+    issues += node_id_issues(config) + wire_point_issues(config)
     if issues:
         raise ConfigError(file, issues)
     return config

@@ -19,6 +19,7 @@ from runtime.config.checks import (
     openadr_issues,
     reference_issues,
     safety_issues,
+    wire_point_issues,
 )
 from runtime.config.hierarchy import ControllerConfig
 from runtime.config.model import SiteConfig
@@ -119,6 +120,7 @@ def parse_config(text: str, file: str = "<config>") -> SiteConfig:
         raise ConfigError(file, guarded)
     issues = (
         reference_issues(config)
+        + wire_point_issues(config)
         + safety_issues(config)
         + hierarchy_issues(config)
         + agent_issues(config)

@@ -268,3 +268,79 @@ def test_reconnects_and_resubscribes_after_the_server_restarts() -> None:
             await client.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("gone", ["bad status, no value", "NaN"])
+def test_link_freshness_stops_confirming_a_value_the_server_no_longer_has(gone: str) -> None:
+    """A gateway server (Kepware-style) whose device behind it is gone keeps its own link
+    and subscription alive but reports the node Bad with no value, or NaN. With freshness:
+    link the last good value must not be re-stamped as current on every keep-alive after."""
+    got: list[Sample] = []
+    if gone == "NaN":
+        lost = ua.DataValue(ua.Variant(float("nan"), ua.VariantType.Double), SourceTimestamp=now())
+    else:
+        lost = ua.DataValue(
+            ua.Variant(),
+            StatusCode_=ua.StatusCode(ua.StatusCodes.BadNoCommunication),
+            SourceTimestamp=now(),
+        )
+
+    async def main() -> None:
+        async with field_server() as fs:
+            config = insecure(fs.endpoint, freshness="link", keepalive_s=0.2)
+            client = OpcUaClient(config, POINTS[1:], got.append, now)
+            await client.connect()
+            try:
+                await fs.set("p_kw", 42.0)
+                await until(lambda: any(s.value == 42.0 for s in got), what="p_kw 42")
+                await fs.nodes["p_kw"].write_value(lost)
+                await until(
+                    lambda: client.no_value + sum(client.bad.counts.values()) >= 1,
+                    what="the loss arrives",
+                )
+                mark = len(got)
+                await asyncio.sleep(1.0)  # several keep-alives
+                good_after = [
+                    s for s in got[mark:] if s.quality is SampleQuality.GOOD and s.value == 42.0
+                ]
+                assert good_after == [], f"{len(good_after)} keep-alives re-confirmed 42 kW"
+            finally:
+                await client.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "setpoint",
+    [
+        "/Objects/2:Field/2:bat1/2:p_setpoint_kw",  # a browse path, as check-config allows
+        "nsu=urn:gridaios:test-field;s=bat1.p_setpoint_kw",  # survives renumbered namespaces
+    ],
+)
+def test_a_setpoint_named_by_browse_path_or_namespace_uri_is_written(setpoint: str) -> None:
+    """check-config accepts both forms for every point; a write used to parse them as a
+    plain node id (a browse path raised UaStringParsingError out of the connector, an
+    nsu= id was written to namespace 0: BadNodeIdUnknown, a permanent refusal)."""
+    got: list[Sample] = []
+    points = [
+        PointBinding(
+            point="bat1.soc_pct", node_id="nsu=urn:gridaios:test-field;s=bat1.soc_pct", unit="%"
+        )
+    ]
+
+    async def main() -> None:
+        async with field_server() as fs:
+            client = OpcUaClient(insecure(fs.endpoint), points, got.append, now)
+            await client.connect()
+            try:
+                await fs.set("soc_pct", 55.5)
+                await until(lambda: any(s.value == 55.5 for s in got), what="soc by nsu=")
+                target = WriteTarget(value_node=setpoint, unit="kW")
+                assert await client.check_write_target(target) is None
+                result = await client.write(approved("bp-1", "bat1", 12.5, now()), target)
+                assert result.verified, result
+                assert await fs.nodes["p_setpoint_kw"].read_value() == 12.5
+            finally:
+                await client.close()
+
+    asyncio.run(main())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors import PointBinding
+from connectors import PointBinding, WriteRefused
 from connectors.mqtt import sparkplug_b_pb2 as pb
 from connectors.mqtt.sparkplug import KEY_METRIC, SparkplugWire
 
@@ -93,3 +93,23 @@ def test_a_death_of_an_earlier_session_is_logged_and_ignored(
     assert "NDEATH of edge1 with bdSeq 2 ignored: the current birth has bdSeq 3" in caplog.text
     dead = wire.decode("spBv1.0/site1/NDEATH/edge1", _message(0, [], bd_seq=3), T0)
     assert dead.event is not None  # its own death: every point bad
+
+
+@pytest.mark.parametrize(
+    ("datatype", "value"),
+    [
+        (pb.Int16, 40000.0),  # would wrap to -25536: charge becomes discharge
+        (pb.Int16, -40000.0),
+        (pb.UInt16, -100.0),  # a discharge to an unsigned metric: 65436
+        (pb.UInt32, -0.6),
+        (pb.Int8, 200.0),
+        (pb.Boolean, 0.3),  # not 0 or 1: the OPC UA path refuses the same
+    ],
+)
+def test_a_setpoint_its_datatype_cannot_carry_is_refused_not_wrapped(
+    datatype: int, value: float
+) -> None:
+    wire = _wire()
+    _born(wire, datatype)
+    with pytest.raises(WriteRefused, match=r"cannot carry|not 0 or 1"):
+        wire.command("k9", SETPOINT, value, T0 + timedelta(minutes=5), keyed=False, now=T0)

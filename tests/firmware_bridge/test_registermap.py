@@ -216,3 +216,35 @@ def test_bad_maps_are_refused_in_one_line_naming_field_value_and_rule(
         load_config(_config(tmp_path, device_map, **limits))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("setpoint", "message"),
+    [
+        # a discharge of -250 kW to an unsigned register would be written as 0 kW
+        ({"address": 2, "type": "uint16"}, "limits.min_kw = -250"),
+        # -250 kW in 0.01 kW steps is raw -25000 (fits); in 0.001 kW steps -250000 does not
+        ({"address": 2, "type": "int16", "scale": 0.001}, "limits.min_kw = -250 is raw -250000"),
+    ],
+)
+def test_limits_the_setpoint_register_cannot_carry_are_refused(
+    tmp_path: Path, setpoint: dict[str, Any], message: str
+) -> None:
+    """Writes saturate at the register's range (never wrap), so a limit outside it would
+    be written as a different setpoint than the one commanded: refused at load instead."""
+    device_map = {
+        "map": "registers",
+        "registers": {"p_kw": {"address": 1}, "p_setpoint_kw": setpoint},
+    }
+    with pytest.raises(ConfigError) as err:
+        load_config(_config(tmp_path, device_map))
+    assert message in str(err.value) and "p_setpoint_kw" in str(err.value)
+
+
+def test_limits_inside_the_setpoint_register_are_fine(tmp_path: Path) -> None:
+    setpoint = {"address": 2, "type": "int16", "scale": 0.01}
+    device_map = {
+        "map": "registers",
+        "registers": {"p_kw": {"address": 1}, "p_setpoint_kw": setpoint},
+    }
+    load_config(_config(tmp_path, device_map))

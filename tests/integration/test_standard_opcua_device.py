@@ -186,3 +186,32 @@ def test_link_freshness_keeps_report_on_change_values_current_while_the_link_liv
                 await linked.close()
 
         _run(main())
+
+
+def test_a_server_restarted_with_a_retyped_setpoint_is_written_in_its_new_type() -> None:
+    """A firmware update retypes the setpoint (Float to Double) under the same node id:
+    after the reconnect the node's DataType is read again, not taken from the cache of
+    the old session (that made every later write a permanent BadTypeMismatch refusal)."""
+    device = NodeDevice("battery").start()
+    try:
+
+        async def main() -> None:
+            config = _config(device, reconnect_min_s=0.2, reconnect_max_s=1.0)
+            client = OpcUaClient(config, [], None, now)
+            await client.connect()
+            try:
+                target = WriteTarget(value_node=_node(device, "ActivePowerSetpoint"), unit="kW")
+                assert (await client.write(approved("rt-1", "bess", 10.0, now()), target)).verified
+                device.kill()
+                device.args = ("--setpoint-type", "Double")
+                device.start()
+                await until(lambda: client.state.value == "reconnecting", 20, "drop seen")
+                await until(lambda: client.state.value == "connected", 30, "reconnect")
+                result = await client.write(approved("rt-2", "bess", 20.4, now()), target)
+                assert result.verified and result.readback_value == 20.4, result
+            finally:
+                await client.close()
+
+        _run(main())
+    finally:
+        device.stop()

@@ -2,6 +2,7 @@
 // no key nodes, a Float setpoint, values reported on change only (an idle battery's power
 // and SoC keep their old timestamps).
 // Usage: node device.js --port N --role battery|meter [--meter-kw 1500] [--ramp-kw-s 500]
+//        [--setpoint-type Float]
 // Prints "ready <endpoint> ns=<index>" on stdout when listening.
 "use strict";
 const {
@@ -24,6 +25,8 @@ async function main() {
   const role = arg("--role", "battery");
   const meterKw = parseFloat(arg("--meter-kw", "1500"));
   const rampKwPerS = parseFloat(arg("--ramp-kw-s", "500"));
+  // a firmware update may retype the setpoint under the same node id
+  const setpointType = arg("--setpoint-type", "Float");
   const server = new OPCUAServer({
     port,
     resourcePath: "/device",
@@ -67,7 +70,7 @@ async function main() {
         userAccessLevel: writable ? "CurrentRead | CurrentWrite" : "CurrentRead",
         value: new Variant({ dataType: DataType[dataType], value }),
       });
-    const setpoint = analog("ActivePowerSetpoint", "Float", standardUnits.kilowatt, -250, 250, true, 0);
+    const setpoint = analog("ActivePowerSetpoint", setpointType, standardUnits.kilowatt, -250, 250, true, 0);
     const power = analog("ActivePower", "Float", standardUnits.kilowatt, -250, 250, false, 0);
     const soc = analog("StateOfCharge", "Double", standardUnits.percent, 0, 100, false, 60);
     const limit = analog("MaxDischargePower", "Float", standardUnits.kilowatt, 0, 1000, false, 250);
