@@ -24,7 +24,7 @@ from runtime.log.durable import open_durable
 
 # scrypt cost: about 50 ms and 16 MiB per check on the edge box
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MIN_PASSWORD = 8
 
 _SCHEMA = """
@@ -146,7 +146,7 @@ class UserStore:
     # --- users ----------------------------------------------------------------
 
     def add(self, username: str, password: str, role: Role | str, now: datetime) -> User:
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):  # not match: "$" allows a final newline
             raise AuthError(
                 f"username {username!r}: use 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit"

@@ -12,7 +12,9 @@ make it read, buffer or parse much. In order, for every HTTP request:
 3. **Cap the body**: ``Content-Length`` above the cap is refused at once (413); a body
    without a length (chunked) is read up to the cap and refused when it goes past it.
    The cap is ``MAX_BODY`` (``MAX_LOGIN_BODY`` for the login). A body must be JSON
-   (``Content-Type: application/json``; 415 otherwise).
+   (``Content-Type: application/json``; 415 otherwise). The whole body must arrive
+   within ``BODY_TIMEOUT_S`` of the headers (408 otherwise): a client trickling a
+   body cannot hold a connection, and its file descriptor, in the conductor's process.
 4. **Security headers** on every response: ``Content-Security-Policy``,
    ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
    ``Referrer-Policy: no-referrer``, ``Cache-Control: no-store`` on ``/api`` and
@@ -21,6 +23,7 @@ make it read, buffer or parse much. In order, for every HTTP request:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 1 << 20  # 1 MiB: the largest body any route takes is a few kB
 MAX_LOGIN_BODY = 16 << 10
+BODY_TIMEOUT_S = 10.0  # the whole body, once the headers are in: no slow trickles
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PUBLIC_WRITES = frozenset({"/api/login"})
 COOKIE = "gridaios_session"
@@ -49,11 +53,13 @@ class Shield:
         authenticated: Callable[[str], bool],
         max_body: int = MAX_BODY,
         max_login_body: int = MAX_LOGIN_BODY,
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
         self.app = app
         self.authenticated = authenticated  # token -> is it a live session or API token
         self.max_body = max_body
         self.max_login_body = max_login_body
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +93,12 @@ class Shield:
         if refusal is not None:
             await _refuse(send, *refusal)
             return
-        body, over = await _read_capped(receive, cap)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body, over = await _read_capped(receive, cap)
+        except TimeoutError:
+            await _refuse(send, 408, f"body not received within {self.body_timeout_s:g} s: refused")
+            return
         if over:
             await _refuse(send, 413, f"body larger than {cap} bytes: refused")
             return
@@ -197,4 +208,4 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-__all__: list[Any] = ["MAX_BODY", "MAX_LOGIN_BODY", "Shield"]
+__all__: list[Any] = ["BODY_TIMEOUT_S", "MAX_BODY", "MAX_LOGIN_BODY", "Shield"]

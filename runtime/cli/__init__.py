@@ -94,9 +94,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         cause = storage_cause(err)
         if cause is None:
             raise
+        cause = _full_disk(cause, getattr(args, "db", None))
         print(f"gridaios {args.command}: storage error: {cause} ({err})", file=sys.stderr)
         return EXIT_STORAGE
     return code
+
+
+def _full_disk(cause: str, db: object) -> str:
+    """SQLite reports a WAL or shared-memory file that cannot grow as a generic I/O
+    error; when the log's file system has no free space, that is the cause to say."""
+    import os
+
+    if "i/o error" not in cause.lower() or db is None:
+        return cause
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(str(db))))
+    except OSError:
+        return cause
+    if st.f_bavail * st.f_frsize < 64 * 1024:
+        return f"the disk is full ({cause}); free space and retry"
+    return cause
 
 
 if __name__ == "__main__":

@@ -126,41 +126,66 @@ class AnchorCheck:
 
 def read_anchor(path: Path) -> tuple[int, str] | None:
     """The newest (seq, hash) the anchor file vouches for; a torn last line is skipped."""
-    best: tuple[int, str] | None = None
+    entries, _ = read_anchor_entries(path)
+    if not entries:
+        return None
+    seq = max(entries)
+    return seq, entries[seq][0]
+
+
+def read_anchor_entries(path: Path) -> tuple[dict[int, tuple[str, ...]], int]:
+    """Every (seq -> hashes) the anchor vouches for, and how many lines were unreadable.
+
+    Every line counts, not only the newest: the file is append-only (``chattr +a``
+    still lets anyone append), so a line appended for a rewritten tail must not outvote
+    the lines the runtime wrote before it.
+    """
+    entries: dict[int, tuple[str, ...]] = {}
+    unreadable = 0
     with path.open("rb") as f:
         for raw in f:
             try:
                 entry = json.loads(raw)
                 seq, digest = int(entry["seq"]), str(entry["hash"])
             except (ValueError, KeyError, TypeError):
+                unreadable += int(bool(raw.strip()))  # torn lines (a crash, a full disk)
                 continue
-            if best is None or seq > best[0]:
-                best = (seq, digest)
-    return best
+            known = entries.get(seq, ())
+            if digest not in known:
+                entries[seq] = (*known, digest)
+    return entries, unreadable
 
 
 def check_anchor(hash_at: Any, head_seq: int, path: Path) -> AnchorCheck:
-    """Does the log still hold the newest anchored record, with its anchored hash?"""
-    newest = read_anchor(path)
-    if newest is None:
+    """Does the log still hold every anchored record, each with its anchored hash?"""
+    entries, unreadable = read_anchor_entries(path)
+    if not entries:
+        if unreadable:
+            return AnchorCheck(
+                False,
+                f"anchor {path}: {unreadable} line(s) and none is an anchor entry: "
+                "the anchor was overwritten",
+            )
         return AnchorCheck(True, f"anchor {path}: empty (nothing vouched for yet)")
-    seq, digest = newest
-    found = hash_at(seq)
-    if found is None:
-        return AnchorCheck(
-            False,
-            f"anchor {path} vouches for record {seq}, but the log ends at {head_seq}: "
-            f"{seq - head_seq} record(s) cut from the tail",
-            seq,
-        )
-    if found != digest:
-        return AnchorCheck(
-            False,
-            f"record {seq} differs from the one anchor {path} vouches for: the log was "
-            "rewritten from there or before",
-            seq,
-        )
-    return AnchorCheck(True, f"anchor {path}: record {seq} matches", seq)
+    newest = max(entries)
+    for seq in sorted(entries):
+        digests = entries[seq]
+        found = hash_at(seq)
+        if found is None:
+            return AnchorCheck(
+                False,
+                f"anchor {path} vouches for record {newest}, but the log ends at {head_seq}: "
+                f"{newest - head_seq} record(s) cut from the tail",
+                newest,
+            )
+        if len(digests) > 1 or found != digests[0]:
+            return AnchorCheck(
+                False,
+                f"record {seq} differs from the one anchor {path} vouches for: the log was "
+                "rewritten from there or before",
+                seq,
+            )
+    return AnchorCheck(True, f"anchor {path}: record {newest} matches", newest)
 
 
 # --- storage faults ----------------------------------------------------------------------

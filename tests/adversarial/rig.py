@@ -25,6 +25,7 @@ from typing import Any
 
 from runtime.approvals import book as approvals
 from runtime.log import events as ev
+from runtime.log.event_base import CommandBody
 from runtime.log.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def request(
 ) -> str:
     """dispatch.proposed then approval.requested, as the conductor writes them; the hash."""
     at = at or datetime.now(UTC)
-    cmd = ev.CommandBody(
+    cmd = CommandBody(
         key=did,
         asset="bat1",
         kind="active_power_kw",

@@ -133,3 +133,40 @@ def test_a_login_flood_is_a_counted_summary(tmp_path: Path) -> None:
     assert len(failed) <= 30, f"{len(failed)} auth.failed events for 1,000 attempts"
     summaries = [e for e in failed if "refused" in str(e.payload["reason"])]
     assert summaries, "the refused attempts are not summarised"
+
+
+def test_a_trickled_body_is_cut_off_in_bounded_time(tmp_path: Path) -> None:
+    """Slowloris on the public login: headers, then a few bytes of the body, then silence.
+
+    Without a deadline each such connection is held (and its file descriptor, in the
+    conductor's process) for as long as the client likes; anonymous clients could hold
+    hundreds. The shield answers 408 once the body has not arrived within its deadline.
+    """
+    from runtime.api.shield import BODY_TIMEOUT_S
+
+    events, users = tmp_path / "events.db", tmp_path / "users.db"
+    EventLog(events).close()
+    add_user(users, events, "alice")
+    with serve(tmp_path, events, users) as (url, _):
+        parts = urlsplit(url)
+        socks = []
+        for _ in range(20):
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=60)
+            sock.sendall(
+                (
+                    f"POST /api/login HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                    'Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{"user'
+                ).encode()
+            )
+            socks.append(sock)
+        started = time.monotonic()
+        assert http("GET", f"{url}/api/health").status == 200
+        for sock in socks:
+            sock.settimeout(max(1.0, BODY_TIMEOUT_S + 10 - (time.monotonic() - started)))
+            try:
+                head = sock.recv(64)
+            except TimeoutError:
+                head = b"(still held)"
+            sock.close()
+            assert head.startswith(b"HTTP/1.1 408"), head
+        assert time.monotonic() - started < BODY_TIMEOUT_S + 10

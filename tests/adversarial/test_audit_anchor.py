@@ -103,3 +103,41 @@ def test_a_rewritten_tail_is_detected(tmp_path: Path) -> None:
     log.close()
     code, out = _verify("--db", str(db))
     assert code == 1 and "differs" in out, out
+
+
+def test_an_appended_anchor_line_cannot_vouch_for_a_rewritten_tail(tmp_path: Path) -> None:
+    """The anchor made append-only (``chattr +a``, as the docs advise) still takes appends.
+
+    Rewrite the tail past the old head and *append* one line vouching for the new head:
+    every line the runtime wrote earlier still vouches for its record, so the rewrite
+    must be reported, not only checked against the newest line.
+    """
+    db = _killed_writer(tmp_path)
+    with sqlite3.connect(db) as raw:
+        (head,) = raw.execute("select max(seq) from events").fetchone()
+        raw.execute("delete from events where seq > ?", (head - 10,))
+    from datetime import UTC, datetime
+
+    from runtime.log import events as ev
+    from runtime.log.eventlog import EventLog
+
+    log = EventLog(db, anchor=False)  # the attacker's writer does not publish
+    for i in range(30):
+        log.append_event(ev.TelemetrySample(point="x", value=float(i)), ts=datetime.now(UTC))
+    new_head, new_hash = log.head()
+    log.close()
+    assert new_head > head
+    with Path(f"{db}.anchor").open("a") as anchor:  # O_APPEND: what chattr +a allows
+        anchor.write(f'{{"seq":{new_head},"hash":"{new_hash}","at":"2026-01-01T00:00:00Z"}}\n')
+    code, out = _verify("--db", str(db))
+    assert code == 1 and "differs" in out, out
+
+
+def test_an_anchor_overwritten_with_garbage_is_not_read_as_empty(tmp_path: Path) -> None:
+    """Lines that are not anchor entries (other than a torn last line) are tampering."""
+    db = _killed_writer(tmp_path)
+    with sqlite3.connect(db) as raw:
+        raw.execute("delete from events")
+    Path(f"{db}.anchor").write_text("x\ny\n")
+    code, out = _verify("--db", str(db))
+    assert code == 1, out

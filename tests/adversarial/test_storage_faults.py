@@ -95,3 +95,33 @@ def test_a_read_only_evidence_copy_verifies(tmp_path: Path) -> None:
         no_traceback(proc)
         assert proc.returncode == 0, proc.stderr
         assert "chain intact (20 events)" in proc.stdout and "matches" in proc.stdout
+
+
+def test_disk_full_during_a_local_approval_records_nothing_and_exits_3(tmp_path: Path) -> None:
+    """The grant either lands whole or not at all; the operator is told why in one line."""
+    from tests.adversarial.rig import add_user, grants, request
+
+    with tmpfs(tmp_path / "small", "2m") as small:
+        db, users = small / "events.db", small / "users.db"
+        tokens = {name: add_user(users, db, name) for name in ("alice", "bob")}
+        log = EventLog(db)
+        request(log, "d1", value=220.0)
+        log.close()
+        filler = small / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass  # the disk is full
+        finally:
+            os.close(fd)
+        proc = gridaios("approvals", "--db", str(db), "approve", "d1", "--token", tokens["bob"])
+        no_traceback(proc)
+        assert proc.returncode == 3, (proc.returncode, proc.stdout, proc.stderr)
+        assert "storage error" in proc.stderr and "full" in proc.stderr, proc.stderr
+        filler.unlink()
+        assert grants(db, "d1") == []
+        again = gridaios("approvals", "--db", str(db), "approve", "d1", "--token", tokens["bob"])
+        assert again.returncode == 0, again.stderr
+        assert [g["user"] for g in grants(db, "d1")] == ["bob"]

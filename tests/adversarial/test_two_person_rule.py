@@ -118,3 +118,23 @@ def test_no_spelling_of_the_same_name_is_a_second_approver(
             raise AssertionError(f"{spelled!r} counted as a second person")
         assert len(approvals.find_pending(log, "d").approvers) == 1
         log.close()
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_second_account(tmp_path: Path) -> None:
+    """``$`` matches before a final newline: ``alice\\n`` passed the name rule and became a
+    second account whose canonical name is alice's (shown as two users, one person)."""
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from runtime.api.auth import AuthError, UserStore
+
+    store = UserStore(tmp_path / "users.db")
+    try:
+        store.add("alice", PASSWORD, "operator", datetime.now(UTC))
+        for name in ("alice\n", "bob\n"):
+            with pytest.raises(AuthError):
+                store.add(name, PASSWORD, "operator", datetime.now(UTC))
+        assert [u.username for u in store.list()] == ["alice"]
+    finally:
+        store.close()
