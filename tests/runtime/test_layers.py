@@ -217,3 +217,28 @@ def test_the_largest_runtime_module_is_under_450_lines() -> None:
         for p in RUNTIME.rglob("*.py")
     }
     assert {p: n for p, n in sizes.items() if n >= 450} == {}
+
+
+def test_docs_architecture_lists_the_layers_as_they_are() -> None:
+    """docs/architecture.md's layer table: the order this test enforces, the numbers the
+    layers' ``__init__`` say, modules that exist, and (where the row does not end in
+    '...') every module of the layer, so a newcomer finds each one in the map."""
+    import re
+
+    doc = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| `(\w+)/` \| .*? \| (.*) \|$", doc, flags=re.MULTILINE)
+    assert tuple(name for _, name, _ in rows) == LAYERS
+    problems = []
+    for number, name, cell in rows:
+        assert int(number) == RANK[name] + 1
+        init = (RUNTIME / name / "__init__.py").read_text(encoding="utf-8")
+        said = re.match(r'"""Layer (\d+)', init)
+        if said is not None and said.group(1) != number:
+            problems.append(f"runtime/{name}/__init__.py says layer {said.group(1)}")
+        named = {n.rstrip("/") for n in re.findall(r"`(\w+/?)`", cell)}
+        actual = {p.stem for p in (RUNTIME / name).glob("*.py") if p.stem != "__init__"}
+        actual |= {p.name for p in (RUNTIME / name).iterdir() if (p / "__init__.py").is_file()}
+        problems += [f"{name}: no module {n}" for n in named - actual if n[0].islower()]
+        if "..." not in cell and name != "cli":
+            problems += [f"{name}: {m} not in the table" for m in sorted(actual - named)]
+    assert problems == []
