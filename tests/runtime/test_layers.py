@@ -60,13 +60,14 @@ def imports(path: Path, known: Iterable[str], package: str) -> set[str]:
             found.add(dynamic)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == package)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            if node.level:  # relative: resolve against this module's package
-                base = module_name(path, RUNTIME if package == "runtime" else path.parent)
-                anchor = base.split(".")
+        elif isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            if node.level:  # relative (also ``from .. import x``): against this package
+                root = next(p for p in path.parents if p.name == package)
+                anchor = module_name(path, root).split(".")
                 anchor = anchor[: len(anchor) - node.level + (path.name == "__init__.py")]
-                target = ".".join([*anchor, node.module])
+                target = ".".join([*anchor, node.module] if node.module else anchor)
             else:
+                assert node.module is not None
                 target = node.module
             if target.split(".")[0] != package:
                 continue
@@ -195,7 +196,15 @@ def test_the_checker_sees_lazy_type_checking_and_importlib_imports(tmp_path: Pat
         "    b = __import__('runtime.decide.dyn')\n"
         "    return a, b, import_module(f'runtime.decide.{name}')\n"
     )
+    (root / "log" / "rel.py").write_text(
+        "def f():\n"
+        "    from .. import decide\n"
+        "    from ..decide import step\n"
+        "    return decide, step\n"
+    )
     edges = graph(root)
+    assert edges["runtime.log.rel"] == {"runtime.decide", "runtime.decide.step"}
+    del edges["runtime.log.rel"]
     assert edges["runtime.decide.dyn"] == {"runtime.log.events"}
     assert edges["runtime.log.dyn"] == {
         "runtime.decide.step",
