@@ -297,7 +297,8 @@ def test_a_shadow_run_decides_as_the_conductor_would(tmp_path: Path) -> None:
 
 
 def signature(d: Decision) -> Signature:
-    rule = d.requirement.value if d.outcome in (Outcome.AUTO, Outcome.NEEDS_APPROVAL) else None
+    dispatched = d.outcome in (Outcome.AUTO, Outcome.NEEDS_APPROVAL)
+    rule = d.requirement.value if dispatched and d.requirement is not None else None
     value = d.value_kw
     command = d.proposal.command
     return (
