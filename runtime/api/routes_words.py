@@ -63,7 +63,7 @@ def _slots(request: Request, vocab: Any) -> Any:
 def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     """Understand ``text``: a read-back and the gate's preview, or the answer to a question."""
     from runtime.config import site
-    from runtime.decide.approval_rule import requirement
+    from runtime.decide.approval_rule import approval_requirement
     from runtime.log import records
     from runtime.words.answer import answer, peak_of
     from runtime.words.command import to_command
@@ -71,7 +71,7 @@ def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     from runtime.words.readback import read_back
     from runtime.words.understand import understand
     from runtime.words.vocab import vocabulary
-    from safety import CommandKind, evaluate
+    from safety import Accepted, Clamped, evaluate
 
     config = res.ctx.config
     if config is None:
@@ -119,7 +119,13 @@ def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
     snapshot = live_state if live_state is not None else assumed_state(config, now)
     verdict = evaluate([command], snapshot, site.envelope(config), now)[0]
     vj = records.gated(verdict).model_dump(mode="json", exclude={"kind", "v", "recheck"})
-    kw = vj["value"] if command.kind is CommandKind.ACTIVE_POWER_KW else None
+    # the conductor's rule (a curtailment on the kW it sheds), on the gated value
+    approved = verdict.approved if isinstance(verdict, Accepted | Clamped) else None
+    need = (
+        approval_requirement(config, approved.command, approved.value, snapshot)[0].value
+        if approved is not None
+        else None
+    )
     said = read_back(u, vocab, zone, now)
     return AskOut(
         kind="command",
@@ -129,9 +135,7 @@ def ask(body: AskIn, request: Request, res: Resources = R) -> AskOut:
         confirm=confirm_code(u),
         command=records.command_body(command).model_dump(mode="json"),
         verdict=vj,
-        approval=requirement(kw, config.approvals).value
-        if kw is not None and vj["value"]
-        else None,
+        approval=need,
     )
 
 

@@ -194,18 +194,23 @@ def _fields(u: Any) -> dict[str, Any]:
 
 def _preview(u: Any, config: SiteConfig, now: datetime, state: str) -> dict[str, Any]:
     from runtime.config import site
-    from runtime.decide.approval_rule import requirement
+    from runtime.decide.approval_rule import approval_requirement
     from runtime.log import records
     from runtime.words.command import to_command
-    from safety import CommandKind, evaluate
+    from safety import Accepted, Clamped, evaluate
 
     command = to_command(u, key=f"ask-{uuid.uuid4().hex[:12]}", now=now)
     assert command is not None
     snapshot = assumed_state(config, now) if state == "config" else StateSnapshot()
     verdict = evaluate([command], snapshot, site.envelope(config), now)[0]
     vj = records.gated(verdict).model_dump(mode="json", exclude={"kind", "v", "recheck"})
-    kw = vj["value"] if command.kind is CommandKind.ACTIVE_POWER_KW else None
-    approval = requirement(kw, config.approvals).value if kw is not None and vj["value"] else None
+    # the conductor's rule (a curtailment on the kW it sheds), on the gated value
+    approved = verdict.approved if isinstance(verdict, Accepted | Clamped) else None
+    approval = (
+        approval_requirement(config, approved.command, approved.value, snapshot)[0].value
+        if approved is not None
+        else None
+    )
     return {
         "command": records.command_body(command).model_dump(mode="json"),
         "verdict": vj,

@@ -33,6 +33,7 @@ from runtime.config import site
 from runtime.config.model import SiteConfig
 from runtime.core.clock import Clock
 from runtime.decide import step as decision
+from runtime.decide.approval_rule import REQUESTED, stricter
 from runtime.decide.candidates import PRODUCTION_MODELS
 from runtime.decide.gridcheck import GridChecker
 from runtime.decide.policy import Proposal
@@ -394,11 +395,13 @@ class Conductor:
         self.decider.record(d, now, recheck=True)
         if d.approved is None:
             return
-        if d.outcome is Outcome.BLOCKED:
+        asked = self.events.events(dispatch_id=did, kinds=(REQUESTED,))
+        was = [e.as_(ev.ApprovalRequested).requirement for e in asked]
+        grown = stricter(was[-1] if was else None, d.requirement, d.approval_kw)
+        if d.outcome is Outcome.BLOCKED or grown:
             self.counts["blocked"] += 1
-            reason = (
-                f"re-validation at approval against fresh state: {d.blocked_reason}; nothing sent"
-            )
+            why = grown or d.blocked_reason  # a rule that grows (a curtailment's shed kW)
+            reason = f"re-validation at approval against fresh state: {why}; nothing sent"
             log.warning("approved dispatch %s blocked: %s", did, reason)
             self.events.append_event(ev.DispatchBlocked(reason=reason), ts=now, dispatch_id=did)
             return

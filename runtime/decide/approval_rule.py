@@ -14,6 +14,7 @@ from runtime.config.model import ApprovalsConfig, SiteConfig
 from safety import Command, CommandKind, StateSnapshot
 
 NEEDED = {"auto": 0, "one_operator": 1, "two_operators": 2}  # grants per requirement
+REQUESTED = "approval.requested"  # the event that records the rule a request was made under
 
 
 class Requirement(StrEnum):
@@ -65,3 +66,12 @@ def approval_requirement(
     if escalated and need is Requirement.AUTO:
         need = Requirement.ONE_OPERATOR  # repeated rejections: a human decides
     return need, kw
+
+
+def stricter(granted: str | None, need: Requirement | None, kw: float | None) -> str:
+    """Why ``need`` (the rule on fresh state, at approval) takes more operators than the
+    request was made under (``granted``: its recorded requirement); '' when it does not."""
+    if granted is None or need is None or need.approvers <= NEEDED.get(granted, 0):
+        return ""
+    size = "size unknown" if kw is None else f"{kw:g} kW"
+    return f"the plan now needs {need.value} ({size}), requested as {granted}"

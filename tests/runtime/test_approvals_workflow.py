@@ -648,3 +648,40 @@ async def test_revalidation_blocks_a_plan_that_became_unsafe_before_approval(
     await c.check_approvals(clock())  # and it is never picked up again
     assert kinds_of(c, did) == chain
     assert approvals.metrics(c.events, clock()).blocked_at_approval == 1
+
+
+async def test_a_curtailment_that_grew_past_two_person_at_approval_is_not_sent_on_one_grant(
+    tmp_path: Path,
+) -> None:
+    """The approval rule is part of the re-check: a load curtailment requested at 30 % of
+    200 kW (60 kW: one operator) whose load has grown to 500 kW by approval sheds 150 kW,
+    at or above the two-person limit (100 kW). One grant must not send it."""
+    from runtime.decide.policy import Proposal
+    from safety import Command, CommandKind, Origin
+
+    c, clock = make_conductor(tmp_path, auto_approve_max_kw=50, two_person_min_kw=100)
+    feed(c, clock(), load1__curtail_pct=0.0)
+    cmd = Command(
+        key="demo-feeder-load1-op-grow",
+        asset="load1",
+        kind=CommandKind.CURTAIL_PCT,
+        value=30.0,
+        start=clock(),
+        end=clock() + timedelta(minutes=30),
+        origin=Origin.OPERATOR,
+    )
+    proposal = Proposal(command=cmd, policy="operator_intent", rationale="test")
+    await c.handle(proposal, c.state.snapshot(), clock(), proposed_by="bob")
+    did = cmd.key
+    (req,) = c.events.events(dispatch_id=did, kinds=("approval.requested",))
+    assert req.payload["requirement"] == "one_operator", kinds_of(c, did)
+    p = approvals.find_pending(c.events, did)
+    approvals.approve(c.events, did, "alice", "ok", clock(), plan_hash=p.plan_hash)
+    clock.advance(timedelta(seconds=30))
+    feed(c, clock(), load1__p_kw=500.0, load1__curtail_pct=0.0)
+    await c.check_approvals(clock())
+    assert c.counts["sent"] == 0, kinds_of(c, did)
+    (blocked,) = c.events.events(dispatch_id=did, kinds=("dispatch.blocked",))
+    assert "now needs two_operators (150 kW), requested as one_operator" in str(
+        blocked.payload["reason"]
+    )

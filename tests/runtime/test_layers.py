@@ -53,15 +53,21 @@ def imports(path: Path, known: Iterable[str], package: str) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        dynamic = _dynamic_import(node)
+        if dynamic is not None and dynamic.split(".")[0] == package:
+            while dynamic not in names and "." in dynamic:  # a name inside a module
+                dynamic = dynamic.rsplit(".", 1)[0]
+            found.add(dynamic)
+        elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == package)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            if node.level:  # relative: resolve against this module's package
-                base = module_name(path, RUNTIME if package == "runtime" else path.parent)
-                anchor = base.split(".")
+        elif isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            if node.level:  # relative (also ``from .. import x``): against this package
+                root = next(p for p in path.parents if p.name == package)
+                anchor = module_name(path, root).split(".")
                 anchor = anchor[: len(anchor) - node.level + (path.name == "__init__.py")]
-                target = ".".join([*anchor, node.module])
+                target = ".".join([*anchor, node.module] if node.module else anchor)
             else:
+                assert node.module is not None
                 target = node.module
             if target.split(".")[0] != package:
                 continue
@@ -69,6 +75,26 @@ def imports(path: Path, known: Iterable[str], package: str) -> set[str]:
                 sub = f"{target}.{alias.name}"
                 found.add(sub if sub in names else target)
     return found
+
+
+def _dynamic_import(node: ast.AST) -> str | None:
+    """The module an ``importlib.import_module(...)`` or ``__import__(...)`` call names: a
+    constant, or an f-string's constant head up to its last dot (``f"runtime.cli.{name}"``
+    imports from ``runtime.cli``); None for anything else."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name not in ("import_module", "__import__"):
+        return None
+    arg = node.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.JoinedStr) and arg.values:
+        head = arg.values[0]
+        if isinstance(head, ast.Constant) and isinstance(head.value, str) and "." in head.value:
+            return head.value.rsplit(".", 1)[0]
+    return None
 
 
 def graph(root: Path) -> dict[str, set[str]]:
@@ -146,7 +172,7 @@ def test_no_import_cycles_even_lazy_or_type_checking() -> None:
     assert cycles(graph(RUNTIME)) == []
 
 
-def test_the_checker_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None:
+def test_the_checker_sees_lazy_type_checking_and_importlib_imports(tmp_path: Path) -> None:
     root = tmp_path / "runtime"
     (root / "log").mkdir(parents=True)
     (root / "decide").mkdir()
@@ -160,7 +186,32 @@ def test_the_checker_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None
     (root / "decide" / "step.py").write_text(
         "def f():\n    from runtime.log import events\n    return events\n"
     )
+    (root / "decide" / "dyn.py").write_text(
+        "import importlib\ndef f():\n    return importlib.import_module('runtime.log.events')\n"
+    )
+    (root / "log" / "dyn.py").write_text(
+        "from importlib import import_module\n"
+        "def f(name):\n"
+        "    a = import_module('runtime.decide.step')\n"
+        "    b = __import__('runtime.decide.dyn')\n"
+        "    return a, b, import_module(f'runtime.decide.{name}')\n"
+    )
+    (root / "log" / "rel.py").write_text(
+        "def f():\n"
+        "    from .. import decide\n"
+        "    from ..decide import step\n"
+        "    return decide, step\n"
+    )
     edges = graph(root)
+    assert edges["runtime.log.rel"] == {"runtime.decide", "runtime.decide.step"}
+    del edges["runtime.log.rel"]
+    assert edges["runtime.decide.dyn"] == {"runtime.log.events"}
+    assert edges["runtime.log.dyn"] == {
+        "runtime.decide.step",
+        "runtime.decide.dyn",
+        "runtime.decide",
+    }
+    del edges["runtime.decide.dyn"], edges["runtime.log.dyn"]
     assert edges["runtime.decide.step"] == {"runtime.log.events"}
     assert edges["runtime.log.events"] == {"runtime.decide.step"}
     assert cycles(edges) == [["runtime.decide.step", "runtime.log.events"]]
@@ -175,3 +226,28 @@ def test_the_largest_runtime_module_is_under_450_lines() -> None:
         for p in RUNTIME.rglob("*.py")
     }
     assert {p: n for p, n in sizes.items() if n >= 450} == {}
+
+
+def test_docs_architecture_lists_the_layers_as_they_are() -> None:
+    """docs/architecture.md's layer table: the order this test enforces, the numbers the
+    layers' ``__init__`` say, modules that exist, and (where the row does not end in
+    '...') every module of the layer, so a newcomer finds each one in the map."""
+    import re
+
+    doc = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| `(\w+)/` \| .*? \| (.*) \|$", doc, flags=re.MULTILINE)
+    assert tuple(name for _, name, _ in rows) == LAYERS
+    problems = []
+    for number, name, cell in rows:
+        assert int(number) == RANK[name] + 1
+        init = (RUNTIME / name / "__init__.py").read_text(encoding="utf-8")
+        said = re.match(r'"""Layer (\d+)', init)
+        if said is not None and said.group(1) != number:
+            problems.append(f"runtime/{name}/__init__.py says layer {said.group(1)}")
+        named = {n.rstrip("/") for n in re.findall(r"`(\w+/?)`", cell)}
+        actual = {p.stem for p in (RUNTIME / name).glob("*.py") if p.stem != "__init__"}
+        actual |= {p.name for p in (RUNTIME / name).iterdir() if (p / "__init__.py").is_file()}
+        problems += [f"{name}: no module {n}" for n in named - actual if n[0].islower()]
+        if "..." not in cell and name != "cli":
+            problems += [f"{name}: {m} not in the table" for m in sorted(actual - named)]
+    assert problems == []

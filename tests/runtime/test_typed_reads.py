@@ -28,6 +28,18 @@ def _is_payload(node: ast.AST, aliases: set[str]) -> bool:
     return isinstance(node, ast.Name) and node.id in aliases
 
 
+def _payload_copy(value: ast.AST | None) -> bool:
+    """``e.payload`` or a copy of it (``dict(e.payload)``): a name bound to it is a payload."""
+    if (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id == "dict"
+        and len(value.args) == 1
+    ):
+        value = value.args[0]
+    return isinstance(value, ast.Attribute) and value.attr == "payload"
+
+
 def kind_constants(tree: ast.Module) -> dict[str, str]:
     """Module-level names bound to an event kind (``REQUESTED = "approval.requested"``)."""
     out: dict[str, str] = {}
@@ -44,7 +56,10 @@ def kind_constants(tree: ast.Module) -> dict[str, str]:
 
 
 def reads(
-    func: ast.AST, constants: dict[str, str] | None = None, *, params: set[str] = frozenset()
+    func: ast.AST,
+    constants: dict[str, str] | None = None,
+    *,
+    params: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[set[str], list[tuple[int, str]]]:
     """The event kinds a function names and the payload keys it reads (line, key);
     ``params``: names that hold a payload (a renderer's parameter)."""
@@ -56,12 +71,9 @@ def reads(
             kinds.add(node.value)
         if isinstance(node, ast.Name) and constants and node.id in constants:
             kinds.add(constants[node.id])
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Attribute)
-            and node.value.attr == "payload"
-        ):
-            aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        if isinstance(node, ast.Assign | ast.AnnAssign) and _payload_copy(node.value):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            aliases.update(t.id for t in targets if isinstance(t, ast.Name))
     for node in ast.walk(func):
         if isinstance(node, ast.Subscript) and _is_payload(node.value, aliases):
             key = node.slice
@@ -175,3 +187,18 @@ def unknown_keys_at(path: Path) -> list[str]:
             allowed = set().union(*(FIELDS[k] for k in kinds)) if kinds else ALL_FIELDS
             out += [f"payload[{k!r}]" for _, k in keys if k not in allowed]
     return out
+
+
+def test_the_check_sees_a_copied_payload(tmp_path: Path) -> None:
+    """``proposed = dict(e.payload)`` (the observer's way) is a payload read too."""
+    reader = tmp_path / "reader.py"
+    reader.write_text(
+        "def f(log):\n"
+        "    for e in log.events(kinds=('dispatch.simulated',)):\n"
+        "        simulated: dict = dict(e.payload)\n"
+        "        copy = dict(e.payload)\n"
+        "        yield simulated['value'], simulated['values'], copy.get('oks')\n"
+    )
+    text = "\n".join(unknown_keys_at(reader))
+    assert "payload['values']" in text and "payload['oks']" in text
+    assert "payload['value']" not in text

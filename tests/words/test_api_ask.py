@@ -12,12 +12,14 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from runtime.api import ApiContext
 from runtime.api.routes_state import forecast_file
 from runtime.config.load import load_config
+from runtime.config.model import SiteConfig
 from runtime.core.clock import FixedClock
 from runtime.log.eventlog import EventLog
 from safety import Quality, Reading, StateSnapshot
@@ -27,7 +29,7 @@ from tests.words import fixture as F
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _config():  # type: ignore[no-untyped-def]
+def _config() -> SiteConfig:
     config = load_config(REPO / "configs" / "demo-feeder.yaml")
     safety = config.safety.model_copy(update={"timezone": "Europe/Berlin"})
     return config.model_copy(update={"safety": safety})
@@ -141,3 +143,60 @@ def test_ask_through_the_api(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert "62.4 %" in done.stdout and "bat1.soc_pct" in done.stdout
+
+
+def test_the_previews_approval_rule_is_productions(tmp_path: Path) -> None:
+    """The preview's approval rule is the one the conductor applies: a curtailment on the
+    kW it sheds (the cold store's 512.6 kW, 30 % of it: one operator), not 'none'; a 0 kW setpoint
+    (stop) is 'auto', not 'none'. Both the API and ``gridaios ask`` (its ``_preview``)."""
+    from runtime.cli.ask import _preview
+    from runtime.decide.approval_rule import approval_requirement
+    from runtime.words.command import to_command
+    from runtime.words.confirm import assumed_state
+    from runtime.words.understand import understand
+    from runtime.words.vocab import vocabulary
+
+    config = _config()
+
+    def live() -> StateSnapshot:
+        snap = _live()
+        readings = dict(snap.readings)
+        ts = F.NOW - timedelta(seconds=5)
+        for point in ("pv1.curtail_pct", "load1.curtail_pct"):
+            readings[point] = Reading(point=point, value=0.0, ts=ts, quality=Quality.GOOD)
+        return StateSnapshot(readings=readings)
+
+    def production(text: str, snapshot: StateSnapshot, value: float) -> str:
+        u = understand(text, vocabulary(config), F.NOW, ZoneInfo("UTC"), default_s=1800)
+        command = to_command(u, key="k", now=F.NOW)
+        assert command is not None
+        return approval_requirement(config, command, value, snapshot)[0].value
+
+    F.build(tmp_path / "events.db").close()
+    tokens = add_users(tmp_path / "users.db")
+    ctx = ApiContext(
+        events_path=tmp_path / "events.db",
+        users_path=tmp_path / "users.db",
+        config=config,
+        state_provider=live,
+        clock=FixedClock(F.NOW),
+    )
+    with served(ctx) as base:
+        r = call(
+            "POST",
+            f"{base}/api/ask",
+            token=tokens["viewer"],
+            body={"text": "curtail load1 by 30 %"},
+        )
+        assert r.status == 200, r.body
+        out = r.json()
+    value = out["verdict"]["value"]
+    assert out["verdict"]["outcome"] in ("accepted", "clamped") and value, out["verdict"]
+    assert out["approval"] == production("curtail load1 by 30 %", live(), value)
+    assert out["approval"] in ("one_operator", "two_operators")
+
+    u = understand("stop bat1", vocabulary(config), F.NOW, ZoneInfo("UTC"), default_s=1800)
+    preview = _preview(u, config, F.NOW, "config")
+    assert preview["verdict"]["value"] == 0.0
+    snapshot = assumed_state(config, F.NOW)
+    assert preview["approval"] == production("stop bat1", snapshot, 0.0) == "auto"
