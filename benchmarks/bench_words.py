@@ -207,7 +207,7 @@ def run() -> list[dict[str, object]]:
     start, start_cpu = _process_start(
         ["-m", "runtime.cli", "ask", "stop battery one", "--no-llm", "--config", cfg]
     )
-    every, every_cpu = _process_start(["-c", "import runtime.cli as c; c.commands()"])
+    every, every_cpu = _process_start(["-c", "import runtime.cli as c; c.build_parser()"])
     load = os.getloadavg()[0]
     rows.append(
         row(

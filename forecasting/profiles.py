@@ -103,7 +103,7 @@ def load_simbench(folder: Path | None = None) -> Profiles:
         time_zone="UTC",
         eager=True,
     ).alias("ds")
-    wide = pl.concat([load.select(*lcols), res.select(*rcols)], how="horizontal").with_columns(ds)
+    wide = load.select(*lcols).hstack(res.select(*rcols)).with_columns(ds)  # equal heights
     long = wide.unpivot(index="ds", variable_name="name", value_name="y").with_columns(
         pl.col("y").cast(pl.Float64),
         pl.col("name").str.replace("_pload$", "").alias("unique_id"),

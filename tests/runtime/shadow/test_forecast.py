@@ -37,7 +37,7 @@ def test_onnx_forecast_follows_the_daily_shape_and_falls_back_without_history() 
     yesterday = 800.0 + 300.0 * np.sin(2 * np.pi * (t + 12.0 - 6.0) / 24.0)  # peak at 12:00
     f = OnnxForecast(START, 10.0, yesterday, model)
     out = f.forecast(START, 1.0, 3, FIVE)
-    assert f.fallbacks == 0 and f.version == "1.0.0"
+    assert f.fallbacks == 0 and f.version == "2.0.0"
     assert all(700.0 < v < 1300.0 for v in out)  # around the load, not the current 1 kW
     empty = OnnxForecast(START, 10.0, None, model)
     assert empty.forecast(START, 640.0, 3, FIVE) == [640.0, 640.0, 640.0]

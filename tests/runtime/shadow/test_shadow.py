@@ -161,7 +161,7 @@ def test_onnx_forecast_candidate_runs_the_versioned_model(
     candidate = resolve_policy(demo_config, "onnx-forecast")
     ctx = DecisionContext.from_config(demo_config)
     side = run_side(demo_config, ctx, evening_peak, candidate)
-    assert side.forecast_model == "onnx short-term forecaster 1.0.0 (int8)"
+    assert side.forecast_model == "onnx short-term forecaster 2.0.0 (int8)"
     assert side.forecast_fallbacks == 0  # the day before the scenario fills the lookback
     assert side.kpis.proposals > 0
     checked = [d.validation for ds in side.decisions.values() for d in ds if d.validation]
@@ -177,7 +177,7 @@ def test_a_pinned_model_version_that_is_not_installed_is_refused(
     argv = ["shadow", "--scenario", "evening-peak", "--candidate", "next-model"]
     assert main([*argv, "--config", str(path), "--report", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert "policy.candidates.next-model.model_version = 9.9.9" in err and "1.0.0" in err
+    assert "policy.candidates.next-model.model_version = 9.9.9" in err and "2.0.0" in err
     with pytest.raises(ForecastModelError):
         config = load_config(path)
         run_side(
