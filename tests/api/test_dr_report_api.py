@@ -6,6 +6,7 @@ from pathlib import Path
 
 from runtime.api import ApiContext
 from runtime.config.load import load_config
+from runtime.core.clock import FixedClock
 from tests.api.support import add_users, call, served
 from tests.runtime.test_cli_dr import _setup
 
@@ -38,7 +39,11 @@ async def test_an_opt_in_request_is_decided_in_the_console_api(tmp_path: Path) -
     from tests.runtime.test_dr_optin import T0, _config, _event
 
     tokens = add_users(tmp_path / "users.db")
-    ctx = ApiContext(events_path=tmp_path / "events.db", users_path=tmp_path / "users.db")
+    ctx = ApiContext(  # the runtime's clock (grants are checked against expiry on it)
+        events_path=tmp_path / "events.db",
+        users_path=tmp_path / "users.db",
+        clock=FixedClock(T0),
+    )
     log = EventLog(tmp_path / "events.db")
     desk = OptInDesk(
         log, _config(), clock=lambda: T0, flexibility_kw=240, asset="bat1", poll_s=0.05

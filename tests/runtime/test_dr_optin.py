@@ -67,6 +67,20 @@ def _cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _operator(db: Path, name: str = "alice") -> list[str]:
+    """A proven operator for a local grant: a users store next to --db, and a token of
+    theirs (local approvals need an authenticated operator, docs/guarantees)."""
+    from runtime.api.auth import UserStore
+
+    store = UserStore(db.parent / "users.db")
+    try:
+        store.add(name, "correct horse", "operator", datetime.now(UTC))
+        token = store.issue(name, "api", datetime.now(UTC), None).token
+    finally:
+        store.close()
+    return ["--user", name, "--token", token]
+
+
 def _decisions(log: EventLog) -> list[dict[str, object]]:
     return [dict(e.payload) for e in log.events(kinds=(DECIDED,))]
 
@@ -86,7 +100,7 @@ async def test_an_operator_decides_through_gridaios_approvals(tmp_path: Path, an
         await asyncio.sleep(0.02)
     listed = _cli(db, "list")
     assert did in listed.stdout, listed.stdout + listed.stderr
-    args = ["--user", "alice"] + (["--reason", "crew on site"] if answer == "reject" else [])
+    args = _operator(db) + (["--reason", "crew on site"] if answer == "reject" else [])
     done = await asyncio.to_thread(_cli, db, answer, did, *args)
     assert done.returncode == 0, done.stderr
     opt = await asyncio.wait_for(task, 30)
@@ -136,8 +150,8 @@ async def test_a_grant_that_arrives_after_the_response_deadline_does_not_opt_in(
     tmp_path: Path,
 ) -> None:
     """The book's rule (runtime.approvals.book.approve): expiry is checked before grants
-    are counted, so a late grant never commits the site. The desk polls; an operator who
-    approves once the deadline has passed (seen at the next poll) gets the default."""
+    are counted, so a late grant is refused and never commits the site. The desk polls;
+    an operator who approves once the deadline has passed gets the default."""
     log = EventLog(tmp_path / "events.db")
     now = [T0]
     did = dispatch_id(_event())
@@ -145,7 +159,8 @@ async def test_a_grant_that_arrives_after_the_response_deadline_does_not_opt_in(
     async def sleep(_s: float) -> None:
         now[0] = T0 + timedelta(seconds=601)  # the deadline (600 s) has passed ...
         pending = approvals.find_pending(log, did)  # ... and only now does alice approve
-        approvals.approve(log, did, "alice", "late", now[0], plan_hash=pending.plan_hash)
+        with pytest.raises(approvals.ApprovalError, match="expired at"):
+            approvals.approve(log, did, "alice", "late", now[0], plan_hash=pending.plan_hash)
 
     desk = OptInDesk(
         log, _config(), clock=lambda: now[0], flexibility_kw=240, asset="bat1", sleep=sleep
@@ -153,6 +168,7 @@ async def test_a_grant_that_arrives_after_the_response_deadline_does_not_opt_in(
     assert await desk(_event()) == "optOut"  # the program default, not the late grant
     [decided] = _decisions(log)
     assert decided["by"] == "default" and "response deadline" in str(decided["reason"])
+    assert not list(log.events(dispatch_id=did, kinds=(approvals.GRANTED,)))  # nothing recorded
 
 
 async def test_the_same_event_and_modification_again_keeps_the_earlier_decision(
