@@ -100,7 +100,8 @@ def test_a_request_with_two_meanings_is_not_proposed(text: str) -> None:
 def test_an_until_that_passed_while_queued_is_dropped_not_moved_to_tomorrow() -> None:
     from forecasting.intent import Intent
     from runtime.agents.base import Perception
-    from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
+    from runtime.agents.inputs import OperatorRequest
+    from runtime.agents.intent import OperatorIntentAgent
     from runtime.config.load import load_config
 
     config = load_config(CONFIG)
