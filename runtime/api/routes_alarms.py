@@ -20,7 +20,10 @@ from runtime.api.guard import principal
 from runtime.log import alarms as model
 from runtime.log import events as ev
 
-router = APIRouter(prefix="/api", tags=["alarms"])
+router = APIRouter(
+    prefix="/api", tags=["alarms"], responses={400: {"description": "body is not JSON"}}
+)
+_NO_ALARM: dict[int | str, dict[str, Any]] = {404: {"description": "no such alarm"}}
 R = Depends(resources)
 P = Depends(principal)
 
@@ -80,7 +83,7 @@ def _known(res: Resources, key: str) -> model.Alarm:
     return alarm
 
 
-@router.post("/alarms/{key}/ack")
+@router.post("/alarms/{key}/ack", responses=_NO_ALARM)
 def acknowledge(
     key: str, body: AckRequest, who: Principal = P, res: Resources = R
 ) -> dict[str, Any]:
@@ -94,7 +97,7 @@ def acknowledge(
         return _known(res, key).as_json(now)
 
 
-@router.post("/alarms/{key}/shelve")
+@router.post("/alarms/{key}/shelve", responses=_NO_ALARM)
 def shelve(key: str, body: ShelveRequest, who: Principal = P, res: Resources = R) -> dict[str, Any]:
     now = res.ctx.clock()
     with res.decisions:

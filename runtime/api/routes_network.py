@@ -51,7 +51,7 @@ def describe(network: Any) -> dict[str, Any]:
     return {"name": network.name, "buses": buses, "branches": branches, "assets": assets}
 
 
-@router.get("/network")
+@router.get("/network", responses={404: {"description": "no network model configured"}})
 def network(res: Resources = R) -> dict[str, Any]:
     """Buses, branches and asset locations of the feeder (404 without a network model)."""
     if res.ctx.network is None:

@@ -53,7 +53,8 @@ def find_store(dlq: Path | None, db: Path | None, env: str | None) -> tuple[Path
         candidates.append((db.with_name("deadletters.db"), f"next to --db {db}"))
     if env:
         candidates.append((Path(env), "$GRIDAIOS_DLQ"))
-    candidates.append((DEFAULT_DLQ, "the default of gridaios run"))
+    # read at call time: $GRIDAIOS_STATE_DIR may be set after this module was imported
+    candidates.append((state_path("deadletters.db"), "the default of gridaios run"))
     for path, _why in candidates:
         if path.exists():
             return path, str(path)

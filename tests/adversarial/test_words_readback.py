@@ -46,18 +46,22 @@ def test_a_confirmed_read_back_does_not_confirm_the_same_words_a_day_later(
     tmp_path: Path,
 ) -> None:
     from runtime.log.eventlog import EventLog
+    from tests.adversarial.rig import add_user
 
     db = tmp_path / "events.db"
     EventLog(db).close()
+    # proposing needs an authenticated operator (--user with --token or --password-stdin)
+    token = add_user(tmp_path / "users.db", db, "op1")
+    proof = ("--user", "op1", "--token", token, "--db", str(db))
     text = "discharge bat1 at 90 kW until 19:00"
     asked = _cli(text, "--at", "2026-06-15T18:55Z", "--json")
     assert asked.returncode == 0, asked.stderr
     code = json.loads(asked.stdout)["confirm"]
     # within the minute the code was read back for: queued
-    ok = _cli(text, "--at", "2026-06-15T18:56Z", "--propose", "--confirm", code, "--db", str(db))
+    ok = _cli(text, "--at", "2026-06-15T18:56Z", "--propose", *proof, "--confirm", code)
     assert ok.returncode == 0, ok.stderr
     # after 19:00 the same words mean 19:00 tomorrow: not what was confirmed
-    late = _cli(text, "--at", "2026-06-15T19:01Z", "--propose", "--confirm", code, "--db", str(db))
+    late = _cli(text, "--at", "2026-06-15T19:01Z", "--propose", *proof, "--confirm", code)
     assert late.returncode == 2, late.stdout
     assert "nothing queued" in late.stderr
     assert "until tomorrow 19:00" in late.stderr  # and the read-back says which day
@@ -96,7 +100,8 @@ def test_a_request_with_two_meanings_is_not_proposed(text: str) -> None:
 def test_an_until_that_passed_while_queued_is_dropped_not_moved_to_tomorrow() -> None:
     from forecasting.intent import Intent
     from runtime.agents.base import Perception
-    from runtime.agents.intent import OperatorIntentAgent, OperatorRequest
+    from runtime.agents.inputs import OperatorRequest
+    from runtime.agents.intent import OperatorIntentAgent
     from runtime.config.load import load_config
 
     config = load_config(CONFIG)

@@ -214,7 +214,7 @@ async def test_above_threshold_waits_for_two_operators_via_cli(tmp_path: Path) -
             token[name] = store.issue(name, "api", _dt.now(_UTC), None).token
         store.close()
         listed = await asyncio.to_thread(cli, "list")
-        assert dispatch_id in listed.stdout and "two_operators" in listed.stdout
+        assert dispatch_id in listed.stdout and "needs two operators" in listed.stdout
         alice = ("--user", "alice", "--token", token["alice"])
         first = await asyncio.to_thread(cli, "approve", dispatch_id, *alice)
         assert first.returncode == 0, first.stderr

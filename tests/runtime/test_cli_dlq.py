@@ -45,7 +45,10 @@ def test_dlq_finds_the_store_of_a_run_by_its_db_or_the_default(
     DeadLetterStore(run_dir / "deadletters.db").put("dispatch", "field", "refused", b"{}", T0)
     assert main(["dlq", "--db", str(run_dir / "events.db"), "list"]) == 0
     assert "refused" in capsys.readouterr().out
-    monkeypatch.chdir(tmp_path)  # no var/gridaios here
+    monkeypatch.chdir(tmp_path)
+    # the default lives in the state dir (the checkout's var/gridaios unless told): point it
+    # at an empty directory so no store of a real run is found
+    monkeypatch.setenv("GRIDAIOS_STATE_DIR", str(tmp_path / "var" / "gridaios"))
     monkeypatch.setenv("GRIDAIOS_DLQ", str(run_dir / "deadletters.db"))
     assert main(["dlq", "list"]) == 0
     monkeypatch.delenv("GRIDAIOS_DLQ")

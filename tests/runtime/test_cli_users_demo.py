@@ -21,12 +21,15 @@ REPO = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"api listening on (https?://\S+)")
 
 
-def _env() -> dict[str, str]:
-    return dict(
+def _env(state: Path | None = None) -> dict[str, str]:
+    env = dict(
         os.environ,
         PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'firmware-bridge'}",
         PYTHONUNBUFFERED="1",
     )
+    if state is not None:  # the state dir both defaults resolve to (not the checkout's var/)
+        env["GRIDAIOS_STATE_DIR"] = str(state)
+    return env
 
 
 def test_users_line_says_where_and_how_to_add(tmp_path: Path) -> None:
@@ -39,11 +42,12 @@ def test_users_line_says_where_and_how_to_add(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_users_add_then_demo_with_defaults_logs_in(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "runtime.cli"]
+    state = tmp_path / "var" / "gridaios"
     done = subprocess.run(
         [*cli, "users", "add", "olga", "--role", "operator", "--password-stdin"],
         input="olga-operates-1\n",
         cwd=tmp_path,
-        env=_env(),
+        env=_env(state),
         capture_output=True,
         text=True,
         timeout=120,
@@ -54,7 +58,7 @@ def test_users_add_then_demo_with_defaults_logs_in(tmp_path: Path) -> None:
     demo = subprocess.Popen(
         [*cli, "demo", "--api", "127.0.0.1:0", "--approve-by-hand", "--speed", "10", "--db", db],
         cwd=tmp_path,
-        env=_env(),
+        env=_env(state),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -77,7 +81,7 @@ def test_users_add_then_demo_with_defaults_logs_in(tmp_path: Path) -> None:
     reader.start()
     try:
         assert ready.wait(120) and found, "".join(lines[-30:])
-        assert any("console users: var/gridaios/users.db (1 user)" in x for x in lines), lines
+        assert any(f"console users: {state / 'users.db'} (1 user)" in x for x in lines), lines
         body = json.dumps({"username": "olga", "password": "olga-operates-1"}).encode()
         req = urllib.request.Request(
             f"{found[0]}/api/login",
