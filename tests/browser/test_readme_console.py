@@ -43,11 +43,14 @@ def walkthrough() -> list[list[str]]:
     return [shlex.split(x) for x in lines if x and not x.startswith(("```", "-->"))][1:]
 
 
-def _env() -> dict[str, str]:
+def _env(state: Path) -> dict[str, str]:
+    """The walkthrough's state in ``state``: a checkout's default is its own var/gridaios,
+    shared by every run (a second run would find olga there already)."""
     return dict(
         os.environ,
         PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'firmware-bridge'}",
         PYTHONUNBUFFERED="1",
+        GRIDAIOS_STATE_DIR=str(state),
     )
 
 
@@ -60,13 +63,14 @@ def test_the_readme_walkthrough_ends_with_an_approval(tmp_path: Path, page: Any)
     from playwright.sync_api import expect
 
     make, users, demo = walkthrough()
+    state = tmp_path / "var" / "gridaios"
     assert make == ["make", "demo"]
     recipe = (REPO / "Makefile").read_text(encoding="utf-8").split("\ndemo:")[1].split("\n\n")[0]
     assert "gridaios demo --auto-approve" in recipe
     done = subprocess.run(
         [*_cli([".venv/bin/gridaios", "demo", "--auto-approve"]), "--db", str(tmp_path / "d.db")],
         cwd=tmp_path,
-        env=_env(),
+        env=_env(state),
         capture_output=True,
         text=True,
         timeout=600,
@@ -79,14 +83,14 @@ def test_the_readme_walkthrough_ends_with_an_approval(tmp_path: Path, page: Any)
         [*_cli(users), "--password-stdin"],
         input=PASSWORD + "\n",
         cwd=tmp_path,
-        env=_env(),
+        env=_env(state),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "var/gridaios/users.db" in done.stdout
+    assert f"{state}/users.db" in done.stdout
 
     argv = _cli(demo)
     argv[argv.index("--speed") + 1] = "10"
@@ -94,7 +98,7 @@ def test_the_readme_walkthrough_ends_with_an_approval(tmp_path: Path, page: Any)
     proc = subprocess.Popen(
         [*argv, "--db", str(tmp_path / "events.db")],
         cwd=tmp_path,
-        env=_env(),
+        env=_env(state),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -117,7 +121,7 @@ def test_the_readme_walkthrough_ends_with_an_approval(tmp_path: Path, page: Any)
     reader.start()
     try:
         assert ready.wait(180) and found, "".join(lines[-30:])
-        assert any("console users: var/gridaios/users.db (1 user)" in x for x in lines)
+        assert any(f"console users: {state}/users.db (1 user)" in x for x in lines), lines
         url = found[0]
         page.goto(url + "/")
         page.fill("#username", "olga")

@@ -260,6 +260,14 @@ async def test_a_curtailment_undone_at_the_site_is_a_mismatch(
             )
         finally:
             await local.disconnect()
+
+        def undone() -> bool:  # the runtime has the site's 0 %, not its own 40 % write
+            reading = r.conductor.state.get("load1.curtail_pct")
+            return reading is not None and reading.value == 0.0
+
+        # the server stamps both writes with the wall clock, ahead of the rig's clock, so
+        # "at the new time" alone is already true of the runtime's own 40 % write
+        await wait_for(undone, "load1.curtail_pct back at 0 % in the runtime's state")
         await next_cycle(r, "load1.p_kw", "load1.curtail_pct")
         (seen,) = [e for e in r.events.events(kinds=("agent.curtailment_observed",))]
         p = seen.payload

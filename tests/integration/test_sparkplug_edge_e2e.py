@@ -5,6 +5,7 @@ written metric; the edge down at start and killed mid-run, the site running on."
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,12 @@ def test_pysparkplug_edge_controlled_down_at_start_killed_and_recovered(
                 edge.start()
                 await until(lambda: _alarms(log, "source:bus/edge1")[-1:] == ["ok"], 20)
                 await until(lambda: fresh("bat1.p_kw"), 20, "fresh values again")
+                # a decision instant is one second (runtime/decide/policy.py's key): the
+                # rejected cycle while dead may share this second, and is decided already
+                dead_at = conductor.clock().replace(microsecond=0)
+                await until(
+                    lambda: conductor.clock() - dead_at >= timedelta(seconds=1), 2, "a new second"
+                )
                 kinds = await dispatch(conductor)
                 assert kinds[-1] == "dispatch.verified", kinds
                 assert conductor.sources.health()["status"] == "ok"

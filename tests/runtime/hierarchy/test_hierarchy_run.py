@@ -79,6 +79,20 @@ class Site:
             if e.payload["inputs"]["threshold_kw"] == threshold_kw
         ]
 
+    def planned_at(self, threshold_kw: float, after: int = 0) -> bool:
+        """A cycle since ``after`` planned against ``threshold_kw``: a new proposal, or the
+        same plan reconfirming a request still pending from before (approvals.pending)."""
+        if self.proposed_at(threshold_kw, after):
+            return True
+        expected_kw = LOAD_KW[self.name] - threshold_kw
+        for e in self.of("approval.reconfirmed", after):
+            if e.payload["proposed_kw"] != expected_kw:
+                continue
+            pending = self.events.events(dispatch_id=e.dispatch_id, kinds=("dispatch.proposed",))
+            if any(p.payload["inputs"]["threshold_kw"] == threshold_kw for p in pending):
+                return True
+        return False
+
 
 def site_config(name: str, broker: Broker) -> SiteConfig:
     hierarchy = {
@@ -248,7 +262,7 @@ async def test_sites_obey_caps_fall_back_when_the_controller_dies_and_follow_it_
                 (back,) = s.of("hierarchy.controller_back", marks[s.name])
                 assert back.payload["cap_kw"] == CAP_KW[s.name]
                 await wait_for(
-                    partial(s.proposed_at, CAP_KW[s.name], marks[s.name]),
+                    partial(s.planned_at, CAP_KW[s.name], back.seq),
                     f"{s.name} proposing against its cap again",
                 )
             assert not north.of("hierarchy.cap_rejected")
